@@ -1,0 +1,249 @@
+"""build-push: orchestration (variables -> pre-flight -> skip or build -> push -> outputs)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import DockerException
+from pipes_common import log as plog
+from pipes_common import outputs, secrets, variables
+from pipes_common.bitbucket import StepContext
+from pipes_common.docr import DOCR_HOST, DigitalOceanClient
+from pipes_common.errors import PipeError
+from pipes_common.registry import RegistryClient, RegistryError
+
+from . import PIPE, builder, preflight, pusher, tags
+from .schema import SCHEMA
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str
+    registry_name: str
+    image_name: str
+    host: str
+    username: str | None
+    api_url: str | None
+    tag_plan: tags.TagPlan
+    dockerfile: Path
+    context: Path
+    target: str | None
+    build_args: dict[str, str]
+    labels: dict[str, str]
+    cache_from: list[str] | None
+    network: str | None
+    skip_if_exists: bool
+    push: bool
+
+    @property
+    def repository(self) -> str:
+        """The repository path inside the registry: ``<registry>/<image>``."""
+        return f"{self.registry_name}/{self.image_name}"
+
+    @property
+    def image(self) -> str:
+        return f"{self.host}/{self.repository}"
+
+    @property
+    def uses_do_api(self) -> bool:
+        return self.host == DOCR_HOST or bool(self.api_url)
+
+
+def settings(values: dict[str, Any], ctx: StepContext) -> Settings:
+    host = str(values["REGISTRY_HOST"]).strip().removeprefix("https://").removeprefix("http://")
+    host = host.rstrip("/")
+    context = (ctx.clone_dir / str(values["CONTEXT"])).resolve()
+    if not context.is_dir():
+        raise PipeError(f"CONTEXT: '{values['CONTEXT']}' is not a directory in the build "
+                        "directory: set CONTEXT to the folder to build (default '.')")
+    dockerfile = (ctx.clone_dir / str(values["DOCKERFILE"])).resolve()
+    if not dockerfile.is_file():
+        raise PipeError(f"DOCKERFILE: '{values['DOCKERFILE']}' was not found in the build "
+                        "directory: set DOCKERFILE to its path, relative to the repository root")
+    plan = tags.plan(ctx, values.get("TAGS"))
+    labels = tags.oci_labels(ctx, plan)
+    labels.update(tags.key_values(values.get("LABELS"), "LABELS"))
+    return Settings(
+        token=str(values["DIGITALOCEAN_ACCESS_TOKEN"]),
+        registry_name=str(values["REGISTRY_NAME"]),
+        image_name=str(values["IMAGE"]),
+        host=host,
+        username=values.get("REGISTRY_USERNAME"),
+        api_url=values.get("DIGITALOCEAN_API_URL"),
+        tag_plan=plan,
+        dockerfile=dockerfile,
+        context=context,
+        target=values.get("TARGET") or None,
+        build_args=tags.key_values(values.get("BUILD_ARGS"), "BUILD_ARGS"),
+        labels=labels,
+        cache_from=values.get("CACHE_FROM"),
+        network=values.get("NETWORK"),
+        skip_if_exists=bool(values["SKIP_IF_EXISTS"]),
+        push=bool(values["PUSH"]),
+    )
+
+
+def _registry_error(err: RegistryError, s: Settings) -> PipeError:
+    if err.kind == "unreachable":
+        return PipeError(f"REGISTRY_HOST: the registry {s.host} is unreachable: check "
+                         "REGISTRY_HOST and that the step can reach it")
+    if err.kind == "auth":
+        return PipeError(f"The registry {s.host} rejected the credentials (401): check "
+                         "DIGITALOCEAN_ACCESS_TOKEN (a valid token with registry access)")
+    if err.kind == "denied":
+        return PipeError(f"The registry {s.host} denied the write: DIGITALOCEAN_ACCESS_TOKEN "
+                         "can read but not push; use a token with registry write scope")
+    return PipeError(str(err))
+
+
+def _docker() -> docker.DockerClient:
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+        return client
+    except DockerException:
+        raise PipeError("Docker is not available to the pipe: add 'services: [docker]' to the "
+                        "step (or pass DOCKER_HOST / mount /var/run/docker.sock when running "
+                        "the pipe with docker run)") from None
+
+
+def _network(client: docker.DockerClient, wanted: str | None) -> str | None:
+    if wanted:
+        return wanted
+    if not client.networks.list(names=["bridge"]):
+        plog.get_logger().info("The Docker engine has no default bridge network; RUN steps use "
+                               "the host network.")
+        return "host"
+    return None
+
+
+def _sync_tags(reg: RegistryClient, s: Settings, digest: str, source_tag: str) -> list[str]:
+    """Point every planned tag at ``digest`` server-side; return the tags it changed."""
+    changed = []
+    for tag in s.tag_plan.tags:
+        if tag == source_tag:
+            continue
+        current = reg.head_manifest(s.repository, tag)
+        if current is None or current.digest != digest:
+            reg.add_tag(s.repository, source_tag, tag)
+            changed.append(tag)
+    return changed
+
+
+def _cache_sources(reg: RegistryClient | None, s: Settings) -> list[str]:
+    if s.cache_from is not None:
+        return list(s.cache_from)
+    if reg is None:
+        return []
+    wanted = [t for t in (s.tag_plan.branch_tag, "latest") if t]
+    return [f"{s.image}:{t}" for t in wanted if reg.head_manifest(s.repository, t) is not None]
+
+
+def _pull_cache(client: docker.DockerClient, refs: list[str], auth: dict[str, str] | None) -> list[str]:
+    log = plog.get_logger()
+    pulled = []
+    for ref in refs:
+        repo, _, tag = ref.rpartition(":")
+        if "/" in tag or not repo:
+            repo, tag = ref, "latest"
+        try:
+            client.api.pull(repo, tag=tag, auth_config=auth)
+            pulled.append(ref)
+            log.info("Cache source %s pulled.", ref)
+        except DockerException as err:
+            log.warning("Cache source %s unavailable (%s); building without it.", ref,
+                        type(err).__name__)
+    return pulled
+
+
+def main() -> int:
+    log = plog.get_logger()
+    values = variables.load(SCHEMA)
+    if values.get("DEBUG"):
+        plog.enable_debug()
+    ctx = StepContext.from_env()
+    s = settings(values, ctx)
+    started = time.monotonic()
+    log.info("Image %s, tags: %s", s.image, ", ".join(s.tag_plan.tags))
+
+    username, password = (s.username or s.token), s.token
+    reg: RegistryClient | None = None
+    do_client: DigitalOceanClient | None = None
+    if s.push:
+        if s.uses_do_api:
+            do_client = DigitalOceanClient(s.token, s.api_url or "https://api.digitalocean.com")
+            creds = preflight.run(do_client, s.registry_name, s.host, s.token)
+            username, password = creds.username, creds.password
+        secrets.register(password)
+        reg = RegistryClient(s.host, username, password)
+        try:
+            reg.ping()
+            existing = None
+            if s.skip_if_exists and s.tag_plan.commit_tag:
+                existing = reg.head_manifest(s.repository, s.tag_plan.commit_tag)
+            if existing is not None:
+                assert s.tag_plan.commit_tag is not None
+                changed = _sync_tags(reg, s, existing.digest, s.tag_plan.commit_tag)
+                log.info("%s:%s already exists (%s): build skipped%s.", s.image,
+                         s.tag_plan.commit_tag, existing.digest,
+                         f", tags added: {', '.join(changed)}" if changed else "")
+                _publish(ctx, s, existing.digest, skipped=True)
+                plog.success(f"{s.image}@{existing.digest} is up to date "
+                             f"({time.monotonic() - started:.1f}s, no build)")
+                return 0
+            if do_client is not None and reg.tags(s.repository) is None:
+                preflight.check_repository_limit(do_client, s.registry_name, s.image_name)
+        except RegistryError as err:
+            raise _registry_error(err, s) from None
+
+    client = _docker()
+    auth = {"username": username, "password": password} if s.push else None
+    try:
+        cache = _pull_cache(client, _cache_sources(reg, s), auth)
+    except RegistryError as err:
+        raise _registry_error(err, s) from None
+    first = s.tag_plan.tags[0]
+    request = builder.BuildRequest(
+        context=s.context, dockerfile=s.dockerfile, tag=f"{s.image}:{first}", target=s.target,
+        build_args=s.build_args, labels=s.labels, cache_from=cache,
+        network=_network(client, s.network))
+    log.info("Building %s from %s", s.image, s.dockerfile.name)
+    image_id = builder.build(client, request)
+    for tag in s.tag_plan.tags[1:]:
+        client.api.tag(image_id, s.image, tag)
+    log.info("Built %s", image_id)
+    if not s.push or reg is None:
+        _publish(ctx, s, None, skipped=False, image_id=image_id)
+        plog.success(f"Built {s.image} as {', '.join(s.tag_plan.tags)} (not pushed: PUSH is false)")
+        return 0
+
+    assert auth is not None
+    log.info("Pushing %s:%s", s.image, first)
+    digest = pusher.push(client, s.image, first, auth)
+    try:
+        _sync_tags(reg, s, digest, first)
+    except RegistryError as err:
+        raise _registry_error(err, s) from None
+    _publish(ctx, s, digest, skipped=False, image_id=image_id)
+    plog.success(f"Pushed {s.image}@{digest} as {', '.join(s.tag_plan.tags)} "
+                 f"({time.monotonic() - started:.1f}s)")
+    return 0
+
+
+def _publish(ctx: StepContext, s: Settings, digest: str | None, *, skipped: bool,
+             image_id: str | None = None) -> None:
+    values: dict[str, Any] = {
+        "image": s.image,
+        "tags": s.tag_plan.tags,
+        "digest": digest or "",
+        "ref": f"{s.image}@{digest}" if digest else f"{s.image}:{s.tag_plan.tags[0]}",
+        "skipped": skipped,
+    }
+    if image_id:
+        values["image_id"] = image_id
+    outputs.publish(ctx, PIPE, values)
+
+

@@ -1,0 +1,42 @@
+"""The pipe variables (public interface: names, types and defaults are versioned by semver)."""
+from __future__ import annotations
+
+from pipes_common.docr import DOCR_HOST
+from pipes_common.variables import Schema
+
+NAME_RE = r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+
+SCHEMA: Schema = {
+    "DIGITALOCEAN_ACCESS_TOKEN": {
+        "type": "string", "required": True, "empty": False,
+        "meta": {"secret": True,
+                 "hint": "add a DigitalOcean API token as a secured repository variable and pass "
+                         "it as DIGITALOCEAN_ACCESS_TOKEN: $DIGITALOCEAN_ACCESS_TOKEN"}},
+    "REGISTRY_NAME": {
+        "type": "string", "required": True, "empty": False, "regex": r"^[a-z0-9-]{1,63}$",
+        "meta": {"hint": "use the registry's name as DigitalOcean shows it: lowercase letters, "
+                         "digits and '-', at most 63 characters (e.g. acme)"}},
+    "IMAGE": {
+        "type": "string", "required": True, "empty": False, "regex": NAME_RE,
+        "meta": {"hint": "use a repository name of lowercase letters, digits and separators "
+                         "(. _ - /), without registry host or tag (e.g. web)"}},
+    "REGISTRY_HOST": {"type": "string", "default": DOCR_HOST, "empty": False,
+                      "meta": {"hint": "give a host[:port] such as registry.digitalocean.com"}},
+    "REGISTRY_USERNAME": {"type": "string", "empty": False,
+                          "meta": {"hint": "leave it unset for DOCR (the token is the username)"}},
+    "DIGITALOCEAN_API_URL": {"type": "string", "empty": False,
+                             "meta": {"hint": "give the API base URL, "
+                                              "e.g. https://api.digitalocean.com"}},
+    "TAGS": {"type": "list", "schema": {"type": "string"}},
+    "DOCKERFILE": {"type": "string", "default": "Dockerfile"},
+    "CONTEXT": {"type": "string", "default": "."},
+    "TARGET": {"type": "string"},
+    "BUILD_ARGS": {"type": "list", "schema": {"type": "string"}},
+    "LABELS": {"type": "list", "schema": {"type": "string"}},
+    "CACHE_FROM": {"type": "list", "schema": {"type": "string"}},
+    "NETWORK": {"type": "string", "empty": False,
+                "meta": {"hint": "give a Docker network mode for RUN steps, e.g. host"}},
+    "SKIP_IF_EXISTS": {"type": "boolean", "default": True},
+    "PUSH": {"type": "boolean", "default": True},
+    "DEBUG": {"type": "boolean", "default": False},
+}

@@ -1,0 +1,102 @@
+"""Tags and OCI labels derived from the Bitbucket step, and their validation."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pipes_common.bitbucket import StepContext
+from pipes_common.errors import PipeError
+
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+SEMVER_RE = re.compile(
+    r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
+    r"(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<build>[0-9A-Za-z.-]+))?$")
+
+
+def tag_safe(name: str) -> str:
+    """A branch or git tag name made into a valid Docker tag (``feature/x`` -> ``feature-x``)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).lstrip(".-")
+    return safe[:128].rstrip(".-") or "unnamed"
+
+
+def commit_tag(commit: str) -> str:
+    return f"sha-{commit[:7]}"
+
+
+def version_tags(git_tag: str) -> list[str]:
+    """``v1.2.3`` -> ``1.2.3, 1.2, 1, latest``; a pre-release gets only its own version."""
+    match = SEMVER_RE.match(git_tag)
+    if not match:
+        return [tag_safe(git_tag)]
+    core = f"{match['major']}.{match['minor']}.{match['patch']}"
+    if match["pre"]:
+        return [tag_safe(f"{core}-{match['pre']}")]
+    return [core, f"{match['major']}.{match['minor']}", match["major"], "latest"]
+
+
+def default_tags(ctx: StepContext) -> list[str]:
+    tags: list[str] = []
+    if ctx.tag:
+        tags.extend(version_tags(ctx.tag))
+    elif ctx.branch:
+        tags.append(tag_safe(ctx.branch))
+    return tags
+
+
+def validate(tags: Iterable[str]) -> list[str]:
+    """De-duplicated tags in order; a bad one raises naming TAGS and the rule."""
+    seen: list[str] = []
+    for tag in tags:
+        tag = tag.strip()
+        if not TAG_RE.match(tag):
+            shown = tag if len(tag) <= 40 else tag[:37] + "..."
+            raise PipeError(f"TAGS: '{shown}' is not a valid Docker tag: use letters, digits, "
+                            "'_', '.' and '-', not starting with '.' or '-', at most 128 characters")
+        if tag not in seen:
+            seen.append(tag)
+    return seen
+
+
+@dataclass(frozen=True)
+class TagPlan:
+    tags: list[str]          # every tag to push, commit tag first when known
+    commit_tag: str | None   # the tag that identifies this commit's build (for SKIP_IF_EXISTS)
+    branch_tag: str | None
+
+
+def plan(ctx: StepContext, user_tags: list[str] | None) -> TagPlan:
+    ctag = commit_tag(ctx.commit) if ctx.commit else None
+    chosen = validate(user_tags) if user_tags else default_tags(ctx)
+    tags = validate(([ctag] if ctag else []) + chosen)
+    if not tags:
+        raise PipeError("TAGS: no tag could be derived (no BITBUCKET_COMMIT, BITBUCKET_BRANCH or "
+                        "BITBUCKET_TAG): set TAGS, e.g. TAGS: ['1.0.0']")
+    branch = tag_safe(ctx.branch) if ctx.branch and not ctx.tag else None
+    return TagPlan(tags, ctag, branch)
+
+
+def key_values(entries: list[str] | None, variable: str) -> dict[str, str]:
+    """``KEY=VALUE`` entries as a dict; an entry without ``=`` or key raises naming ``variable``."""
+    result: dict[str, str] = {}
+    for index, entry in enumerate(entries or []):
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip():
+            raise PipeError(f"{variable}: entry {index} (counting from 0) is not of the form "
+                            "KEY=VALUE: write it as NAME=value")
+        result[key.strip()] = value
+    return result
+
+
+def oci_labels(ctx: StepContext, plan_: TagPlan, now: datetime | None = None) -> dict[str, str]:
+    created = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    labels = {"org.opencontainers.image.created": created}
+    if ctx.source_url:
+        labels["org.opencontainers.image.source"] = ctx.source_url
+    if ctx.commit:
+        labels["org.opencontainers.image.revision"] = ctx.commit
+    version = (version_tags(ctx.tag)[0] if ctx.tag else plan_.branch_tag or plan_.commit_tag
+               or plan_.tags[0])
+    labels["org.opencontainers.image.version"] = version
+    return labels

@@ -1,0 +1,110 @@
+"""DigitalOcean Container Registry API client (the multi-registry ``/v2/registries/...`` endpoints)."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from . import httpclient, secrets
+from .errors import PipeError
+
+DEFAULT_API_URL = "https://api.digitalocean.com"
+DOCR_HOST = "registry.digitalocean.com"
+# garbage collection states during which the registry is read-only
+GC_ACTIVE = frozenset({"requested", "waiting for write JWTs to expire", "scanning manifests",
+                       "deleting unreferenced blobs", "cancelling"})
+
+
+class DOApiError(PipeError):
+    """A DigitalOcean API failure; ``status`` is the HTTP status (None when unreachable)."""
+
+    def __init__(self, message: str, status: int | None, error_id: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_id = error_id
+
+
+@dataclass(frozen=True)
+class DockerCredentials:
+    username: str
+    password: str
+
+
+class DigitalOceanClient:
+    def __init__(self, token: str, api_url: str = DEFAULT_API_URL, *,
+                 session: requests.Session | None = None, timeout: float = 30.0) -> None:
+        secrets.register(token)
+        self._token = token
+        self.api_url = api_url.rstrip("/")
+        self._session = session or httpclient.session()
+        self._timeout = timeout
+
+    def _get(self, path: str, params: dict[str, Any] | None = None,
+             missing_ok: bool = False) -> dict[str, Any] | None:
+        try:
+            resp = self._session.get(f"{self.api_url}{path}", params=params, timeout=self._timeout,
+                                     headers={"Authorization": f"Bearer {self._token}",
+                                              "Accept": "application/json"})
+        except requests.RequestException as err:
+            raise DOApiError(f"DigitalOcean API at {self.api_url} is unreachable "
+                             f"({type(err).__name__})", None) from None
+        if resp.status_code == 404 and missing_ok:
+            return None
+        if not resp.ok:
+            error_id, message = "", resp.reason
+            try:
+                body = resp.json()
+                error_id, message = str(body.get("id", "")), str(body.get("message", message))
+            except ValueError:
+                pass
+            raise DOApiError(f"DigitalOcean API {path.split('?')[0]} answered {resp.status_code}"
+                             f" {error_id}: {message}", resp.status_code, error_id)
+        try:
+            data: dict[str, Any] = resp.json()
+        except ValueError:
+            raise DOApiError(f"DigitalOcean API {path} returned a body that is not JSON",
+                             resp.status_code) from None
+        return data
+
+    def registry(self, name: str) -> dict[str, Any] | None:
+        """The registry, or None when no registry of that name is in the account."""
+        data = self._get(f"/v2/registries/{name}", missing_ok=True)
+        return None if data is None else dict(data.get("registry") or {})
+
+    def active_garbage_collection(self, name: str) -> dict[str, Any] | None:
+        """The garbage collection running now, or None."""
+        data = self._get(f"/v2/registries/{name}/garbage-collection", missing_ok=True)
+        if not data:
+            return None
+        gc = dict(data.get("garbage_collection") or {})
+        return gc if gc.get("status") in GC_ACTIVE else None
+
+    def subscription(self) -> dict[str, Any]:
+        data = self._get("/v2/registries/subscription") or {}
+        return dict(data.get("subscription") or {})
+
+    def repository_count(self, name: str) -> int:
+        data = self._get(f"/v2/registries/{name}/repositoriesV2",
+                         params={"per_page": 1, "page": 1}) or {}
+        meta = data.get("meta") or {}
+        if "total" in meta:
+            return int(meta["total"])
+        return len(data.get("repositories") or [])
+
+    def docker_credentials(self, name: str, host: str, expiry_seconds: int,
+                           read_write: bool = True) -> DockerCredentials:
+        """Short-lived Docker credentials for ``host`` from the ``docker-credentials`` endpoint."""
+        data = self._get(f"/v2/registries/{name}/docker-credentials",
+                         params={"read_write": "true" if read_write else "false",
+                                 "expiry_seconds": expiry_seconds}) or {}
+        auths = data.get("auths") or {}
+        entry = auths.get(host) or auths.get(DOCR_HOST) or next(iter(auths.values()), None)
+        if not entry or "auth" not in entry:
+            raise DOApiError("DigitalOcean docker-credentials answer holds no auth entry", 200)
+        decoded = base64.b64decode(entry["auth"]).decode("utf-8")
+        username, _, password = decoded.partition(":")
+        secrets.register(password)
+        secrets.register(decoded)
+        return DockerCredentials(username, password)

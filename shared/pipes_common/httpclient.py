@@ -1,0 +1,47 @@
+"""One retrying HTTP session for every API the pipes call.
+
+429 and 5xx answers and dropped connections are retried with exponential backoff, honouring
+``Retry-After``.  Requests are never logged with their headers, so tokens stay out of the log.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import __version__
+
+USER_AGENT = f"do-pipes/{__version__}"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+def session(
+    retries: int = 5,
+    backoff: float = 0.5,
+    backoff_max: float = 30.0,
+    methods: Collection[str] = IDEMPOTENT,
+) -> requests.Session:
+    """A ``requests.Session`` that retries transient failures of the given methods."""
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        backoff_factor=backoff,
+        backoff_max=backoff_max,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset(m.upper() for m in methods),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+    sess = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    sess.mount("http://", adapter)
+    sess.mount("https://", adapter)
+    sess.headers["User-Agent"] = USER_AGENT
+    return sess

@@ -1,0 +1,112 @@
+"""The one subprocess wrapper: argument lists only, no shell, masked logs and errors."""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from . import secrets
+from .errors import PipeError
+from .log import get_logger
+
+
+@dataclass(frozen=True)
+class Result:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def display(args: Sequence[str]) -> str:
+    """The command as a masked, shell-quoted line for logs."""
+    return secrets.mask(" ".join(shlex.quote(a) for a in args))
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run(
+    args: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+    on_line: Callable[[str], None] | None = None,
+    error: str | None = None,
+    ok_codes: Sequence[int] = (0,),
+) -> Result:
+    """Run ``args`` (a list, never a shell string) and return its :class:`Result`.
+
+    ``env`` replaces the environment when given.  ``on_line`` receives each line of stdout as it
+    comes (stderr is still captured) for streaming output.  With ``check``, an exit code not in
+    ``ok_codes`` raises :class:`PipeError` whose message is ``error`` (or a default naming the
+    command) followed by the masked tail of stderr.
+    """
+    if isinstance(args, str):  # a shell string would be split wrongly and invite injection
+        raise TypeError("proc.run takes an argument list, not a string")
+    argv = [str(a) for a in args]
+    log = get_logger()
+    log.debug("$ %s", display(argv))
+    try:
+        if on_line is None:
+            completed = subprocess.run(
+                argv, cwd=cwd, env=dict(env) if env is not None else None, input=input,
+                capture_output=True, text=True, timeout=timeout, check=False)
+            result = Result(tuple(argv), completed.returncode, completed.stdout, completed.stderr)
+        else:
+            result = _stream(argv, cwd, env, input, timeout, on_line)
+    except FileNotFoundError as err:
+        raise PipeError(f"Command not found: {argv[0]} ({err.strerror}). "
+                        "Is it installed in the pipe image?") from None
+    except subprocess.TimeoutExpired:
+        raise PipeError(f"Command timed out after {timeout}s: {display(argv[:2])}") from None
+    if result.stderr.strip():
+        log.debug("stderr of %s:\n%s", argv[0], secrets.mask(_tail(result.stderr, 50)))
+    if check and result.returncode not in ok_codes:
+        detail = _tail(result.stderr) or _tail(result.stdout)
+        head = error or f"Command failed with exit code {result.returncode}: {display(argv[:3])}"
+        raise PipeError(secrets.mask(f"{head}: {detail}" if detail else head))
+    return result
+
+
+def _stream(argv: list[str], cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None,
+            input: str | None, timeout: float | None, on_line: Callable[[str], None]) -> Result:
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=dict(env) if env is not None else None, text=True, bufsize=1,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err_chunks: list[str] = []
+
+    def _read_err() -> None:
+        assert proc.stderr is not None
+        err_chunks.append(proc.stderr.read())
+
+    reader = threading.Thread(target=_read_err, daemon=True)
+    reader.start()
+    if input is not None:
+        assert proc.stdin is not None
+        proc.stdin.write(input)
+        proc.stdin.close()
+    out_lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        out_lines.append(line)
+        on_line(line.rstrip("\n"))
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    reader.join()
+    return Result(tuple(argv), code, "".join(out_lines), "".join(err_chunks))

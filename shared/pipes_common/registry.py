@@ -1,0 +1,246 @@
+"""A small OCI distribution (Docker Registry v2) client on requests.
+
+It follows the ``WWW-Authenticate`` challenge (Basic, or Bearer with realm/service/scope), checks
+manifests with HEAD, reads digests, and adds a tag to an existing manifest by GET + PUT of the
+manifest, without moving any layer.  Transient failures are retried by the shared session; a 401
+re-authenticates once.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from . import httpclient
+from .errors import PipeError
+from .log import get_logger
+
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+ACCEPT = ", ".join(MANIFEST_TYPES)
+
+
+class RegistryError(PipeError):
+    """A registry failure; ``kind`` is ``unreachable``, ``auth``, ``denied`` or ``protocol``."""
+
+    def __init__(self, message: str, kind: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str
+    params: dict[str, str]
+
+
+_PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    """Parse one ``WWW-Authenticate`` header value (the first challenge in it)."""
+    header = header.strip()
+    if not header:
+        return None
+    scheme, _, rest = header.partition(" ")
+    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3) or "")
+              for m in _PARAM.finditer(rest)}
+    return Challenge(scheme.lower(), params)
+
+
+@dataclass(frozen=True)
+class ManifestRef:
+    digest: str
+    media_type: str
+    size: int
+
+
+def is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class RegistryClient:
+    """Client of one registry host for one set of credentials."""
+
+    def __init__(self, host: str, username: str | None = None, password: str | None = None, *,
+                 session: requests.Session | None = None, timeout: float = 60.0) -> None:
+        scheme = "http" if is_loopback(host) else "https"
+        self.host = host
+        self.base = f"{scheme}://{host}"
+        self._creds = (username, password) if username and password else None
+        self._session = session or httpclient.session()
+        self._timeout = timeout
+        self._tokens: dict[str, str] = {}
+        self._basic = False
+        self.log = get_logger()
+
+    # -- authentication -------------------------------------------------------------------
+    def _headers(self, scope: str, extra: dict[str, str] | None) -> dict[str, str]:
+        headers = dict(extra or {})
+        token = self._tokens.get(scope)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    def _authenticate(self, challenge: Challenge | None, scope: str) -> None:
+        if challenge is None:
+            raise RegistryError(f"Registry {self.host} asked for authentication without saying how "
+                                "(no WWW-Authenticate header)", "protocol", 401)
+        if challenge.scheme == "basic":
+            if not self._creds:
+                raise RegistryError(f"Registry {self.host} needs credentials and none were given",
+                                    "auth", 401)
+            self._basic = True
+            return
+        if challenge.scheme != "bearer" or "realm" not in challenge.params:
+            raise RegistryError(f"Registry {self.host} uses an unsupported authentication scheme "
+                                f"'{challenge.scheme}'", "protocol", 401)
+        params: dict[str, str] = {}
+        if challenge.params.get("service"):
+            params["service"] = challenge.params["service"]
+        wanted = challenge.params.get("scope") or scope
+        if wanted:
+            params["scope"] = wanted
+        try:
+            resp = self._session.get(challenge.params["realm"], params=params, auth=self._creds,
+                                     timeout=self._timeout)
+        except requests.RequestException as err:
+            raise RegistryError(f"Token service of {self.host} is unreachable "
+                                f"({type(err).__name__})", "unreachable") from None
+        if resp.status_code in (401, 403):
+            raise RegistryError(f"Registry {self.host} rejected the credentials "
+                                f"(token service answered {resp.status_code})", "auth",
+                                resp.status_code)
+        if not resp.ok:
+            raise RegistryError(f"Token service of {self.host} answered {resp.status_code}",
+                                "protocol", resp.status_code)
+        body: dict[str, Any] = resp.json()
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            raise RegistryError(f"Token service of {self.host} returned no token", "protocol")
+        self._tokens[scope] = str(token)
+
+    def request(self, method: str, path: str, *, scope: str = "",
+                headers: dict[str, str] | None = None, data: bytes | None = None,
+                stream: bool = False) -> requests.Response:
+        """Send a request to ``/v2/...``, authenticating on the first 401 and once more after it."""
+        url = f"{self.base}{path}"
+        for attempt in range(2):
+            auth = self._creds if self._basic else None
+            try:
+                resp = self._session.request(method, url, headers=self._headers(scope, headers),
+                                             data=data, auth=auth, timeout=self._timeout,
+                                             stream=stream, allow_redirects=True)
+            except requests.RequestException as err:
+                raise RegistryError(f"Registry {self.host} is unreachable ({type(err).__name__})",
+                                    "unreachable") from None
+            if resp.status_code != 401:
+                return resp
+            if attempt == 1:
+                break
+            self._tokens.pop(scope, None)
+            self._authenticate(parse_challenge(resp.headers.get("WWW-Authenticate", "")), scope)
+        raise RegistryError(f"Registry {self.host} rejected the credentials (401)", "auth", 401)
+
+    # -- API ----------------------------------------------------------------------------------
+    @staticmethod
+    def _scope(repo: str, push: bool = False) -> str:
+        return f"repository:{repo}:{'pull,push' if push else 'pull'}"
+
+    def _raise(self, resp: requests.Response, what: str) -> None:
+        if resp.status_code == 403:
+            raise RegistryError(f"Registry {self.host} denied {what} (403): the credentials "
+                                "lack the permission", "denied", 403)
+        detail = ""
+        try:
+            errors = resp.json().get("errors") or []
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+        except ValueError:
+            pass
+        kind = "denied" if "DENIED" in detail else "protocol"
+        raise RegistryError(f"Registry {self.host} failed {what} ({resp.status_code})"
+                            + (f": {detail}" if detail else ""), kind, resp.status_code)
+
+    def ping(self) -> None:
+        """Check that the registry answers and the credentials are accepted."""
+        resp = self.request("GET", "/v2/")
+        if resp.status_code != 200:
+            self._raise(resp, "the API version check")
+
+    def head_manifest(self, repo: str, ref: str) -> ManifestRef | None:
+        """The manifest's digest, type and size, or None when ``ref`` does not exist."""
+        resp = self.request("HEAD", f"/v2/{repo}/manifests/{ref}", scope=self._scope(repo),
+                            headers={"Accept": ACCEPT})
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            self._raise(resp, f"the check of {repo}:{ref}")
+        digest = resp.headers.get("Docker-Content-Digest")
+        if not digest:  # some registries omit it on HEAD; GET and hash
+            _, _, digest = self.get_manifest(repo, ref)
+        return ManifestRef(digest, resp.headers.get("Content-Type", ""),
+                           int(resp.headers.get("Content-Length", "0") or 0))
+
+    def get_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str]:
+        """``(body, media type, digest)`` of a manifest, exactly as stored."""
+        resp = self.request("GET", f"/v2/{repo}/manifests/{ref}", scope=self._scope(repo),
+                            headers={"Accept": ACCEPT})
+        if resp.status_code != 200:
+            self._raise(resp, f"reading the manifest {repo}:{ref}")
+        body = resp.content
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        return body, resp.headers.get("Content-Type", "").split(";")[0].strip(), digest
+
+    def put_manifest(self, repo: str, ref: str, body: bytes, media_type: str) -> str:
+        resp = self.request("PUT", f"/v2/{repo}/manifests/{ref}",
+                            scope=self._scope(repo, push=True),
+                            headers={"Content-Type": media_type}, data=body)
+        if resp.status_code not in (200, 201, 202):
+            self._raise(resp, f"writing the manifest {repo}:{ref}")
+        return resp.headers.get("Docker-Content-Digest") or (
+            "sha256:" + hashlib.sha256(body).hexdigest())
+
+    def add_tag(self, repo: str, source_ref: str, tag: str) -> str:
+        """Point ``tag`` at the manifest of ``source_ref`` (no layer traffic); return its digest."""
+        body, media_type, _ = self.get_manifest(repo, source_ref)
+        return self.put_manifest(repo, tag, body, media_type)
+
+    def tags(self, repo: str) -> list[str] | None:
+        """Every tag of ``repo`` (following pagination), or None when the repository is unknown."""
+        found: list[str] = []
+        path: str | None = f"/v2/{repo}/tags/list?n=1000"
+        while path:
+            resp = self.request("GET", path, scope=self._scope(repo))
+            if resp.status_code == 404:
+                return None
+            if resp.status_code != 200:
+                self._raise(resp, f"listing the tags of {repo}")
+            found.extend(resp.json().get("tags") or [])
+            link = resp.headers.get("Link", "")
+            match = re.search(r"<([^>]+)>\s*;\s*rel=\"?next\"?", link)
+            path = match.group(1) if match else None
+            if path and path.startswith("http"):
+                path = "/" + path.split("/", 3)[3]
+        return found
+
+    def get_blob(self, repo: str, digest: str) -> bytes:
+        resp = self.request("GET", f"/v2/{repo}/blobs/{digest}", scope=self._scope(repo))
+        if resp.status_code != 200:
+            self._raise(resp, f"reading the blob {digest}")
+        return resp.content

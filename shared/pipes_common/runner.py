@@ -1,0 +1,45 @@
+"""The entry point wrapper: masking on, errors turned into one ``✖`` line and an exit code."""
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+
+from . import secrets
+from .errors import PipeError
+from .log import fail_line, get_logger, install_masking, is_debug
+
+
+def run(main: Callable[[], int | None]) -> int:
+    """Run a pipe's ``main`` and return the process exit code.
+
+    A :class:`PipeError` prints its message as the ``✖`` line with its exit code.  Any other
+    exception is a bug of ours: one ``✖`` line too, with the masked traceback only under DEBUG.
+    """
+    install_masking()
+    logger = get_logger()
+    try:
+        code = main()
+        return 0 if code is None else code
+    except PipeError as err:
+        fail_line(err.message)
+        return err.exit_code
+    except KeyboardInterrupt:
+        fail_line("Interrupted.")
+        return 130
+    except Exception as err:
+        if is_debug():
+            logger.debug(secrets.mask("".join(traceback.format_exception(err))))
+        fail_line(f"Unexpected error ({type(err).__name__}): {err}. "
+                  "Run again with DEBUG: 'true' for details and report it to the pipe maintainers.")
+        return 1
+    finally:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def main_exit(main: Callable[[], int | None]) -> None:
+    """``sys.exit(run(main))``, for ``__main__`` modules."""
+    sys.exit(run(main))

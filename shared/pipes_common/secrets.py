@@ -1,0 +1,83 @@
+"""Registry of secret values and the masking of every form they can take in output.
+
+A secret is masked in its raw form, URL-encoded (``quote`` and ``quote_plus``), base64 (standard and
+URL-safe, at each of the three alignments it can have inside a longer base64 string, as in a Basic
+``Authorization`` header of ``user:secret``) and JSON-escaped.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from urllib.parse import quote, quote_plus
+
+MASK = "********"
+_MIN_LEN = 4  # shorter values would mask ordinary words
+
+_lock = threading.Lock()
+_forms: set[str] = set()
+_values: set[str] = set()
+
+
+def _b64_forms(raw: bytes) -> set[str]:
+    """Base64 substrings that appear whenever ``raw`` is encoded inside a longer byte string."""
+    forms: set[str] = set()
+    for offset in range(3):
+        padded = b"\0" * offset + raw
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            enc = encode(padded).decode("ascii").rstrip("=")
+            # keep the characters whose six bits all come from ``raw``
+            start = -(-4 * offset // 3)
+            end = 4 * len(padded) // 3
+            if end - start >= _MIN_LEN:
+                forms.add(enc[start:end])
+    return forms
+
+
+def forms_of(value: str) -> set[str]:
+    """Every textual form of ``value`` that is masked."""
+    forms = {value, quote(value, safe=""), quote_plus(value, safe=""), quote(value)}
+    forms.add(json.dumps(value)[1:-1])
+    forms |= _b64_forms(value.encode("utf-8"))
+    return {f for f in forms if len(f) >= _MIN_LEN}
+
+
+def register(value: str | None) -> None:
+    """Register a secret value: it is masked from here on in every output of the process."""
+    if not value or len(value) < _MIN_LEN:
+        return
+    with _lock:
+        if value in _values:
+            return
+        _values.add(value)
+        _forms.update(forms_of(value))
+        # a multi-line secret (an SSH key) is also masked line by line
+        for line in value.splitlines():
+            line = line.strip()
+            if len(line) >= 8 and line != value:
+                _values.add(line)
+                _forms.update(forms_of(line))
+
+
+def registered() -> frozenset[str]:
+    with _lock:
+        return frozenset(_values)
+
+
+def clear() -> None:
+    """Forget every secret (tests only)."""
+    with _lock:
+        _forms.clear()
+        _values.clear()
+
+
+def mask(text: str) -> str:
+    """Return ``text`` with every registered secret form replaced by ``********``."""
+    if not _forms or not text:
+        return text
+    with _lock:
+        forms = sorted(_forms, key=len, reverse=True)
+    for form in forms:
+        if form in text:
+            text = text.replace(form, MASK)
+    return text

@@ -1,0 +1,44 @@
+"""Pipe images built from the repo root on the test bed's base image, once per session."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import docker
+from docker.errors import BuildError, ImageNotFound
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OFFICIAL_BASE = "python:3.12-slim"
+
+
+def pick_base(client: docker.DockerClient, local_base: str) -> str:
+    """The official base when the engine has it, else the local debootstrap base."""
+    try:
+        client.images.get(OFFICIAL_BASE)
+        return OFFICIAL_BASE
+    except ImageNotFound:
+        return local_base
+
+
+def build_pipe(client: docker.DockerClient, pipe: str, base: str, tag: str | None = None,
+               extra_args: dict[str, str] | None = None) -> str:
+    """``docker build -f pipes/<pipe>/Dockerfile --build-arg BASE_IMAGE=<base> .``; return the tag."""
+    name = tag or f"do-pipes/{pipe}:test"
+    buildargs = {"BASE_IMAGE": base, **(extra_args or {})}
+    log: list[str] = []
+    try:
+        for chunk in client.api.build(path=str(REPO_ROOT), dockerfile=f"pipes/{pipe}/Dockerfile",
+                                      buildargs=buildargs, tag=name, rm=True, forcerm=True,
+                                      network_mode="host", decode=True):
+            if "stream" in chunk:
+                log.append(chunk["stream"])
+            if "error" in chunk:
+                raise BuildError(chunk["error"], iter([]))
+    except BuildError as err:
+        raise RuntimeError(f"building {pipe} failed: {err}\n{''.join(log)[-4000:]}") from None
+    return name
+
+
+def image_config(client: docker.DockerClient, ref: str) -> dict[str, object]:
+    attrs: dict[str, object] = client.images.get(ref).attrs
+    return json.loads(json.dumps(attrs))

@@ -1,0 +1,85 @@
+"""A registry standing in for DOCR: Debian's ``docker-registry`` (CNCF distribution) with htpasswd.
+
+Two accounts exist, as DOCR has them: the long-lived DO API token (user and password both the
+token) and a short-lived push account, the one the DO API stub hands out from
+``docker-credentials``.  Storage lives in a temporary folder; the registry listens on loopback.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+import requests
+
+from . import debian
+from .net import free_port, wait_port
+from .procs import Background
+
+
+class LocalRegistry:
+    def __init__(self, token: str, push_user: str, push_password: str,
+                 workdir: Path | None = None) -> None:
+        self.token = token
+        self.push_user = push_user
+        self.push_password = push_password
+        self._workdir = workdir
+        self.port = 0
+        self.host = ""
+        self.root: Path | None = None
+        self._proc: Background | None = None
+
+    def __enter__(self) -> LocalRegistry:
+        debian.ensure({"docker-registry": "docker-registry", "htpasswd": "apache2-utils"})
+        self.root = Path(tempfile.mkdtemp(prefix="dopipes-registry-", dir=self._workdir))
+        htpasswd = self.root / "htpasswd"
+        lines = []
+        for user, password in ((self.token, self.token), (self.push_user, self.push_password)):
+            out = subprocess.run(["htpasswd", "-nbB", user, password], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+            lines.append(out)
+        htpasswd.write_text("\n".join(lines) + "\n")
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        config = self.root / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            "log:\n  level: info\n"
+            "storage:\n"
+            f"  filesystem:\n    rootdirectory: {self.root / 'data'}\n"
+            "  delete:\n    enabled: true\n"
+            "http:\n"
+            f"  addr: 127.0.0.1:{self.port}\n"
+            "  headers:\n    X-Content-Type-Options: [nosniff]\n"
+            "auth:\n"
+            f"  htpasswd:\n    realm: docr-stand-in\n    path: {htpasswd}\n")
+        self._proc = Background(["docker-registry", "serve", str(config)],
+                                log=self.root / "registry.log")
+        self._proc.__enter__()
+        wait_port(self.port)
+        return self
+
+    @property
+    def log_path(self) -> Path:
+        assert self.root is not None
+        return self.root / "registry.log"
+
+    def get(self, path: str, **kwargs: object) -> requests.Response:
+        return requests.get(f"http://{self.host}{path}", auth=(self.token, self.token),
+                            timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def tags(self, repo: str) -> list[str]:
+        resp = self.get(f"/v2/{repo}/tags/list")
+        if resp.status_code == 404:
+            return []
+        resp.raise_for_status()
+        return sorted(resp.json().get("tags") or [])
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._proc is not None:
+            self._proc.stop()
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
