@@ -65,8 +65,13 @@ class ManifestRef:
 
 
 def is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.strip("[]")
+    """Whether ``host[:port]`` names this machine (such registries are spoken to over plain HTTP)."""
+    if host.startswith("["):
+        name = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        name = host.split(":", 1)[0]
+    else:
+        name = host
     if name == "localhost":
         return True
     try:

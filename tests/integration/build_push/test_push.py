@@ -7,7 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
+from testbed import leaks
 from testbed.do_stub import DOApiStub
+from testbed.net import free_port
 from testbed.pipes import run_local
 from testbed.registry import LocalRegistry
 
@@ -38,3 +40,84 @@ def test_first_push_then_skip(app_dir: Path, pipe_env: Callable[..., dict[str, s
     assert again.code == 0, again.output
     assert "build skipped" in again.output
     assert "Step 1/" not in again.output
+
+
+def _config_and_layers(registry: LocalRegistry, repo: str, tag: str) -> tuple[dict[str, object], list[bytes]]:
+    accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+    manifest = registry.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": accept}).json()
+    config = registry.get(f"/v2/{repo}/blobs/{manifest['config']['digest']}").json()
+    layers = [registry.get(f"/v2/{repo}/blobs/{layer['digest']}").content for layer in manifest["layers"]]
+    return config, layers
+
+
+def test_release_tags_labels_and_no_secret_in_image(
+        app_dir: Path, pipe_env: Callable[..., dict[str, str]], registry: LocalRegistry,
+        do_token: str, push_credentials: tuple[str, str], docker_engine: object) -> None:
+    commit = new_commit()
+    env = pipe_env(image="web-release", commit=commit, branch=None, tag="v2.3.4",
+                   DOCKER_HOST=docker_engine.host,  # type: ignore[attr-defined]
+                   LABELS_COUNT="2", LABELS_0="com.example.team=ads",
+                   LABELS_1="org.opencontainers.image.source=https://example.com/override",
+                   BUILD_ARGS_COUNT="2", BUILD_ARGS_1="APP_VERSION=2.3.4")
+    run = run_local("build-push", env, app_dir)
+    assert run.code == 0, run.output
+    assert registry.tags("acme/web-release") == sorted([f"sha-{commit[:7]}", "2.3.4", "2.3", "2", "latest"])
+    digests = {registry.get(f"/v2/acme/web-release/manifests/{t}", headers={
+        "Accept": "application/vnd.docker.distribution.manifest.v2+json"}).headers["Docker-Content-Digest"]
+        for t in registry.tags("acme/web-release")}
+    assert len(digests) == 1  # every tag is the same manifest
+    config, layers = _config_and_layers(registry, "acme/web-release", "2.3.4")
+    labels = config["config"]["Labels"]  # type: ignore[index]
+    assert labels["org.opencontainers.image.revision"] == commit
+    assert labels["org.opencontainers.image.version"] == "2.3.4"
+    assert labels["org.opencontainers.image.source"] == "https://example.com/override"
+    assert labels["com.example.team"] == "ads"
+    assert "APP_VERSION=2.3.4" in config["config"]["Env"]  # type: ignore[index]
+    for secret in (do_token, *push_credentials):
+        leaks.assert_absent(secret, text=run.output + json.dumps(config), paths=[app_dir])
+        assert all(leaks.found_in(layer, secret) is None for layer in layers)
+    # the push went through the short-lived account, not the long-lived API token
+    assert f"auth.user.name={push_credentials[0]}" in registry.log_path.read_text()
+
+
+def test_new_tag_on_existing_commit_is_added_server_side(
+        app_dir: Path, pipe_env: Callable[..., dict[str, str]], registry: LocalRegistry,
+        docker_engine: object) -> None:
+    commit = new_commit()
+    host = docker_engine.host  # type: ignore[attr-defined]
+    first = run_local("build-push", pipe_env(image="web-retag", commit=commit, DOCKER_HOST=host), app_dir)
+    assert first.code == 0, first.output
+    env = pipe_env(image="web-retag", commit=commit, DOCKER_HOST=f"tcp://127.0.0.1:{free_port()}",
+                   TAGS_COUNT="2", TAGS_0="stable", TAGS_1="1.10")
+    # no Docker engine is reachable: the tags must be added through the registry API alone
+    second = run_local("build-push", env, app_dir)
+    assert second.code == 0, second.output
+    assert "tags added: stable, 1.10" in second.output
+    assert registry.tags("acme/web-retag") == sorted([f"sha-{commit[:7]}", "main", "stable", "1.10"])
+
+
+def test_credentials_endpoint_down_falls_back_to_token(
+        app_dir: Path, pipe_env: Callable[..., dict[str, str]], registry: LocalRegistry,
+        do_api: DOApiStub, do_token: str, docker_engine: object) -> None:
+    do_api.state.credentials_status = 503
+    commit = new_commit()
+    env = pipe_env(image="web-fallback", commit=commit,
+                   DOCKER_HOST=docker_engine.host)  # type: ignore[attr-defined]
+    run = run_local("build-push", env, app_dir)
+    assert run.code == 0, run.output
+    assert "pushing with the API token instead" in run.output
+    assert f"sha-{commit[:7]}" in registry.tags("acme/web-fallback")
+    leaks.assert_absent(do_token, text=run.output, paths=[app_dir])
+
+
+def test_build_only(app_dir: Path, pipe_env: Callable[..., dict[str, str]], registry: LocalRegistry,
+                    do_api: DOApiStub, docker_client: docker.DockerClient, docker_engine: object) -> None:
+    commit = new_commit()
+    env = pipe_env(image="web-local", commit=commit, PUSH="false",
+                   DOCKER_HOST=docker_engine.host)  # type: ignore[attr-defined]
+    run = run_local("build-push", env, app_dir)
+    assert run.code == 0, run.output
+    assert "not pushed: PUSH is false" in run.output
+    assert registry.tags("acme/web-local") == []
+    assert do_api.state.requests == []  # nothing to push: the DO API is not called
+    docker_client.images.get(f"{registry.host}/acme/web-local:sha-{commit[:7]}")

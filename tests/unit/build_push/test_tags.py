@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from build_push import tags
+from pipes_common.bitbucket import StepContext
+from pipes_common.errors import PipeError
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def ctx(**env: str) -> StepContext:
+    return StepContext.from_env({"BITBUCKET_CLONE_DIR": "/build", **env})
+
+
+@pytest.mark.parametrize(("branch", "tag"), [
+    ("main", "main"),
+    ("feature/Login-42", "feature-Login-42"),
+    ("release/1.2", "release-1.2"),
+    ("-weird..name-", "weird..name"),
+    ("a" * 200, "a" * 128),
+    ("///", "unnamed"),
+])
+def test_tag_safe(branch: str, tag: str) -> None:
+    assert tags.tag_safe(branch) == tag
+    assert tags.TAG_RE.match(tags.tag_safe(branch))
+
+
+@pytest.mark.parametrize(("git_tag", "expected"), [
+    ("v1.2.3", ["1.2.3", "1.2", "1", "latest"]),
+    ("1.2.3", ["1.2.3", "1.2", "1", "latest"]),
+    ("v1.2.3+build.7", ["1.2.3", "1.2", "1", "latest"]),
+    ("v2.0.0-rc.1", ["2.0.0-rc.1"]),
+    ("1.10.0", ["1.10.0", "1.10", "1", "latest"]),
+    ("release-2024", ["release-2024"]),
+])
+def test_version_tags(git_tag: str, expected: list[str]) -> None:
+    assert tags.version_tags(git_tag) == expected
+
+
+def test_plan_branch_build() -> None:
+    plan = tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_BRANCH="feature/x"), None)
+    assert plan.tags == ["sha-0123456", "feature-x"]
+    assert plan.commit_tag == "sha-0123456" and plan.branch_tag == "feature-x"
+
+
+def test_plan_git_tag_build() -> None:
+    plan = tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_TAG="v1.4.0"), None)
+    assert plan.tags == ["sha-0123456", "1.4.0", "1.4", "1", "latest"]
+    assert plan.branch_tag is None
+
+
+def test_plan_user_tags_keep_commit_tag_first_and_dedupe() -> None:
+    plan = tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_BRANCH="main"), ["stable", "stable", "1.10"])
+    assert plan.tags == ["sha-0123456", "stable", "1.10"]
+
+
+def test_plan_without_anything_fails() -> None:
+    with pytest.raises(PipeError, match="^TAGS: no tag could be derived"):
+        tags.plan(ctx(), None)
+
+
+@pytest.mark.parametrize("bad", ["-x", ".x", "a b", "a/b", "x" * 129, "ü"])
+def test_invalid_tags(bad: str) -> None:
+    with pytest.raises(PipeError, match="^TAGS: .* is not a valid Docker tag"):
+        tags.validate([bad])
+
+
+def test_key_values() -> None:
+    assert tags.key_values(["A=1", "B=x=y", "C="], "BUILD_ARGS") == {"A": "1", "B": "x=y", "C": ""}
+    with pytest.raises(PipeError, match="^BUILD_ARGS: entry 1 .*KEY=VALUE"):
+        tags.key_values(["A=1", "NOEQUALS"], "BUILD_ARGS")
+    with pytest.raises(PipeError, match="^LABELS: entry 0"):
+        tags.key_values(["=v"], "LABELS")
+
+
+def test_key_values_error_does_not_echo_the_entry() -> None:
+    with pytest.raises(PipeError) as err:
+        tags.key_values(["supersecretvalue"], "BUILD_ARGS")
+    assert "supersecretvalue" not in err.value.message
+
+
+def test_oci_labels() -> None:
+    c = ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_TAG="v1.4.0", BITBUCKET_REPO_FULL_NAME="acme/web")
+    labels = tags.oci_labels(c, tags.plan(c, None), now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    assert labels == {
+        "org.opencontainers.image.created": "2026-01-02T03:04:05Z",
+        "org.opencontainers.image.source": "https://bitbucket.org/acme/web",
+        "org.opencontainers.image.revision": COMMIT,
+        "org.opencontainers.image.version": "1.4.0",
+    }
+
+
+def test_clone_dir_defaults_to_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert StepContext.from_env({}).clone_dir == tmp_path

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pipes_common import proc, secrets
+from pipes_common.errors import PipeError
+
+
+@pytest.fixture(autouse=True)
+def _clean() -> Iterator[None]:
+    secrets.clear()
+    yield
+    secrets.clear()
+
+
+def test_runs_argument_lists_without_shell() -> None:
+    result = proc.run(["echo", "a; rm -rf /", "$HOME"])
+    assert result.stdout == "a; rm -rf / $HOME\n"
+
+
+def test_refuses_a_string() -> None:
+    with pytest.raises(TypeError):
+        proc.run("echo hi")  # type: ignore[arg-type]
+
+
+def test_failure_raises_with_masked_stderr() -> None:
+    secrets.register("s3cret-token-x")
+    with pytest.raises(PipeError) as err:
+        proc.run(["sh", "-c", "echo 'denied for s3cret-token-x' >&2; exit 4"])
+    assert "s3cret-token-x" not in err.value.message
+    assert "denied for ********" in err.value.message
+    assert "exit code 4" in err.value.message
+
+
+def test_custom_error_and_ok_codes() -> None:
+    assert proc.run(["sh", "-c", "exit 2"], ok_codes=(0, 2)).returncode == 2
+    with pytest.raises(PipeError, match="^terraform plan failed"):
+        proc.run(["sh", "-c", "exit 1"], error="terraform plan failed")
+    assert proc.run(["sh", "-c", "exit 1"], check=False).returncode == 1
+
+
+def test_streaming_lines_and_stderr_capture() -> None:
+    seen: list[str] = []
+    result = proc.run(["sh", "-c", "echo one; echo two; echo err >&2"], on_line=seen.append)
+    assert seen == ["one", "two"]
+    assert result.stdout == "one\ntwo\n" and result.stderr == "err\n"
+
+
+def test_missing_command() -> None:
+    with pytest.raises(PipeError, match="Command not found: no-such-cmd-xyz"):
+        proc.run(["no-such-cmd-xyz"])
+
+
+def test_env_replaces_environment() -> None:
+    out = proc.run(["sh", "-c", "echo ${FOO:-unset} ${HOME:-nohome}"], env={"FOO": "bar", "PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip() == "bar nohome"

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from pipes_common import secrets
+from testbed import leaks
+
+SECRET = "dop_v1_0123456789abcdef+/=:@secret"
+
+
+@pytest.fixture(autouse=True)
+def _clean() -> Iterator[None]:
+    secrets.clear()
+    yield
+    secrets.clear()
+
+
+def test_raw_and_encoded_forms_are_masked() -> None:
+    secrets.register(SECRET)
+    for form in (SECRET, quote(SECRET, safe=""), quote_plus(SECRET), json.dumps(SECRET)[1:-1]):
+        masked = secrets.mask(f"before {form} after")
+        assert form not in masked and "before" in masked and "after" in masked
+
+
+@pytest.mark.parametrize("prefix", ["", "u", "us", "user:", "x-token-auth:", "ab:"])
+@pytest.mark.parametrize("suffix", ["", ":", "xy", "abc"])
+def test_base64_inside_longer_values_is_masked(prefix: str, suffix: str) -> None:
+    secrets.register(SECRET)
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        blob = encode(f"{prefix}{SECRET}{suffix}".encode()).decode()
+        masked = secrets.mask(f"Authorization: Basic {blob}")
+        assert secrets.MASK in masked
+        # what is left of the blob cannot be decoded to the secret any more
+        assert leaks.found_in(masked, SECRET) is None
+        assert leaks.found_in(blob, SECRET) == "base64"
+
+
+def test_short_and_empty_values_are_ignored() -> None:
+    secrets.register("")
+    secrets.register(None)
+    secrets.register("ab")
+    assert secrets.mask("ab cd") == "ab cd"
+
+
+def test_multiline_secret_is_masked_line_by_line() -> None:
+    key = "-----BEGIN KEY-----\nAAAAB3NzaC1yc2EAAAADAQABAAABAQ\n-----END KEY-----"
+    secrets.register(key)
+    assert "AAAAB3NzaC1yc2EAAAADAQABAAABAQ" not in secrets.mask("line AAAAB3NzaC1yc2EAAAADAQABAAABAQ")
+
+
+def test_longest_form_wins() -> None:
+    secrets.register("abcd1234")
+    secrets.register("abcd1234efgh")
+    assert secrets.mask("x abcd1234efgh y") == f"x {secrets.MASK} y"
