@@ -35,6 +35,8 @@ def _env_name(pipe: str, key: str) -> str:
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (list, tuple)):
         return " ".join(str(v) for v in value)
     if isinstance(value, dict):

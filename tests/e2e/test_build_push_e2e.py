@@ -12,7 +12,6 @@ from pathlib import Path
 
 import docker
 import pytest
-
 from testbed import leaks
 from testbed.do_stub import DOApiStub
 from testbed.docker_engine import DockerEngine

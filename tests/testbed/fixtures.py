@@ -5,6 +5,7 @@ for them, and stop at the end of the session.
 """
 from __future__ import annotations
 
+import contextlib
 import secrets as pysecrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from .docker_engine import DockerEngine
 from .registry import LocalRegistry
 
 DOCR_REGISTRY_NAME = "acme"
+SESSION_REGISTRIES: list[str] = []  # hosts of the registries this session started
 
 
 def canary(prefix: str) -> str:
@@ -41,6 +43,7 @@ def docker_engine(testbed_dir: Path) -> Iterator[DockerEngine]:
 def docker_client(docker_engine: DockerEngine) -> Iterator[docker.DockerClient]:
     client = docker_engine.client()
     yield client
+    remove_session_images(client)
     client.close()
 
 
@@ -80,7 +83,22 @@ def registry(do_token: str, push_credentials: tuple[str, str],
              testbed_dir: Path) -> Iterator[LocalRegistry]:
     user, password = push_credentials
     with LocalRegistry(do_token, user, password, workdir=testbed_dir) as reg:
+        SESSION_REGISTRIES.append(reg.host)
         yield reg
+
+
+
+def remove_session_images(client: docker.DockerClient) -> None:
+    """Drop the images tagged for this session's registries (gone with the session) and the
+    dangling ones, so an engine whose data-root is cached does not grow run after run."""
+    prefixes = tuple(f"{host}/" for host in SESSION_REGISTRIES)
+    for image in client.images.list():
+        for ref in image.tags:
+            if prefixes and ref.startswith(prefixes):
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(ref, force=True)
+    with contextlib.suppress(docker.errors.APIError):
+        client.images.prune(filters={"dangling": True})
 
 
 @pytest.fixture(scope="session")

@@ -160,13 +160,13 @@ def _pull_cache(client: docker.DockerClient, refs: list[str], auth: dict[str, st
 
 
 def main() -> int:
+    started = time.monotonic()
     log = plog.get_logger()
     values = variables.load(SCHEMA)
     if values.get("DEBUG"):
         plog.enable_debug()
     ctx = StepContext.from_env()
     s = settings(values, ctx)
-    started = time.monotonic()
     log.info("Image %s, tags: %s", s.image, ", ".join(s.tag_plan.tags))
 
     username, password = (s.username or s.token), s.token

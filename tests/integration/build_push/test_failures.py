@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from testbed import leaks
 from testbed.do_stub import DOApiStub
 from testbed.docker_engine import DockerEngine

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from build_push import tags
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
@@ -59,21 +58,21 @@ def test_plan_user_tags_keep_commit_tag_first_and_dedupe() -> None:
 
 
 def test_plan_without_anything_fails() -> None:
-    with pytest.raises(PipeError, match="^TAGS: no tag could be derived"):
+    with pytest.raises(PipeError, match=r"^TAGS: no tag could be derived"):
         tags.plan(ctx(), None)
 
 
 @pytest.mark.parametrize("bad", ["-x", ".x", "a b", "a/b", "x" * 129, "ü"])
 def test_invalid_tags(bad: str) -> None:
-    with pytest.raises(PipeError, match="^TAGS: .* is not a valid Docker tag"):
+    with pytest.raises(PipeError, match=r"^TAGS: .* is not a valid Docker tag"):
         tags.validate([bad])
 
 
 def test_key_values() -> None:
     assert tags.key_values(["A=1", "B=x=y", "C="], "BUILD_ARGS") == {"A": "1", "B": "x=y", "C": ""}
-    with pytest.raises(PipeError, match="^BUILD_ARGS: entry 1 .*KEY=VALUE"):
+    with pytest.raises(PipeError, match=r"^BUILD_ARGS: entry 1 .*KEY=VALUE"):
         tags.key_values(["A=1", "NOEQUALS"], "BUILD_ARGS")
-    with pytest.raises(PipeError, match="^LABELS: entry 0"):
+    with pytest.raises(PipeError, match=r"^LABELS: entry 0"):
         tags.key_values(["=v"], "LABELS")
 
 
@@ -85,7 +84,7 @@ def test_key_values_error_does_not_echo_the_entry() -> None:
 
 def test_oci_labels() -> None:
     c = ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_TAG="v1.4.0", BITBUCKET_REPO_FULL_NAME="acme/web")
-    labels = tags.oci_labels(c, tags.plan(c, None), now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    labels = tags.oci_labels(c, tags.plan(c, None), now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     assert labels == {
         "org.opencontainers.image.created": "2026-01-02T03:04:05Z",
         "org.opencontainers.image.source": "https://bitbucket.org/acme/web",

@@ -5,7 +5,6 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-
 from pipes_common import log, secrets
 
 

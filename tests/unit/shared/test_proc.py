@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from pipes_common import proc, secrets
 from pipes_common.errors import PipeError
 
@@ -36,7 +35,7 @@ def test_failure_raises_with_masked_stderr() -> None:
 
 def test_custom_error_and_ok_codes() -> None:
     assert proc.run(["sh", "-c", "exit 2"], ok_codes=(0, 2)).returncode == 2
-    with pytest.raises(PipeError, match="^terraform plan failed"):
+    with pytest.raises(PipeError, match=r"^terraform plan failed"):
         proc.run(["sh", "-c", "exit 1"], error="terraform plan failed")
     assert proc.run(["sh", "-c", "exit 1"], check=False).returncode == 1
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from pipes_common.registry import is_loopback, parse_challenge
 
 

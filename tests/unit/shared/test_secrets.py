@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from urllib.parse import quote, quote_plus
 
 import pytest
-
 from pipes_common import secrets
 from testbed import leaks
 

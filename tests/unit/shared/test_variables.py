@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from pipes_common import secrets, variables
 from pipes_common.errors import PipeError
 
