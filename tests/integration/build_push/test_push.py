@@ -40,6 +40,7 @@ def test_first_push_then_skip(app_dir: Path, pipe_env: Callable[..., dict[str, s
     assert again.code == 0, again.output
     assert "build skipped" in again.output
     assert "Step 1/" not in again.output
+    leaks.assert_absent(env["DIGITALOCEAN_ACCESS_TOKEN"], text=run.output + again.output, paths=[app_dir])
 
 
 def _config_and_layers(registry: LocalRegistry, repo: str, tag: str) -> tuple[dict[str, object], list[bytes]]:
@@ -54,7 +55,7 @@ def test_release_tags_labels_and_no_secret_in_image(
         app_dir: Path, pipe_env: Callable[..., dict[str, str]], registry: LocalRegistry,
         do_token: str, push_credentials: tuple[str, str], docker_engine: object) -> None:
     commit = new_commit()
-    env = pipe_env(image="web-release", commit=commit, branch=None, tag="v2.3.4",
+    env = pipe_env(image="web-release", commit=commit, branch=None, tag="v2.3.4", DEBUG="true",
                    DOCKER_HOST=docker_engine.host,  # type: ignore[attr-defined]
                    LABELS_COUNT="2", LABELS_0="com.example.team=ads",
                    LABELS_1="org.opencontainers.image.source=https://example.com/override",
@@ -121,3 +122,21 @@ def test_build_only(app_dir: Path, pipe_env: Callable[..., dict[str, str]], regi
     assert registry.tags("acme/web-local") == []
     assert do_api.state.requests == []  # nothing to push: the DO API is not called
     docker_client.images.get(f"{registry.host}/acme/web-local:sha-{commit[:7]}")
+
+
+def test_branch_tag_is_the_default_build_cache(
+        app_dir: Path, pipe_env: Callable[..., dict[str, str]], registry: LocalRegistry,
+        docker_client: docker.DockerClient, docker_engine: object) -> None:
+    host = docker_engine.host  # type: ignore[attr-defined]
+    first = run_local("build-push", pipe_env(image="web-cache", commit=new_commit(), branch="cache/test",
+                                             DOCKER_HOST=host), app_dir)
+    assert first.code == 0, first.output
+    # a fresh runner: the image is not in the engine any more
+    for image in docker_client.images.list(name=f"{registry.host}/acme/web-cache"):
+        docker_client.images.remove(image.id, force=True)
+    second = run_local("build-push", pipe_env(image="web-cache", commit=new_commit(), branch="cache/test",
+                                              DOCKER_HOST=host), app_dir)
+    assert second.code == 0, second.output
+    assert f"Cache source {registry.host}/acme/web-cache:cache-test pulled." in second.output
+    assert "latest" not in second.output.split("Cache source")[0]  # no latest tag exists: not asked for
+    assert "(cached)" in second.output
