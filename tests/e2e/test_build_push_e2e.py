@@ -39,7 +39,7 @@ def test_push_then_skip(build_dir: Path, pipe_image: Callable[[str], str], docke
     env.update({
         "DIGITALOCEAN_ACCESS_TOKEN": do_token, "REGISTRY_NAME": DOCR_REGISTRY_NAME, "IMAGE": "e2e-web",
         "REGISTRY_HOST": registry.host, "DIGITALOCEAN_API_URL": do_api.url,
-        "BUILD_ARGS_COUNT": "2", "BUILD_ARGS_0": f"BASE_IMAGE={base_image}",
+        "BUILD_ARGS_COUNT": "2", "BUILD_ARGS_0": f"BASE_IMAGE={base_image}", "NETWORK": "host",
         "BUILD_ARGS_1": f"APP_VERSION={commit}",  # a fresh layer each run
     })
     first = run_container(image, env, build_dir, docker_engine.host, docker_engine.pipe_args())

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                     "DIGITALOCEAN_ACCESS_TOKEN": token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
                     "IMAGE": "sample-app", "REGISTRY_HOST": registry.host,
                     "DIGITALOCEAN_API_URL": api.url,
-                    "BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": f"BASE_IMAGE={base}",
+                    "BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": f"BASE_IMAGE={base}", "NETWORK": "host",
                 })
                 say("Running the pipe as Bitbucket does (docker run --network host ...)")
                 run = run_container(pipe, env, build, engine.host, engine.pipe_args())

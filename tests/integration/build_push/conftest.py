@@ -40,6 +40,7 @@ def pipe_env(app_dir: Path, registry: LocalRegistry, do_api: DOApiStub, do_token
             "DIGITALOCEAN_API_URL": do_api.url,
             "BUILD_ARGS_COUNT": "1",
             "BUILD_ARGS_0": f"BASE_IMAGE={base_image}",
+            "NETWORK": "host",  # RUN steps never use a bridge network on the test bed
         })
         env.update(variables)
         return env

@@ -140,3 +140,14 @@ def test_branch_tag_is_the_default_build_cache(
     assert f"Cache source {registry.host}/acme/web-cache:cache-test pulled." in second.output
     assert "latest" not in second.output.split("Cache source")[0]  # no latest tag exists: not asked for
     assert "(cached)" in second.output
+
+
+def test_network_follows_the_engine(app_dir: Path, pipe_env: Callable[..., dict[str, str]],
+                                    docker_client: docker.DockerClient, docker_engine: object) -> None:
+    env = pipe_env(image="web-net", commit=new_commit(), PUSH="false",
+                   DOCKER_HOST=docker_engine.host)  # type: ignore[attr-defined]
+    env.pop("NETWORK")
+    run = run_local("build-push", env, app_dir)
+    assert run.code == 0, run.output
+    has_bridge = bool(docker_client.networks.list(names=["bridge"]))
+    assert ("has no default bridge network; RUN steps use the host network" in run.output) is not has_bridge
