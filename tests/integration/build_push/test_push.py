@@ -151,3 +151,17 @@ def test_network_follows_the_engine(app_dir: Path, pipe_env: Callable[..., dict[
     assert run.code == 0, run.output
     has_bridge = bool(docker_client.networks.list(names=["bridge"]))
     assert ("has no default bridge network; RUN steps use the host network" in run.output) is not has_bridge
+
+
+def test_plain_registry_never_calls_the_do_api(
+        app_dir: Path, pipe_env: Callable[..., dict[str, str]], registry: LocalRegistry,
+        do_api: DOApiStub, do_token: str, docker_engine: object) -> None:
+    commit = new_commit()
+    env = pipe_env(image="plain", commit=commit, DOCKER_HOST=docker_engine.host)  # type: ignore[attr-defined]
+    env.pop("DIGITALOCEAN_API_URL")
+    run = run_local("build-push", env, app_dir)
+    assert run.code == 0, run.output
+    assert do_api.state.requests == []
+    assert f"sha-{commit[:7]}" in registry.tags("acme/plain")
+    assert f"auth.user.name={do_token}" not in run.output
+    leaks.assert_absent(do_token, text=run.output, paths=[app_dir])
