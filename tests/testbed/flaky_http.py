@@ -7,6 +7,7 @@ its arrival time.  HTTP/1.1 with keep-alive, as real APIs speak it.
 """
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -25,7 +26,7 @@ class Reply:
     body: bytes = b"ok"
 
 
-DROP: Final = "drop"
+DROP: Final[Literal["drop"]] = "drop"
 Step = Reply | Literal["drop"]
 
 
@@ -53,10 +54,8 @@ class _Handler(BaseHTTPRequestHandler):
                                                 dict(self.headers.items())))
         if step == DROP:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         self.send_response(step.status)
         for key, value in step.headers.items():

@@ -283,12 +283,17 @@ class TokenRegistry:
         sess.headers["Authorization"] = f"Bearer {token}"
         return sess
 
+    def stop_token_server(self) -> None:
+        """Stop answering at the realm (the registry keeps running): a token service outage."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._proc is not None:
             self._proc.stop()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        self.stop_token_server()
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -14,7 +14,6 @@ import time
 
 import pytest
 import requests
-
 from pipes_common import httpclient
 from testbed.flaky_http import DROP, FlakyServer, Reply
 from testbed.net import free_port
