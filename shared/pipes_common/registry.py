@@ -146,6 +146,7 @@ class RegistryClient:
                 stream: bool = False) -> requests.Response:
         """Send a request to ``/v2/...``, authenticating on the first 401 and once more after it."""
         url = f"{self.base}{path}"
+        challenge: Challenge | None = None
         for attempt in range(2):
             auth = self._creds if self._basic else None
             try:
@@ -157,10 +158,17 @@ class RegistryClient:
                                     "unreachable") from None
             if resp.status_code != 401:
                 return resp
+            challenge = parse_challenge(resp.headers.get("WWW-Authenticate", ""))
             if attempt == 1:
                 break
             self._tokens.pop(scope, None)
-            self._authenticate(parse_challenge(resp.headers.get("WWW-Authenticate", "")), scope)
+            self._authenticate(challenge, scope)
+        if challenge is not None and challenge.params.get("error") == "insufficient_scope":
+            # a fresh token was issued but without the actions asked for: the account is known
+            # and lacks the permission (token spec: 401 with error="insufficient_scope")
+            wanted = challenge.params.get("scope") or scope
+            raise RegistryError(f"Registry {self.host} denied {wanted or 'the request'}: the "
+                                "credentials are valid but lack the permission", "denied", 401)
         raise RegistryError(f"Registry {self.host} rejected the credentials (401)", "auth", 401)
 
     # -- API ----------------------------------------------------------------------------------

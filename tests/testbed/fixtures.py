@@ -17,7 +17,9 @@ from . import base_image as base_image_mod
 from . import images
 from .do_stub import DOApiStub, StubState
 from .docker_engine import DockerEngine
+from .flaky_http import FlakyServer
 from .registry import LocalRegistry
+from .token_registry import PULL, PULL_PUSH, Account, TokenRegistry
 
 DOCR_REGISTRY_NAME = "acme"
 SESSION_REGISTRIES: list[str] = []  # hosts of the registries this session started
@@ -117,3 +119,36 @@ def do_api(do_api_server: DOApiStub) -> Iterator[DOApiStub]:
     do_api_server.state.reset()
     yield do_api_server
     do_api_server.state.reset()
+
+
+@pytest.fixture(scope="session")
+def read_only_credentials() -> tuple[str, str]:
+    """An account of the token registry that may only pull."""
+    return canary("readonly-"), canary("ro-pw-")
+
+
+@pytest.fixture(scope="session")
+def token_registry(do_token: str, push_credentials: tuple[str, str],
+                   read_only_credentials: tuple[str, str],
+                   testbed_dir: Path) -> Iterator[TokenRegistry]:
+    """A registry with Bearer token auth, as DOCR: the DO token (user and password), the push
+    account, and a read-only account."""
+    user, password = push_credentials
+    ro_user, ro_password = read_only_credentials
+    accounts = {do_token: Account(do_token, PULL_PUSH), user: Account(password, PULL_PUSH),
+                ro_user: Account(ro_password, PULL)}
+    with TokenRegistry(accounts, workdir=testbed_dir) as reg:
+        yield reg
+
+
+@pytest.fixture(scope="session")
+def flaky_http_server() -> Iterator[FlakyServer]:
+    with FlakyServer() as server:
+        yield server
+
+
+@pytest.fixture()
+def flaky_http(flaky_http_server: FlakyServer) -> FlakyServer:
+    """The scripted HTTP server with an empty script (every request gets 200) and no hits."""
+    flaky_http_server.script()
+    return flaky_http_server
