@@ -15,7 +15,17 @@ from . import __version__
 
 USER_AGENT = f"do-pipes/{__version__}"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_AFTER_MAX = 60.0  # seconds
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+class _CappedRetry(Retry):
+    """urllib3's Retry, but a ``Retry-After`` longer than :data:`RETRY_AFTER_MAX` is cut to it, so a
+    server cannot stall a pipe for an hour with one header."""
+
+    def get_retry_after(self, response: object) -> float | None:
+        value = super().get_retry_after(response)  # type: ignore[arg-type]
+        return None if value is None else min(value, RETRY_AFTER_MAX)
 
 
 def session(
@@ -25,7 +35,7 @@ def session(
     methods: Collection[str] = IDEMPOTENT,
 ) -> requests.Session:
     """A ``requests.Session`` that retries transient failures of the given methods."""
-    retry = Retry(
+    retry = _CappedRetry(
         total=retries,
         connect=retries,
         read=retries,

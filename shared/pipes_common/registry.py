@@ -116,6 +116,11 @@ class RegistryClient:
         if challenge.scheme != "bearer" or "realm" not in challenge.params:
             raise RegistryError(f"Registry {self.host} uses an unsupported authentication scheme "
                                 f"'{challenge.scheme}'", "protocol", 401)
+        realm = challenge.params["realm"]
+        realm_host = realm.split("://", 1)[-1].split("/", 1)[0]
+        if self._creds and not realm.startswith("https://") and not is_loopback(realm_host):
+            raise RegistryError(f"Registry {self.host} sends credentials to a token service over plain "
+                                f"HTTP ({realm_host}); refusing to send them", "protocol", 401)
         params: dict[str, str] = {}
         if challenge.params.get("service"):
             params["service"] = challenge.params["service"]
@@ -123,7 +128,7 @@ class RegistryClient:
         if wanted:
             params["scope"] = wanted
         try:
-            resp = self._session.get(challenge.params["realm"], params=params, auth=self._creds,
+            resp = self._session.get(realm, params=params, auth=self._creds,
                                      timeout=self._timeout)
         except requests.RequestException as err:
             raise RegistryError(f"Token service of {self.host} is unreachable "

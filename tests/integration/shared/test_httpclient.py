@@ -163,3 +163,13 @@ def test_user_agent(flaky_http: FlakyServer) -> None:
     assert sess.headers["User-Agent"] == httpclient.USER_AGENT
     assert sess.get(flaky_http.url + "/", timeout=10).status_code == 200
     assert flaky_http.hits[0].headers["User-Agent"] == httpclient.USER_AGENT
+
+
+def test_retry_after_is_capped(flaky_http: FlakyServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server asking for an hour does not stall the pipe: the wait is cut to RETRY_AFTER_MAX."""
+    monkeypatch.setattr(httpclient, "RETRY_AFTER_MAX", 1.0)
+    flaky_http.script(Reply(429, {"Retry-After": "3600"}))
+    started = time.monotonic()
+    resp = httpclient.session().get(flaky_http.url + "/hour", timeout=10)
+    assert resp.status_code == 200
+    assert gaps(flaky_http)[0] >= 1.0 and time.monotonic() - started < 10

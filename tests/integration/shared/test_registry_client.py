@@ -19,6 +19,7 @@ import requests
 from pipes_common import httpclient
 from pipes_common.registry import RegistryClient, RegistryError
 from testbed import oci
+from testbed.flaky_http import FlakyServer, Reply
 from testbed.net import free_port
 from testbed.registry import LocalRegistry
 from testbed.tag_pager import TagPager
@@ -327,3 +328,14 @@ def test_token_service_unreachable(do_token: str, testbed_dir: Path) -> None:
             RegistryClient(reg.host, do_token, do_token, session=sess).ping()
     assert info.value.kind == "unreachable"
     assert str(info.value) == f"Token service of {reg.host} is unreachable (ConnectionError)"
+
+
+def test_credentials_never_go_to_a_plain_http_token_service(flaky_http: FlakyServer) -> None:
+    """A registry naming an http:// realm off this machine gets no credentials (nothing is sent)."""
+    host = flaky_http.url.split("://", 1)[1]
+    flaky_http.script(Reply(401, {"WWW-Authenticate": 'Bearer realm="http://203.0.113.5/token",service="x"'}))
+    with pytest.raises(RegistryError) as info:
+        RegistryClient(host, "user", "pw-canary-123").ping()
+    assert info.value.kind == "protocol"
+    assert "over plain HTTP (203.0.113.5)" in str(info.value)
+    assert len(flaky_http.hits) == 1
