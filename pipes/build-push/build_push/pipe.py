@@ -94,8 +94,11 @@ def _registry_error(err: RegistryError, s: Settings) -> PipeError:
         return PipeError(f"The registry {s.host} rejected the credentials (401): check "
                          "DIGITALOCEAN_ACCESS_TOKEN (a valid token with registry access)")
     if err.kind == "denied":
-        return PipeError(f"The registry {s.host} denied the write: DIGITALOCEAN_ACCESS_TOKEN "
-                         "can read but not push; use a token with registry write scope")
+        if "push" in str(err) or "writing" in str(err):
+            return PipeError(f"The registry {s.host} denied the write: DIGITALOCEAN_ACCESS_TOKEN "
+                             "can read but not push; use a token with registry write scope")
+        return PipeError(f"The registry {s.host} denied access to {s.repository}: give "
+                         "DIGITALOCEAN_ACCESS_TOKEN access to the registry")
     return PipeError(str(err))
 
 
