@@ -138,6 +138,7 @@ def token_registry(do_token: str, push_credentials: tuple[str, str],
     accounts = {do_token: Account(do_token, PULL_PUSH), user: Account(password, PULL_PUSH),
                 ro_user: Account(ro_password, PULL)}
     with TokenRegistry(accounts, workdir=testbed_dir) as reg:
+        SESSION_REGISTRIES.append(reg.host)
         yield reg
 
 
