@@ -417,7 +417,7 @@ def run_benchmark(bed: Bed, runs: int) -> list[Measure]:
 
 
 def section(measures: Sequence[Measure], command: str, runs: int, engine: str, base: str,
-            started: str) -> str:
+            started: str, load: str) -> str:
     machine = report.Machine.here()
     header = ["measure", "baseline", "baseline median", "pipe median", "ratio / value", "goal",
               "result", "n"]
@@ -428,7 +428,8 @@ def section(measures: Sequence[Measure], command: str, runs: int, engine: str, b
     return f"""
 Command (from the repository root): `{command}`
 
-Date: {started}. Machine: {machine.describe()}. Docker engine: {engine}. Base image: `{base}`.
+Date: {started}. Machine: {machine.describe()}; 1-minute load average at start / end: {load}.
+Docker engine: {engine}. Base image: `{base}`.
 Medians of {runs} paired runs (pipe first in even pairs, baseline first in odd ones); the
 size row is one measurement. Sample app: `tests/fixtures/sample-app` (pip installs three packages).
 
@@ -477,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--runs must be at least 1")
     command = report.command_line("build_push", sys.argv[1:] if argv is None else list(argv))
     started = report.now_utc()
+    load_start = report.load_average()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
     with ExitStack() as stack:
@@ -511,7 +513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             bed.fresh_runner()
 
-    body = section(measures, command, args.runs, engine_desc, base, started)
+    load = f"{load_start} / {report.load_average()}"
+    body = section(measures, command, args.runs, engine_desc, base, started, load)
     report.say("\n## build-push" + body)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     raw = RESULTS_DIR / f"build_push-{stamp}.json"

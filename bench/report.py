@@ -76,6 +76,14 @@ class Machine:
                 f"Python {self.python} (host)")
 
 
+def load_average() -> str:
+    """The 1-minute load average (the machine may be shared: it says how busy it was)."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "unknown"
+
+
 def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
