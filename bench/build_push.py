@@ -65,6 +65,7 @@ class Timed:
     first_line: float | None
     output: str
     code: int
+    stamps: list[float] = field(default_factory=list)  # when each stdout line arrived
 
 
 def timed(args: Sequence[str], env: Mapping[str, str], *, stdin: str | None = None,
@@ -81,15 +82,17 @@ def timed(args: Sequence[str], env: Mapping[str, str], *, stdin: str | None = No
         assert proc.stdout is not None
         first: float | None = None
         chunks: list[bytes] = []
+        stamps: list[float] = []
         for raw in proc.stdout:
+            stamps.append(time.monotonic() - started)
             if first is None and raw.strip():
-                first = time.monotonic() - started
+                first = stamps[-1]
             chunks.append(raw)
         code = proc.wait(timeout=timeout)
         seconds = time.monotonic() - started
         err.seek(0)
         output = (b"".join(chunks) + err.read()).decode("utf-8", "replace")
-    return Timed(seconds, first, output, code)
+    return Timed(seconds, first, output, code, stamps)
 
 
 class BenchError(RuntimeError):
@@ -126,6 +129,9 @@ class Bed:
         self.client.api.prune_builds()
         if self.engine.owned:  # leftovers of an interrupted build (only on our own engine)
             self.client.images.prune(filters={"dangling": True})
+        # write back what earlier runs left in the page cache (a pull leaves hundreds of MB):
+        # otherwise the next run, of either side, pays for the previous one's disk writes
+        os.sync()
 
     def remove_foreign_cache(self) -> None:
         """On an engine of our own, drop sample-app images left by earlier test-bed runs (their
@@ -176,6 +182,10 @@ class Bed:
         args, env = container_command(self.pipe_image, self.pipe_env(image, commit, **variables),
                                       self.build_dir, self.engine.host, self.engine.pipe_args())
         run = timed(args, env)
+        if os.environ.get("BENCH_TRACE"):  # when each line of the pipe's log arrived
+            for stamp, line in zip(run.stamps, run.output.splitlines(), strict=False):
+                report.say(f"    {stamp:6.3f} {line[:110]}")
+            report.say(f"    {run.seconds:6.3f} (exit)")
         if run.code != 0 or expect not in run.output:
             raise BenchError(f"pipe run for {image} failed or did not {expect!r} "
                              f"(exit {run.code}):\n{_tail(run.output)}")
@@ -282,7 +292,11 @@ class Measure:
             goal = f"≤ {self.goal:.2f}×" if self.unit == "ratio" else f"≤ {self.goal:.1f} s"
             if self.unit == "s":
                 value = f"{self.pipe_median:.2f} s ({ratio:.2f}×)"
-        return [f"({self.key}) {self.what}", self.baseline_what, base, pipe, value, goal,
+        spread = "–"
+        if self.unit != "MB" and self.pipe:
+            ratios = [p / b for p, b in zip(self.pipe, self.baseline, strict=True)]
+            spread = f"{min(ratios):.3f}–{max(ratios):.3f}×"
+        return [f"({self.key}) {self.what}", self.baseline_what, base, pipe, value, spread, goal,
                 "pass" if self.passed else "**FAIL**", str(len(self.pipe))]
 
 
@@ -302,7 +316,11 @@ def paired(runs: int, label: str, pipe: Callable[[int], float], baseline: Callab
                    f"{times['pipe']:.2f} s, baseline {times['baseline']:.2f} s")
 
 
-def run_benchmark(bed: Bed, runs: int) -> list[Measure]:
+MEASURES = ("a", "b", "c", "c2", "d", "e")
+
+
+def run_benchmark(bed: Bed, runs: int, only: Sequence[str] = MEASURES) -> list[Measure]:
+    measures: list[Measure] = []
     commit = new_commit()
     ctag = f"sha-{commit[:7]}"
     rerun_pipe, rerun_cli = "bench-rerun-pipe", "bench-rerun-cli"
@@ -327,8 +345,10 @@ def run_benchmark(bed: Bed, runs: int) -> list[Measure]:
         bed.fresh_runner()
         return bed.cli_build_push(rerun_cli, commit).seconds
 
-    report.say("(a) rerun for an already-pushed commit")
-    paired(runs, "a", a_pipe, a_cli, a)
+    if "a" in only:
+        report.say("(a) rerun for an already-pushed commit")
+        paired(runs, "a", a_pipe, a_cli, a)
+        measures.append(a)
 
     b = Measure("b", "first push (new commit, new repository)",
                 "login + build + push (fresh runner)", 1.10, "ratio")
@@ -348,17 +368,10 @@ def run_benchmark(bed: Bed, runs: int) -> list[Measure]:
         bed.check_tags(repo, [f"sha-{b_commits[i][:7]}", BRANCH])
         return run.seconds
 
-    report.say("(b) first push")
-    paired(runs, "b", b_pipe, b_cli, b)
-
-    report.say("Seeding (c): the sample app on a look-alike base, so that no layer of it is in "
-               "the engine")
-    lookalike = bed.lookalike_base()
-    tag_repo, tag_commit = "bench-tag", new_commit()
-    bed.fresh_runner()
-    bed.run_pipe(tag_repo, tag_commit, expect="Pushed", BUILD_ARGS_0=f"BASE_IMAGE={lookalike}")
-    bed.fresh_runner()
-    bed.client.images.remove(lookalike, force=True)
+    if "b" in only:
+        report.say("(b) first push")
+        paired(runs, "b", b_pipe, b_cli, b)
+        measures.append(b)
 
     def add_tag(key: str, what: str, repo: str, source_commit: str) -> Measure:
         m = Measure(key, "add a tag to an existing image",
@@ -385,9 +398,21 @@ def run_benchmark(bed: Bed, runs: int) -> list[Measure]:
         paired(runs, key, pipe, cli, m)
         return m
 
-    c = add_tag("c", "no layer of the image in the engine, as on a fresh runner", tag_repo,
-                tag_commit)
-    c2 = add_tag("c2", "app image absent, its base layer in the engine", rerun_pipe, commit)
+    if "c" in only:
+        report.say("Seeding (c): the sample app on a look-alike base, so that no layer of it is "
+                   "in the engine")
+        lookalike = bed.lookalike_base()
+        tag_repo, tag_commit = "bench-tag", new_commit()
+        bed.fresh_runner()
+        bed.run_pipe(tag_repo, tag_commit, expect="Pushed",
+                     BUILD_ARGS_0=f"BASE_IMAGE={lookalike}")
+        bed.fresh_runner()
+        bed.client.images.remove(lookalike, force=True)
+        measures.append(add_tag("c", "no layer of the image in the engine, as on a fresh runner",
+                                tag_repo, tag_commit))
+    if "c2" in only:
+        measures.append(add_tag("c2", "app image absent, its base layer in the engine",
+                                rerun_pipe, commit))
 
     d = Measure("d", "docker run of the pipe to its first log line",
                 "docker run of the same image, /bin/echo (container start floor)", 0.6, "s")
@@ -407,31 +432,36 @@ def run_benchmark(bed: Bed, runs: int) -> list[Measure]:
         d.extra.setdefault("floor_total", []).append(run.seconds)
         return run.first_line
 
-    report.say("(d) docker run to the first log line")
-    paired(runs, "d", d_pipe, d_floor, d)
+    if "d" in only:
+        report.say("(d) docker run to the first log line")
+        paired(runs, "d", d_pipe, d_floor, d)
+        measures.append(d)
 
     e = Measure("e", "pipe image size over its base", "base image size", 60 * MB, "MB")
     e.baseline.append(float(bed.client.images.get(bed.base).attrs["Size"]))
     e.pipe.append(float(bed.client.images.get(bed.pipe_image).attrs["Size"]))
-    return [a, b, c, c2, d, e]
+    if "e" in only:
+        measures.append(e)
+    return measures
 
 
 def section(measures: Sequence[Measure], command: str, runs: int, engine: str, base: str,
             started: str, load: str) -> str:
     machine = report.Machine.here()
-    header = ["measure", "baseline", "baseline median", "pipe median", "ratio / value", "goal",
-              "result", "n"]
+    header = ["measure", "baseline", "baseline median", "pipe median", "ratio / value",
+              "pair ratios (min–max)", "goal", "result", "n"]
     table = report.markdown_table(header, [m.row() for m in measures])
-    d = next(m for m in measures if m.key == "d")
-    total_pipe = report.median(d.extra.get("pipe_total", []))
-    total_floor = report.median(d.extra.get("floor_total", []))
+    d = next((m for m in measures if m.key == "d"), None)
+    total_pipe = report.median(d.extra.get("pipe_total", []) if d else [])
+    total_floor = report.median(d.extra.get("floor_total", []) if d else [])
     return f"""
 Command (from the repository root): `{command}`
 
 Date: {started}. Machine: {machine.describe()}; 1-minute load average at start / end: {load}.
 Docker engine: {engine}. Base image: `{base}`.
-Medians of {runs} paired runs (pipe first in even pairs, baseline first in odd ones); the
-size row is one measurement. Sample app: `tests/fixtures/sample-app` (pip installs three packages).
+Medians of {runs} paired runs (pipe first in even pairs, baseline first in odd ones); the ratio is
+pipe median / baseline median, the spread shows the ratio of each pair; the size row is one
+measurement. Sample app: `tests/fixtures/sample-app` (pip installs three packages).
 
 {table}
 
@@ -446,8 +476,9 @@ How each side is run:
   each time: `docker login --password-stdin`, then (a)/(b) `docker build` (classic builder, like
   the pipe's, `--network host`) with the same two tags and `docker push` of each, (c)
   `docker pull`, `docker tag`, `docker push`. Time is the sum of the commands' wall times.
-- before every measured run of either side: every image of the bench registry is removed from the
-  engine (the classic builder's cache goes with it) and the build cache is pruned; the base
+- before every measured run of either side (untimed): every image of the bench registry is removed
+  from the engine (the classic builder's cache goes with it), the build cache is pruned and the
+  page cache written back (`sync`, so no run pays for the disk writes of the one before); the base
   image stays (it also underlies the pipe image, so its layer is present for (c)'s pull as well:
   that makes the baseline of (c) faster than on a truly empty runner). A build that used a cache
   aborts the benchmark.
@@ -471,11 +502,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5,
                         help=f"paired runs per measure (default 5; at least {MIN_RECORDED_RUNS} "
                              "to write docs/BENCHMARKS.md)")
+    parser.add_argument("--only", default=",".join(MEASURES),
+                        help="comma-separated measures to run (default: all; docs/BENCHMARKS.md "
+                             "is written only when all run)")
     parser.add_argument("--no-write", action="store_true",
                         help="print the results only; leave docs/BENCHMARKS.md alone")
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    only = [k.strip() for k in args.only.split(",") if k.strip()]
+    if not only or any(k not in MEASURES for k in only):
+        parser.error(f"--only takes measures among {', '.join(MEASURES)}")
     command = report.command_line("build_push", sys.argv[1:] if argv is None else list(argv))
     started = report.now_utc()
     load_start = report.load_average()
@@ -506,7 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bed = Bed(engine, client, registry, api, token, base, pipe_image, build_dir, workdir)
         bed.remove_foreign_cache()
         try:
-            measures = run_benchmark(bed, args.runs)
+            measures = run_benchmark(bed, args.runs, only)
         except BenchError as err:
             report.warn(f"benchmark aborted: {err}")
             return 2
@@ -524,6 +561,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.say(f"raw samples: {raw.relative_to(REPO_ROOT)}")
     if args.no_write:
         report.say("docs/BENCHMARKS.md left alone (--no-write)")
+    elif len(only) < len(MEASURES):
+        report.say("docs/BENCHMARKS.md left alone (not every measure ran: --only)")
     elif args.runs < MIN_RECORDED_RUNS:
         report.warn(f"only {args.runs} runs: docs/BENCHMARKS.md not written (needs "
                     f"{MIN_RECORDED_RUNS})")
