@@ -7,7 +7,9 @@ brings up itself (Docker engine, registry standing in for DOCR, DigitalOcean API
     fresh runner (app images removed and build cache pruned first; the base image present);
 (b) first push of a new commit to a new repository  vs  the same docker CLI commands;
 (c) adding a tag to an existing image (SKIP_IF_EXISTS, new TAGS entry)  vs  ``docker login`` +
-    ``pull`` + ``tag`` + ``push`` with the image absent from the engine;
+    ``pull`` + ``tag`` + ``push`` with no layer of the image in the engine (the app built on a
+    look-alike of the base image), as on a fresh runner;
+(c2) the same, but the image built on the base itself, whose layer the engine always holds here;
 (d) ``docker run`` of the pipe image to its first log line on stdout (reference: the same
     ``docker run`` printing one line with /bin/echo, the container start floor);
 (e) the pipe image size over its base image.
@@ -15,11 +17,16 @@ brings up itself (Docker engine, registry standing in for DOCR, DigitalOcean API
 Each of (a)-(d) is a median of ``--runs`` pairs (default 5, at least 5 to record results) whose
 order alternates: pipe first in even pairs, baseline first in odd ones.  Before every measured run,
 of either side, the engine is put back in a fresh runner's state: every image of the bench
-registry removed (classic builder cache with it) and the build cache pruned.  A baseline build that
+registry removed (classic builder cache with it), the build cache pruned, and the page cache
+written back (``sync``) so that no run pays for the previous one's disk writes.  A baseline build that
 still says ``Using cache`` (or a pipe build that says ``(cached)``) aborts the benchmark: its
 numbers would be wrong.
 
-Usage (from the repository root):  ./dev bench build_push [--runs N] [--no-write]
+Usage (from the repository root):  ./dev bench build_push [--runs N] [--only a,b,...] [--no-write]
+With an engine at DOCKER_HOST the benchmark reuses it, else it starts its own dockerd (the test
+bed's DockerEngine).  On a shared engine whose other images give the sample app a build cache it
+aborts: unset DOCKER_HOST to give it an engine of its own.  BENCH_TRACE=1 prints the pipe's log
+with the time each line arrived.
 """
 from __future__ import annotations
 
