@@ -197,8 +197,9 @@ class Bed:
             raise BenchError(f"pipe run for {image} failed or did not {expect!r} "
                              f"(exit {run.code}):\n{_tail(run.output)}")
         if "(cached)" in run.output:
-            raise BenchError(f"the pipe build of {image} used a build cache: the engine is not in "
-                             "a fresh runner's state")
+            raise BenchError(f"the pipe build of {image} used a build cache: the engine holds "
+                             "images built from the sample app that are not this benchmark's (a "
+                             "shared engine?); run it on a dedicated engine (unset DOCKER_HOST)")
         return run
 
     # -- the docker CLI baseline ---------------------------------------------------------------
