@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
@@ -90,12 +91,17 @@ def timed(args: Sequence[str], env: Mapping[str, str], *, stdin: str | None = No
         first: float | None = None
         chunks: list[bytes] = []
         stamps: list[float] = []
-        for raw in proc.stdout:
-            stamps.append(time.monotonic() - started)
-            if first is None and raw.strip():
-                first = stamps[-1]
-            chunks.append(raw)
-        code = proc.wait(timeout=timeout)
+        watchdog = threading.Timer(timeout, proc.kill)  # a hung command fails instead of hanging
+        watchdog.start()
+        try:
+            for raw in proc.stdout:
+                stamps.append(time.monotonic() - started)
+                if first is None and raw.strip():
+                    first = stamps[-1]
+                chunks.append(raw)
+            code = proc.wait()
+        finally:
+            watchdog.cancel()
         seconds = time.monotonic() - started
         err.seek(0)
         output = (b"".join(chunks) + err.read()).decode("utf-8", "replace")
@@ -123,7 +129,6 @@ class Bed:
     pipe_image: str
     build_dir: Path
     workdir: Path
-    log: list[str] = field(default_factory=list)
 
     # -- fresh runner ------------------------------------------------------------------------
     def fresh_runner(self) -> None:
