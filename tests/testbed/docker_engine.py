@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -126,5 +127,20 @@ class DockerEngine:
             os.close(self._lock)
             self._lock = None
         if self._root is not None:
+            _unmount_below(self._root)
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
+
+
+def _unmount_below(root: Path) -> None:
+    """Unmount what dockerd left mounted below ``root`` (its ``exec/netns/default`` nsfs bind
+    mount survives the daemon), deepest first, so the folder can be removed."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return
+    prefix = str(root).rstrip("/") + "/"
+    targets = [line.split()[1] for line in mounts if len(line.split()) > 1]
+    for target in sorted((t for t in targets if t.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)

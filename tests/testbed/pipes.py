@@ -65,14 +65,11 @@ def run_local(pipe: str, env: Mapping[str, str], cwd: Path, timeout: float = 900
     return PipeRun(proc.returncode, proc.stdout, time.monotonic() - started)
 
 
-def run_container(image: str, env: Mapping[str, str], build_dir: Path, docker_host: str,
-                  engine_args: list[str], extra: list[str] | None = None,
-                  timeout: float = 900) -> PipeRun:
-    """``docker run --rm --network host`` of a pipe image, as Bitbucket runs a pipe.
-
-    The build directory is mounted at the same path and is the working directory; the variables
-    are passed with ``-e NAME`` (values through the environment, never on the command line).
-    """
+def container_command(image: str, env: Mapping[str, str], build_dir: Path, docker_host: str,
+                      engine_args: list[str], extra: list[str] | None = None,
+                      ) -> tuple[list[str], dict[str, str]]:
+    """The ``docker run`` arguments and environment :func:`run_container` uses (for callers that
+    need to stream the output, such as the benchmarks)."""
     args = ["docker", "run", "--rm", "--network", "host",
             "-v", f"{build_dir}:{build_dir}", "-w", str(build_dir), *engine_args]
     for name in env:
@@ -81,6 +78,18 @@ def run_container(image: str, env: Mapping[str, str], build_dir: Path, docker_ho
     run_env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
     run_env.update(env)
     run_env["DOCKER_HOST"] = docker_host
+    return args, run_env
+
+
+def run_container(image: str, env: Mapping[str, str], build_dir: Path, docker_host: str,
+                  engine_args: list[str], extra: list[str] | None = None,
+                  timeout: float = 900) -> PipeRun:
+    """``docker run --rm --network host`` of a pipe image, as Bitbucket runs a pipe.
+
+    The build directory is mounted at the same path and is the working directory; the variables
+    are passed with ``-e NAME`` (values through the environment, never on the command line).
+    """
+    args, run_env = container_command(image, env, build_dir, docker_host, engine_args, extra)
     started = time.monotonic()
     proc = subprocess.run(args, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, timeout=timeout, check=False)

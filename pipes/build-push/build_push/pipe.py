@@ -4,10 +4,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
-from docker.errors import DockerException
 from pipes_common import log as plog
 from pipes_common import outputs, secrets, variables
 from pipes_common.bitbucket import StepContext
@@ -15,8 +13,14 @@ from pipes_common.docr import DOCR_HOST, DigitalOceanClient
 from pipes_common.errors import PipeError
 from pipes_common.registry import RegistryClient, RegistryError
 
-from . import PIPE, builder, preflight, pusher, tags
+from . import PIPE, preflight, tags
 from .schema import SCHEMA
+
+if TYPE_CHECKING:
+    import docker
+
+# The docker SDK (and the builder and pusher modules on it) is imported only when the pipe
+# builds: a rerun that skips the build, or adds tags server-side, never needs it and starts faster.
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ def _registry_error(err: RegistryError, s: Settings) -> PipeError:
 
 
 def _docker() -> docker.DockerClient:
+    import docker
+    from docker.errors import DockerException
+
     try:
         client = docker.from_env(timeout=600)
         client.ping()
@@ -146,6 +153,8 @@ def _cache_sources(reg: RegistryClient | None, s: Settings) -> list[str]:
 
 
 def _pull_cache(client: docker.DockerClient, refs: list[str], auth: dict[str, str] | None) -> list[str]:
+    from docker.errors import DockerException
+
     log = plog.get_logger()
     pulled = []
     for ref in refs:
@@ -201,6 +210,8 @@ def main() -> int:
                 preflight.check_repository_limit(do_client, s.registry_name, s.image_name)
         except RegistryError as err:
             raise _registry_error(err, s) from None
+
+    from . import builder, pusher
 
     client = _docker()
     auth = {"username": username, "password": password} if s.push else None
