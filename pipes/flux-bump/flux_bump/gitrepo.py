@@ -1,0 +1,135 @@
+"""Git operations through ``pipes_common.proc``: a minimal clone, commit, push and refresh.
+
+The clone is shallow (depth 1), of one branch, without tags, with a ``blob:none`` filter and a
+sparse checkout of the YAML files only, so a large repository costs the tip's YAML blobs and
+little else.  Servers without partial clone support ignore the filter (git says so) and send the
+shallow tip in full.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipes_common import proc, secrets
+from pipes_common.errors import PipeError
+from pipes_common.log import get_logger
+
+from .auth import Credentials, Remote
+
+SPARSE = ("*.yaml", "*.yml", "Kustomization")
+PASS_THROUGH = ("PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "HTTPS_PROXY",
+                "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "TMPDIR")
+_RETRYABLE = re.compile(r"non-fast-forward|fetch first|rejected|cannot lock ref|failed to update "
+                        r"ref|stale info|incorrect old value|remote unpack failed", re.I)
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+
+
+class Git:
+    """One working clone of the GitOps repository."""
+
+    def __init__(self, root: Path, remote: Remote, creds: Credentials, identity: Identity,
+                 home: Path) -> None:
+        self.root = root
+        self.remote = remote
+        self.creds = creds
+        self.env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
+        self.env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        self.env.update({
+            "HOME": str(home), "LANG": "C", "LC_ALL": "C",
+            "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
+            "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email,
+            **creds.env,
+        })
+
+    def git(self, *args: str, check: bool = True, error: str | None = None,
+            cwd: Path | None = None) -> proc.Result:
+        return proc.run(["git", *args], cwd=cwd or self.root, env=self.env, check=check,
+                        error=error, timeout=1800)
+
+    # -- errors --------------------------------------------------------------------------------
+    def explain(self, stderr: str, branch: str) -> PipeError:
+        """A one-line message naming the variable to fix, from git's stderr."""
+        text = secrets.mask(stderr)
+        url = self.remote.display
+        if re.search(r"Remote branch .* not found|couldn't find remote ref", text):
+            return PipeError(f"BRANCH: the branch '{branch}' does not exist in {url}: set BRANCH "
+                             "to an existing branch (default main)")
+        if "Host key verification failed" in text:
+            return PipeError(f"The host key of {self.remote.host} is not in the known hosts: set "
+                             "KNOWN_HOSTS to its known_hosts line (ssh-keyscan, fingerprint checked)")
+        if re.search(r"Permission denied \(publickey|Permission denied, please", text):
+            return PipeError(f"{self.remote.host} refused the SSH key: check that SSH_KEY (or the "
+                             "pipelines SSH key) has access to GITOPS_REPO")
+        if re.search(r"Authentication failed|could not read Username|could not read Password|"
+                     r"returned error: 40[13]|HTTP 40[13]|invalid credentials|access denied", text, re.I):
+            return PipeError(f"{url} rejected the credentials: check BITBUCKET_ACCESS_TOKEN (or "
+                             "GIT_USERNAME/GIT_PASSWORD) and that it may write to the repository")
+        if re.search(r"not found|does not appear to be a git repository|returned error: 404|"
+                     r"No such file or directory", text, re.I):
+            return PipeError(f"GITOPS_REPO: no repository at {url}: check the URL")
+        if re.search(r"Could not resolve host|Connection refused|Failed to connect|timed out|"
+                     r"Connection reset|Could not read from remote|unable to access", text, re.I):
+            return PipeError(f"GITOPS_REPO: {url} is unreachable: check the URL and that the step "
+                             "can reach the host")
+        last = [ln for ln in text.strip().splitlines() if ln.strip()][-1:] or ["no output"]
+        return PipeError(f"git failed on {url}: {last[0].strip()}")
+
+    # -- clone ---------------------------------------------------------------------------------
+    def clone(self, branch: str) -> str:
+        """Clone ``branch`` minimally into ``root``; return the tip commit."""
+        log = get_logger()
+        res = self.git("clone", "--quiet", "--no-checkout", "--depth", "1", "--single-branch",
+                       "--branch", branch, "--no-tags", "--filter=blob:none", "--",
+                       self.remote.url, str(self.root), check=False, cwd=self.root.parent)
+        if not res.ok:
+            raise self.explain(res.stderr, branch)
+        if "filtering not recognized" in res.stderr:
+            log.info("The server does not support partial clone: fetched the shallow tip in full.")
+        self.git("sparse-checkout", "set", "--no-cone", *SPARSE)
+        res = self.git("checkout", "--quiet", branch, check=False)
+        if not res.ok:
+            raise self.explain(res.stderr, branch)
+        return self.head()
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD").stdout.strip()
+
+    def refresh(self, branch: str) -> str:
+        """Fetch the branch's new tip and reset onto it (our unpushed commit is dropped)."""
+        res = self.git("fetch", "--quiet", "--depth", "1", "--no-tags", "--filter=blob:none",
+                       "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}", check=False)
+        if not res.ok:
+            raise self.explain(res.stderr, branch)
+        self.git("reset", "--quiet", "--hard", f"refs/remotes/origin/{branch}")
+        return self.head()
+
+    def reset_to(self, commit: str) -> None:
+        self.git("reset", "--quiet", "--hard", commit)
+
+    # -- commit and push -----------------------------------------------------------------------
+    def commit(self, files: list[str], message: str) -> str:
+        self.git("add", "--sparse", "--", *files)
+        res = proc.run(["git", "commit", "--quiet", "--no-verify", "--file=-"], cwd=self.root,
+                       env=self.env, input=message, check=False)
+        if not res.ok:
+            raise PipeError(f"git commit failed: {secrets.mask(res.stderr.strip()[-300:])}")
+        return self.head()
+
+    def push(self, local: str, branch: str, force: bool = False) -> tuple[bool, bool, str]:
+        """Push ``local`` to ``branch``: ``(ok, retryable, stderr)``.  ``force`` only for our own
+        pull-request branches, never for the target branch."""
+        refspec = f"{'+' if force else ''}{local}:refs/heads/{branch}"
+        res = self.git("push", "--porcelain", "--no-verify", "origin", refspec, check=False)
+        if res.ok:
+            return True, False, res.stderr
+        text = res.stdout + "\n" + res.stderr
+        retry = bool(_RETRYABLE.search(text)) and "hook declined" not in text
+        return False, retry, text
