@@ -99,3 +99,51 @@ def do_api(do_api_server: DOApiStub) -> Iterator[DOApiStub]:
     do_api_server.state.reset()
     yield do_api_server
     do_api_server.state.reset()
+
+
+# -- git servers and the Bitbucket API stub (flux-bump) ---------------------------------------
+from .bitbucket_stub import BitbucketState, BitbucketStub  # noqa: E402
+from .git_http import GitHttpServer  # noqa: E402
+from .git_ssh import GitSshServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def git_token() -> str:
+    """The canary Bitbucket access token (git over HTTPS as x-token-auth, and the REST API)."""
+    return canary("bbtoken-canary-")
+
+
+@pytest.fixture(scope="session")
+def git_password() -> str:
+    """The canary password of the ``gituser`` account of the HTTP git server."""
+    return canary("gitpw-canary-")
+
+
+@pytest.fixture(scope="session")
+def git_http(testbed_dir: Path, git_token: str, git_password: str) -> Iterator[GitHttpServer]:
+    """Smart-HTTP git server with Basic auth (``x-token-auth:<git_token>``, ``gituser``)."""
+    root = testbed_dir / "git-repos"
+    root.mkdir(exist_ok=True)
+    with GitHttpServer({"x-token-auth": git_token, "gituser": git_password}, root=root) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def git_ssh(git_http: GitHttpServer, testbed_dir: Path) -> Iterator[GitSshServer]:
+    """sshd on loopback serving the same repositories as ``git_http`` (by absolute path)."""
+    with GitSshServer(git_http.root, workdir=testbed_dir) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def bitbucket_api_server(git_token: str) -> Iterator[BitbucketStub]:
+    with BitbucketStub(BitbucketState(tokens={git_token})) as stub:
+        yield stub
+
+
+@pytest.fixture()
+def bitbucket_api(bitbucket_api_server: BitbucketStub) -> Iterator[BitbucketStub]:
+    """The Bitbucket pull-request API stub, emptied before each test."""
+    bitbucket_api_server.state.reset()
+    yield bitbucket_api_server
+    bitbucket_api_server.state.reset()
