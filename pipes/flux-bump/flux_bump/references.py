@@ -129,16 +129,12 @@ class _Planner:
         for node, marker, flow in scan.marked:
             if marker.policy not in policies:
                 continue
-            self.claimed.discard(id(node))
             what = f"marker {marker.setter}"
-            if marker.part is None:
-                self.set_scalar(node, self.t.full(str(node.value)), "marker", what, flow)
-            elif marker.part == "tag":
-                self.set_scalar(node, self.t.tag, "marker", what, flow)
-            elif marker.part == "name":
-                self.set_scalar(node, self.t.image, "marker", what, flow)
-            elif self.t.digest:
-                self.set_scalar(node, self.t.digest, "marker", what, flow)
+            new = {None: self.t.full(str(node.value)), "tag": self.t.tag, "name": self.t.image,
+                   "digest": self.t.digest}[marker.part]
+            if new is not None:
+                self.claimed.discard(id(node))
+                self.set_scalar(node, new, "marker", what, flow)
             else:
                 self.warnings.append(f"{self.where}:{node.start_mark.line + 1}: {what} needs a "
                                      "digest; set DIGEST to update it")
