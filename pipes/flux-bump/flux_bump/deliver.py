@@ -16,7 +16,7 @@ from . import engine
 from .bbapi import BitbucketClient, PullRequest
 from .gitrepo import Git
 
-Rescan = Callable[[], engine.Result]
+Rescan = Callable[[], engine.Result]  # fetch the new tip, check it out, scan it again
 Message = Callable[[engine.Result], str]
 
 
@@ -34,7 +34,7 @@ def backoff(attempt: int) -> float:
     return float(min(10.0, 0.3 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5))  # noqa: S311
 
 
-def push_with_retry(git: Git, root: Path, branch: str, result: engine.Result, rescan: Rescan,
+def push_with_retry(git: Git, root: Path, branch: str, result: engine.Result, refresh: Rescan,
                     message: Message, retries: int) -> Delivered:
     """Commit and push onto ``branch``; when the push is rejected because the branch moved, fetch
     the new tip, re-apply the edit and try again (at most ``retries`` more times).  Never forces."""
@@ -56,8 +56,8 @@ def push_with_retry(git: Git, root: Path, branch: str, result: engine.Result, re
         log.info("%s moved while we pushed: re-applying the edit on the new tip (retry %d of %d, "
                  "in %.1fs).", branch, attempt, retries, wait)
         time.sleep(wait)
-        tip = git.refresh(branch)
-        result = rescan()
+        result = refresh()
+        tip = git.head()
         if not result.found:
             raise PipeError(f"The references to the image disappeared from {branch} at {tip[:12]} "
                             "while we retried: nothing was pushed")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,19 +78,38 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(f"^{out}$")
 
 
+def selector(paths: Sequence[str] | None) -> Callable[[str], bool]:
+    """Whether a relative POSIX path is searched: a YAML or Kustomization file matching PATHS."""
+    patterns = [glob_regex(p) for p in paths or []]
+
+    def selected(rel: str) -> bool:
+        name = rel.rsplit("/", 1)[-1]
+        if not (name.endswith(SUFFIXES) or name in NAMES):
+            return False
+        return not patterns or any(p.match(rel) for p in patterns)
+
+    return selected
+
+
+def needles(target: Target) -> list[str]:
+    """Strings one of which every file holding a reference contains (files without any are not
+    parsed): the marker key, and unless POLICY is given the image's last name component."""
+    found = [markers.KEY]
+    if not target.policies:
+        found.append(imageref.short_name(target.image))
+    return found
+
+
 def candidate_files(root: Path, paths: Sequence[str] | None) -> list[str]:
     """Relative POSIX paths of the YAML and Kustomization files below ``root`` (``.git`` skipped)."""
-    patterns = [glob_regex(p) for p in paths or []]
+    selected = selector(paths)
     found: list[str] = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d != ".git")
         for name in sorted(files):
-            if not (name.endswith(SUFFIXES) or name in NAMES):
-                continue
             rel = Path(folder, name).relative_to(root).as_posix()
-            if patterns and not any(p.match(rel) for p in patterns):
-                continue
-            found.append(rel)
+            if selected(rel):
+                found.append(rel)
     return sorted(found)
 
 
@@ -125,14 +144,16 @@ def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result) -> _Pa
     return _Parsed(rel, text, [collect_markers(text, d) for d in docs])
 
 
-def scan(root: Path, target: Target, paths: Sequence[str] | None = None) -> Result:
-    """Find every reference to ``target`` below ``root`` and compute the edited files (not written)."""
+def scan(root: Path, target: Target, paths: Sequence[str] | None = None,
+         searched: Sequence[str] | None = None) -> Result:
+    """Find every reference to ``target`` below ``root`` and compute the edited files (not written).
+
+    ``searched`` lists the files considered when only some of them are on disk (a sparse checkout
+    of the files that contain a needle); by default the files below ``root`` are walked."""
     result = Result()
-    result.searched = candidate_files(root, paths)
-    needles = [markers.KEY.encode()]
-    if not target.policies:
-        needles.append(imageref.short_name(target.image).encode())
-    parsed = [p for p in (_load(root, rel, needles, result) for rel in result.searched) if p]
+    result.searched = sorted(searched) if searched is not None else candidate_files(root, paths)
+    wanted = [n.encode() for n in needles(target)]
+    parsed = [p for p in (_load(root, rel, wanted, result) for rel in result.searched) if p]
     if target.policies:
         result.policies = set(target.policies)
     else:

@@ -1,14 +1,17 @@
 """Git operations through ``pipes_common.proc``: a minimal clone, commit, push and refresh.
 
-The clone is shallow (depth 1), of one branch, without tags, with a ``blob:none`` filter and a
-sparse checkout of the YAML files only, so a large repository costs the tip's YAML blobs and
-little else.  Servers without partial clone support ignore the filter (git says so) and send the
-shallow tip in full.
+The clone is shallow (depth 1), of one branch, without tags and with a ``blob:none`` filter: it
+brings the tip commit and its trees.  Then the blobs of the YAML files only are fetched in one
+request, ``git grep`` finds the few that can hold a reference, and a sparse checkout writes just
+those to disk.  A large repository thus costs its tip's YAML blobs and little else, and no time
+goes into writing thousands of files.  Servers without partial clone support ignore the filter
+(git says so) and send the shallow tip in full.
 """
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +21,19 @@ from pipes_common.log import get_logger
 
 from .auth import Credentials, Remote
 
-SPARSE = ("*.yaml", "*.yml", "Kustomization")
+GREP_PATHSPECS = ("**/*.yaml", "**/*.yml", "**/Kustomization")
 PASS_THROUGH = ("PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "HTTPS_PROXY",
                 "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "TMPDIR")
 _RETRYABLE = re.compile(r"non-fast-forward|fetch first|rejected|cannot lock ref|failed to update "
                         r"ref|stale info|incorrect old value|remote unpack failed", re.I)
+
+
+def sparse_pattern(path: str) -> str:
+    """A sparse-checkout (gitignore syntax) pattern matching exactly ``path``."""
+    escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", path)
+    if escaped.endswith(" "):
+        escaped = escaped[:-1] + "\\ "
+    return "/" + escaped
 
 
 @dataclass(frozen=True)
@@ -83,8 +94,9 @@ class Git:
         return PipeError(f"git failed on {url}: {last[0].strip()}")
 
     # -- clone ---------------------------------------------------------------------------------
-    def clone(self, branch: str) -> str:
-        """Clone ``branch`` minimally into ``root``; return the tip commit."""
+    def clone(self, branch: str, selected: Callable[[str], bool], needles: Sequence[str]) -> list[str]:
+        """Clone ``branch`` minimally into ``root`` and check out only the files that may hold a
+        reference; return every file searched (see :meth:`materialize`)."""
         log = get_logger()
         res = self.git("clone", "--quiet", "--no-checkout", "--depth", "1", "--single-branch",
                        "--branch", branch, "--no-tags", "--filter=blob:none", "--",
@@ -93,23 +105,68 @@ class Git:
             raise self.explain(res.stderr, branch)
         if "filtering not recognized" in res.stderr:
             log.info("The server does not support partial clone: fetched the shallow tip in full.")
-        self.git("sparse-checkout", "set", "--no-cone", *SPARSE)
+        return self.materialize(branch, selected, needles)
+
+    def materialize(self, branch: str, selected: Callable[[str], bool],
+                    needles: Sequence[str]) -> list[str]:
+        """Fetch the blobs of the selected files at HEAD (one request, only those missing), find
+        with ``git grep`` the ones that contain a needle, and check out just those (sparse).
+        Returns the selected files: all of them were searched."""
+        out = self.git("ls-tree", "-r", "-z", "HEAD").stdout
+        entries: dict[str, str] = {}
+        for entry in out.split("\0"):
+            meta, _, path = entry.partition("\t")
+            parts = meta.split()
+            if len(parts) == 3 and parts[1] == "blob" and parts[0] in ("100644", "100755") \
+                    and selected(path):
+                entries[path] = parts[2]
+        present = set(self.git("cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
+                      .stdout.split())
+        missing = sorted({oid for oid in entries.values() if oid not in present})
+        if missing:
+            res = proc.run(["git", "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet",
+                            "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
+                            "--filter=blob:none", "--stdin", "origin"], cwd=self.root,
+                           env=self.env, input="\n".join(missing) + "\n", check=False,
+                           timeout=1800)
+            if not res.ok:
+                raise self.explain(res.stderr, branch)
+        matched: list[str] = []
+        if entries:
+            args = ["grep", "-l", "-z", "-F", "--no-color"]
+            for needle in needles:
+                args += ["-e", needle]
+            res = self.git(*args, "HEAD", "--", *(f":(glob){p}" for p in GREP_PATHSPECS),
+                           check=False)
+            if res.returncode not in (0, 1):
+                raise PipeError(f"git grep failed: {secrets.mask(res.stderr.strip()[-300:])}")
+            for item in res.stdout.split("\0"):
+                path = item.partition(":")[2]
+                if path in entries:
+                    matched.append(path)
+        patterns = [sparse_pattern(p) for p in matched] or ["/.flux-bump-matches-nothing"]
+        res = proc.run(["git", "sparse-checkout", "set", "--no-cone", "--stdin"], cwd=self.root,
+                       env=self.env, input="\n".join(patterns) + "\n", check=False)
+        if not res.ok:
+            raise PipeError(f"git sparse-checkout failed: {secrets.mask(res.stderr.strip()[-300:])}")
         res = self.git("checkout", "--quiet", branch, check=False)
         if not res.ok:
             raise self.explain(res.stderr, branch)
-        return self.head()
+        return sorted(entries)
 
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").stdout.strip()
 
-    def refresh(self, branch: str) -> str:
-        """Fetch the branch's new tip and reset onto it (our unpushed commit is dropped)."""
+    def refresh(self, branch: str, selected: Callable[[str], bool],
+                needles: Sequence[str]) -> list[str]:
+        """Fetch the branch's new tip, reset onto it (our unpushed commit is dropped) and check
+        out the files to search again; return every file searched."""
         res = self.git("fetch", "--quiet", "--depth", "1", "--no-tags", "--filter=blob:none",
                        "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}", check=False)
         if not res.ok:
             raise self.explain(res.stderr, branch)
         self.git("reset", "--quiet", "--hard", f"refs/remotes/origin/{branch}")
-        return self.head()
+        return self.materialize(branch, selected, needles)
 
     def reset_to(self, commit: str) -> None:
         self.git("reset", "--quiet", "--hard", commit)

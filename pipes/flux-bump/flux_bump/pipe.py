@@ -106,12 +106,13 @@ def main() -> int:
         log.info("Bumping %s to %s%s in %s (%s, mode %s).", target.image, target.tag,
                  f"@{target.digest}" if target.pin and target.digest else "", remote.display,
                  branch, mode)
-        base = git.clone(branch)
-        log.debug("Cloned %s at %s in %.1fs.", branch, base[:12], time.monotonic() - started)
+        selected, needles = engine.selector(paths), engine.needles(target)
+        searched = git.clone(branch, selected, needles)
+        log.debug("Cloned %s at %s in %.1fs.", branch, git.head()[:12], time.monotonic() - started)
 
-        def rescan() -> engine.Result:
+        def rescan(searched: list[str]) -> engine.Result:
             try:
-                res = engine.scan(root, target, paths)
+                res = engine.scan(root, target, paths, searched)
             except engine.BumpError as err:
                 raise PipeError(f"Cannot edit exactly: {err}; the file was left alone") from None
             for skipped in res.skipped:
@@ -120,7 +121,10 @@ def main() -> int:
                 log.warning("%s", warning)
             return res
 
-        result = rescan()
+        def refresh() -> engine.Result:
+            return rescan(git.refresh(branch, selected, needles))
+
+        result = rescan(searched)
         if not result.found:
             raise _not_found(target, result, branch, remote, paths)
         for path, found in result.found:
@@ -154,7 +158,7 @@ def main() -> int:
             plog.success(f"{verb} pull request #{done.pr.id} {done.pr.url} bumping {target.image} "
                          f"to {target.tag} ({time.monotonic() - started:.1f}s)")
             return 0
-        done = deliver.push_with_retry(git, root, branch, result, rescan, render,
+        done = deliver.push_with_retry(git, root, branch, result, refresh, render,
                                        int(values["RETRIES"]))
         if done.commit is None:
             _publish(ctx, mode, None, done.result, None, branch)

@@ -112,3 +112,27 @@ def test_defaults_from_build_push_outputs(make_repo: Callable[..., GitopsRepo],
     assert repo.show("k/kustomization.yaml") == (
         f"images:\n- name: registry.example.com/acme/web\n  newTag: sha-1234567\n  digest: {digest}\n"
     ).encode()
+
+
+def test_clone_fetches_little(make_repo: Callable[..., GitopsRepo],
+                              flux_env: Callable[..., dict[str, str]], build_dir: Path,
+                              git_http: GitHttpServer, tmp_path: Path) -> None:
+    """Shallow, blob-filtered: a large non-YAML file and the history are not fetched, and only the
+    files that can hold a reference are written to disk."""
+    import os
+
+    files: dict[str, bytes | str] = {"charts/web-1.0.0.tgz": os.urandom(3_000_000),
+                                     "apps/web.yaml": "image: ghcr.io/acme/web:1.0.0\n"}
+    files.update({f"apps/other{i}.yaml": f"image: ghcr.io/acme/other{i}:1.0.0\n" for i in range(50)})
+    repo = make_repo(files)
+    git_http.stats.reset()
+    clone = tmp_path / "clone"
+    run = run_local("flux-bump", flux_env(repo.http_url, CLONE_DIR=str(clone)), build_dir)
+    assert run.code == 0, run.output
+    fetched = sum(b for m, p, s, b in git_http.stats.requests if "upload-pack" in p)
+    assert fetched < 100_000, fetched
+    on_disk = sorted(p.relative_to(clone).as_posix() for p in clone.rglob("*")
+                     if p.is_file() and ".git" not in p.parts)
+    assert on_disk == ["apps/web.yaml"]
+    assert repo.show("apps/other7.yaml") == b"image: ghcr.io/acme/other7:1.0.0\n"
+    assert len(repo.show("charts/web-1.0.0.tgz")) == 3_000_000
