@@ -30,8 +30,11 @@ class Delivered:
 
 
 def backoff(attempt: int) -> float:
-    """Seconds to wait before retry ``attempt`` (1-based): exponential, jittered, capped."""
-    return float(min(10.0, 0.3 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5))  # noqa: S311
+    """Seconds to wait before retry ``attempt`` (1-based): exponential with full jitter, capped.
+
+    Full jitter spreads the writers that lost the same race over the whole window, so they do
+    not collide again all at once on the next try."""
+    return random.uniform(0.05, min(10.0, 0.6 * 2.0 ** (attempt - 1)))  # noqa: S311
 
 
 def push_with_retry(git: Git, root: Path, branch: str, result: engine.Result, refresh: Rescan,
@@ -40,11 +43,15 @@ def push_with_retry(git: Git, root: Path, branch: str, result: engine.Result, re
     the new tip, re-apply the edit and try again (at most ``retries`` more times).  Never forces."""
     log = get_logger()
     attempt = 0
+    commit: str | None = None
+    base = git.head()
     while True:
         attempt += 1
-        engine.write(root, result)
-        commit = git.commit([c.path for c in result.changes], message(result))
-        ok, retryable, text = git.push("HEAD", branch)
+        if commit is None:
+            base = git.head()
+            engine.write(root, result)
+            commit = git.commit([c.path for c in result.changes], message(result))
+        ok, retryable, text = git.push(commit, branch)
         if ok:
             return Delivered(commit, result, attempt, branch=branch)
         if not retryable:
@@ -56,8 +63,12 @@ def push_with_retry(git: Git, root: Path, branch: str, result: engine.Result, re
         log.info("%s moved while we pushed: re-applying the edit on the new tip (retry %d of %d, "
                  "in %.1fs).", branch, attempt, retries, wait)
         time.sleep(wait)
+        tip = git.fetch_tip(branch)
+        commit = git.reapply(base, commit, tip)
+        if commit is not None:
+            log.debug("Replayed the edit onto %s (its files are unchanged there).", tip[:12])
+            continue
         result = refresh()
-        tip = git.head()
         if not result.found:
             raise PipeError(f"The references to the image disappeared from {branch} at {tip[:12]} "
                             "while we retried: nothing was pushed")

@@ -157,16 +157,51 @@ class Git:
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").stdout.strip()
 
-    def refresh(self, branch: str, selected: Callable[[str], bool],
-                needles: Sequence[str]) -> list[str]:
-        """Fetch the branch's new tip, reset onto it (our unpushed commit is dropped) and check
-        out the files to search again; return every file searched."""
+    def fetch_tip(self, branch: str) -> str:
+        """Fetch the branch's current tip (shallow, trees only); return it."""
         res = self.git("fetch", "--quiet", "--depth", "1", "--no-tags", "--filter=blob:none",
                        "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}", check=False)
         if not res.ok:
             raise self.explain(res.stderr, branch)
+        return self.git("rev-parse", f"refs/remotes/origin/{branch}").stdout.strip()
+
+    def refresh(self, branch: str, selected: Callable[[str], bool],
+                needles: Sequence[str]) -> list[str]:
+        """Reset onto the fetched tip (our unpushed commit is dropped) and check out the files
+        to search again; return every file searched."""
         self.git("reset", "--quiet", "--hard", f"refs/remotes/origin/{branch}")
         return self.materialize(branch, selected, needles)
+
+    def _entries(self, tree: str, paths: Sequence[str]) -> list[str]:
+        out = self.git("--literal-pathspecs", "ls-tree", "-z", tree, "--", *paths).stdout
+        return sorted(e for e in out.split("\0") if e)
+
+    def reapply(self, base: str, ours: str, tip: str) -> str | None:
+        """Our commit ``ours`` (made on ``base``) replayed onto ``tip`` without a checkout, when
+        none of the files it changes differ between ``base`` and ``tip`` (so the edit is the same
+        on the new tip); None otherwise."""
+        out = self.git("diff-tree", "-r", "-z", "--name-only", "--no-commit-id", base, ours).stdout
+        paths = [p for p in out.split("\0") if p]
+        if not paths or self._entries(base, paths) != self._entries(tip, paths):
+            return None
+        index = self.root / ".git" / "flux-bump-reapply.index"
+        env = {**self.env, "GIT_INDEX_FILE": str(index)}
+        try:
+            proc.run(["git", "read-tree", tip], cwd=self.root, env=env)
+            infos = []
+            for entry in self._entries(ours, paths):
+                meta, _, path = entry.partition("\t")
+                mode, _, oid = meta.split()
+                infos.append(f"{mode} {oid}\t{path}")
+            proc.run(["git", "update-index", "--index-info"], cwd=self.root, env=env,
+                     input="\n".join(infos) + "\n")
+            tree = proc.run(["git", "write-tree", "--missing-ok"], cwd=self.root, env=env).stdout.strip()
+        finally:
+            index.unlink(missing_ok=True)
+        message = self.git("log", "-1", "--format=%B", ours).stdout
+        res = proc.run(["git", "commit-tree", tree, "-p", tip, "-F", "-"], cwd=self.root,
+                       env=self.env, input=message)
+        return res.stdout.strip()
 
     def reset_to(self, commit: str) -> None:
         self.git("reset", "--quiet", "--hard", commit)
