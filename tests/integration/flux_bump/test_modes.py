@@ -74,3 +74,28 @@ def test_ten_concurrent_bumps_all_land(make_repo: Callable[..., GitopsRepo], tmp
         assert repo.show(f"apps/app{i}/deployment.yaml").endswith(
             f"image: ghcr.io/acme/app{i}:2.0.{i}\n".encode())
     assert any("re-applying the edit" in out for _, out in results), "the race was exercised"
+
+
+def test_concurrent_bumps_in_one_file_rescan(make_repo: Callable[..., GitopsRepo], tmp_path: Path,
+                                             git_token: str) -> None:
+    """Writers editing the same file cannot replay their commit: they re-read the new tip and
+    edit it again; every bump lands and nothing is lost."""
+    text = "".join(f"- name: c{i}\n  image: ghcr.io/acme/svc{i}:1.0.0\n" for i in range(4))
+    repo = make_repo({"apps/containers.yaml": text})
+
+    def bump(i: int) -> tuple[int, str]:
+        build = tmp_path / f"b{i}"
+        build.mkdir()
+        env = bitbucket_env(build, branch="main")
+        env.update({"GITOPS_REPO": repo.http_url, "BITBUCKET_ACCESS_TOKEN": git_token,
+                    "IMAGE": f"ghcr.io/acme/svc{i}", "TAG": "2.0.0"})
+        run = run_local("flux-bump", env, build)
+        return run.code, run.output
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(bump, range(4)))
+    for code, output in results:
+        assert code == 0, output
+    assert repo.show("apps/containers.yaml") == text.replace(":1.0.0", ":2.0.0").encode()
+    assert len(repo.log("main")) == 5
+    assert git("rev-list", "--merges", "--count", "main", cwd=repo.path).strip() == "0"
