@@ -258,9 +258,11 @@ def section(args: argparse.Namespace, loop: dict[str, list[float]], slow: dict[s
         f"when the runs started), served by `git http-backend` over smart HTTP with token auth on "
         f"loopback; full clone pack {full_bytes / mb:.1f} MB. "
         "Each run bumps `registry.example.com/acme/app-042` (a Deployment and its kustomization) to "
-        "a new tag and pushes. Pipe: `python -m flux_bump` (push mode; shallow, single-branch, "
-        "`blob:none` clone with a sparse checkout of the YAML files). Naive: `git clone` + "
-        "`grep -rl` + `sed -i` + `git commit -am` + `git push`.", "",
+        "a new tag and pushes. Pipe: `python -m flux_bump` (push mode: shallow, single-branch, "
+        "`blob:none` clone; the YAML blobs fetched in one request; `git grep` picks the files "
+        "that can hold a reference and only those are checked out, parsed and edited). Naive: "
+        "`git clone` + `grep -rl` + `sed -i` + `git commit -am` + `git push`. Bytes are what the "
+        "server sent (all requests of the run, push included).", "",
         f"Median of {args.runs} paired runs (order alternated). Machine: {platform.machine()}, "
         f"{os.cpu_count()} CPUs, git {git('--version').split()[-1]}, Python {platform.python_version()}, "
         f"measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
