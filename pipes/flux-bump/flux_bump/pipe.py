@@ -29,7 +29,9 @@ def target_from(values: dict[str, Any], ctx: StepContext) -> Target:
     image = values.get("IMAGE") or built.get("image")
     tags = built.get("tags") or []
     tag = values.get("TAG") or (tags[0] if tags else None)
-    digest = values.get("DIGEST") or (built.get("digest") or None if not values.get("IMAGE") else None)
+    digest = values.get("DIGEST")
+    if not digest and not values.get("IMAGE"):  # build-push's digest only goes with its image
+        digest = built.get("digest") or None
     if not image:
         raise PipeError("IMAGE is required (no build-push output in this step): give the image "
                         "repository as the manifests spell it, e.g. registry.digitalocean.com/acme/web")
@@ -92,11 +94,11 @@ def main() -> int:
         raise PipeError("MODE pull-request needs BITBUCKET_ACCESS_TOKEN (pullrequest:write) to open "
                         "the pull request through the Bitbucket API")
     started = time.monotonic()
+    clone_dir = Path(values["CLONE_DIR"]).resolve() if values.get("CLONE_DIR") else None
+    if clone_dir is not None and clone_dir.exists() and any(clone_dir.iterdir()):
+        raise PipeError(f"CLONE_DIR {clone_dir} is not empty: give an empty or missing folder")
     workdir = Path(tempfile.mkdtemp(prefix="flux-bump-"))
-    clone_dir = values.get("CLONE_DIR")
-    root = Path(clone_dir).resolve() if clone_dir else workdir / "repo"
-    if root.exists() and any(root.iterdir()):
-        raise PipeError(f"CLONE_DIR {root} is not empty: give an empty or missing folder")
+    root = clone_dir or workdir / "repo"
     root.parent.mkdir(parents=True, exist_ok=True)
     try:
         (workdir / "home").mkdir()
