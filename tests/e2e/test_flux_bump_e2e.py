@@ -60,6 +60,23 @@ def test_pipe_image_push_pr_and_ssh(pipe_image: object, docker_engine: DockerEng
                              text=True, check=True).stdout
     leaks.assert_absent(git_token, text=run.output + history, paths=[build, repo])
     assert len(git("rev-list", "main", cwd=repo).split()) == 3
+    leaks.assert_absent(git_ssh.client_key_b64, text=run.output + history, paths=[build, repo])
+
+    # SSH with the pipelines SSH key and known hosts, mounted where Bitbucket mounts them
+    agent_ssh = tmp_path / "agent-ssh"
+    agent_ssh.mkdir()
+    (agent_ssh / "id_rsa").write_text(git_ssh.client_key)
+    (agent_ssh / "id_rsa").chmod(0o600)
+    (agent_ssh / "known_hosts").write_text(git_ssh.known_hosts_line + "\n")
+    default_env = {k: v for k, v in ssh_env.items() if k not in ("SSH_KEY", "KNOWN_HOSTS")}
+    default_env["TAG"] = "1.4.0"
+    run = run_container(image, default_env, build, docker_engine.host, [],
+                        extra=["-v", f"{agent_ssh}:/opt/atlassian/pipelines/agent/ssh:ro"])
+    assert run.code == 0, run.output
+    assert "newTag: \"1.4.0\"" in git("show", "main:apps/web/kustomization.yaml", cwd=repo)
+    # without any SSH key the message says where to configure one
+    run = run_container(image, dict(default_env, TAG="1.5.0"), build, docker_engine.host, [])
+    assert run.code == 1 and "SSH_KEY" in run.last_line() and "Traceback" not in run.output
 
     # bad input as a container: one ✖ line, exit 1
     bad = dict(ssh_env, TAG="not a tag")
