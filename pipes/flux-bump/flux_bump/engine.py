@@ -163,8 +163,7 @@ def scan(root: Path, target: Target, paths: Sequence[str] | None = None,
         found: list[Found] = []
         for doc in item.scans:
             name = item.path.rsplit("/", 1)[-1]
-            p, f = plan_document(item.text, doc, target, result.policies, name, item.path,
-                                 result.warnings)
+            p, f = plan_document(doc, target, result.policies, name, item.path, result.warnings)
             plan.replaces += p.replaces
             plan.inserts += p.inserts
             found += f

@@ -145,8 +145,8 @@ class _Planner:
         kind = scalar_str(mapping_get(root, "kind")) or ""
         images: Node | None = None
         if kind == "Kustomization" and api.startswith(FLUX_KUSTOMIZE_API):
-            images = mapping_get(mapping_get(root, "spec") or root, "images") \
-                if mapping_get(root, "spec") is not None else None
+            spec = mapping_get(root, "spec")
+            images = mapping_get(spec, "images") if spec is not None else None
         elif (kind == "Kustomization" and api.startswith(KUSTOMIZE_API)) or (
                 not api and not kind and filename in KUSTOMIZATION_FILES):
             images = mapping_get(root, "images")
@@ -167,8 +167,8 @@ class _Planner:
         api = scalar_str(mapping_get(root, "apiVersion")) or ""
         if scalar_str(mapping_get(root, "kind")) != "HelmRelease" or not api.startswith(HELM_API):
             return
-        values = mapping_get(mapping_get(root, "spec") or root, "values") \
-            if mapping_get(root, "spec") is not None else None
+        spec = mapping_get(root, "spec")
+        values = mapping_get(spec, "values") if spec is not None else None
         if values is None:
             return
         for node, flow in walk(values):
@@ -203,10 +203,9 @@ class _Planner:
                 self.set_scalar(value, self.t.full(text), "image", "image", inner)
 
 
-def plan_document(text: str, scan: DocScan, target: Target, policies: set[str], filename: str,
+def plan_document(scan: DocScan, target: Target, policies: set[str], filename: str,
                   where: str, warnings: list[str]) -> tuple[Plan, list[Found]]:
     """The edits of one document and every reference found in it (changed or not)."""
-    del text
     planner = _Planner(target, warnings, where)
     planner.markers(scan, policies)
     if not target.policies:

@@ -160,6 +160,7 @@ def _newline(text: str, index: int) -> str:
 
 
 def _insertion(text: str, ins: Insert) -> tuple[int, int, str]:
+    """Where and what to insert for a new ``key: value`` at the end of a mapping."""
     m = ins.mapping
     if not m.value:
         raise EditError("cannot add a key to an empty mapping")
@@ -167,23 +168,20 @@ def _insertion(text: str, ins: Insert) -> tuple[int, int, str]:
     if m.flow_style:
         at = last_value.end_mark.index
         return at, at, f", {ins.key}: {render_new(ins.value, True)}"
-    first_key = m.value[0][0]
-    indent = first_key.start_mark.column
-    if isinstance(last_value, ScalarNode) and last_value.style not in ("|", ">"):
-        eol = text.find("\n", last_value.end_mark.index)
-        if eol < 0:  # the last line has no line break: add one first
-            nl = _newline(text, 0)
-            return len(text), len(text), f"{nl}{' ' * indent}{ins.key}: {render_new(ins.value, False)}"
-        at = eol + 1
-    elif isinstance(last_value, (MappingNode, SequenceNode)) and last_value.flow_style:
-        eol = text.find("\n", last_value.end_mark.index)
-        at = len(text) if eol < 0 else eol + 1
+    indent = m.value[0][0].start_mark.column
+    line = f"{' ' * indent}{ins.key}: {render_new(ins.value, False)}"
+    # the last thing written in the mapping: descend into block collections
+    leaf: Node = last_value
+    while isinstance(leaf, (MappingNode, SequenceNode)) and not leaf.flow_style and leaf.value:
+        leaf = leaf.value[-1][1] if isinstance(leaf, MappingNode) else leaf.value[-1]
+    if isinstance(leaf, ScalarNode) and leaf.style in ("|", ">") and leaf.end_mark.column == 0:
+        at = leaf.end_mark.index  # a block scalar ends at the start of the next line
     else:
-        at = last_value.end_mark.index
-        if last_value.end_mark.column != 0:
-            raise EditError("cannot find the end of the mapping")
-    nl = _newline(text, max(at - 1, 0))
-    return at, at, f"{' ' * indent}{ins.key}: {render_new(ins.value, False)}{nl}"
+        eol = text.find("\n", leaf.end_mark.index)
+        if eol < 0:  # the last line has no line break: add one first
+            return len(text), len(text), _newline(text, 0) + line
+        at = eol + 1
+    return at, at, line + _newline(text, max(at - 1, 0))
 
 
 def _flatten(docs: list[Node], plan: Plan | None) -> list[tuple[object, ...]]:

@@ -116,3 +116,11 @@ def test_pr_branch_is_deterministic_and_valid() -> None:
     assert a == pr_branch("registry.digitalocean.com/acme/web", "1.2.3")
     assert a != pr_branch("registry.digitalocean.com/acme/web", "1.2.4")
     assert a.startswith("flux-bump/web-1.2.3-") and ":" not in a and ".." not in a
+
+
+def test_insert_after_nested_block_values(tmp_path: Path) -> None:
+    text = ("spec:\n  values:\n    image:\n      repository: reg.io/web\n      extra:\n"
+            "        - a\n        - b: |\n            text\n    # next\n    other: 1\n")
+    out, _ = bump(tmp_path, "hr.yaml", "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\n"
+                  + text, Target("reg.io/web", "2"))
+    assert out.endswith("            text\n      tag: \"2\"\n    # next\n    other: 1\n")
