@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import shutil
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -114,6 +113,3 @@ def expected_tree(scenario: str) -> dict[str, bytes]:
 
 def fail_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if "✖" in line]
-
-
-__all__ = ["expected_tree", "fail_lines", "shutil"]
