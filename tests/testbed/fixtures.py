@@ -106,6 +106,8 @@ from .bitbucket_stub import BitbucketState, BitbucketStub  # noqa: E402
 from .git_http import GitHttpServer  # noqa: E402
 from .git_ssh import GitSshServer  # noqa: E402
 
+READER_PASSWORD = canary("reader-canary-")  # the read-only account of the HTTP git server
+
 
 @pytest.fixture(scope="session")
 def git_token() -> str:
@@ -121,10 +123,12 @@ def git_password() -> str:
 
 @pytest.fixture(scope="session")
 def git_http(testbed_dir: Path, git_token: str, git_password: str) -> Iterator[GitHttpServer]:
-    """Smart-HTTP git server with Basic auth (``x-token-auth:<git_token>``, ``gituser``)."""
+    """Smart-HTTP git server with Basic auth (``x-token-auth:<git_token>``, ``gituser``, and the
+    read-only ``reader:READER_PASSWORD``)."""
     root = testbed_dir / "git-repos"
     root.mkdir(exist_ok=True)
-    with GitHttpServer({"x-token-auth": git_token, "gituser": git_password}, root=root) as srv:
+    users = {"x-token-auth": git_token, "gituser": git_password, "reader": READER_PASSWORD}
+    with GitHttpServer(users, root=root, read_only=frozenset({"reader"})) as srv:
         yield srv
 
 

@@ -1,7 +1,8 @@
 """A smart-HTTP git server: ``git http-backend`` behind a small threaded HTTP server.
 
 Basic auth (any ``user: password`` pair, e.g. ``x-token-auth: <token>`` as Bitbucket takes access
-tokens), push enabled for authenticated users, protocol v2, and partial clone allowed
+tokens), push enabled for authenticated users except the read-only ones (403, as for a token
+without write scope), protocol v2, and partial clone allowed
 (``uploadpack.allowFilter``).  The server counts the bytes it sends, for benchmarks.
 """
 from __future__ import annotations
@@ -102,6 +103,14 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         url = urlsplit(self.path)
+        if user in self.server.read_only and "receive-pack" in self.path:
+            denied = b"Forbidden: this token cannot write\n"
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(denied)))
+            self.end_headers()
+            self.wfile.write(denied)
+            self.server.stats.requests.append((self.command, self.path, 403, len(denied)))
+            return
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.server.root),
             "GIT_PROJECT_ROOT": str(self.server.root), "GIT_HTTP_EXPORT_ALL": "1",
@@ -169,6 +178,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 64
     root: Path
     users: Mapping[str, str]
+    read_only: frozenset[str]
     stats: Stats
 
 
@@ -177,8 +187,9 @@ class GitHttpServer:
     ``srv.root`` at ``srv.url(name)``."""
 
     def __init__(self, users: Mapping[str, str], root: Path | None = None,
-                 workdir: Path | None = None) -> None:
+                 workdir: Path | None = None, read_only: frozenset[str] = frozenset()) -> None:
         self.users = dict(users)
+        self.read_only = read_only
         self._own_root = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="git-http-", dir=workdir))
         self.stats = Stats()
@@ -189,6 +200,7 @@ class GitHttpServer:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.root = self.root
         self._server.users = self.users
+        self._server.read_only = self.read_only
         self._server.stats = self.stats
         self.port = int(self._server.server_address[1])
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

@@ -99,3 +99,46 @@ def test_concurrent_bumps_in_one_file_rescan(make_repo: Callable[..., GitopsRepo
     assert repo.show("apps/containers.yaml") == text.replace(":1.0.0", ":2.0.0").encode()
     assert len(repo.log("main")) == 5
     assert git("rev-list", "--merges", "--count", "main", cwd=repo.path).strip() == "0"
+
+
+MOVE_ONCE_HOOK = """#!/bin/sh
+# moves main once, while the first push is being received: that push then fails to update the ref
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+if [ ! -f moved ]; then
+  touch moved
+  commit=$(git -c user.name=other -c user.email=other@example.com commit-tree \\
+    refs/heads/main^{tree} -p refs/heads/main -m "someone else pushed")
+  git update-ref refs/heads/main "$commit"
+fi
+"""
+
+
+def _move_once(repo: GitopsRepo) -> None:
+    hook = repo.path / "hooks" / "pre-receive"
+    hook.write_text(MOVE_ONCE_HOOK)
+    hook.chmod(0o755)
+
+
+def test_rejected_push_is_retried_never_forced(make_repo: Callable[..., GitopsRepo],
+                                               flux_env: Callable[..., dict[str, str]],
+                                               build_dir: Path) -> None:
+    repo = make_repo({"a.yaml": "image: ghcr.io/acme/web:1.0.0\n"})
+    _move_once(repo)
+    run = run_local("flux-bump", flux_env(repo.http_url), build_dir)
+    assert run.code == 0, run.output
+    assert "re-applying the edit on the new tip (retry 1 of 5" in run.output
+    assert "2 attempts" in run.last_line()
+    subjects = [line.split(" ", 2)[-1] for line in repo.log("main")]
+    assert subjects[:2] == ["Bump ghcr.io/acme/web to 2.0.0", "someone else pushed"]
+    assert repo.show("a.yaml") == b"image: ghcr.io/acme/web:2.0.0\n"
+
+
+def test_retries_exhausted(make_repo: Callable[..., GitopsRepo],
+                           flux_env: Callable[..., dict[str, str]], build_dir: Path) -> None:
+    repo = make_repo({"a.yaml": "image: ghcr.io/acme/web:1.0.0\n"})
+    _move_once(repo)
+    run = run_local("flux-bump", flux_env(repo.http_url, RETRIES="0"), build_dir)
+    assert run.code == 1 and "Traceback" not in run.output
+    assert "rejected 1 times because the branch kept moving" in run.last_line()
+    assert "RETRIES" in run.last_line()
+    assert [line.split(" ", 2)[-1] for line in repo.log("main")] == ["someone else pushed", "seed"]
