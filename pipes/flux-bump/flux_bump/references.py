@@ -56,6 +56,19 @@ class DocScan:
     """The markers of one document, collected before policies are resolved."""
     root: Node
     marked: list[tuple[ScalarNode, markers.Marker, bool]] = field(default_factory=list)
+    # the image a ``:tag``/``:digest`` marker's mapping names (kustomize entry, Helm image map)
+    context: dict[int, set[str]] = field(default_factory=dict)
+
+
+def _names_in(mapping: Node) -> set[str]:
+    """The image names a mapping spells: kustomize ``name``/``newName``, Helm ``repository``
+    (alone or after ``registry``)."""
+    found = {scalar_str(mapping_get(mapping, k)) for k in ("name", "newName", "repository")}
+    registry = scalar_str(mapping_get(mapping, "registry"))
+    repository = scalar_str(mapping_get(mapping, "repository"))
+    if registry and repository:
+        found.add(f"{registry}/{repository}")
+    return {n for n in found if n}
 
 
 def collect_markers(text: str, root: Node) -> DocScan:
@@ -66,11 +79,16 @@ def collect_markers(text: str, root: Node) -> DocScan:
             marker = markers.parse(comment) if comment else None
             if marker is not None:
                 scan.marked.append((node, marker, flow))
+        elif isinstance(node, MappingNode):
+            for _, value in node.value:
+                if isinstance(value, ScalarNode):
+                    scan.context[id(value)] = _names_in(node)
     return scan
 
 
 def policies_naming(scans: list[DocScan], image: str) -> set[str]:
-    """The policies whose full or ``:name`` markers currently name ``image``."""
+    """The policies whose full or ``:name`` markers currently name ``image``, and those whose
+    ``:tag``/``:digest`` markers sit in a kustomize entry or Helm image map naming it."""
     found: set[str] = set()
     for scan in scans:
         for node, marker, _ in scan.marked:
@@ -79,8 +97,10 @@ def policies_naming(scans: list[DocScan], image: str) -> set[str]:
                 ref = imageref.parse(value)
                 if ref is not None and ref.name == image:
                     found.add(marker.policy)
-            elif marker.part == "name" and value == image:
-                found.add(marker.policy)
+            else:
+                context = scan.context.get(id(node), set())
+                if (marker.part == "name" and value == image) or image in context:
+                    found.add(marker.policy)
     return found
 
 

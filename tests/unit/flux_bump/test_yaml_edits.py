@@ -124,3 +124,14 @@ def test_insert_after_nested_block_values(tmp_path: Path) -> None:
     out, _ = bump(tmp_path, "hr.yaml", "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\n"
                   + text, Target("reg.io/web", "2"))
     assert out.endswith("            text\n      tag: \"2\"\n    # next\n    other: 1\n")
+
+
+def test_tag_marker_in_an_entry_naming_the_image(tmp_path: Path) -> None:
+    """A ``:tag`` marker on a kustomize entry of the image: its policy tracks the image."""
+    text = ("images:\n- name: reg.io/web\n  newTag: 1.0.0 # {\"$imagepolicy\": \"flux-system:web:tag\"}\n"
+            "- name: reg.io/api\n  newTag: 1.0.0 # {\"$imagepolicy\": \"flux-system:api:tag\"}\n")
+    out, result = bump(tmp_path, "kustomization.yaml", text, Target("reg.io/web", "2.0.0"))
+    assert out == text.replace("newTag: 1.0.0 # {\"$imagepolicy\": \"flux-system:web:tag\"}",
+                               "newTag: 2.0.0 # {\"$imagepolicy\": \"flux-system:web:tag\"}")
+    assert result.policies == {"flux-system:web"}
+    assert [f.field for _, f in result.found] == ["marker flux-system:web:tag"]
