@@ -61,6 +61,9 @@ def target_from(values: dict[str, Any], ctx: StepContext) -> Target:
 
 def _credentials(values: dict[str, Any], remote: auth.Remote, workdir: Path) -> auth.Credentials:
     token = values.get("BITBUCKET_ACCESS_TOKEN")
+    if values.get("GIT_USERNAME") and not values.get("GIT_PASSWORD"):
+        raise PipeError("GIT_USERNAME is set but GIT_PASSWORD is not: pass the password or token "
+                        "as GIT_PASSWORD (a secured variable), or use BITBUCKET_ACCESS_TOKEN")
     if remote.scheme == "ssh":
         return auth.ssh(remote, workdir, values.get("SSH_KEY"), values.get("KNOWN_HOSTS"), token)
     return auth.https(remote, workdir, token, values.get("GIT_USERNAME"), values.get("GIT_PASSWORD"))

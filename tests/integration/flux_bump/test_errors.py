@@ -39,6 +39,7 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
                                "HelmRelease spec.values", "plain 'image:"]),
     "no marker of policy": ({"POLICY": "flux-system:nope"},
                             ["Flux setter markers of POLICY flux-system:nope"]),
+    "username without password": ({"GIT_USERNAME": "gituser"}, ["GIT_PASSWORD is not"]),
     "bad template": ({"COMMIT_MESSAGE": "bump {{nope}}"}, ["COMMIT_MESSAGE uses {nope}"]),
 }
 
