@@ -15,8 +15,11 @@ import pytest
 
 from . import base_image as base_image_mod
 from . import images
+from .bitbucket_stub import BitbucketState, BitbucketStub
 from .do_stub import DOApiStub, StubState
 from .docker_engine import DockerEngine
+from .git_http import GitHttpServer
+from .git_ssh import GitSshServer
 from .flaky_http import FlakyServer
 from .registry import LocalRegistry
 from .token_registry import PULL, PULL_PUSH, Account, TokenRegistry
@@ -153,3 +156,52 @@ def flaky_http(flaky_http_server: FlakyServer) -> FlakyServer:
     """The scripted HTTP server with an empty script (every request gets 200) and no hits."""
     flaky_http_server.script()
     return flaky_http_server
+
+
+# -- git servers and the Bitbucket API stub (flux-bump) ---------------------------------------
+
+READER_PASSWORD = canary("reader-canary-")  # the read-only account of the HTTP git server
+
+
+@pytest.fixture(scope="session")
+def git_token() -> str:
+    """The canary Bitbucket access token (git over HTTPS as x-token-auth, and the REST API)."""
+    return canary("bbtoken-canary-")
+
+
+@pytest.fixture(scope="session")
+def git_password() -> str:
+    """The canary password of the ``gituser`` account of the HTTP git server."""
+    return canary("gitpw-canary-")
+
+
+@pytest.fixture(scope="session")
+def git_http(testbed_dir: Path, git_token: str, git_password: str) -> Iterator[GitHttpServer]:
+    """Smart-HTTP git server with Basic auth (``x-token-auth:<git_token>``, ``gituser``, and the
+    read-only ``reader:READER_PASSWORD``)."""
+    root = testbed_dir / "git-repos"
+    root.mkdir(exist_ok=True)
+    users = {"x-token-auth": git_token, "gituser": git_password, "reader": READER_PASSWORD}
+    with GitHttpServer(users, root=root, read_only=frozenset({"reader"})) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def git_ssh(git_http: GitHttpServer, testbed_dir: Path) -> Iterator[GitSshServer]:
+    """sshd on loopback serving the same repositories as ``git_http`` (by absolute path)."""
+    with GitSshServer(git_http.root, workdir=testbed_dir) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def bitbucket_api_server(git_token: str) -> Iterator[BitbucketStub]:
+    with BitbucketStub(BitbucketState(tokens={git_token})) as stub:
+        yield stub
+
+
+@pytest.fixture()
+def bitbucket_api(bitbucket_api_server: BitbucketStub) -> Iterator[BitbucketStub]:
+    """The Bitbucket pull-request API stub, emptied before each test."""
+    bitbucket_api_server.state.reset()
+    yield bitbucket_api_server
+    bitbucket_api_server.state.reset()

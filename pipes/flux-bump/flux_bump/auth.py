@@ -1,0 +1,148 @@
+"""Git credentials that never reach a URL, ``.git/config``, a log line or an error message.
+
+HTTPS: the username and password are handed to git through ``GIT_ASKPASS`` (a script that prints
+environment variables of the git process), never through the remote URL.  SSH: the key is written
+to a private temporary file and used with ``StrictHostKeyChecking=yes`` and our own known_hosts.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from pipes_common import secrets
+from pipes_common.errors import PipeError
+
+PIPELINES_SSH_DIR = Path("/opt/atlassian/pipelines/agent/ssh")
+USER_ENV = "FLUX_BUMP_GIT_USERNAME"
+PASS_ENV = "FLUX_BUMP_GIT_PASSWORD"
+ASKPASS = f"""#!/bin/sh
+case "$1" in
+  [Uu]sername*) printf '%s\\n' "${USER_ENV}" ;;
+  *) printf '%s\\n' "${PASS_ENV}" ;;
+esac
+"""
+
+
+@dataclass(frozen=True)
+class Remote:
+    url: str  # without credentials
+    scheme: str  # "https", "http" or "ssh"
+    host: str
+    path: str  # "/workspace/slug.git" (ssh scp form: "workspace/slug.git")
+    username: str | None = None  # from the URL
+    password: str | None = None  # from the URL (masked, then dropped from it)
+
+    @property
+    def display(self) -> str:
+        return self.url
+
+
+def parse_remote(url: str) -> Remote:
+    """Parse GITOPS_REPO; raises PipeError naming the variable and the accepted forms."""
+    url = url.strip()
+    hint = ("GITOPS_REPO must be a git URL: https://host/workspace/repo.git, "
+            "git@host:workspace/repo.git or ssh://git@host[:port]/workspace/repo.git")
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http", "ssh") or not parts.hostname or not parts.path.strip("/"):
+            raise PipeError(hint)
+        user = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password else None
+        if password:
+            secrets.register(password)
+        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        if parts.scheme == "ssh" and user:
+            netloc = f"{user}@{netloc}"
+        clean = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return Remote(clean, parts.scheme, parts.hostname, parts.path, user, password)
+    if "@" in url and ":" in url.split("@", 1)[1]:
+        user, rest = url.split("@", 1)
+        host, path = rest.split(":", 1)
+        if user and host and path.strip("/") and " " not in url:
+            return Remote(url, "ssh", host, path, user)
+    raise PipeError(hint)
+
+
+@dataclass
+class Credentials:
+    """What git needs in its environment; ``files`` are removed by :func:`cleanup`."""
+    env: dict[str, str] = field(default_factory=dict)
+    kind: str = "none"  # "token", "password", "ssh", "none"
+    token: str | None = None  # the Bitbucket token, for the REST API
+
+
+def _decode_b64(value: str) -> str | None:
+    try:
+        return base64.b64decode("".join(value.split()), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+
+
+def https(remote: Remote, workdir: Path, token: str | None, username: str | None,
+          password: str | None) -> Credentials:
+    askpass = workdir / "askpass.sh"
+    askpass.write_text(ASKPASS)
+    askpass.chmod(0o700)
+    env = {"GIT_ASKPASS": str(askpass), "GIT_TERMINAL_PROMPT": "0"}
+    if password:
+        secrets.register(password)
+        env.update({USER_ENV: username or remote.username or "git", PASS_ENV: password})
+        return Credentials(env, "password", token)
+    if token:
+        secrets.register(token)
+        env.update({USER_ENV: "x-token-auth", PASS_ENV: token})
+        return Credentials(env, "token", token)
+    if remote.password:
+        env.update({USER_ENV: remote.username or "git", PASS_ENV: remote.password})
+        return Credentials(env, "password", token)
+    # no credentials: a public repository; the askpass answers empty, git fails fast on 401
+    env.update({USER_ENV: "", PASS_ENV: ""})
+    return Credentials(env, "none", token)
+
+
+def ssh(remote: Remote, workdir: Path, key_b64: str | None, known_hosts: str | None,
+        token: str | None) -> Credentials:
+    if key_b64:
+        secrets.register(key_b64)
+        key = _decode_b64(key_b64)
+        if key is None or "PRIVATE KEY" not in key:
+            raise PipeError("SSH_KEY is not a base64-encoded private key: encode it with "
+                            "'base64 -w0 < id_ed25519' and pass it as a secured variable")
+        secrets.register(key)
+        key_file = workdir / "id_key"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key if key.endswith("\n") else key + "\n")
+    else:
+        key_file = PIPELINES_SSH_DIR / "id_rsa"
+        if not key_file.is_file():
+            raise PipeError("No SSH key for GITOPS_REPO: set SSH_KEY (base64 of a private key "
+                            "with write access) or configure the repository's SSH key in "
+                            "Repository settings > Pipelines > SSH keys")
+    if known_hosts:
+        text = known_hosts if " " in known_hosts.strip() else (_decode_b64(known_hosts) or "")
+        if " " not in text.strip():
+            raise PipeError("KNOWN_HOSTS is not known_hosts lines ('host keytype key'), plain "
+                            "or base64: get them with 'ssh-keyscan -t ed25519 <host>' and check "
+                            "the fingerprint")
+        hosts_file = workdir / "known_hosts"
+        hosts_file.write_text(text.strip() + "\n")
+    else:
+        hosts_file = PIPELINES_SSH_DIR / "known_hosts"
+        if not hosts_file.is_file():
+            raise PipeError(f"Host keys are always checked and none is known for {remote.host}: "
+                            "set KNOWN_HOSTS (lines from 'ssh-keyscan <host>', after checking the "
+                            "fingerprint) or add the host in Repository settings > Pipelines > "
+                            "SSH keys > Known hosts")
+    command = ["ssh", "-i", str(key_file), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+               "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={hosts_file}",
+               "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=30",
+               "-o", "LogLevel=ERROR", "-F", "/dev/null"]
+    env = {"GIT_SSH_COMMAND": " ".join(shlex.quote(c) for c in command), "GIT_SSH_VARIANT": "ssh",
+           "GIT_TERMINAL_PROMPT": "0"}
+    return Credentials(env, "ssh", token)

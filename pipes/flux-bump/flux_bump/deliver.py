@@ -1,0 +1,103 @@
+"""Delivering the edit: push with retry onto the target branch, or a pull request."""
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipes_common.errors import PipeError
+from pipes_common.log import get_logger
+
+from . import engine
+from .bbapi import BitbucketClient, PullRequest
+from .gitrepo import Git
+
+Rescan = Callable[[], engine.Result]  # fetch the new tip, check it out, scan it again
+Message = Callable[[engine.Result], str]
+
+
+@dataclass
+class Delivered:
+    commit: str | None  # None: nothing to do after all (someone else made the same change)
+    result: engine.Result
+    attempts: int = 1
+    pr: PullRequest | None = None
+    branch: str = ""
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based): exponential with full jitter, capped.
+
+    Full jitter spreads the writers that lost the same race over the whole window, so they do
+    not collide again all at once on the next try."""
+    return random.uniform(0.05, min(10.0, 0.6 * 2.0 ** (attempt - 1)))  # noqa: S311
+
+
+def push_with_retry(git: Git, root: Path, branch: str, result: engine.Result, refresh: Rescan,
+                    message: Message, retries: int) -> Delivered:
+    """Commit and push onto ``branch``; when the push is rejected because the branch moved, fetch
+    the new tip, re-apply the edit and try again (at most ``retries`` more times).  Never forces."""
+    log = get_logger()
+    attempt = 0
+    commit: str | None = None
+    base = git.head()
+    while True:
+        attempt += 1
+        if commit is None:
+            base = git.head()
+            engine.write(root, result)
+            commit = git.commit([c.path for c in result.changes], message(result))
+        ok, retryable, text = git.push(commit, branch)
+        if ok:
+            return Delivered(commit, result, attempt, branch=branch)
+        if not retryable:
+            raise git.explain(text, branch)
+        if attempt > retries:
+            raise PipeError(f"The push to {branch} was rejected {attempt} times because the branch "
+                            "kept moving: run the pipe again or raise RETRIES")
+        wait = backoff(attempt)
+        log.info("%s moved while we pushed: re-applying the edit on the new tip (retry %d of %d, "
+                 "in %.1fs).", branch, attempt, retries, wait)
+        time.sleep(wait)
+        tip = git.fetch_tip(branch)
+        commit = git.reapply(base, commit, tip)
+        if commit is not None:
+            log.debug("Replayed the edit onto %s (its files are unchanged there).", tip[:12])
+            continue
+        result = refresh()
+        if not result.found:
+            raise PipeError(f"The references to the image disappeared from {branch} at {tip[:12]} "
+                            "while we retried: nothing was pushed")
+        if not result.changes:
+            log.info("The new tip %s already holds the change.", tip[:12])
+            return Delivered(None, result, attempt, branch=branch)
+
+
+def pr_branch(image: str, tag: str) -> str:
+    """The deterministic pull-request branch of ``image`` at ``tag``."""
+    def slug(text: str) -> str:
+        return re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._-]", "-", text)).strip("-.")
+    short = image.rsplit("/", 1)[-1]
+    digest = hashlib.sha256(f"{image}:{tag}".encode()).hexdigest()[:8]
+    return f"flux-bump/{slug(short)[:60]}-{slug(tag)[:60]}-{digest}"
+
+
+def pull_request(git: Git, root: Path, target_branch: str, image: str, tag: str,
+                 result: engine.Result, message: str, client: BitbucketClient,
+                 workspace: str, slug: str) -> Delivered:
+    """Commit onto a branch of our own (force-pushed: it is ours) and open or reuse its PR."""
+    log = get_logger()
+    branch = pr_branch(image, tag)
+    engine.write(root, result)
+    commit = git.commit([c.path for c in result.changes], message)
+    ok, _, text = git.push("HEAD", branch, force=True)
+    if not ok:
+        raise git.explain(text, target_branch)
+    log.info("Pushed %s to the pull-request branch %s.", commit[:12], branch)
+    title, _, body = message.partition("\n")
+    pr = client.open_or_reuse(workspace, slug, branch, target_branch, title.strip(), body.strip())
+    return Delivered(commit, result, 1, pr=pr, branch=branch)

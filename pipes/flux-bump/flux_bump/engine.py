@@ -1,0 +1,187 @@
+"""Finding and bumping references across a checked-out repository.
+
+Only ``*.yaml``, ``*.yml`` and ``Kustomization`` files are read, optionally limited by ``PATHS``
+globs.  A file that cannot hold a reference (neither ``$imagepolicy`` nor the image's last name
+component appears in it) is not parsed at all, which keeps large repositories fast.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pipes_common.fsutil import atomic_write
+
+from . import imageref, markers
+from .references import DocScan, Found, Target, collect_markers, plan_document, policies_naming
+from .yamldoc import EditError, Plan, apply, compose
+
+SUFFIXES = (".yaml", ".yml")
+NAMES = ("Kustomization",)
+
+
+class BumpError(Exception):
+    """A file holds a reference that cannot be edited exactly."""
+
+
+@dataclass
+class FileChange:
+    path: str  # relative, POSIX
+    before: str
+    after: str
+    found: list[Found]
+
+    def diff(self) -> str:
+        return "".join(difflib.unified_diff(
+            self.before.splitlines(keepends=True), self.after.splitlines(keepends=True),
+            fromfile=f"a/{self.path}", tofile=f"b/{self.path}"))
+
+
+@dataclass
+class Result:
+    searched: list[str] = field(default_factory=list)  # files considered
+    parsed: list[str] = field(default_factory=list)  # files that could hold a reference
+    found: list[tuple[str, Found]] = field(default_factory=list)  # every reference, changed or not
+    changes: list[FileChange] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # 'path: reason'
+    warnings: list[str] = field(default_factory=list)
+    policies: set[str] = field(default_factory=set)
+
+    @property
+    def changed(self) -> list[tuple[str, Found]]:
+        return [(p, f) for p, f in self.found if f.changed]
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A ``PATHS`` glob as a regex: ``**`` crosses folders, ``*`` and ``?`` do not; a folder
+    (no wildcard, no YAML suffix) means everything below it."""
+    pat = pattern.strip().lstrip("./") if pattern.strip() not in (".", "./") else "**"
+    pat = pat.rstrip("/")
+    if not any(c in pat for c in "*?[") and not pat.endswith(SUFFIXES) and pat not in NAMES:
+        pat = f"{pat}/**"
+    out, i = "", 0
+    while i < len(pat):
+        if pat.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pat.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pat[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pat[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pat[i]), i + 1
+    return re.compile(f"^{out}$")
+
+
+def selector(paths: Sequence[str] | None) -> Callable[[str], bool]:
+    """Whether a relative POSIX path is searched: a YAML or Kustomization file matching PATHS."""
+    patterns = [glob_regex(p) for p in paths or []]
+
+    def selected(rel: str) -> bool:
+        name = rel.rsplit("/", 1)[-1]
+        if not (name.endswith(SUFFIXES) or name in NAMES):
+            return False
+        return not patterns or any(p.match(rel) for p in patterns)
+
+    return selected
+
+
+def needles(target: Target) -> list[str]:
+    """Strings one of which every file holding a reference contains (files without any are not
+    parsed): the marker key, and unless POLICY is given the image's last name component."""
+    found = [markers.KEY]
+    if not target.policies:
+        found.append(imageref.short_name(target.image))
+    return found
+
+
+def candidate_files(root: Path, paths: Sequence[str] | None) -> list[str]:
+    """Relative POSIX paths of the YAML and Kustomization files below ``root`` (``.git`` skipped)."""
+    selected = selector(paths)
+    found: list[str] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != ".git")
+        for name in sorted(files):
+            rel = Path(folder, name).relative_to(root).as_posix()
+            if selected(rel):
+                found.append(rel)
+    return sorted(found)
+
+
+@dataclass
+class _Parsed:
+    path: str
+    text: str
+    scans: list[DocScan]
+
+
+def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result) -> _Parsed | None:
+    full = root / rel
+    if full.is_symlink() or not full.is_file():
+        return None
+    raw = full.read_bytes()
+    if not any(n in raw for n in needles):
+        return None
+    result.parsed.append(rel)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        result.skipped.append(f"{rel}: not UTF-8 text")
+        return None
+    try:
+        docs = compose(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or err.__class__.__name__
+        result.skipped.append(f"{rel}: not valid YAML{where} ({problem})")
+        return None
+    return _Parsed(rel, text, [collect_markers(text, d) for d in docs])
+
+
+def scan(root: Path, target: Target, paths: Sequence[str] | None = None,
+         searched: Sequence[str] | None = None) -> Result:
+    """Find every reference to ``target`` below ``root`` and compute the edited files (not written).
+
+    ``searched`` lists the files considered when only some of them are on disk (a sparse checkout
+    of the files that contain a needle); by default the files below ``root`` are walked."""
+    result = Result()
+    result.searched = sorted(searched) if searched is not None else candidate_files(root, paths)
+    wanted = [n.encode() for n in needles(target)]
+    parsed = [p for p in (_load(root, rel, wanted, result) for rel in result.searched) if p]
+    if target.policies:
+        result.policies = set(target.policies)
+    else:
+        result.policies = policies_naming([s for p in parsed for s in p.scans], target.image)
+    for item in parsed:
+        plan = Plan()
+        found: list[Found] = []
+        for doc in item.scans:
+            name = item.path.rsplit("/", 1)[-1]
+            p, f = plan_document(doc, target, result.policies, name, item.path, result.warnings)
+            plan.replaces += p.replaces
+            plan.inserts += p.inserts
+            found += f
+        result.found += [(item.path, f) for f in found]
+        if not plan:
+            continue
+        try:
+            after = apply(item.text, [d.root for d in item.scans], plan)
+        except EditError as err:
+            raise BumpError(f"{item.path}: {err}") from None
+        if after != item.text:
+            result.changes.append(FileChange(item.path, item.text, after, found))
+    return result
+
+
+def write(root: Path, result: Result) -> None:
+    """Write the edited files atomically, keeping each file's mode."""
+    for change in result.changes:
+        path = root / change.path
+        mode = path.stat().st_mode & 0o777
+        atomic_write(path, change.after.encode("utf-8"), mode=mode)

@@ -1,0 +1,227 @@
+"""Git operations through ``pipes_common.proc``: a minimal clone, commit, push and refresh.
+
+The clone is shallow (depth 1), of one branch, without tags and with a ``blob:none`` filter: it
+brings the tip commit and its trees.  Then the blobs of the YAML files only are fetched in one
+request, ``git grep`` finds the few that can hold a reference, and a sparse checkout writes just
+those to disk.  A large repository thus costs its tip's YAML blobs and little else, and no time
+goes into writing thousands of files.  Servers without partial clone support ignore the filter
+(git says so) and send the shallow tip in full.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipes_common import proc, secrets
+from pipes_common.errors import PipeError
+from pipes_common.log import get_logger
+
+from .auth import Credentials, Remote
+
+GREP_PATHSPECS = ("**/*.yaml", "**/*.yml", "**/Kustomization")
+PASS_THROUGH = ("PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "HTTPS_PROXY",
+                "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "TMPDIR")
+_RETRYABLE = re.compile(r"non-fast-forward|fetch first|rejected|cannot lock ref|failed to update "
+                        r"ref|stale info|incorrect old value|remote unpack failed", re.I)
+
+
+def sparse_pattern(path: str) -> str:
+    """A sparse-checkout (gitignore syntax) pattern matching exactly ``path``."""
+    escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", path)
+    if escaped.endswith(" "):
+        escaped = escaped[:-1] + "\\ "
+    return "/" + escaped
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+
+
+class Git:
+    """One working clone of the GitOps repository."""
+
+    def __init__(self, root: Path, remote: Remote, creds: Credentials, identity: Identity,
+                 home: Path) -> None:
+        self.root = root
+        self.remote = remote
+        self.creds = creds
+        self.env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
+        self.env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        self.env.update({
+            "HOME": str(home), "LANG": "C", "LC_ALL": "C",
+            "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
+            "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email,
+            **creds.env,
+        })
+
+    def git(self, *args: str, check: bool = True, error: str | None = None,
+            cwd: Path | None = None) -> proc.Result:
+        return proc.run(["git", *args], cwd=cwd or self.root, env=self.env, check=check,
+                        error=error, timeout=1800)
+
+    # -- errors --------------------------------------------------------------------------------
+    def explain(self, stderr: str, branch: str) -> PipeError:
+        """A one-line message naming the variable to fix, from git's stderr."""
+        text = secrets.mask(stderr)
+        url = self.remote.display
+        if re.search(r"Remote branch .* not found|couldn't find remote ref", text):
+            return PipeError(f"BRANCH: the branch '{branch}' does not exist in {url}: set BRANCH "
+                             "to an existing branch (default main)")
+        if "Host key verification failed" in text:
+            return PipeError(f"The host key of {self.remote.host} is not in the known hosts: set "
+                             "KNOWN_HOSTS to its known_hosts line (ssh-keyscan, fingerprint checked)")
+        if re.search(r"Permission denied \(publickey|Permission denied, please", text):
+            return PipeError(f"{self.remote.host} refused the SSH key: check that SSH_KEY (or the "
+                             "pipelines SSH key) has access to GITOPS_REPO")
+        if re.search(r"Authentication failed|could not read Username|could not read Password|"
+                     r"returned error: 40[13]|HTTP 40[13]|invalid credentials|access denied", text, re.I):
+            return PipeError(f"{url} rejected the credentials: check BITBUCKET_ACCESS_TOKEN (or "
+                             "GIT_USERNAME/GIT_PASSWORD) and that it may write to the repository")
+        if re.search(r"not found|does not appear to be a git repository|returned error: 404|"
+                     r"No such file or directory", text, re.I):
+            return PipeError(f"GITOPS_REPO: no repository at {url}: check the URL")
+        if re.search(r"Could not resolve host|Connection refused|Failed to connect|timed out|"
+                     r"Connection reset|Could not read from remote|unable to access", text, re.I):
+            return PipeError(f"GITOPS_REPO: {url} is unreachable: check the URL and that the step "
+                             "can reach the host")
+        last = [ln for ln in text.strip().splitlines() if ln.strip()][-1:] or ["no output"]
+        return PipeError(f"git failed on {url}: {last[0].strip()}")
+
+    # -- clone ---------------------------------------------------------------------------------
+    def clone(self, branch: str, selected: Callable[[str], bool], needles: Sequence[str]) -> list[str]:
+        """Clone ``branch`` minimally into ``root`` and check out only the files that may hold a
+        reference; return every file searched (see :meth:`materialize`)."""
+        log = get_logger()
+        res = self.git("clone", "--quiet", "--no-checkout", "--depth", "1", "--single-branch",
+                       "--branch", branch, "--no-tags", "--filter=blob:none", "--",
+                       self.remote.url, str(self.root), check=False, cwd=self.root.parent)
+        if not res.ok:
+            raise self.explain(res.stderr, branch)
+        if "filtering not recognized" in res.stderr:
+            log.info("The server does not support partial clone: fetched the shallow tip in full.")
+        return self.materialize(branch, selected, needles)
+
+    def materialize(self, branch: str, selected: Callable[[str], bool],
+                    needles: Sequence[str]) -> list[str]:
+        """Fetch the blobs of the selected files at HEAD (one request, only those missing), find
+        with ``git grep`` the ones that contain a needle, and check out just those (sparse).
+        Returns the selected files: all of them were searched."""
+        out = self.git("ls-tree", "-r", "-z", "HEAD").stdout
+        entries: dict[str, str] = {}
+        for entry in out.split("\0"):
+            meta, _, path = entry.partition("\t")
+            parts = meta.split()
+            if len(parts) == 3 and parts[1] == "blob" and parts[0] in ("100644", "100755") \
+                    and selected(path):
+                entries[path] = parts[2]
+        present = set(self.git("cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
+                      .stdout.split())
+        missing = sorted({oid for oid in entries.values() if oid not in present})
+        if missing:
+            res = proc.run(["git", "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet",
+                            "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
+                            "--filter=blob:none", "--stdin", "origin"], cwd=self.root,
+                           env=self.env, input="\n".join(missing) + "\n", check=False,
+                           timeout=1800)
+            if not res.ok:
+                raise self.explain(res.stderr, branch)
+        matched: list[str] = []
+        if entries:
+            args = ["grep", "-l", "-z", "-F", "--no-color"]
+            for needle in needles:
+                args += ["-e", needle]
+            res = self.git(*args, "HEAD", "--", *(f":(glob){p}" for p in GREP_PATHSPECS),
+                           check=False)
+            if res.returncode not in (0, 1):
+                raise PipeError(f"git grep failed: {secrets.mask(res.stderr.strip()[-300:])}")
+            for item in res.stdout.split("\0"):
+                path = item.partition(":")[2]
+                if path in entries:
+                    matched.append(path)
+        patterns = [sparse_pattern(p) for p in matched] or ["/.flux-bump-matches-nothing"]
+        res = proc.run(["git", "sparse-checkout", "set", "--no-cone", "--stdin"], cwd=self.root,
+                       env=self.env, input="\n".join(patterns) + "\n", check=False)
+        if not res.ok:
+            raise PipeError(f"git sparse-checkout failed: {secrets.mask(res.stderr.strip()[-300:])}")
+        res = self.git("checkout", "--quiet", branch, check=False)
+        if not res.ok:
+            raise self.explain(res.stderr, branch)
+        return sorted(entries)
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD").stdout.strip()
+
+    def fetch_tip(self, branch: str) -> str:
+        """Fetch the branch's current tip (shallow, trees only); return it."""
+        res = self.git("fetch", "--quiet", "--depth", "1", "--no-tags", "--filter=blob:none",
+                       "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}", check=False)
+        if not res.ok:
+            raise self.explain(res.stderr, branch)
+        return self.git("rev-parse", f"refs/remotes/origin/{branch}").stdout.strip()
+
+    def refresh(self, branch: str, selected: Callable[[str], bool],
+                needles: Sequence[str]) -> list[str]:
+        """Reset onto the fetched tip (our unpushed commit is dropped) and check out the files
+        to search again; return every file searched."""
+        self.git("reset", "--quiet", "--hard", f"refs/remotes/origin/{branch}")
+        return self.materialize(branch, selected, needles)
+
+    def _entries(self, tree: str, paths: Sequence[str]) -> list[str]:
+        out = self.git("--literal-pathspecs", "ls-tree", "-z", tree, "--", *paths).stdout
+        return sorted(e for e in out.split("\0") if e)
+
+    def reapply(self, base: str, ours: str, tip: str) -> str | None:
+        """Our commit ``ours`` (made on ``base``) replayed onto ``tip`` without a checkout, when
+        none of the files it changes differ between ``base`` and ``tip`` (so the edit is the same
+        on the new tip); None otherwise."""
+        out = self.git("diff-tree", "-r", "-z", "--name-only", "--no-commit-id", base, ours).stdout
+        paths = [p for p in out.split("\0") if p]
+        if not paths or self._entries(base, paths) != self._entries(tip, paths):
+            return None
+        index = self.root / ".git" / "flux-bump-reapply.index"
+        env = {**self.env, "GIT_INDEX_FILE": str(index)}
+        try:
+            proc.run(["git", "read-tree", tip], cwd=self.root, env=env)
+            infos = []
+            for entry in self._entries(ours, paths):
+                meta, _, path = entry.partition("\t")
+                mode, _, oid = meta.split()
+                infos.append(f"{mode} {oid}\t{path}")
+            proc.run(["git", "update-index", "--index-info"], cwd=self.root, env=env,
+                     input="\n".join(infos) + "\n")
+            tree = proc.run(["git", "write-tree", "--missing-ok"], cwd=self.root, env=env).stdout.strip()
+        finally:
+            index.unlink(missing_ok=True)
+        message = self.git("log", "-1", "--format=%B", ours).stdout
+        res = proc.run(["git", "commit-tree", tree, "-p", tip, "-F", "-"], cwd=self.root,
+                       env=self.env, input=message)
+        return res.stdout.strip()
+
+    def reset_to(self, commit: str) -> None:
+        self.git("reset", "--quiet", "--hard", commit)
+
+    # -- commit and push -----------------------------------------------------------------------
+    def commit(self, files: list[str], message: str) -> str:
+        self.git("add", "--sparse", "--", *files)
+        res = proc.run(["git", "commit", "--quiet", "--no-verify", "--file=-"], cwd=self.root,
+                       env=self.env, input=message, check=False)
+        if not res.ok:
+            raise PipeError(f"git commit failed: {secrets.mask(res.stderr.strip()[-300:])}")
+        return self.head()
+
+    def push(self, local: str, branch: str, force: bool = False) -> tuple[bool, bool, str]:
+        """Push ``local`` to ``branch``: ``(ok, retryable, stderr)``.  ``force`` only for our own
+        pull-request branches, never for the target branch."""
+        refspec = f"{'+' if force else ''}{local}:refs/heads/{branch}"
+        res = self.git("push", "--porcelain", "--no-verify", "origin", refspec, check=False)
+        if res.ok:
+            return True, False, res.stderr
+        text = res.stdout + "\n" + res.stderr
+        retry = bool(_RETRYABLE.search(text)) and "hook declined" not in text
+        return False, retry, text

@@ -1,0 +1,235 @@
+"""The four kinds of image references and the edits that bump them.
+
+1. Flux setter markers (see :mod:`markers`);
+2. kustomize ``images:`` entries (a kustomize ``Kustomization``, or ``spec.images`` of a Flux one)
+   whose ``name`` or ``newName`` is the image: ``newTag`` (and ``digest``);
+3. HelmRelease ``spec.values`` ``image`` maps whose ``repository`` (or ``registry/repository``) is
+   the image: ``tag`` (and ``digest``);
+4. plain ``image: <image>:<tag>[@digest]`` scalars anywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from . import imageref, markers
+from .yamldoc import Insert, Plan, Replace, line_comment, mapping_get, scalar_str, walk
+
+KUSTOMIZE_API = "kustomize.config.k8s.io/"
+FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/"
+HELM_API = "helm.toolkit.fluxcd.io/"
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+KINDS = ("marker", "kustomize", "helmrelease", "image")
+
+
+@dataclass(frozen=True)
+class Target:
+    image: str
+    tag: str
+    digest: str | None = None
+    pin: bool = False
+    policies: tuple[str, ...] = ()
+
+    def full(self, old: str | None = None) -> str:
+        """``image:tag``, with ``@digest`` when pinning, or when ``old`` pinned one and it is known."""
+        had_digest = old is not None and "@" in old
+        with_digest = self.digest and (self.pin or had_digest)
+        return f"{self.image}:{self.tag}" + (f"@{self.digest}" if with_digest else "")
+
+
+@dataclass(frozen=True)
+class Found:
+    kind: str  # one of KINDS
+    line: int  # 1-based
+    field: str  # what was matched, e.g. 'marker flux-system:web:tag', 'newTag', 'image'
+    old: str | None
+    new: str
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+
+@dataclass
+class DocScan:
+    """The markers of one document, collected before policies are resolved."""
+    root: Node
+    marked: list[tuple[ScalarNode, markers.Marker, bool]] = field(default_factory=list)
+    # the image a ``:tag``/``:digest`` marker's mapping names (kustomize entry, Helm image map)
+    context: dict[int, set[str]] = field(default_factory=dict)
+
+
+def _names_in(mapping: Node) -> set[str]:
+    """The image names a mapping spells: kustomize ``name``/``newName``, Helm ``repository``
+    (alone or after ``registry``)."""
+    found = {scalar_str(mapping_get(mapping, k)) for k in ("name", "newName", "repository")}
+    registry = scalar_str(mapping_get(mapping, "registry"))
+    repository = scalar_str(mapping_get(mapping, "repository"))
+    if registry and repository:
+        found.add(f"{registry}/{repository}")
+    return {n for n in found if n}
+
+
+def collect_markers(text: str, root: Node) -> DocScan:
+    scan = DocScan(root)
+    for node, flow in walk(root):
+        if isinstance(node, ScalarNode):
+            comment = line_comment(text, node)
+            marker = markers.parse(comment) if comment else None
+            if marker is not None:
+                scan.marked.append((node, marker, flow))
+        elif isinstance(node, MappingNode):
+            for _, value in node.value:
+                if isinstance(value, ScalarNode):
+                    scan.context[id(value)] = _names_in(node)
+    return scan
+
+
+def policies_naming(scans: list[DocScan], image: str) -> set[str]:
+    """The policies whose full or ``:name`` markers currently name ``image``, and those whose
+    ``:tag``/``:digest`` markers sit in a kustomize entry or Helm image map naming it."""
+    found: set[str] = set()
+    for scan in scans:
+        for node, marker, _ in scan.marked:
+            value = str(node.value)
+            if marker.part is None:
+                ref = imageref.parse(value)
+                if ref is not None and ref.name == image:
+                    found.add(marker.policy)
+            else:
+                context = scan.context.get(id(node), set())
+                if (marker.part == "name" and value == image) or image in context:
+                    found.add(marker.policy)
+    return found
+
+
+class _Planner:
+    def __init__(self, target: Target, warnings: list[str], where: str) -> None:
+        self.t = target
+        self.plan = Plan()
+        self.found: list[Found] = []
+        self.warnings = warnings
+        self.where = where
+        self.claimed: set[int] = set()
+
+    def set_scalar(self, node: ScalarNode, new: str, kind: str, what: str, flow: bool) -> None:
+        if id(node) in self.claimed:
+            return
+        self.claimed.add(id(node))
+        old = str(node.value)
+        self.found.append(Found(kind, node.start_mark.line + 1, what, old, new))
+        if old != new:
+            self.plan.replaces.append(Replace(node, new, flow))
+
+    def set_key(self, mapping: MappingNode, key: str, new: str, kind: str, flow: bool) -> None:
+        node = mapping_get(mapping, key)
+        if node is None:
+            self.found.append(Found(kind, mapping.start_mark.line + 1, f"{key} (added)", None, new))
+            self.plan.inserts.append(Insert(mapping, key, new))
+        elif isinstance(node, ScalarNode):
+            self.set_scalar(node, new, kind, key, flow)
+        else:
+            self.warnings.append(f"{self.where}:{node.start_mark.line + 1}: {key} is not a scalar; "
+                                 "left alone")
+
+    def digest_field(self, mapping: MappingNode, kind: str, flow: bool) -> None:
+        existing = mapping_get(mapping, "digest")
+        if self.t.digest and (self.t.pin or existing is not None):
+            self.set_key(mapping, "digest", self.t.digest, kind, flow)
+        elif existing is not None and id(existing) not in self.claimed:
+            self.warnings.append(f"{self.where}:{existing.start_mark.line + 1}: a digest is pinned "
+                                 "here and no DIGEST is known: it still wins over the new tag "
+                                 "(set DIGEST to update it)")
+
+    # -- 1. markers --------------------------------------------------------------------------
+    def markers(self, scan: DocScan, policies: set[str]) -> None:
+        for node, _, _ in scan.marked:
+            self.claimed.add(id(node))  # a marked value is managed by its marker only
+        for node, marker, flow in scan.marked:
+            if marker.policy not in policies:
+                continue
+            what = f"marker {marker.setter}"
+            new = {None: self.t.full(str(node.value)), "tag": self.t.tag, "name": self.t.image,
+                   "digest": self.t.digest}[marker.part]
+            if new is not None:
+                self.claimed.discard(id(node))
+                self.set_scalar(node, new, "marker", what, flow)
+            else:
+                self.warnings.append(f"{self.where}:{node.start_mark.line + 1}: {what} needs a "
+                                     "digest; set DIGEST to update it")
+
+    # -- 2. kustomize ------------------------------------------------------------------------
+    def kustomize(self, root: Node, filename: str) -> None:
+        api = scalar_str(mapping_get(root, "apiVersion")) or ""
+        kind = scalar_str(mapping_get(root, "kind")) or ""
+        images: Node | None = None
+        if kind == "Kustomization" and api.startswith(FLUX_KUSTOMIZE_API):
+            spec = mapping_get(root, "spec")
+            images = mapping_get(spec, "images") if spec is not None else None
+        elif (kind == "Kustomization" and api.startswith(KUSTOMIZE_API)) or (
+                not api and not kind and filename in KUSTOMIZATION_FILES):
+            images = mapping_get(root, "images")
+        if not isinstance(images, SequenceNode):
+            return
+        for entry in images.value:
+            if not isinstance(entry, MappingNode):
+                continue
+            names = {scalar_str(mapping_get(entry, "name")), scalar_str(mapping_get(entry, "newName"))}
+            if self.t.image not in names:
+                continue
+            flow = bool(entry.flow_style)
+            self.set_key(entry, "newTag", self.t.tag, "kustomize", flow)
+            self.digest_field(entry, "kustomize", flow)
+
+    # -- 3. HelmRelease ----------------------------------------------------------------------
+    def helmrelease(self, root: Node) -> None:
+        api = scalar_str(mapping_get(root, "apiVersion")) or ""
+        if scalar_str(mapping_get(root, "kind")) != "HelmRelease" or not api.startswith(HELM_API):
+            return
+        spec = mapping_get(root, "spec")
+        values = mapping_get(spec, "values") if spec is not None else None
+        if values is None:
+            return
+        for node, flow in walk(values):
+            image = mapping_get(node, "image")
+            if not isinstance(image, MappingNode):
+                continue
+            repo = scalar_str(mapping_get(image, "repository"))
+            registry = scalar_str(mapping_get(image, "registry"))
+            if repo is None or self.t.image not in {repo, f"{registry}/{repo}" if registry else None}:
+                continue
+            inner = flow or bool(image.flow_style)
+            self.set_key(image, "tag", self.t.tag, "helmrelease", inner)
+            self.digest_field(image, "helmrelease", inner)
+
+    # -- 4. plain image: scalars -------------------------------------------------------------
+    def plain(self, root: Node) -> None:
+        for node, flow in walk(root):
+            if not isinstance(node, MappingNode):
+                continue
+            inner = flow or bool(node.flow_style)
+            for key, value in node.value:
+                if not (isinstance(key, ScalarNode) and key.value == "image"):
+                    continue
+                text = scalar_str(value)
+                ref = imageref.parse(text) if text else None
+                if ref is None or ref.name != self.t.image or not (ref.tag or ref.digest):
+                    continue
+                assert isinstance(value, ScalarNode)
+                if ref.digest and not self.t.digest:
+                    self.warnings.append(f"{self.where}:{value.start_mark.line + 1}: the old "
+                                         "digest is dropped (no DIGEST is known)")
+                self.set_scalar(value, self.t.full(text), "image", "image", inner)
+
+
+def plan_document(scan: DocScan, target: Target, policies: set[str], filename: str,
+                  where: str, warnings: list[str]) -> tuple[Plan, list[Found]]:
+    """The edits of one document and every reference found in it (changed or not)."""
+    planner = _Planner(target, warnings, where)
+    planner.markers(scan, policies)
+    if not target.policies:
+        planner.kustomize(scan.root, filename)
+        planner.helmrelease(scan.root)
+        planner.plain(scan.root)
+    return planner.plan, planner.found

@@ -1,0 +1,51 @@
+"""The pipe variables (public interface: names, types and defaults are versioned by semver)."""
+from __future__ import annotations
+
+from pipes_common.variables import Schema
+
+from .bbapi import DEFAULT_API_URL
+
+MODES = ("push", "pull-request", "dry-run")
+BRANCH_RE = r"^(?!/|.*([/.]\.|//|@\{|\\|\.lock$|[/.]$))[^\x00-\x20~^:?*\[\x7f]+$"
+
+SCHEMA: Schema = {
+    "GITOPS_REPO": {
+        "type": "string", "required": True, "empty": False,
+        "meta": {"hint": "give the GitOps repository's clone URL, e.g. "
+                         "https://bitbucket.org/acme/gitops.git or git@bitbucket.org:acme/gitops.git"}},
+    "BRANCH": {"type": "string", "default": "main", "empty": False, "regex": BRANCH_RE,
+               "meta": {"hint": "give a git branch name, e.g. main"}},
+    "IMAGE": {"type": "string", "empty": False,
+              "meta": {"hint": "give the image repository as the manifests spell it, without tag "
+                               "(e.g. registry.digitalocean.com/acme/web)"}},
+    "TAG": {"type": "string", "empty": False,
+            "meta": {"hint": "give the new tag, e.g. 1.4.2 (letters, digits, '_', '.', '-', at "
+                             "most 128, not starting with '.' or '-')"}},
+    "DIGEST": {"type": "string", "empty": False,
+               "meta": {"hint": "give the image digest as sha256:<64 hex digits>"}},
+    "POLICY": {"type": "list", "schema": {"type": "string"}},
+    "PATHS": {"type": "list", "schema": {"type": "string"}},
+    "PIN_DIGEST": {"type": "boolean", "default": False},
+    "MODE": {"type": "string", "default": "push", "allowed": list(MODES)},
+    "BITBUCKET_ACCESS_TOKEN": {
+        "type": "string", "empty": False,
+        "meta": {"secret": True, "hint": "pass a repository access token of the GitOps repository "
+                                         "as a secured variable"}},
+    "GIT_USERNAME": {"type": "string", "empty": False},
+    "GIT_PASSWORD": {"type": "string", "empty": False,
+                     "meta": {"secret": True, "hint": "pass it as a secured variable"}},
+    "SSH_KEY": {"type": "string", "empty": False,
+                "meta": {"secret": True, "hint": "give the private key base64-encoded "
+                                                 "(base64 -w0 < id_ed25519)"}},
+    "KNOWN_HOSTS": {"type": "string", "empty": False,
+                    "meta": {"hint": "give known_hosts lines (ssh-keyscan <host>), plain or base64"}},
+    "COMMIT_MESSAGE": {"type": "string", "empty": False},
+    "GIT_AUTHOR_NAME": {"type": "string", "default": "flux-bump", "empty": False},
+    "GIT_AUTHOR_EMAIL": {"type": "string", "default": "flux-bump@noreply.bitbucket.org",
+                         "empty": False},
+    "RETRIES": {"type": "integer", "default": 5, "min": 0, "max": 50,
+                "meta": {"hint": "give a whole number of push retries between 0 and 50"}},
+    "BITBUCKET_API_URL": {"type": "string", "default": DEFAULT_API_URL, "empty": False},
+    "CLONE_DIR": {"type": "string", "empty": False},
+    "DEBUG": {"type": "boolean", "default": False},
+}

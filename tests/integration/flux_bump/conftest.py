@@ -1,0 +1,115 @@
+"""flux-bump integration fixtures: GitOps repositories on the git servers, and the pipe's variables."""
+from __future__ import annotations
+
+import itertools
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from testbed.bitbucket_stub import BitbucketStub
+from testbed.git_http import GitHttpServer, create_repo, git
+from testbed.git_ssh import GitSshServer
+from testbed.pipes import REPO_ROOT, bitbucket_env
+
+CORPUS = REPO_ROOT / "tests" / "fixtures" / "gitops"
+_names = itertools.count(1)
+
+
+@dataclass
+class GitopsRepo:
+    name: str  # "acme/gitops-3" (workspace/slug)
+    path: Path  # the bare repository on the server
+    http_url: str
+
+    def log(self, *args: str) -> list[str]:
+        return git("log", "--format=%H %P %s", *args, cwd=self.path).splitlines()
+
+    def head(self, branch: str = "main") -> str:
+        return git("rev-parse", f"refs/heads/{branch}", cwd=self.path).strip()
+
+    def show(self, path: str, ref: str = "main") -> bytes:
+        out = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=self.path, check=True,
+                             capture_output=True)
+        return out.stdout
+
+    def branches(self) -> list[str]:
+        return git("for-each-ref", "--format=%(refname:short)", "refs/heads", cwd=self.path).split()
+
+
+def corpus_files() -> dict[str, bytes]:
+    root = CORPUS / "repo"
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture()
+def make_repo(git_http: GitHttpServer) -> Callable[..., GitopsRepo]:
+    """``make_repo(files=None)``: a new bare repository on the servers (default: the corpus)."""
+
+    def make(files: Mapping[str, bytes | str] | None = None, branch: str = "main") -> GitopsRepo:
+        name = f"acme/gitops-{next(_names)}"
+        path = create_repo(git_http.root / f"{name}.git", files or corpus_files(), branch)
+        return GitopsRepo(name, path, git_http.url(f"{name}.git"))
+
+    return make
+
+
+@pytest.fixture()
+def build_dir(tmp_path: Path) -> Path:
+    build = tmp_path / "build"
+    build.mkdir()
+    return build
+
+
+@pytest.fixture()
+def flux_env(build_dir: Path, git_token: str) -> Callable[..., dict[str, str]]:
+    """``flux_env(repo_url, **vars)``: the variables of one pipe run (token auth by default)."""
+
+    def make(repo_url: str, **variables: str) -> dict[str, str]:
+        env = bitbucket_env(build_dir, commit="c0ffee" * 6 + "abcd", branch="main")
+        env.update({"GITOPS_REPO": repo_url, "BITBUCKET_ACCESS_TOKEN": git_token,
+                    "IMAGE": "ghcr.io/acme/web", "TAG": "2.0.0"})
+        env.update(variables)
+        return {k: v for k, v in env.items() if v is not None and v != "<unset>"}
+
+    return make
+
+
+@pytest.fixture()
+def ssh_env(git_ssh: GitSshServer, build_dir: Path) -> Callable[..., dict[str, str]]:
+    def make(repo: GitopsRepo, **variables: str) -> dict[str, str]:
+        env = bitbucket_env(build_dir, commit="c0ffee" * 6 + "abcd", branch="main")
+        env.update({"GITOPS_REPO": git_ssh.url(f"{repo.name}.git"), "SSH_KEY": git_ssh.client_key_b64,
+                    "KNOWN_HOSTS": git_ssh.known_hosts_line, "IMAGE": "ghcr.io/acme/web",
+                    "TAG": "2.0.0"})
+        env.update(variables)
+        return env
+
+    return make
+
+
+@pytest.fixture()
+def pr_api(bitbucket_api: BitbucketStub, git_http: GitHttpServer) -> BitbucketStub:
+    """The PR stub, checking that a pull request's source branch exists on the git server."""
+
+    def exists(workspace: str, slug: str, branch: str) -> bool:
+        repo = git_http.root / workspace / f"{slug}.git"
+        return subprocess.run(["git", "rev-parse", "--verify", "-q", f"refs/heads/{branch}"],
+                              cwd=repo, capture_output=True).returncode == 0
+
+    bitbucket_api.state.branch_exists = exists
+    return bitbucket_api
+
+
+def expected_tree(scenario: str) -> dict[str, bytes]:
+    files = corpus_files()
+    root = CORPUS / "expected" / scenario
+    for p in root.rglob("*"):
+        if p.is_file():
+            files[p.relative_to(root).as_posix()] = p.read_bytes()
+    return files
+
+
+def fail_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "✖" in line]

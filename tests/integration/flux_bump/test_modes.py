@@ -1,0 +1,144 @@
+"""Pull-request mode against the Bitbucket stub, and ten concurrent bumps into one repository."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from testbed.bitbucket_stub import BitbucketStub
+from testbed.git_http import git
+from testbed.pipes import bitbucket_env, run_local
+
+from .conftest import GitopsRepo
+
+
+def test_pull_request_created_then_reused(make_repo: Callable[..., GitopsRepo],
+                                          flux_env: Callable[..., dict[str, str]],
+                                          build_dir: Path, pr_api: BitbucketStub) -> None:
+    repo = make_repo()
+    head = repo.head()
+    env = flux_env(repo.http_url, MODE="pull-request", BITBUCKET_API_URL=pr_api.url)
+    first = run_local("flux-bump", env, build_dir)
+    assert first.code == 0, first.output
+    assert "Opened pull request #1 https://bitbucket.org/" in first.last_line()
+    assert repo.head() == head, "the target branch is never pushed in pull-request mode"
+    branch = next(b for b in repo.branches() if b.startswith("flux-bump/"))
+    assert repo.show("apps/web/deployment.yaml", branch).count(b"ghcr.io/acme/web:2.0.0") == 3
+    prs = pr_api.state.pullrequests
+    assert len(prs) == 1 and prs[0]["source"]["branch"]["name"] == branch
+    assert prs[0]["destination"]["branch"]["name"] == "main"
+    assert prs[0]["title"] == "Bump ghcr.io/acme/web to 2.0.0"
+    out = json.loads((build_dir / ".bitbucket/pipelines/generated/pipeline/pipes/do-pipes/"
+                      "flux-bump.json").read_text())
+    assert out["pr_url"] == prs[0]["links"]["html"]["href"] and out["branch"] == branch
+
+    again = run_local("flux-bump", env, build_dir)
+    assert again.code == 0, again.output
+    assert "Updated the open pull request #1" in again.last_line()
+    assert len(pr_api.state.pullrequests) == 1
+    assert [m for m, _ in pr_api.state.requests].count("POST") == 1
+    listed = [p for m, p in pr_api.state.requests if m == "GET"]
+    assert all("source.branch.name" in p and "OPEN" in p for p in listed)
+
+
+def test_ten_concurrent_bumps_all_land(make_repo: Callable[..., GitopsRepo], tmp_path: Path,
+                                       git_token: str) -> None:
+    files = {f"apps/app{i}/deployment.yaml":
+             f"apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n"
+             f"      containers:\n        - name: app{i}\n          image: ghcr.io/acme/app{i}:1.0.0\n"
+             for i in range(10)}
+    repo = make_repo(files)
+    seed = repo.head()
+
+    def bump(i: int) -> tuple[int, str]:
+        build = tmp_path / f"build{i}"
+        build.mkdir()
+        env = bitbucket_env(build, branch="main")
+        env.update({"GITOPS_REPO": repo.http_url, "BITBUCKET_ACCESS_TOKEN": git_token,
+                    "IMAGE": f"ghcr.io/acme/app{i}", "TAG": f"2.0.{i}"})
+        run = run_local("flux-bump", env, build)
+        return run.code, run.output
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(bump, range(10)))
+    for code, output in results:
+        assert code == 0, output
+    log = repo.log("main")
+    assert len(log) == 11, "all ten commits landed"
+    assert all(len(line.split()) >= 2 for line in log)
+    assert git("rev-list", "--merges", "--count", "main", cwd=repo.path).strip() == "0"
+    assert git("rev-list", "--first-parent", "--count", "main", cwd=repo.path).strip() == "11"
+    assert log[-1].split()[0] == seed
+    for i in range(10):
+        assert repo.show(f"apps/app{i}/deployment.yaml").endswith(
+            f"image: ghcr.io/acme/app{i}:2.0.{i}\n".encode())
+    assert any("re-applying the edit" in out for _, out in results), "the race was exercised"
+
+
+def test_concurrent_bumps_in_one_file_rescan(make_repo: Callable[..., GitopsRepo], tmp_path: Path,
+                                             git_token: str) -> None:
+    """Writers editing the same file cannot replay their commit: they re-read the new tip and
+    edit it again; every bump lands and nothing is lost."""
+    text = "".join(f"- name: c{i}\n  image: ghcr.io/acme/svc{i}:1.0.0\n" for i in range(4))
+    repo = make_repo({"apps/containers.yaml": text})
+
+    def bump(i: int) -> tuple[int, str]:
+        build = tmp_path / f"b{i}"
+        build.mkdir()
+        env = bitbucket_env(build, branch="main")
+        env.update({"GITOPS_REPO": repo.http_url, "BITBUCKET_ACCESS_TOKEN": git_token,
+                    "IMAGE": f"ghcr.io/acme/svc{i}", "TAG": "2.0.0"})
+        run = run_local("flux-bump", env, build)
+        return run.code, run.output
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(bump, range(4)))
+    for code, output in results:
+        assert code == 0, output
+    assert repo.show("apps/containers.yaml") == text.replace(":1.0.0", ":2.0.0").encode()
+    assert len(repo.log("main")) == 5
+    assert git("rev-list", "--merges", "--count", "main", cwd=repo.path).strip() == "0"
+
+
+MOVE_ONCE_HOOK = """#!/bin/sh
+# moves main once, while the first push is being received: that push then fails to update the ref
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+if [ ! -f moved ]; then
+  touch moved
+  commit=$(git -c user.name=other -c user.email=other@example.com commit-tree \\
+    refs/heads/main^{tree} -p refs/heads/main -m "someone else pushed")
+  git update-ref refs/heads/main "$commit"
+fi
+"""
+
+
+def _move_once(repo: GitopsRepo) -> None:
+    hook = repo.path / "hooks" / "pre-receive"
+    hook.write_text(MOVE_ONCE_HOOK)
+    hook.chmod(0o755)
+
+
+def test_rejected_push_is_retried_never_forced(make_repo: Callable[..., GitopsRepo],
+                                               flux_env: Callable[..., dict[str, str]],
+                                               build_dir: Path) -> None:
+    repo = make_repo({"a.yaml": "image: ghcr.io/acme/web:1.0.0\n"})
+    _move_once(repo)
+    run = run_local("flux-bump", flux_env(repo.http_url), build_dir)
+    assert run.code == 0, run.output
+    assert "re-applying the edit on the new tip (retry 1 of 5" in run.output
+    assert "2 attempts" in run.last_line()
+    subjects = [line.split(" ", 2)[-1] for line in repo.log("main")]
+    assert subjects[:2] == ["Bump ghcr.io/acme/web to 2.0.0", "someone else pushed"]
+    assert repo.show("a.yaml") == b"image: ghcr.io/acme/web:2.0.0\n"
+
+
+def test_retries_exhausted(make_repo: Callable[..., GitopsRepo],
+                           flux_env: Callable[..., dict[str, str]], build_dir: Path) -> None:
+    repo = make_repo({"a.yaml": "image: ghcr.io/acme/web:1.0.0\n"})
+    _move_once(repo)
+    run = run_local("flux-bump", flux_env(repo.http_url, RETRIES="0"), build_dir)
+    assert run.code == 1 and "Traceback" not in run.output
+    assert "rejected 1 times because the branch kept moving" in run.last_line()
+    assert "RETRIES" in run.last_line()
+    assert [line.split(" ", 2)[-1] for line in repo.log("main")] == ["someone else pushed", "seed"]

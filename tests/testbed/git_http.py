@@ -1,0 +1,252 @@
+"""A smart-HTTP git server: ``git http-backend`` behind a small threaded HTTP server.
+
+Basic auth (any ``user: password`` pair, e.g. ``x-token-auth: <token>`` as Bitbucket takes access
+tokens), push enabled for authenticated users except the read-only ones (403, as for a token
+without write scope), protocol v2, and partial clone allowed
+(``uploadpack.allowFilter``).  The server counts the bytes it sends, for benchmarks.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+BACKEND = "/usr/lib/git-core/git-http-backend"
+SERVER_CONFIG = {
+    "uploadpack.allowFilter": "true",
+    "uploadpack.allowAnySHA1InWant": "true",
+    "uploadpack.allowReachableSHA1InWant": "true",
+    "http.receivepack": "true",
+    "receive.denyNonFastForwards": "false",
+}
+
+
+@dataclass
+class Stats:
+    requests: list[tuple[str, str, int, int]] = field(default_factory=list)  # method, path, status, bytes
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def bytes_sent(self) -> int:
+        with self.lock:
+            return sum(r[3] for r in self.requests)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+
+def _dechunk(rfile: Any) -> bytes:
+    body = bytearray()
+    while True:
+        line = rfile.readline()
+        size = int(line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return bytes(body)
+        body += rfile.read(size)
+        rfile.readline()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _user(self) -> str | None:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return None
+        return user if self.server.users.get(user) == password else None
+
+    def _deny(self) -> None:
+        body = b"Authentication required\n"
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="git"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.server.stats.requests.append((self.command, self.path, 401, len(body)))
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        user = self._user()
+        if user is None:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                _dechunk(self.rfile)
+            elif self.headers.get("Content-Length"):
+                self.rfile.read(int(self.headers["Content-Length"]))
+            return self._deny()
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = _dechunk(self.rfile)
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        url = urlsplit(self.path)
+        if user in self.server.read_only and "receive-pack" in self.path:
+            denied = b"Forbidden: this token cannot write\n"
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(denied)))
+            self.end_headers()
+            self.wfile.write(denied)
+            self.server.stats.requests.append((self.command, self.path, 403, len(denied)))
+            return
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.server.root),
+            "GIT_PROJECT_ROOT": str(self.server.root), "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": unquote(url.path), "QUERY_STRING": url.query,
+            "REQUEST_METHOD": self.command, "REMOTE_USER": user, "REMOTE_ADDR": "127.0.0.1",
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)), "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+        }
+        for header, name in (("Content-Encoding", "HTTP_CONTENT_ENCODING"),
+                             ("Git-Protocol", "HTTP_GIT_PROTOCOL")):
+            if self.headers.get(header):
+                env[name] = self.headers[header]
+        if self.headers.get("Git-Protocol"):
+            env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
+        env["GIT_CONFIG_COUNT"] = str(len(SERVER_CONFIG))
+        for i, (key, value) in enumerate(SERVER_CONFIG.items()):
+            env[f"GIT_CONFIG_KEY_{i}"] = key
+            env[f"GIT_CONFIG_VALUE_{i}"] = value
+        proc = subprocess.Popen([BACKEND], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+        assert proc.stdin is not None and proc.stdout is not None
+
+        def feed() -> None:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(body)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+        status, headers = 200, []
+        while True:
+            line = proc.stdout.readline().decode("latin-1").rstrip("\r\n")
+            if not line:
+                break
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.strip().split()[0])
+            else:
+                headers.append((name, value.strip()))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        sent = 0
+        while True:
+            chunk = proc.stdout.read1(65536)  # type: ignore[attr-defined]
+            if not chunk:
+                break
+            self.wfile.write(chunk)
+            sent += len(chunk)
+        proc.wait()
+        writer.join()
+        with self.server.stats.lock:
+            self.server.stats.requests.append((self.command, self.path, status, sent))
+        self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+    root: Path
+    users: Mapping[str, str]
+    read_only: frozenset[str]
+    stats: Stats
+
+
+class GitHttpServer:
+    """``with GitHttpServer({"x-token-auth": token}) as srv:`` serves the bare repositories below
+    ``srv.root`` at ``srv.url(name)``."""
+
+    def __init__(self, users: Mapping[str, str], root: Path | None = None,
+                 workdir: Path | None = None, read_only: frozenset[str] = frozenset()) -> None:
+        self.users = dict(users)
+        self.read_only = read_only
+        self._own_root = root is None
+        self.root = root or Path(tempfile.mkdtemp(prefix="git-http-", dir=workdir))
+        self.stats = Stats()
+        self._server: _Server | None = None
+        self.port = 0
+
+    def __enter__(self) -> GitHttpServer:
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.root = self.root
+        self._server.users = self.users
+        self._server.read_only = self.read_only
+        self._server.stats = self.stats
+        self.port = int(self._server.server_address[1])
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def url(self, name: str, port: int | None = None) -> str:
+        return f"http://127.0.0.1:{port or self.port}/{name}"
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "LANG": "C",
+           "GIT_AUTHOR_NAME": "Seed", "GIT_AUTHOR_EMAIL": "seed@example.com",
+           "GIT_COMMITTER_NAME": "Seed", "GIT_COMMITTER_EMAIL": "seed@example.com"}
+
+
+def git(*args: str, cwd: Path | None = None, input: bytes | None = None) -> str:
+    """Run git with a clean configuration (test helper); return stdout."""
+    env = {**os.environ, **GIT_ENV}
+    out = subprocess.run(["git", *args], cwd=cwd, env=env, input=input, check=True,
+                         capture_output=True)
+    return out.stdout.decode()
+
+
+def create_repo(path: Path, files: Mapping[str, bytes | str], branch: str = "main") -> Path:
+    """A bare repository at ``path`` whose ``branch`` holds ``files`` in one commit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git("init", "-q", "--bare", "-b", branch, str(path))
+    for key, value in SERVER_CONFIG.items():  # also for SSH, where no server env applies
+        git("config", key, value, cwd=path)
+    work = Path(tempfile.mkdtemp(prefix="seed-"))
+    try:
+        git("init", "-q", "-b", branch, str(work))
+        for rel, content in files.items():
+            target = work / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content.encode() if isinstance(content, str) else content)
+        git("add", "-A", cwd=work)
+        git("commit", "-q", "-m", "seed", cwd=work)
+        git("push", "-q", str(path), f"{branch}:{branch}", cwd=work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return path
