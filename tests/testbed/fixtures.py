@@ -18,9 +18,9 @@ from . import images
 from .bitbucket_stub import BitbucketState, BitbucketStub
 from .do_stub import DOApiStub, StubState
 from .docker_engine import DockerEngine
+from .flaky_http import FlakyServer
 from .git_http import GitHttpServer
 from .git_ssh import GitSshServer
-from .flaky_http import FlakyServer
 from .registry import LocalRegistry
 from .token_registry import PULL, PULL_PUSH, Account, TokenRegistry
 
