@@ -171,7 +171,8 @@ class RegistryClient:
         if challenge is not None and challenge.params.get("error") == "insufficient_scope":
             # a fresh token was issued but without the actions asked for: the account is known
             # and lacks the permission (token spec: 401 with error="insufficient_scope")
-            wanted = challenge.params.get("scope") or scope
+            # our own scope first: the registry's may list the actions in any order
+            wanted = scope or challenge.params.get("scope")
             raise RegistryError(f"Registry {self.host} denied {wanted or 'the request'}: the "
                                 "credentials are valid but lack the permission", "denied", 401)
         raise RegistryError(f"Registry {self.host} rejected the credentials (401)", "auth", 401)
