@@ -14,9 +14,11 @@ import pytest
 
 from . import base_image as base_image_mod
 from . import images
+from . import terraform_image as terraform_image_mod
 from .do_stub import DOApiStub, StubState
 from .docker_engine import DockerEngine
 from .registry import LocalRegistry
+from .s3 import MotoS3
 
 DOCR_REGISTRY_NAME = "acme"
 
@@ -99,3 +101,18 @@ def do_api(do_api_server: DOApiStub) -> Iterator[DOApiStub]:
     do_api_server.state.reset()
     yield do_api_server
     do_api_server.state.reset()
+
+
+# --- tf-apply: an S3 API (moto) and the Terraform image the Dockerfile copies from ---------------
+
+@pytest.fixture(scope="session")
+def moto_s3(testbed_dir: Path) -> Iterator[MotoS3]:
+    """moto's S3 server on a free loopback port (checked to honour If-None-Match)."""
+    with MotoS3(workdir=testbed_dir) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def terraform_image(docker_client: docker.DockerClient) -> str:
+    """``hashicorp/terraform:<pinned>`` in the engine, seeded from the local binary if missing."""
+    return terraform_image_mod.ensure(docker_client)
