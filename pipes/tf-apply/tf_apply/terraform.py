@@ -114,7 +114,11 @@ class Terraform:
                    or PipeError("terraform init failed: " + _diagnostic_text(text)))
 
     def workspace(self, name: str, create: bool) -> None:
+        """Select (or create) the workspace, then pin it with TF_WORKSPACE for every later command
+        (a reused .terraform/ may remember another one)."""
+        self.env.pop("TF_WORKSPACE", None)
         if name == "default":
+            self.env["TF_WORKSPACE"] = name
             return
         args = ["workspace", "select", "-no-color"] + (["-or-create=true"] if create else []) + [name]
         result = self._run(args, check=False)
@@ -124,6 +128,7 @@ class Terraform:
                 raise PipeError(f"WORKSPACE: the workspace '{name}' does not exist in this state "
                                 "yet: run MODE apply or plan first, or fix WORKSPACE")
             raise PipeError(f"Selecting the workspace '{name}' failed: {detail}")
+        self.env["TF_WORKSPACE"] = name
         get_logger().info("Workspace: %s", name)
 
     def run_json(self, args: Sequence[str], ok_codes: Sequence[int] = (0,)) -> JsonRun:
