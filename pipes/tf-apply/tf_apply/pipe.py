@@ -5,6 +5,7 @@ import hashlib
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipes_common import log as plog
@@ -95,7 +96,8 @@ def run_plan(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work:
     plan_bytes = plan_file.read_bytes()
     record = planstore.PlanRecord(
         plan_id=s.plan_id, state_object=s.state_object, workspace=s.workspace, state=after,
-        sha256=hashlib.sha256(plan_bytes).hexdigest(), terraform_version=tf.version(),
+        sha256=hashlib.sha256(plan_bytes).hexdigest(),
+        terraform_version=str(plan_doc.get("terraform_version") or tf.version()),
         created=planstore.now(), commit=s.commit, build_number=s.build_number,
         counts=sm.counts, has_changes=run.code == 2)
     store.save(record, plan_bytes, redact.plan_json(plan_doc))
@@ -165,8 +167,7 @@ def main() -> int:
     env = backend.terraform_env(s)
     backend.plugin_cache_dir(s).mkdir(parents=True, exist_ok=True)
     tf = Terraform(s.working_dir, env, s.working_dir_rel, s.lock_timeout)
-    log.info("Terraform %s, MODE %s, state s3://%s/%s at %s", tf.version(), s.mode, s.bucket,
-             s.state_object, s.endpoint)
+    log.info("MODE %s, state s3://%s/%s at %s", s.mode, s.bucket, s.state_object, s.endpoint)
 
     with tempfile.TemporaryDirectory(prefix="tf-apply-") as tmp:
         work = Path(tmp)
@@ -176,10 +177,19 @@ def main() -> int:
             plog.success(f"Configuration in {s.working_dir_rel} is valid")
             return 0
         spaces = Spaces(s)
-        if s.mode in ("plan", "apply", "destroy"):
-            _check_locking(s, spaces)
         backend_file = atomic_write(work / "backend.hcl", backend.backend_config(s), mode=0o600)
-        tf.init(backend_file)
+        # the locking probe runs while terraform init works (init takes no lock)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            locking = pool.submit(_check_locking, s, spaces) if s.mode in (
+                "plan", "apply", "destroy") else None
+            try:
+                tf.init(backend_file)
+            except PipeError:
+                if locking is not None and isinstance(locking.exception(), PipeError):
+                    locking.result()  # the probe's message is the more precise one
+                raise
+            if locking is not None:
+                locking.result()
         log.info("Initialised (%.1fs).", time.monotonic() - started)
         tf.workspace(s.workspace, create=s.mode in ("plan", "apply"))
         if s.mode == "output":

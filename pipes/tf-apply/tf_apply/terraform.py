@@ -110,6 +110,9 @@ class Terraform:
         result = self._run(args, check=False, on_line=lambda line: get_logger().debug("%s", line))
         if result.returncode != 0:
             text = result.stderr + "\n" + result.stdout
+            if "S3 bucket" in text and "does not exist" in text:
+                raise PipeError("SPACES_BUCKET: the Space named in SPACES_BUCKET does not exist at "
+                                "the endpoint: create it, or fix SPACES_BUCKET/SPACES_REGION")
             raise (version_error(text, self.version())
                    or PipeError("terraform init failed: " + _diagnostic_text(text)))
 
@@ -201,7 +204,7 @@ def _log_event(event: dict[str, Any]) -> None:
     kind = event.get("type")
     message = str(event.get("@message", ""))
     if kind == "version":
-        log.debug("%s", message)
+        log.info("%s", message)
     elif kind == "diagnostic":
         diag = event.get("diagnostic") or {}
         level = log.error if diag.get("severity") == "error" else log.warning
