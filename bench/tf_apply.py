@@ -35,8 +35,8 @@ from testbed.pipes import bitbucket_env, run_local  # noqa: E402
 from testbed.s3 import MotoS3  # noqa: E402
 
 GOAL = 1.15
-RESOURCES = 25
-CONFIG = f"""terraform {{
+SMALL, LARGE, HUGE = 25, 400, 1500  # terraform_data resources (plus one summary resource)
+CONFIG = """terraform {{
   backend "s3" {{}}
 }}
 
@@ -46,7 +46,7 @@ variable "name" {{
 }}
 
 resource "terraform_data" "item" {{
-  count = {RESOURCES}
+  count = {count}
   input = {{ name = "${{var.name}}-${{count.index}}", index = count.index }}
 }}
 
@@ -79,10 +79,10 @@ def raw_env() -> dict[str, str]:
             "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
 
 
-def checkout(work: Path) -> Path:
+def checkout(work: Path, count: int) -> Path:
     build = work / f"build-{secrets.token_hex(4)}"
     (build / "infra").mkdir(parents=True)
-    (build / "infra" / "main.tf").write_text(CONFIG)
+    (build / "infra" / "main.tf").write_text(CONFIG.format(count=count))
     return build
 
 
@@ -91,8 +91,8 @@ def terraform(args: list[str], cwd: Path) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def raw_apply(work: Path, s3: MotoS3, bucket: str) -> float:
-    build = checkout(work)
+def raw_apply(work: Path, s3: MotoS3, bucket: str, count: int) -> float:
+    build = checkout(work, count)
     cfg = backend_file(work / f"backend-{secrets.token_hex(4)}.hcl", s3.url, bucket,
                        f"raw/{secrets.token_hex(6)}/terraform.tfstate")
     started = time.perf_counter()
@@ -101,8 +101,8 @@ def raw_apply(work: Path, s3: MotoS3, bucket: str) -> float:
     return time.perf_counter() - started
 
 
-def raw_saved_plan(work: Path, s3: MotoS3, bucket: str) -> float:
-    build = checkout(work)
+def raw_saved_plan(work: Path, s3: MotoS3, bucket: str, count: int) -> float:
+    build = checkout(work, count)
     cfg = backend_file(work / f"backend-{secrets.token_hex(4)}.hcl", s3.url, bucket,
                        f"raw/{secrets.token_hex(6)}/terraform.tfstate")
     started = time.perf_counter()
@@ -121,8 +121,8 @@ def pipe_env(build: Path, s3: MotoS3, bucket: str, key: str, **extra: str) -> di
     return env
 
 
-def pipe_apply(work: Path, s3: MotoS3, bucket: str) -> float:
-    build = checkout(work)
+def pipe_apply(work: Path, s3: MotoS3, bucket: str, count: int) -> float:
+    build = checkout(work, count)
     env = pipe_env(build, s3, bucket, f"pipe/{secrets.token_hex(6)}/terraform.tfstate")
     started = time.perf_counter()
     run = run_local("tf-apply", env, build)
@@ -132,8 +132,8 @@ def pipe_apply(work: Path, s3: MotoS3, bucket: str) -> float:
     return elapsed
 
 
-def pipe_saved_plan(work: Path, s3: MotoS3, bucket: str) -> float:
-    build = checkout(work)
+def pipe_saved_plan(work: Path, s3: MotoS3, bucket: str, count: int) -> float:
+    build = checkout(work, count)
     key = f"pipe/{secrets.token_hex(6)}/terraform.tfstate"
     started = time.perf_counter()
     plan = run_local("tf-apply", pipe_env(build, s3, bucket, key, MODE="plan", PLAN_ID="bench"), build)
@@ -157,15 +157,27 @@ def paired(runs: int, pipe: Callable[[], float], raw: Callable[[], float]) -> tu
     return pipes, raws
 
 
-def section(results: dict[str, tuple[list[float], list[float]]], runs: int, command: str) -> str:
+def pipe_startup(work: Path) -> float:
+    """The pipe's fixed cost: start Python, import, read the variables, fail on a bad MODE."""
+    build = checkout(work, 1)
+    env = {"MODE": "none", "BITBUCKET_CLONE_DIR": str(build)}
+    started = time.perf_counter()
+    run = run_local("tf-apply", env, build)
+    elapsed = time.perf_counter() - started
+    assert run.code == 1, run.output
+    return elapsed
+
+
+def section(results: dict[str, tuple[list[float], list[float]]], runs: int, command: str,
+            startup: list[float]) -> str:
     tf_version = subprocess.run(["terraform", "version"], capture_output=True, text=True,
                                 env=raw_env()).stdout.splitlines()[0]
     lines = [
         "## tf-apply", "",
         f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} on {platform.machine()}, "
         f"{os.cpu_count()} CPUs, {tf_version}, Python {platform.python_version()}, backend: moto S3 "
-        f"server on loopback with `use_lockfile`; configuration: {RESOURCES + 1} `terraform_data` "
-        "resources created from no state, fresh checkout (no `.terraform/`) each run.", "",
+        "server on loopback with `use_lockfile`; configurations of `terraform_data` resources "
+        "created from no state, fresh checkout (no `.terraform/`) each run.", "",
         f"Command: `{command}`", "",
         f"{runs} paired runs, order alternating; medians in seconds.", "",
         "| scenario | pipe | raw terraform | ratio (medians) | median of paired ratios | goal |",
@@ -179,6 +191,8 @@ def section(results: dict[str, tuple[list[float], list[float]]], runs: int, comm
         lines.append(f"| {name} | {statistics.median(pipes):.3f} | {statistics.median(raws):.3f} "
                      f"| {ratio:.3f}x | {pair:.3f}x | {goal} |")
     lines += ["",
+              f"Fixed cost of the pipe process (Python start, imports, variables; a run that "
+              f"stops at a bad MODE): median {statistics.median(startup):.3f} s.", "",
               "A: pipe `MODE: apply` (locking probe, init, plan + apply with the summary, outputs "
               "written) vs `terraform init` + `terraform apply -auto-approve`.",
               "B: pipe `MODE: plan` then `MODE: apply` with `PLAN_ID` (two pipe runs: plan stored "
@@ -212,14 +226,23 @@ def main() -> None:
         with MotoS3(workdir=work) as s3:
             bucket = s3.create_bucket(f"bench-{secrets.token_hex(4)}")
             results = {
-                "A apply": paired(args.runs, lambda: pipe_apply(work, s3, bucket),
-                                  lambda: raw_apply(work, s3, bucket)),
-                "B saved plan": paired(args.runs, lambda: pipe_saved_plan(work, s3, bucket),
-                                       lambda: raw_saved_plan(work, s3, bucket)),
+                f"A apply, {SMALL + 1} resources": paired(
+                    args.runs, lambda: pipe_apply(work, s3, bucket, SMALL),
+                    lambda: raw_apply(work, s3, bucket, SMALL)),
+                f"A apply, {LARGE + 1} resources": paired(
+                    args.runs, lambda: pipe_apply(work, s3, bucket, LARGE),
+                    lambda: raw_apply(work, s3, bucket, LARGE)),
+                f"A apply, {HUGE + 1} resources": paired(
+                    args.runs, lambda: pipe_apply(work, s3, bucket, HUGE),
+                    lambda: raw_apply(work, s3, bucket, HUGE)),
+                f"B saved plan, {SMALL + 1} resources": paired(
+                    args.runs, lambda: pipe_saved_plan(work, s3, bucket, SMALL),
+                    lambda: raw_saved_plan(work, s3, bucket, SMALL)),
             }
+            startup = [pipe_startup(work) for _ in range(args.runs)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text = section(results, args.runs, command)
+    text = section(results, args.runs, command, startup)
     print(text)
     if not args.no_write:
         write_section(text)

@@ -17,6 +17,10 @@ from pipes_common import proc
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
 
+# per-resource chatter shown only with DEBUG: the summary table lists every planned change, and
+# apply_complete/apply_errored/apply_progress lines still show what happens as it happens
+QUIET_EVENTS = frozenset({"planned_change", "refresh_start", "refresh_complete", "apply_start",
+                          "resource_drift"})
 LOCK_FIELDS = ("ID", "Path", "Operation", "Who", "Version", "Created", "Info")
 
 
@@ -205,6 +209,8 @@ def _log_event(event: dict[str, Any]) -> None:
     message = str(event.get("@message", ""))
     if kind == "version":
         log.info("%s", message)
+    elif kind in QUIET_EVENTS:
+        log.debug("%s", message)
     elif kind == "diagnostic":
         diag = event.get("diagnostic") or {}
         level = log.error if diag.get("severity") == "error" else log.warning

@@ -2,9 +2,11 @@
 bucket in moto's S3 server per test, canary secrets and the pipe's variables."""
 from __future__ import annotations
 
+import io
 import json
 import secrets as pysecrets
 import shutil
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,10 +100,15 @@ class Stack:
         for key, body in self.objects().items():
             keep_sensitive = key.endswith(".tfstate") or key.endswith("/plan.tfplan") \
                 or key in state_keys
+            texts = [body.decode("latin-1")]
+            if key.endswith(".tfplan"):  # a zip: look inside every member, not at deflated bytes
+                with zipfile.ZipFile(io.BytesIO(body)) as archive:
+                    texts += [archive.read(name).decode("latin-1") for name in archive.namelist()]
             for secret in self.canaries.all():
                 if keep_sensitive and secret == self.canaries.db_password:
                     continue
-                assert_absent(secret, text=body.decode("latin-1"))
+                for text in texts:
+                    assert_absent(secret, text=text)
 
 
 @pytest.fixture()

@@ -66,6 +66,15 @@ def test_var_files_and_vars(stack: Stack) -> None:
     stack.assert_no_leaks()
 
 
+def test_targets_and_extra_args(stack: Stack) -> None:
+    run = stack.run(TARGETS="terraform_data.app", EXTRA_ARGS="-parallelism=2")
+    assert run.code == 0, run.output
+    state = stack.state(KEY)
+    assert state is not None
+    assert [r["name"] for r in state["resources"]] == ["app"]
+    assert "Resource targeting is in effect" in run.output  # Terraform's own warning, shown
+
+
 def test_workspaces(stack: Stack) -> None:
     staging = stack.run(WORKSPACE="staging", VARS_COUNT="2", VARS_0="name=stg",
                         VARS_1=f"db_password={stack.canaries.db_password}")
