@@ -113,6 +113,23 @@ def moto_s3(testbed_dir: Path) -> Iterator[MotoS3]:
 
 
 @pytest.fixture(scope="session")
-def terraform_image(docker_client: docker.DockerClient) -> str:
+def terraform_cli() -> str:
+    """The terraform binary on PATH, of the version the tf-apply Dockerfile pins.
+
+    No package registry this project can use ships Terraform, so it cannot install itself: the
+    tests that run it are skipped, loudly, on a machine without it.
+    """
+    try:
+        binary, version = terraform_image_mod.local_binary()
+    except RuntimeError as err:
+        pytest.skip(f"{err}: the tf-apply tests need it")
+    pinned = terraform_image_mod.pinned_version()
+    if version != pinned:
+        pytest.fail(f"terraform on PATH is {version}, the tf-apply Dockerfile pins {pinned}")
+    return str(binary)
+
+
+@pytest.fixture(scope="session")
+def terraform_image(docker_client: docker.DockerClient, terraform_cli: str) -> str:
     """``hashicorp/terraform:<pinned>`` in the engine, seeded from the local binary if missing."""
     return terraform_image_mod.ensure(docker_client)

@@ -36,7 +36,8 @@ class Summary:
         width = max(len(addr) for addr, _ in self.changes)
         lines = [f"  {'ACTION':<8} {'RESOURCE':<{width}}"]
         order = {a: i for i, a in enumerate(("delete", "replace", "update", "create"))}
-        for addr, action in sorted(self.changes, key=lambda c: (order.get(c[1], 9), c[0])):
+        # deletions first; Terraform's own order within an action
+        for addr, action in sorted(self.changes, key=lambda c: order.get(c[1], 9)):
             lines.append(f"  {SYMBOLS[action] + ' ' + action:<8} {addr:<{width}}")
         lines.append(f"  Plan: {self.headline()}")
         return lines

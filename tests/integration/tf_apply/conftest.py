@@ -23,6 +23,12 @@ CONFIGS = REPO_ROOT / "tests" / "fixtures" / "tf-apply"
 WORKING_DIR = "infra"
 
 
+@pytest.fixture(autouse=True)
+def _terraform(terraform_cli: str) -> str:
+    """Every test here runs the real terraform (skipped, with the reason, where it is missing)."""
+    return terraform_cli
+
+
 @dataclass(frozen=True)
 class Canaries:
     access_key: str
