@@ -87,8 +87,9 @@ def checkout(work: Path, count: int) -> Path:
 
 
 def terraform(args: list[str], cwd: Path) -> None:
+    # output captured through a pipe, as a CI runner reads it (the pipe's output is read the same way)
     subprocess.run(["terraform", *args], cwd=cwd, env=raw_env(), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def raw_apply(work: Path, s3: MotoS3, bucket: str, count: int) -> float:

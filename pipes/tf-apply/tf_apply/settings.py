@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,7 +43,6 @@ class Settings:
     debug: bool = False
     commit: str | None = None
     build_number: str | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def state_object(self) -> str:

@@ -29,16 +29,19 @@ class Summary:
         return (f"{c['create']} to create, {c['update']} to update, {c['replace']} to replace, "
                 f"{c['delete']} to delete")
 
-    def table(self) -> list[str]:
-        """Lines of a fixed-width table, one per changed resource, then the totals."""
+    def table(self, limit: int = 100) -> list[str]:
+        """Lines of a fixed-width table, one per changed resource (deletions first, at most
+        ``limit`` rows), then the totals."""
         if not self.changes:
             return ["No changes: the infrastructure matches the configuration."]
-        width = max(len(addr) for addr, _ in self.changes)
-        lines = [f"  {'ACTION':<8} {'RESOURCE':<{width}}"]
         order = {a: i for i, a in enumerate(("delete", "replace", "update", "create"))}
         # deletions first; Terraform's own order within an action
-        for addr, action in sorted(self.changes, key=lambda c: order.get(c[1], 9)):
-            lines.append(f"  {SYMBOLS[action] + ' ' + action:<8} {addr:<{width}}")
+        rows = sorted(self.changes, key=lambda c: order.get(c[1], 9))
+        shown = rows[:limit]
+        lines = [f"  {'ACTION':<8} RESOURCE"]
+        lines += [f"  {SYMBOLS[action] + ' ' + action:<8} {addr}" for addr, action in shown]
+        if len(rows) > limit:
+            lines.append(f"  {'':<8} ... and {len(rows) - limit} more (DEBUG lists every change)")
         lines.append(f"  Plan: {self.headline()}")
         return lines
 

@@ -140,3 +140,11 @@ def test_in_pipelines() -> None:
     for gone in ("CI", "BITBUCKET_BUILD_NUMBER", "BITBUCKET_COMMIT"):
         partial = {k: v for k, v in env.items() if k != gone}
         assert not insights.in_pipelines(partial, StepContext.from_env(partial))
+
+
+def test_summary_table_is_capped() -> None:
+    sm = summary.Summary([(f"a.x[{i}]", "create") for i in range(150)] + [("a.gone", "delete")])
+    table = sm.table(limit=100)
+    assert table[1].strip() == "- delete a.gone"
+    assert len(table) == 1 + 100 + 2
+    assert "... and 51 more" in table[-2]
