@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 
 from testbed.bitbucket_stub import BitbucketReportsStub
 
-from .conftest import Stack, assert_failed_cleanly
+from .conftest import CONFIGS, Stack, assert_failed_cleanly
 
 KEY = "web/infra/terraform.tfstate"
 
@@ -132,3 +133,15 @@ def test_code_insights_report(stack: Stack, reports_stub: BitbucketReportsStub) 
     assert down.code == 0, down.output
     assert "Code Insights report not sent" in down.output
     assert down.output.count("✖") == 0
+
+
+def test_remote_state_of_another_configuration(stack: Stack) -> None:
+    """A second configuration reads the first one's outputs with terraform_remote_state."""
+    assert stack.run(VARS=f"name=base\ndb_password={stack.canaries.db_password}").code == 0
+    shutil.copytree(CONFIGS / "consumer", stack.build / "consumer")
+    run = stack.run(WORKING_DIR="consumer",
+                    VARS=f"state_bucket={stack.bucket}\nstate_endpoint={stack.endpoint}")
+    assert run.code == 0, run.output
+    assert stack.outputs_file()["outputs"] == {"base_app": "base-1"}
+    assert stack.state("web/consumer/terraform.tfstate") is not None
+    stack.assert_no_leaks()
