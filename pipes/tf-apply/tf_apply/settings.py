@@ -145,7 +145,8 @@ def build(values: dict[str, Any], ctx: StepContext) -> Settings:
         bucket=str(values["SPACES_BUCKET"]),
         region=str(values["SPACES_REGION"]),
         endpoint=url,
-        path_style=path_style,
+        # a bucket name with dots does not fit the endpoint's wildcard TLS certificate as a host
+        path_style=path_style or "." in str(values["SPACES_BUCKET"]),
         state_key=str(values.get("STATE_KEY") or default_state_key(ctx, rel)),
         clone_dir=ctx.clone_dir,
         working_dir=working,

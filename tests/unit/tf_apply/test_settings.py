@@ -62,6 +62,11 @@ def test_defaults_and_state_objects(tmp_path: Path) -> None:
     assert staged.plans_prefix == "x/y.tfstate.plans/staging/"
 
 
+def test_dotted_bucket_uses_path_style(tmp_path: Path) -> None:
+    assert make(tmp_path).path_style is False
+    assert make(tmp_path, SPACES_BUCKET="acme.state").path_style is True
+
+
 def test_plan_id_defaults_to_commit(tmp_path: Path) -> None:
     assert make(tmp_path, MODE="plan").plan_id == "c0ffee" * 6 + "abcd"
     assert make(tmp_path, MODE="apply").plan_id is None
