@@ -86,13 +86,21 @@ class MotoS3:
         self.client.create_bucket(Bucket=name)
         return name
 
-    def objects(self, bucket: str) -> dict[str, bytes]:
-        """Every object of ``bucket``: key -> body."""
-        found: dict[str, bytes] = {}
+    def keys(self, bucket: str) -> list[str]:
+        found: list[str] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for item in page.get("Contents") or []:
-                key = item["Key"]
+            found += [item["Key"] for item in page.get("Contents") or []]
+        return found
+
+    def objects(self, bucket: str) -> dict[str, bytes]:
+        """Every object of ``bucket``: key -> body (an object deleted meanwhile is left out)."""
+        found: dict[str, bytes] = {}
+        for key in self.keys(bucket):
+            try:
                 found[key] = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") != "NoSuchKey":
+                    raise
         return found
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

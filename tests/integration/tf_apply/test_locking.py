@@ -22,12 +22,12 @@ def test_concurrent_apply_is_blocked_and_reported(make_stack: Callable[..., Stac
     holder = threading.Thread(target=lambda: first.append(stack.run(VARS="seconds=8")))
     holder.start()
     deadline = time.monotonic() + 30
-    while f"{KEY}.tflock" not in stack.objects():
+    while f"{KEY}.tflock" not in stack.s3.keys(stack.bucket):
         assert time.monotonic() < deadline and holder.is_alive(), first[0].output if first else "?"
         time.sleep(0.1)
     assert stack.state_etag(KEY) == etag_before
     second = stack.run(VARS="seconds=1", LOCK_TIMEOUT="2s")
-    lock_file_during = f"{KEY}.tflock" in stack.objects()
+    lock_file_during = f"{KEY}.tflock" in stack.s3.keys(stack.bucket)
     etag_during = stack.state_etag(KEY)
     holder.join(60)
 
