@@ -83,3 +83,22 @@ def test_tampered_plan_refused(stack: Stack) -> None:
     run = stack.run(MODE="apply", PLAN_ID="t")
     assert_failed_cleanly(run, "sha256", "refusing")
     assert stack.state(KEY) is None
+
+
+def test_saved_plan_kept_when_the_lock_is_held(stack: Stack) -> None:
+    """An apply that could not take the lock wrote nothing: the plan stays applicable."""
+    assert stack.run(MODE="plan", PLAN_ID="later").code == 0
+    lock = {"ID": "11111111-2222-3333-4444-555555555555", "Operation": "OperationTypeApply",
+            "Info": "", "Who": "deployer@other-runner", "Version": "1.11.4",
+            "Created": "2026-01-01T00:00:00Z", "Path": f"{stack.bucket}/{KEY}"}
+    stack.s3.client.put_object(Bucket=stack.bucket, Key=f"{KEY}.tflock", Body=json.dumps(lock).encode())
+    blocked = stack.run(MODE="apply", PLAN_ID="later", LOCK_TIMEOUT="1")
+    assert_failed_cleanly(blocked, "deployer@other-runner", lock["ID"], "force-unlock -force")
+    assert "can be applied again" in blocked.output
+    assert f"{PLANS}/later/applied.json" not in stack.objects()
+    assert stack.state(KEY) is None
+
+    stack.s3.client.delete_object(Bucket=stack.bucket, Key=f"{KEY}.tflock")  # the holder finished
+    applied = stack.run(MODE="apply", PLAN_ID="later")
+    assert applied.code == 0, applied.output
+    assert stack.outputs_file()["outputs"]["app"] == "web-1"
