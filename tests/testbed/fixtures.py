@@ -15,6 +15,7 @@ import pytest
 
 from . import base_image as base_image_mod
 from . import images
+from . import terraform_image as terraform_image_mod
 from .bitbucket_stub import BitbucketState, BitbucketStub
 from .do_stub import DOApiStub, StubState
 from .docker_engine import DockerEngine
@@ -22,6 +23,7 @@ from .flaky_http import FlakyServer
 from .git_http import GitHttpServer
 from .git_ssh import GitSshServer
 from .registry import LocalRegistry
+from .s3 import MotoS3
 from .token_registry import PULL, PULL_PUSH, Account, TokenRegistry
 
 DOCR_REGISTRY_NAME = "acme"
@@ -205,3 +207,35 @@ def bitbucket_api(bitbucket_api_server: BitbucketStub) -> Iterator[BitbucketStub
     bitbucket_api_server.state.reset()
     yield bitbucket_api_server
     bitbucket_api_server.state.reset()
+
+
+# --- tf-apply: an S3 API (moto) and the Terraform image the Dockerfile copies from ---------------
+
+@pytest.fixture(scope="session")
+def moto_s3(testbed_dir: Path) -> Iterator[MotoS3]:
+    """moto's S3 server on a free loopback port (checked to honour If-None-Match)."""
+    with MotoS3(workdir=testbed_dir) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def terraform_cli() -> str:
+    """The terraform binary on PATH, of the version the tf-apply Dockerfile pins.
+
+    No package registry this project can use ships Terraform, so it cannot install itself: the
+    tests that run it are skipped, loudly, on a machine without it.
+    """
+    try:
+        binary, version = terraform_image_mod.local_binary()
+    except RuntimeError as err:
+        pytest.skip(f"{err}: the tf-apply tests need it")
+    pinned = terraform_image_mod.pinned_version()
+    if version != pinned:
+        pytest.fail(f"terraform on PATH is {version}, the tf-apply Dockerfile pins {pinned}")
+    return str(binary)
+
+
+@pytest.fixture(scope="session")
+def terraform_image(docker_client: docker.DockerClient, terraform_cli: str) -> str:
+    """``hashicorp/terraform:<pinned>`` in the engine, seeded from the local binary if missing."""
+    return terraform_image_mod.ensure(docker_client)

@@ -1,0 +1,212 @@
+"""tf-apply: orchestration (variables -> backend -> locking probe -> terraform -> summary/outputs)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from pipes_common import log as plog
+from pipes_common import outputs, variables
+from pipes_common.bitbucket import StepContext
+from pipes_common.errors import PipeError
+from pipes_common.fsutil import atomic_write
+
+from . import PIPE, backend, insights, planstore, probe, redact, summary, tfoutputs
+from .s3 import Spaces
+from .schema import SCHEMA
+from .settings import Settings, build
+from .terraform import JsonRun, Terraform
+
+
+def _common_args(s: Settings) -> list[str]:
+    args = ["-input=false", "-no-color", f"-lock-timeout={s.lock_timeout}"]
+    if s.locking == "off":
+        args.append("-lock=false")
+    args += [f"-var-file={f}" for f in s.var_files]
+    args += [f"-target={t}" for t in s.targets]
+    return args
+
+
+def _log_summary(sm: summary.Summary) -> None:
+    log = plog.get_logger()
+    for line in sm.table():
+        log.info("%s", line)
+
+
+def _report(s: Settings, ctx: StepContext, sm: summary.Summary, plan_id: str | None) -> None:
+    if not s.code_insights:
+        return
+    body = insights.report_body(sm, mode=s.mode, workspace=s.workspace,
+                                working_dir=s.working_dir_rel, plan_id=plan_id, link=ctx.build_url)
+    insights.send(os.environ, ctx, s.api_proxy, body, insights.report_id(s.workspace, s.working_dir_rel))
+
+
+def _publish(ctx: StepContext, s: Settings, sm: summary.Summary | None,
+             outs: tfoutputs.Outputs | None, plan_id: str | None = None) -> None:
+    values: dict[str, object] = {"mode": s.mode, "workspace": s.workspace, "state_key": s.state_key}
+    if plan_id:
+        values["plan_id"] = plan_id
+    if sm is not None:
+        values["has_changes"] = sm.has_changes
+        values.update(sm.counts)
+    if outs is not None:
+        values["sensitive_outputs"] = outs.sensitive
+        values.update({f"out_{name}": value for name, value in outs.values.items()})
+        tfoutputs.write_json(ctx, outs)
+    outputs.publish(ctx, PIPE, values)
+
+
+def _outputs_of(run: JsonRun) -> tfoutputs.Outputs:
+    events = run.of_type("outputs")
+    return tfoutputs.split(dict(events[-1].get("outputs") or {}) if events else {})
+
+
+def _check_locking(s: Settings, spaces: Spaces) -> None:
+    log = plog.get_logger()
+    if s.locking == "auto":
+        probe.check(spaces, s.state_object)
+    elif s.locking == "lockfile":
+        log.info("LOCKING is lockfile: using Terraform's lock file without probing the store.")
+    else:
+        for _ in range(2):
+            log.warning("LOCKING is off: NOTHING stops two runs from writing this state at once. "
+                        "Serialise the steps yourself (deployments with concurrency control).")
+
+
+def run_plan(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work: Path) -> int:
+    assert s.plan_id
+    log = plog.get_logger()
+    store = planstore.PlanStore(spaces, s.plans_prefix)
+    if store.applied(s.plan_id) is not None:
+        raise PipeError(f"PLAN_ID: a plan '{s.plan_id}' was already applied: plan ids are "
+                        "single-use; set another PLAN_ID")
+    before = planstore.read_state(spaces, s.state_object)
+    plan_file = work / planstore.PLAN_FILE
+    run = tf.run_json(["plan", *_common_args(s), "-detailed-exitcode", f"-out={plan_file}",
+                       *s.extra_args], ok_codes=(0, 2))
+    after = planstore.read_state(spaces, s.state_object)
+    if after != before:
+        raise PipeError("The state changed while the plan was made (another run applied): run "
+                        "the plan again")
+    plan_doc = tf.show_json(plan_file)
+    sm = summary.from_plan_json(plan_doc)
+    plan_bytes = plan_file.read_bytes()
+    record = planstore.PlanRecord(
+        plan_id=s.plan_id, state_object=s.state_object, workspace=s.workspace, state=after,
+        sha256=hashlib.sha256(plan_bytes).hexdigest(),
+        terraform_version=str(plan_doc.get("terraform_version") or tf.version()),
+        created=planstore.now(), commit=s.commit, build_number=s.build_number,
+        counts=sm.counts, has_changes=run.code == 2)
+    store.save(record, plan_bytes, redact.plan_json(plan_doc))
+    _log_summary(sm)
+    log.info("Saved plan stored at %s%s/ (made against %s).", s.plans_prefix, s.plan_id,
+             after.describe())
+    _report(s, ctx, sm, s.plan_id)
+    _publish(ctx, s, sm, None, s.plan_id)
+    plog.success(f"Plan saved as PLAN_ID {s.plan_id}: {sm.headline()}"
+                 + ("" if run.code == 2 else " (no changes)"))
+    return 0
+
+
+def run_saved(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work: Path) -> int:
+    assert s.plan_id
+    log = plog.get_logger()
+    store = planstore.PlanStore(spaces, s.plans_prefix)
+    record, plan_bytes = store.load(s.plan_id)
+    if record.workspace != s.workspace or record.state_object != s.state_object:
+        raise PipeError(f"PLAN_ID: the plan '{s.plan_id}' was made for {record.state_object}, not "
+                        f"{s.state_object}: use the same STATE_KEY and WORKSPACE as the plan step")
+    if record.terraform_version != tf.version():
+        raise PipeError(f"PLAN_ID: the plan '{s.plan_id}' was made with Terraform "
+                        f"{record.terraform_version}, this pipe bundles {tf.version()}: use the "
+                        "same tf-apply version for plan and apply")
+    current = planstore.read_state(spaces, s.state_object)
+    planstore.check_fresh(record, current)
+    plan_file = work / planstore.PLAN_FILE
+    atomic_write(plan_file, plan_bytes, mode=0o600)
+    log.info("Saved plan '%s' is current (%s, sha256 %s…).", s.plan_id, current.describe(),
+             record.sha256[:12])
+    store.claim(s.plan_id, s.build_number)
+    try:
+        run = tf.run_json(["apply", "-input=false", "-no-color", f"-lock-timeout={s.lock_timeout}",
+                           *(["-lock=false"] if s.locking == "off" else []), *s.extra_args,
+                           str(plan_file)])
+    except PipeError:
+        if planstore.read_state(spaces, s.state_object) == record.state:
+            store.release(s.plan_id)  # nothing was written: the plan is still good to apply
+            log.info("The state is unchanged: the saved plan '%s' can be applied again.", s.plan_id)
+        else:
+            store.finish(s.plan_id, s.build_number, "failed")
+        raise
+    store.finish(s.plan_id, s.build_number, "applied")
+    return _applied(s, ctx, run, f"Applied saved plan {s.plan_id}")
+
+
+def _applied(s: Settings, ctx: StepContext, run: JsonRun, what: str) -> int:
+    sm = summary.from_events(run.events)
+    _log_summary(sm)
+    outs = _outputs_of(run)
+    _publish(ctx, s, sm, outs, s.plan_id)
+    for name in outs.sensitive:
+        plog.get_logger().info("output %s is sensitive: not shown, not written", name)
+    plog.success(f"{what}: {sm.headline()}")
+    return 0
+
+
+def main() -> int:
+    log = plog.get_logger()
+    values = variables.load(SCHEMA)
+    if values.get("DEBUG"):
+        plog.enable_debug()
+    ctx = StepContext.from_env()
+    s = build(values, ctx)
+    started = time.monotonic()
+    env = backend.terraform_env(s)
+    backend.plugin_cache_dir(s).mkdir(parents=True, exist_ok=True)
+    tf = Terraform(s.working_dir, env, s.working_dir_rel, s.lock_timeout)
+    log.info("MODE %s, state s3://%s/%s at %s", s.mode, s.bucket, s.state_object, s.endpoint)
+
+    with tempfile.TemporaryDirectory(prefix="tf-apply-") as tmp:
+        work = Path(tmp)
+        if s.mode == "validate":
+            tf.init(None)
+            tf.run_json(["validate", "-no-color"])
+            plog.success(f"Configuration in {s.working_dir_rel} is valid")
+            return 0
+        spaces = Spaces(s)
+        backend_file = atomic_write(work / "backend.hcl", backend.backend_config(s), mode=0o600)
+        # the locking probe runs while terraform init works (init takes no lock)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            locking = pool.submit(_check_locking, s, spaces) if s.mode in (
+                "plan", "apply", "destroy") else None
+            try:
+                tf.init(backend_file)
+            except PipeError:
+                if locking is not None and isinstance(locking.exception(), PipeError):
+                    locking.result()  # the probe's message is the more precise one
+                raise
+            if locking is not None:
+                locking.result()
+        log.info("Initialised (%.1fs).", time.monotonic() - started)
+        tf.workspace(s.workspace, create=s.mode in ("plan", "apply"))
+        if s.mode == "output":
+            outs = tfoutputs.split(tf.output_json())
+            _publish(ctx, s, None, outs)
+            plog.success(f"{len(outs.values)} outputs read ({len(outs.sensitive)} sensitive, "
+                         "not shown)")
+            return 0
+        if s.mode == "plan":
+            return run_plan(s, ctx, tf, spaces, work)
+        if s.plan_id:
+            return run_saved(s, ctx, tf, spaces, work)
+        args = ["apply", *_common_args(s), "-auto-approve"]
+        if s.mode == "destroy":
+            args.append("-destroy")
+        run = tf.run_json([*args, *s.extra_args])
+        sm = summary.from_events(run.events)
+        if s.mode == "apply":
+            _report(s, ctx, sm, None)
+        return _applied(s, ctx, run, "Destroyed" if s.mode == "destroy" else "Applied")

@@ -1,0 +1,64 @@
+"""The pipe variables (names and defaults are the public interface; see README.md)."""
+from __future__ import annotations
+
+from pipes_common.variables import Schema
+
+MODES = ("plan", "apply", "destroy", "validate", "output")
+LOCKING_MODES = ("auto", "lockfile", "off")
+
+SCHEMA: Schema = {
+    "SPACES_ACCESS_KEY_ID": {
+        "type": "string", "required": True, "empty": False,
+        "meta": {"secret": True,
+                 "hint": "create a Spaces access key (API > Spaces Keys), store it as a secured "
+                         "repository variable and pass SPACES_ACCESS_KEY_ID: $SPACES_ACCESS_KEY_ID"}},
+    "SPACES_SECRET_ACCESS_KEY": {
+        "type": "string", "required": True, "empty": False,
+        "meta": {"secret": True,
+                 "hint": "pass the secret of the Spaces access key as a secured variable: "
+                         "SPACES_SECRET_ACCESS_KEY: $SPACES_SECRET_ACCESS_KEY"}},
+    "SPACES_BUCKET": {
+        "type": "string", "required": True, "empty": False, "regex": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        "meta": {"hint": "give the name of the Space (bucket) that holds the state: 3-63 lowercase "
+                         "letters, digits, '.' and '-'"}},
+    "SPACES_REGION": {
+        "type": "string", "default": "nyc3", "empty": False, "regex": r"^[a-z]{3}[0-9]$",
+        "meta": {"hint": "give the Spaces region, e.g. nyc3, ams3, fra1, sgp1"}},
+    "SPACES_ENDPOINT": {
+        "type": "string", "empty": False, "regex": r"^https?://[^\s/]+/?$",
+        "meta": {"hint": "give the S3 endpoint URL, e.g. https://nyc3.digitaloceanspaces.com "
+                         "(leave it unset for Spaces)"}},
+    "STATE_KEY": {
+        "type": "string", "empty": False, "regex": r"^[A-Za-z0-9!_.*'()/=+-]{1,512}$",
+        "meta": {"hint": "give the object key of the state, e.g. web/prod/terraform.tfstate "
+                         "(letters, digits, / and -_.!*'()=+)"}},
+    "WORKING_DIR": {"type": "string", "default": ".", "empty": False,
+                    "meta": {"hint": "give the folder of the Terraform configuration, relative to "
+                                     "the repository root"}},
+    "MODE": {"type": "string", "default": "apply", "allowed": list(MODES)},
+    "PLAN_ID": {
+        "type": "string", "empty": False, "regex": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        "meta": {"hint": "use letters, digits, '.', '_' and '-' (at most 128), e.g. the commit "
+                         "$BITBUCKET_COMMIT printed by the plan step"}},
+    "WORKSPACE": {
+        "type": "string", "empty": False, "regex": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,89}$",
+        "meta": {"hint": "use letters, digits, '_' and '-', e.g. staging"}},
+    "VAR_FILES": {"type": "list", "schema": {"type": "string"}},
+    "VARS": {"type": "list", "schema": {"type": "string"}},
+    "TARGETS": {"type": "list", "schema": {"type": "string"}},
+    "LOCKING": {"type": "string", "default": "auto", "allowed": list(LOCKING_MODES)},
+    "LOCK_TIMEOUT": {"type": "string", "default": "300s", "empty": False,
+                     "meta": {"hint": "give a duration such as 300s, 5m or 90 (seconds)"}},
+    "DIGITALOCEAN_ACCESS_TOKEN": {
+        "type": "string", "empty": False,
+        "meta": {"secret": True,
+                 "hint": "pass a DigitalOcean API token as a secured variable, or leave it unset "
+                         "when the configuration uses no DigitalOcean provider"}},
+    "EXTRA_ARGS": {"type": "list", "schema": {"type": "string"}},
+    "CODE_INSIGHTS": {"type": "boolean", "default": True},
+    "BITBUCKET_API_PROXY": {
+        "type": "string", "empty": False, "regex": r"^https?://[^\s/]+/?$",
+        "meta": {"hint": "give the Pipelines API proxy as http://host:port (default "
+                         "http://localhost:29418, leave it unset in Bitbucket)"}},
+    "DEBUG": {"type": "boolean", "default": False},
+}

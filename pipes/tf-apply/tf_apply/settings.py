@@ -1,0 +1,169 @@
+"""The pipe variables turned into checked settings (every bad value names its variable and fix)."""
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipes_common.bitbucket import StepContext
+from pipes_common.errors import PipeError
+
+VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$")
+DEFAULT_API_PROXY = "http://localhost:29418"
+
+
+@dataclass(frozen=True)
+class Settings:
+    access_key: str
+    secret_key: str
+    bucket: str
+    region: str
+    endpoint: str
+    path_style: bool
+    state_key: str
+    clone_dir: Path
+    working_dir: Path
+    working_dir_rel: str
+    mode: str
+    plan_id: str | None
+    workspace: str
+    var_files: list[str]
+    tf_vars: dict[str, str]
+    targets: list[str]
+    locking: str
+    lock_timeout: str
+    do_token: str | None
+    extra_args: list[str]
+    code_insights: bool
+    api_proxy: str
+    debug: bool = False
+    commit: str | None = None
+    build_number: str | None = None
+
+    @property
+    def state_object(self) -> str:
+        """The key of the state object: Terraform's S3 backend puts other workspaces under env:/."""
+        if self.workspace == "default":
+            return self.state_key
+        return f"env:/{self.workspace}/{self.state_key}"
+
+    @property
+    def lock_object(self) -> str:
+        return f"{self.state_object}.tflock"
+
+    @property
+    def plans_prefix(self) -> str:
+        return f"{self.state_key}.plans/{self.workspace}/"
+
+
+def lock_timeout(raw: str) -> str:
+    """``LOCK_TIMEOUT`` as Terraform's duration (a bare number means seconds)."""
+    text = raw.strip()
+    if text.isdigit():
+        return f"{int(text)}s"
+    if not DURATION_RE.match(text):
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        raise PipeError(f"LOCK_TIMEOUT: '{shown}' is not a duration: write it as 300s, 5m, 1m30s "
+                        "or a number of seconds")
+    return text
+
+
+def tf_vars(entries: list[str] | None) -> dict[str, str]:
+    """``VARS`` entries ``name=value`` as ``{name: value}`` (passed as ``TF_VAR_name``)."""
+    result: dict[str, str] = {}
+    for index, entry in enumerate(entries or []):
+        name, sep, value = entry.partition("=")
+        name = name.strip()
+        if not sep or not VAR_NAME_RE.match(name):
+            raise PipeError(f"VARS: entry {index} (counting from 0) is not of the form name=value "
+                            "with a Terraform variable name (letters, digits, '_' and '-', not "
+                            "starting with a digit): write it as region=nyc3")
+        result[name] = value
+    return result
+
+
+def endpoint(region: str, custom: str | None) -> tuple[str, bool]:
+    """The S3 endpoint and whether it needs path-style addressing (IP addresses, localhost)."""
+    if not custom:
+        return f"https://{region}.digitaloceanspaces.com", False
+    url = custom.rstrip("/")
+    host = urlsplit(url).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        is_ip = True
+    except ValueError:
+        is_ip = False
+    return url, is_ip or host == "localhost" or "." not in host
+
+
+def _relative_dir(raw: str) -> str:
+    rel = PurePosixPath(raw.strip())
+    if rel.is_absolute() or ".." in rel.parts:
+        raise PipeError(f"WORKING_DIR: '{raw}' must be a folder inside the repository, relative "
+                        "to its root (e.g. infra/prod)")
+    return str(rel)
+
+
+def default_state_key(ctx: StepContext, working_dir_rel: str) -> str:
+    """``<repo slug>/<working dir>/terraform.tfstate`` (workspaces go under env:/<workspace>/)."""
+    if not ctx.repo_slug:
+        raise PipeError("STATE_KEY: no default without BITBUCKET_REPO_SLUG (not running in "
+                        "Bitbucket Pipelines): set STATE_KEY, e.g. web/terraform.tfstate")
+    parts = [ctx.repo_slug] + ([] if working_dir_rel == "." else [working_dir_rel])
+    return "/".join([*parts, "terraform.tfstate"])
+
+
+def build(values: dict[str, Any], ctx: StepContext) -> Settings:
+    rel = _relative_dir(str(values["WORKING_DIR"]))
+    working = (ctx.clone_dir / rel).resolve()
+    if not working.is_dir():
+        raise PipeError(f"WORKING_DIR: '{values['WORKING_DIR']}' is not a folder in the build "
+                        "directory: set WORKING_DIR to the folder of the Terraform configuration, "
+                        "relative to the repository root")
+    var_files = list(values.get("VAR_FILES") or [])
+    for name in var_files:
+        if not (working / name).is_file():
+            raise PipeError(f"VAR_FILES: '{name}' was not found: give paths relative to "
+                            f"WORKING_DIR ({rel})")
+    url, path_style = endpoint(str(values["SPACES_REGION"]), values.get("SPACES_ENDPOINT"))
+    mode = str(values["MODE"])
+    plan_id = values.get("PLAN_ID")
+    if mode == "plan" and not plan_id:
+        if not ctx.commit:
+            raise PipeError("PLAN_ID: no default without BITBUCKET_COMMIT: set PLAN_ID to name "
+                            "the saved plan")
+        plan_id = ctx.commit
+    if plan_id and mode not in ("plan", "apply"):
+        raise PipeError(f"PLAN_ID: only used with MODE plan or apply, not {mode}: remove PLAN_ID")
+    return Settings(
+        access_key=str(values["SPACES_ACCESS_KEY_ID"]),
+        secret_key=str(values["SPACES_SECRET_ACCESS_KEY"]),
+        bucket=str(values["SPACES_BUCKET"]),
+        region=str(values["SPACES_REGION"]),
+        endpoint=url,
+        # a bucket name with dots does not fit the endpoint's wildcard TLS certificate as a host
+        path_style=path_style or "." in str(values["SPACES_BUCKET"]),
+        state_key=str(values.get("STATE_KEY") or default_state_key(ctx, rel)),
+        clone_dir=ctx.clone_dir,
+        working_dir=working,
+        working_dir_rel=rel,
+        mode=mode,
+        plan_id=plan_id,
+        workspace=str(values.get("WORKSPACE") or "default"),
+        var_files=var_files,
+        tf_vars=tf_vars(values.get("VARS")),
+        targets=list(values.get("TARGETS") or []),
+        locking=str(values["LOCKING"]),
+        lock_timeout=lock_timeout(str(values["LOCK_TIMEOUT"])),
+        do_token=values.get("DIGITALOCEAN_ACCESS_TOKEN") or None,
+        extra_args=list(values.get("EXTRA_ARGS") or []),
+        code_insights=bool(values["CODE_INSIGHTS"]),
+        api_proxy=str(values.get("BITBUCKET_API_PROXY") or DEFAULT_API_PROXY).rstrip("/"),
+        debug=bool(values.get("DEBUG")),
+        commit=ctx.commit,
+        build_number=ctx.build_number,
+    )

@@ -1,0 +1,73 @@
+"""tf-apply as Bitbucket runs it: the pipe image, ``docker run --network host``, the build dir
+mounted at the same path, BITBUCKET_* variables; state in moto's S3 on loopback."""
+from __future__ import annotations
+
+import json
+import secrets as pysecrets
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+from testbed.docker_engine import DockerEngine
+from testbed.fixtures import canary
+from testbed.leaks import assert_absent
+from testbed.pipes import REPO_ROOT, PipeRun, bitbucket_env, run_container
+from testbed.s3 import MotoS3
+
+KEY = "web/infra/terraform.tfstate"
+
+
+def test_plan_on_pr_then_apply_on_main(tmp_path: Path, moto_s3: MotoS3, terraform_image: str,
+                                       pipe_image: Callable[[str], str],
+                                       docker_engine: DockerEngine,
+                                       docker_client: docker.DockerClient) -> None:
+    image = pipe_image("tf-apply")  # after terraform_image: COPY --from needs the seeded tag
+    build = tmp_path / "build"
+    shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "tf-apply" / "basic", build / "infra")
+    bucket = moto_s3.create_bucket(f"e2e-{pysecrets.token_hex(6)}")
+    keys = (canary("DO00E2E"), canary("e2e-secret-"), canary("dop_v1_e2e"), canary("e2e-pw-"))
+    commit = pysecrets.token_hex(20)
+    runs: list[PipeRun] = []
+
+    def run(**variables: str) -> PipeRun:
+        env = bitbucket_env(build, commit=commit, branch="main")
+        env.update({"SPACES_ACCESS_KEY_ID": keys[0], "SPACES_SECRET_ACCESS_KEY": keys[1],
+                    "SPACES_BUCKET": bucket, "SPACES_ENDPOINT": moto_s3.url,
+                    "DIGITALOCEAN_ACCESS_TOKEN": keys[2], "WORKING_DIR": "infra",
+                    "VARS_COUNT": "2", "VARS_0": "name=e2e", "VARS_1": f"db_password={keys[3]}",
+                    "CODE_INSIGHTS": "false"})
+        env.update(variables)
+        result = run_container(image, env, build, docker_engine.host, [], timeout=300)
+        runs.append(result)
+        return result
+
+    plan = run(MODE="plan")  # the pull-request step: plan id = the commit
+    assert plan.code == 0, plan.output
+    assert f"Plan saved as PLAN_ID {commit}: 2 to create" in plan.output
+    applied = run(MODE="apply", PLAN_ID=commit)  # the main-branch step
+    assert applied.code == 0, applied.output
+    assert f"Applied saved plan {commit}" in applied.last_line()
+    outs = json.loads((build / ".do-pipes" / "tf-apply-outputs.json").read_text())
+    assert outs == {"outputs": {"app": "e2e-1", "settings": {"name": "e2e", "size": 1,
+                                                            "workspace": "default"}},
+                    "sensitive_outputs": ["db_password"]}
+    twice = run(MODE="apply", PLAN_ID=commit)
+    assert twice.code == 1 and "already applied" in twice.last_line(), twice.output
+    assert "Traceback" not in twice.output
+
+    bad = run(MODE="apply", LOCK_TIMEOUT="whenever")
+    assert bad.code == 1 and bad.last_line().count("✖") == 1 and "LOCK_TIMEOUT" in bad.last_line()
+
+    text = "\n".join(r.output for r in runs)
+    for secret in keys:
+        assert_absent(secret, text=text, paths=[build])
+    for key, body in moto_s3.objects(bucket).items():
+        for secret in keys[:3]:
+            assert_absent(secret, text=body.decode("latin-1"))
+        if not (key.endswith(".tfstate") or key.endswith("plan.tfplan")):
+            assert_absent(keys[3], text=body.decode("latin-1"))
+    # nothing secret in the image, and Terraform is the pinned one
+    config = docker_client.images.get(image).attrs["Config"]
+    assert config["Labels"]["io.do-pipes.terraform-version"] == terraform_image.split(":")[1]
+    assert config["Entrypoint"] == ["/opt/pipe/bin/python", "-m", "tf_apply"]

@@ -1,0 +1,133 @@
+"""The Bitbucket Pipelines API proxy, stubbed: Code Insights reports only.
+
+In a Pipelines step a pipe reaches the Bitbucket API without credentials through an HTTP proxy
+(bitbucket-pipes-toolkit's ``authless`` mode: ``http://api.bitbucket.org/2.0/...`` sent to the
+proxy at ``localhost:29418``).  This stub is that proxy, answering the reports endpoint as
+Bitbucket Cloud's published REST API (``Reports`` group) defines it:
+
+``PUT /2.0/repositories/{workspace}/{repo_slug}/commit/{commit}/reports/{reportId}`` with a
+report: ``title``, ``details`` and ``report_type`` (SECURITY, COVERAGE, TEST or BUG) required;
+``result`` PASSED, FAILED or PENDING; ``data`` a list of at most 10 ``{title, type, value}`` with
+type BOOLEAN, DATE, DURATION, LINK, NUMBER, PERCENTAGE or TEXT.  200 returns the stored report
+(``type: report``, ``uuid``, ``created_on``, ``updated_on``); errors are ``{"type": "error",
+"error": {"message": ...}}``.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+API_HOST = "api.bitbucket.org"
+REPORT_PATH = re.compile(r"^/2\.0/repositories/([^/]+)/([^/]+)/commit/([0-9a-f]{7,40})/reports/([^/]+)$")
+REPORT_TYPES = {"SECURITY", "COVERAGE", "TEST", "BUG"}
+RESULTS = {"PASSED", "FAILED", "PENDING"}
+DATA_TYPES = {"BOOLEAN", "DATE", "DURATION", "LINK", "NUMBER", "PERCENTAGE", "TEXT"}
+
+
+@dataclass
+class ReportsState:
+    reports: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+
+
+def validate(report: Any) -> str | None:
+    """The error message Bitbucket would give for ``report``, or None when it is valid."""
+    if not isinstance(report, dict):
+        return "The request body must be a JSON object"
+    for name in ("title", "details", "report_type"):
+        if not report.get(name):
+            return f"{name}: This field is required."
+    if report["report_type"] not in REPORT_TYPES:
+        return f"report_type: '{report['report_type']}' is not a valid choice."
+    if "result" in report and report["result"] not in RESULTS:
+        return f"result: '{report['result']}' is not a valid choice."
+    data = report.get("data", [])
+    if not isinstance(data, list) or len(data) > 10:
+        return "data: at most 10 data elements are allowed."
+    for item in data:
+        if not isinstance(item, dict) or not item.get("title") or item.get("type") not in DATA_TYPES \
+                or "value" not in item:
+            return "data: each element needs a title, a valid type and a value."
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _error(self, status: int, message: str) -> None:
+        self._send(status, {"type": "error", "error": {"message": message}})
+
+    def do_PUT(self) -> None:
+        url = urlsplit(self.path)  # a proxy receives the absolute URL
+        self.server.state.requests.append(("PUT", self.path))
+        if url.hostname != API_HOST:
+            return self._error(502, f"the stub proxies {API_HOST} only")
+        match = REPORT_PATH.match(url.path)
+        if not match:
+            return self._error(404, "Resource not found")
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            report = json.loads(self.rfile.read(length) or b"null")
+        except ValueError:
+            return self._error(400, "The request body is not valid JSON")
+        problem = validate(report)
+        if problem:
+            return self._error(400, problem)
+        key = (match.group(1), match.group(2), match.group(3), match.group(4))
+        stamp = datetime.now(UTC).isoformat()
+        old = self.server.state.reports.get(key, {})
+        stored = {**report, "type": "report", "uuid": old.get("uuid", "{" + str(uuid.uuid4()) + "}"),
+                  "created_on": old.get("created_on", stamp), "updated_on": stamp}
+        stored.setdefault("external_id", match.group(4))
+        self.server.state.reports[key] = stored
+        return self._send(200, stored)
+
+    def do_GET(self) -> None:
+        self.server.state.requests.append(("GET", self.path))
+        self._error(404, "Resource not found")
+
+
+class _Server(ThreadingHTTPServer):
+    state: ReportsState
+
+
+class BitbucketReportsStub:
+    """``with BitbucketReportsStub() as stub:`` listens on ``stub.proxy_url``."""
+
+    def __init__(self) -> None:
+        self.state = ReportsState()
+        self.proxy_url = ""
+        self._server: _Server | None = None
+
+    def __enter__(self) -> BitbucketReportsStub:
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.state = self.state
+        self._server.daemon_threads = True
+        self.proxy_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

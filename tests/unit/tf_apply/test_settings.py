@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pipes_common.bitbucket import StepContext
+from pipes_common.errors import PipeError
+from pipes_common.variables import load
+from tf_apply import backend, settings
+from tf_apply.schema import SCHEMA
+
+
+def ctx(tmp_path: Path, **env: str) -> StepContext:
+    base = {"BITBUCKET_CLONE_DIR": str(tmp_path), "BITBUCKET_REPO_SLUG": "web",
+            "BITBUCKET_COMMIT": "c0ffee" * 6 + "abcd"}
+    base.update(env)
+    return StepContext.from_env(base)
+
+
+def make(tmp_path: Path, **variables: str) -> settings.Settings:
+    env = {"SPACES_ACCESS_KEY_ID": "AKIAEXAMPLE1", "SPACES_SECRET_ACCESS_KEY": "s3cr3t-example",
+           "SPACES_BUCKET": "state-bucket"}
+    env.update(variables)
+    return settings.build(load(SCHEMA, env), ctx(tmp_path))
+
+
+@pytest.mark.parametrize(("raw", "want"), [("300s", "300s"), ("90", "90s"), ("5m", "5m"),
+                                           ("1m30s", "1m30s"), ("1.5h", "1.5h")])
+def test_lock_timeout(raw: str, want: str) -> None:
+    assert settings.lock_timeout(raw) == want
+
+
+@pytest.mark.parametrize("raw", ["soon", "5 m", "-1s", "10d", ""])
+def test_bad_lock_timeout(raw: str) -> None:
+    with pytest.raises(PipeError, match="LOCK_TIMEOUT"):
+        settings.lock_timeout(raw)
+
+
+def test_tf_vars() -> None:
+    assert settings.tf_vars(["a=1", "b_c=x=y", "empty="]) == {"a": "1", "b_c": "x=y", "empty": ""}
+    for bad in (["noequals"], ["=value"], ["1abc=x"], ["a b=1"]):
+        with pytest.raises(PipeError, match="VARS: entry 0"):
+            settings.tf_vars(bad)
+
+
+def test_endpoint() -> None:
+    assert settings.endpoint("fra1", None) == ("https://fra1.digitaloceanspaces.com", False)
+    assert settings.endpoint("nyc3", "http://127.0.0.1:9000/") == ("http://127.0.0.1:9000", True)
+    assert settings.endpoint("nyc3", "http://localhost:9000") == ("http://localhost:9000", True)
+    assert settings.endpoint("nyc3", "https://s3.example.com") == ("https://s3.example.com", False)
+
+
+def test_defaults_and_state_objects(tmp_path: Path) -> None:
+    (tmp_path / "infra" / "prod").mkdir(parents=True)
+    s = make(tmp_path, WORKING_DIR="infra/prod")
+    assert s.mode == "apply" and s.locking == "auto" and s.lock_timeout == "300s"
+    assert s.state_key == "web/infra/prod/terraform.tfstate"
+    assert s.state_object == s.state_key and s.lock_object == s.state_key + ".tflock"
+    assert make(tmp_path).state_key == "web/terraform.tfstate"
+    staged = make(tmp_path, WORKSPACE="staging", STATE_KEY="x/y.tfstate")
+    assert staged.state_object == "env:/staging/x/y.tfstate"
+    assert staged.plans_prefix == "x/y.tfstate.plans/staging/"
+
+
+def test_dotted_bucket_uses_path_style(tmp_path: Path) -> None:
+    assert make(tmp_path).path_style is False
+    assert make(tmp_path, SPACES_BUCKET="acme.state").path_style is True
+
+
+def test_plan_id_defaults_to_commit(tmp_path: Path) -> None:
+    assert make(tmp_path, MODE="plan").plan_id == "c0ffee" * 6 + "abcd"
+    assert make(tmp_path, MODE="apply").plan_id is None
+
+
+def test_no_slug_needs_state_key(tmp_path: Path) -> None:
+    env = {"SPACES_ACCESS_KEY_ID": "AKIAEXAMPLE1", "SPACES_SECRET_ACCESS_KEY": "s3cr3t-example",
+           "SPACES_BUCKET": "state-bucket"}
+    with pytest.raises(PipeError, match="STATE_KEY"):
+        settings.build(load(SCHEMA, env), StepContext.from_env({"BITBUCKET_CLONE_DIR": str(tmp_path)}))
+
+
+def test_backend_config_holds_no_secret(tmp_path: Path) -> None:
+    s = make(tmp_path, SPACES_ENDPOINT="http://127.0.0.1:9000", DIGITALOCEAN_ACCESS_TOKEN="dop_v1_tok")
+    text = backend.backend_config(s)
+    assert "AKIAEXAMPLE1" not in text and "s3cr3t-example" not in text and "dop_v1_tok" not in text
+    for line in ('bucket = "state-bucket"', 'key = "web/terraform.tfstate"', 'region = "us-east-1"',
+                 "skip_credentials_validation = true", "skip_requesting_account_id = true",
+                 "skip_metadata_api_check = true", "skip_region_validation = true",
+                 "skip_s3_checksum = true", "use_path_style = true", "use_lockfile = true",
+                 'endpoints = { s3 = "http://127.0.0.1:9000" }'):
+        assert line in text.splitlines()
+    off = make(tmp_path, LOCKING="off")
+    assert "use_lockfile" not in backend.backend_config(off)
+    assert "use_path_style = false" in backend.backend_config(off)
+
+
+def test_terraform_env(tmp_path: Path) -> None:
+    s = make(tmp_path, DIGITALOCEAN_ACCESS_TOKEN="dop_v1_tok", VARS="region=fra1")
+    env = backend.terraform_env(s, {"PATH": "/bin", "SPACES_SECRET_ACCESS_KEY": "s3cr3t-example",
+                                    "AWS_PROFILE": "other", "VARS_COUNT": "1", "VARS_0": "a=b",
+                                    "TF_VAR_kept": "1", "DIGITALOCEAN_ACCESS_TOKEN": "dop_v1_tok"})
+    assert env["AWS_ACCESS_KEY_ID"] == "AKIAEXAMPLE1"
+    assert env["AWS_SECRET_ACCESS_KEY"] == "s3cr3t-example"
+    assert env["AWS_REQUEST_CHECKSUM_CALCULATION"] == "when_required"
+    assert env["AWS_RESPONSE_CHECKSUM_VALIDATION"] == "when_required"
+    assert env["DIGITALOCEAN_TOKEN"] == "dop_v1_tok"
+    assert env["TF_VAR_region"] == "fra1" and env["TF_VAR_kept"] == "1"
+    assert env["TF_PLUGIN_CACHE_DIR"] == str(tmp_path / ".terraform.d" / "plugin-cache")
+    for gone in ("SPACES_SECRET_ACCESS_KEY", "AWS_PROFILE", "VARS_COUNT", "VARS_0",
+                 "DIGITALOCEAN_ACCESS_TOKEN"):
+        assert gone not in env
