@@ -1,9 +1,15 @@
 """The main job, end to end on the local test bed: ``./dev demo``.
 
-Starts a Docker engine (or uses the one at DOCKER_HOST), builds the local base image and the
-build-push pipe image, starts the DOCR stand-in registry and the DigitalOcean API stub on loopback,
-then runs the pipe image on the sample app exactly as Bitbucket Pipelines runs a pipe, and prints
-the pushed image's digest.
+One Bitbucket step of an application, with every service real and on loopback:
+
+1. ``build-push`` builds the sample app and pushes it to the DOCR stand-in (after the DigitalOcean
+   API pre-flight against the API stub), then a rerun of the same commit skips the build;
+2. ``tf-apply`` applies the app's Terraform with its state in the Spaces stand-in (moto's S3);
+3. ``flux-bump`` takes the image and digest that build-push left in the pipe shared storage and
+   bumps them in a Flux GitOps repository served over smart HTTP with token auth.
+
+Each pipe runs as its image, exactly as Bitbucket runs a pipe.  Prints the pushed digest and the
+GitOps commit.
 """
 from __future__ import annotations
 
@@ -14,69 +20,134 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+
+import docker
 
 from . import base_image as base_image_mod
 from . import images
+from . import terraform_image as terraform_image_mod
 from .do_stub import DOApiStub, StubState
 from .docker_engine import DockerEngine
 from .fixtures import DOCR_REGISTRY_NAME, canary
-from .pipes import REPO_ROOT, SHARED_STORAGE, bitbucket_env, run_container
+from .git_http import GitHttpServer, create_repo, git
+from .pipes import REPO_ROOT, SHARED_STORAGE, PipeRun, bitbucket_env, run_container
 from .registry import LocalRegistry
+from .s3 import MotoS3
+
+APP = "sample-app"
 
 
 def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
+def gitops_files(image: str) -> dict[str, bytes | str]:
+    """A Flux GitOps repository that deploys ``image``: a setter marker and a kustomization."""
+    return {
+        "apps/sample-app/deployment.yaml": (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: sample-app\nspec:\n"
+            "  template:\n    spec:\n      containers:\n        - name: app\n"
+            f'          image: {image}:sha-0000000 # {{"$imagepolicy": "flux-system:sample-app"}}\n'),
+        "apps/sample-app/kustomization.yaml": (
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+            f"resources:\n  - deployment.yaml\nimages:\n  - name: {image}\n    newTag: sha-0000000\n"),
+    }
+
+
+@contextmanager
+def _engine(work: Path) -> Iterator[tuple[DockerEngine, docker.DockerClient]]:
+    with DockerEngine(workdir=work) as engine:
+        client = engine.client()
+        try:
+            yield engine, client
+        finally:
+            client.close()
+
+
+def run_pipe(name: str, image: str, env: dict[str, str], build: Path, engine: DockerEngine) -> PipeRun:
+    say(f"pipe {name}: docker run --rm --network host -v {build}:{build} -w {build} ... {image}")
+    run = run_container(image, env, build, engine.host, engine.pipe_args())
+    print(run.output, end="", flush=True)
+    if run.code != 0:
+        raise SystemExit(f"==> the {name} pipe failed with exit code {run.code}")
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="./dev demo", description=__doc__)
-    parser.add_argument("--keep", action="store_true", help="keep the build directory")
+    parser = argparse.ArgumentParser(prog="./dev demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="do-pipes-demo-"))
-    token = canary("dop_v1_demo")
-    push_user, push_password = canary("demo-push-"), canary("demo-pw-")
+    token, push_user, push_password = canary("dop_v1_demo"), canary("demo-push-"), canary("demo-pw-")
+    git_token = canary("demo-bb-")
+    spaces_key, spaces_secret = canary("DO00DEMO"), canary("demo-spaces-")
     try:
-        say("Docker engine")
-        with DockerEngine(workdir=work) as engine:
-            client = engine.client()
+        with ExitStack() as stack:
+            say("Docker engine")
+            engine, client = stack.enter_context(_engine(work))
             say(f"  {engine.host}{' (started for the demo)' if engine.owned else ''}")
             say("Base image (debootstrap bookworm, cached after the first run)")
             base = images.pick_base(client, base_image_mod.ensure(client))
-            say(f"  {base}")
-            say("Pipe image: docker build -f pipes/build-push/Dockerfile .")
-            pipe = images.build_pipe(client, "build-push", base)
-            with LocalRegistry(token, push_user, push_password, workdir=work) as registry, \
-                    DOApiStub(StubState(registry_name=DOCR_REGISTRY_NAME, registry_host=registry.host,
-                                        tokens={token}, push_user=push_user,
-                                        push_password=push_password)) as api:
-                say(f"Registry (DOCR stand-in) on {registry.host}, DigitalOcean API stub on {api.url}")
-                build = work / "build"
-                shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "sample-app", build)
-                subprocess.run(["git", "init", "-q", str(build)], check=True)
-                commit = pysecrets.token_hex(20)
-                env = bitbucket_env(build, commit=commit, branch="main")
-                env.update({
-                    "DIGITALOCEAN_ACCESS_TOKEN": token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
-                    "IMAGE": "sample-app", "REGISTRY_HOST": registry.host,
-                    "DIGITALOCEAN_API_URL": api.url,
-                    "BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": f"BASE_IMAGE={base}", "NETWORK": "host",
-                })
-                say("Running the pipe as Bitbucket does (docker run --network host ...)")
-                run = run_container(pipe, env, build, engine.host, engine.pipe_args())
-                print(run.output, end="", flush=True)
-                if run.code != 0:
-                    say(f"the pipe failed with exit code {run.code}")
-                    return run.code
-                outputs = json.loads((build / SHARED_STORAGE / "do-pipes" / "build-push.json").read_text())
-                say("Rerun of the same commit (skips the build)")
-                rerun = run_container(pipe, env, build, engine.host, engine.pipe_args())
-                print(rerun.output, end="", flush=True)
-                say(f"Tags in the registry: {', '.join(registry.tags(f'{DOCR_REGISTRY_NAME}/sample-app'))}")
-                say(f"first run {run.seconds:.1f}s, rerun {rerun.seconds:.1f}s")
-                say(f"Image:  {outputs['image']}")
-                say(f"Digest: {outputs['digest']}")
-            client.close()
+            try:
+                terraform_image_mod.local_binary()
+                terraform: str | None = terraform_image_mod.ensure(client)
+            except RuntimeError as err:
+                terraform = None
+                say(f"  no terraform here ({err}): the tf-apply step is left out")
+            say("Pipe images, built from the repository root as released")
+            pipe_images = {name: images.build_pipe(client, name, base)
+                           for name in ("build-push", "flux-bump", *(["tf-apply"] if terraform else []))}
+            registry = stack.enter_context(LocalRegistry(token, push_user, push_password, workdir=work))
+            api = stack.enter_context(DOApiStub(StubState(
+                registry_name=DOCR_REGISTRY_NAME, registry_host=registry.host, tokens={token},
+                push_user=push_user, push_password=push_password)))
+            spaces = stack.enter_context(MotoS3(workdir=work))
+            gitserver = stack.enter_context(GitHttpServer({"x-token-auth": git_token}, workdir=work))
+            image_name = f"{registry.host}/{DOCR_REGISTRY_NAME}/{APP}"
+            gitops = create_repo(gitserver.root / "acme/gitops.git", gitops_files(image_name))
+            bucket = spaces.create_bucket("acme-tfstate")
+            say(f"DOCR stand-in {registry.host}, DigitalOcean API stub {api.url}, Spaces stand-in "
+                f"{spaces.url}, GitOps repo {gitserver.url('acme/gitops.git')}")
+
+            build = work / "build"
+            shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "sample-app", build)
+            shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "tf-apply" / "basic", build / "infra")
+            subprocess.run(["git", "init", "-q", str(build)], check=True)
+            step = bitbucket_env(build, commit=pysecrets.token_hex(20), branch="main")
+
+            first = run_pipe("build-push", pipe_images["build-push"], {
+                **step, "DIGITALOCEAN_ACCESS_TOKEN": token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
+                "IMAGE": APP, "REGISTRY_HOST": registry.host, "DIGITALOCEAN_API_URL": api.url,
+                "BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": f"BASE_IMAGE={base}", "NETWORK": "host"},
+                build, engine)
+            built = json.loads((build / SHARED_STORAGE / "do-pipes" / "build-push.json").read_text())
+            say("Rerun of the same commit: the build is skipped")
+            rerun = run_pipe("build-push", pipe_images["build-push"], {
+                **step, "DIGITALOCEAN_ACCESS_TOKEN": token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
+                "IMAGE": APP, "REGISTRY_HOST": registry.host, "DIGITALOCEAN_API_URL": api.url,
+                "BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": f"BASE_IMAGE={base}", "NETWORK": "host"},
+                build, engine)
+
+            if terraform:
+                run_pipe("tf-apply", pipe_images["tf-apply"], {
+                    **step, "SPACES_ACCESS_KEY_ID": spaces_key, "SPACES_SECRET_ACCESS_KEY": spaces_secret,
+                    "SPACES_BUCKET": bucket, "SPACES_ENDPOINT": spaces.url, "WORKING_DIR": "infra",
+                    "VARS_COUNT": "1", "VARS_0": f"name={APP}", "CODE_INSIGHTS": "false"}, build, engine)
+
+            run_pipe("flux-bump", pipe_images["flux-bump"], {
+                **step, "GITOPS_REPO": gitserver.url("acme/gitops.git"),
+                "BITBUCKET_ACCESS_TOKEN": git_token}, build, engine)
+
+            say(f"Tags in the registry: {', '.join(registry.tags(f'{DOCR_REGISTRY_NAME}/{APP}'))}")
+            say(f"build-push: first run {first.seconds:.1f}s, rerun {rerun.seconds:.1f}s")
+            say("GitOps commit:")
+            print(git("log", "-1", "--stat", "--format=%h %s", "main", cwd=gitops), end="")
+            say(f"Image:  {built['image']}")
+            say(f"Digest: {built['digest']}")
         return 0
     finally:
         if args.keep:
