@@ -1,0 +1,75 @@
+"""Each pipe's public interface agrees with itself: the schema in code, pipe.yml, the README's
+Variables table and YAML definition, the version in pipe.yml, README and CHANGELOG."""
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from testbed.pipes import PACKAGES, REPO_ROOT
+
+PIPES = sorted(PACKAGES)
+
+
+def schema_names(pipe: str) -> set[str]:
+    module = importlib.import_module(f"{PACKAGES[pipe]}.schema")
+    return set(module.SCHEMA)
+
+
+def readme(pipe: str) -> str:
+    return (REPO_ROOT / "pipes" / pipe / "README.md").read_text()
+
+
+def table_names(text: str) -> set[str]:
+    section = text.split("## Variables", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for row in re.findall(r"^\|\s*([^|]+?)\s*\|", section, re.M):
+        for name in re.findall(r"`?\b([A-Z][A-Z0-9_]+)\b`?", row.replace("(*)", "")):
+            names.add(name)
+    return names - {"VARIABLE", "USAGE"}
+
+
+@pytest.mark.parametrize("pipe", PIPES)
+def test_schema_pipe_yml_and_readme_agree(pipe: str) -> None:
+    code = schema_names(pipe)
+    meta = yaml.safe_load((REPO_ROOT / "pipes" / pipe / "pipe.yml").read_text())
+    declared = {v["name"] for v in meta["variables"]}
+    assert declared == code, f"pipe.yml vs schema: {sorted(declared ^ code)}"
+    documented = table_names(readme(pipe))
+    assert code <= documented, f"missing from the README Variables table: {sorted(code - documented)}"
+
+
+@pytest.mark.parametrize("pipe", PIPES)
+def test_required_marks_agree(pipe: str) -> None:
+    module = importlib.import_module(f"{PACKAGES[pipe]}.schema")
+    required = {n for n, spec in module.SCHEMA.items() if spec.get("required")}
+    meta = yaml.safe_load((REPO_ROOT / "pipes" / pipe / "pipe.yml").read_text())
+    assert {v["name"] for v in meta["variables"] if v.get("required")} == required
+    marked = set(re.findall(r"^\|\s*`?([A-Z][A-Z0-9_]+)`?\s*\(\*\)", readme(pipe), re.M))
+    assert required <= marked, f"not marked (*) in the README: {sorted(required - marked)}"
+
+
+@pytest.mark.parametrize("pipe", PIPES)
+def test_versions_agree(pipe: str) -> None:
+    folder = REPO_ROOT / "pipes" / pipe
+    releases = sorted((folder / ".semversioner").glob("*.json"))
+    assert releases, "no released changeset"
+    version = max((json.loads(p.read_text())["version"] for p in releases),
+                  key=lambda v: tuple(int(x) for x in v.split(".")))
+    meta = yaml.safe_load((folder / "pipe.yml").read_text())
+    assert meta["image"].endswith(f"/{pipe}:{version}")
+    assert f"/{pipe}:{version}" in readme(pipe).split("## YAML Definition", 1)[1].split("\n## ", 1)[0]
+    assert f"## {version}" in (folder / "CHANGELOG.md").read_text()
+    package = importlib.import_module(PACKAGES[pipe])
+    assert getattr(package, "__version__", version) == version
+
+
+@pytest.mark.parametrize("pipe", PIPES)
+def test_readme_has_the_atlassian_sections(pipe: str) -> None:
+    text = readme(pipe)
+    for heading in ("## YAML Definition", "## Variables", "## Details", "## Prerequisites", "## Examples"):
+        assert heading in text, heading
