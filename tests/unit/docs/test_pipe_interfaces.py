@@ -5,11 +5,9 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
-
 from testbed.pipes import PACKAGES, REPO_ROOT
 
 PIPES = sorted(PACKAGES)
