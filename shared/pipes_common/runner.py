@@ -5,10 +5,20 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable
+from typing import Any
 
-from . import secrets
+from . import secrets, variables
+from .bitbucket import StepContext
 from .errors import PipeError
-from .log import fail_line, get_logger, install_masking, is_debug
+from .log import enable_debug, fail_line, get_logger, install_masking, is_debug
+
+
+def start(schema: variables.Schema) -> tuple[dict[str, Any], StepContext]:
+    """A pipe's first move: validate its variables (DEBUG on when asked), read the step context."""
+    values = variables.load(schema)
+    if values.get("DEBUG"):
+        enable_debug()
+    return values, StepContext.from_env()
 
 
 def run(main: Callable[[], int | None]) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipes_common import log as plog
-from pipes_common import outputs, secrets, variables
+from pipes_common import outputs, runner, secrets
 from pipes_common.bitbucket import StepContext
 from pipes_common.docr import DOCR_HOST, DigitalOceanClient
 from pipes_common.errors import PipeError
@@ -174,10 +174,7 @@ def _pull_cache(client: docker.DockerClient, refs: list[str], auth: dict[str, st
 def main() -> int:
     started = time.monotonic()
     log = plog.get_logger()
-    values = variables.load(SCHEMA)
-    if values.get("DEBUG"):
-        plog.enable_debug()
-    ctx = StepContext.from_env()
+    values, ctx = runner.start(SCHEMA)
     s = settings(values, ctx)
     log.info("Image %s, tags: %s", s.image, ", ".join(s.tag_plan.tags))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipes_common import log as plog
-from pipes_common import outputs, variables
+from pipes_common import outputs, runner
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 
@@ -84,10 +84,7 @@ def _not_found(target: Target, result: engine.Result, branch: str, remote: auth.
 
 def main() -> int:
     log = plog.get_logger()
-    values = variables.load(SCHEMA)
-    if values.get("DEBUG"):
-        plog.enable_debug()
-    ctx = StepContext.from_env()
+    values, ctx = runner.start(SCHEMA)
     target = target_from(values, ctx)
     remote = auth.parse_remote(str(values["GITOPS_REPO"]))
     mode = str(values["MODE"])

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipes_common import log as plog
-from pipes_common import outputs, variables
+from pipes_common import outputs, runner
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 from pipes_common.fsutil import atomic_write
@@ -158,10 +158,7 @@ def _applied(s: Settings, ctx: StepContext, run: JsonRun, what: str) -> int:
 
 def main() -> int:
     log = plog.get_logger()
-    values = variables.load(SCHEMA)
-    if values.get("DEBUG"):
-        plog.enable_debug()
-    ctx = StepContext.from_env()
+    values, ctx = runner.start(SCHEMA)
     s = build(values, ctx)
     started = time.monotonic()
     env = backend.terraform_env(s)
