@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from .httpserve import QuietHandler, StateServer, StateStub
 
 _PATH = re.compile(r"^/2\.0/repositories/([^/]+)/([^/]+)/pullrequests(?:/(\d+))?/?$")
 _TERM = re.compile(r'^\s*([a-z_.]+)\s*(=|!=|~)\s*"((?:[^"\\]|\\.)*)"\s*$')
@@ -68,19 +67,9 @@ def _matches(pr: dict[str, Any], query: str) -> bool:
     return True
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+class _Handler(QuietHandler):
+    server: StateServer[BitbucketState]
+    json_content_type = "application/json; charset=utf-8"
 
     def _auth(self) -> bool:
         header = self.headers.get("Authorization", "")
@@ -97,25 +86,25 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         state.requests.append(("GET", self.path))
         if not self._auth():
-            return self._send(401, _error("Token is invalid, expired or not supported for this endpoint."))
+            return self.send_json(401, _error("Token is invalid, expired or not supported for this endpoint."))
         route = self._route()
         if route is None:
-            return self._send(404, _error("Resource not found"))
+            return self.send_json(404, _error("Resource not found"))
         workspace, slug, number = route
         mine = [pr for pr in state.pullrequests
                 if pr["destination"]["repository"]["full_name"] == f"{workspace}/{slug}"]
         if number is not None:
             for pr in mine:
                 if pr["id"] == number:
-                    return self._send(200, pr)
-            return self._send(404, _error(f"Pull request {number} not found"))
+                    return self.send_json(200, pr)
+            return self.send_json(404, _error(f"Pull request {number} not found"))
         query = parse_qs(urlsplit(self.path).query)
         states = [s.upper() for s in query.get("state", ["OPEN"])]
         try:
             values = [pr for pr in mine if pr["state"] in states
                       and all(_matches(pr, q) for q in query.get("q", []))]
         except ValueError as err:
-            return self._send(400, _error(str(err)))
+            return self.send_json(400, _error(str(err)))
         pagelen = min(int(query.get("pagelen", ["10"])[0]), 50)
         page = int(query.get("page", ["1"])[0])
         chunk = values[(page - 1) * pagelen: page * pagelen]
@@ -123,38 +112,38 @@ class _Handler(BaseHTTPRequestHandler):
                                 "values": chunk}
         if page * pagelen < len(values):
             body["next"] = f"{self.server.url}{urlsplit(self.path).path}?page={page + 1}"
-        return self._send(200, body)
+        return self.send_json(200, body)
 
     def do_POST(self) -> None:
         state = self.server.state
         state.requests.append(("POST", self.path))
         if not self._auth():
-            return self._send(401, _error("Token is invalid, expired or not supported for this endpoint."))
+            return self.send_json(401, _error("Token is invalid, expired or not supported for this endpoint."))
         route = self._route()
         if route is None or route[2] is not None:
-            return self._send(404, _error("Resource not found"))
+            return self.send_json(404, _error("Resource not found"))
         workspace, slug, _ = route
         try:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
         except ValueError:
-            return self._send(400, _error("Malformed JSON body"))
+            return self.send_json(400, _error("Malformed JSON body"))
         title = body.get("title")
         source = ((body.get("source") or {}).get("branch") or {}).get("name")
         dest = ((body.get("destination") or {}).get("branch") or {}).get("name") or "main"
         if not title:
-            return self._send(400, {"type": "error", "error": {
+            return self.send_json(400, {"type": "error", "error": {
                 "message": "title: This field is required.", "fields": {"title": ["This field is required."]}}})
         if not source:
-            return self._send(400, _error("source: This field is required."))
+            return self.send_json(400, _error("source: This field is required."))
         if state.branch_exists is not None and not state.branch_exists(workspace, slug, source):
-            return self._send(400, _error(f"source: Branch not found: {source}"))
+            return self.send_json(400, _error(f"source: Branch not found: {source}"))
         full = f"{workspace}/{slug}"
         for pr in state.pullrequests:
             if (pr["state"] == "OPEN" and pr["source"]["branch"]["name"] == source
                     and pr["destination"]["branch"]["name"] == dest
                     and pr["destination"]["repository"]["full_name"] == full):
-                return self._send(400, _error("There is already an open pull request from "
-                                              f"{source} to {dest}"))
+                return self.send_json(400, _error("There is already an open pull request from "
+                                                 f"{source} to {dest}"))
         number = len(state.pullrequests) + 1
         now = datetime.now(UTC).isoformat()
         repo = {"type": "repository", "full_name": full, "name": slug,
@@ -175,33 +164,10 @@ class _Handler(BaseHTTPRequestHandler):
             },
         }
         state.pullrequests.append(pr)
-        return self._send(201, pr)
+        return self.send_json(201, pr)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: BitbucketState
-    url: str
-
-
-class BitbucketStub:
+class BitbucketStub(StateStub[BitbucketState]):
     """``with BitbucketStub(state) as stub:`` serves the API on ``stub.url``."""
 
-    def __init__(self, state: BitbucketState) -> None:
-        self.state = state
-        self._server: _Server | None = None
-        self.url = ""
-
-    def __enter__(self) -> BitbucketStub:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = self.state
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._server.url = self.url
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    handler = _Handler

@@ -15,14 +15,13 @@ limit reached, a read-only token, the credentials endpoint down.
 from __future__ import annotations
 
 import base64
-import json
 import re
-import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
+
+from .httpserve import QuietHandler, StateServer, StateStub
 
 NOT_FOUND = {"id": "not_found", "message": "The resource you requested could not be found."}
 UNAUTHORIZED = {"id": "Unauthorized", "message": "Unable to authenticate you"}
@@ -52,21 +51,10 @@ class StubState:
         self.requests.clear()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.send_header("ratelimit-limit", "5000")
-        self.send_header("ratelimit-remaining", "4999")
-        self.end_headers()
-        self.wfile.write(raw)
+class _Handler(QuietHandler):
+    server: StateServer[StubState]
+    json_content_type = "application/json; charset=utf-8"
+    json_headers: ClassVar[Mapping[str, str]] = {"ratelimit-limit": "5000", "ratelimit-remaining": "4999"}
 
     def do_GET(self) -> None:
         state = self.server.state
@@ -76,10 +64,10 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
         if token not in state.tokens:
-            return self._send(401, UNAUTHORIZED)
+            return self.send_json(401, UNAUTHORIZED)
         path = url.path.rstrip("/")
         if path == "/v2/registries/subscription":
-            return self._send(200, {"subscription": {
+            return self.send_json(200, {"subscription": {
                 "tier": {"name": "Basic", "slug": "basic",
                          "included_repositories": state.included_repositories,
                          "included_storage_bytes": 5368709120, "allow_storage_overage": True,
@@ -88,18 +76,18 @@ class _Handler(BaseHTTPRequestHandler):
                 "created_at": "2020-01-23T21:19:12Z", "updated_at": "2020-11-05T15:53:24Z"}})
         match = re.fullmatch(r"/v2/registries/([a-z0-9-]+)(/[A-Za-z-]+[A-Za-z0-9]*)?", path)
         if not match or match.group(1) != state.registry_name:
-            return self._send(404, NOT_FOUND)
+            return self.send_json(404, NOT_FOUND)
         sub = match.group(2) or ""
         if sub == "":
-            return self._send(200, {"registry": {
+            return self.send_json(200, {"registry": {
                 "name": state.registry_name, "created_at": "2020-03-21T16:02:37Z",
                 "region": "fra1", "storage_usage_bytes": 29393920,
                 "storage_usage_bytes_updated_at": "2020-11-04T21:39:49.530562231Z",
                 "subscription": {"tier": {"name": "Basic", "slug": "basic"}}}})
         if sub == "/garbage-collection":
             if state.gc_status is None:
-                return self._send(404, NOT_FOUND)
-            return self._send(200, {"garbage_collection": {
+                return self.send_json(404, NOT_FOUND)
+            return self.send_json(200, {"garbage_collection": {
                 "uuid": "eff0feee-49c7-4e8f-ba5c-a320c109c8a8",
                 "registry_name": state.registry_name, "status": state.gc_status,
                 "created_at": "2020-10-30T21:03:24Z", "updated_at": "2020-10-30T21:03:44Z",
@@ -107,14 +95,14 @@ class _Handler(BaseHTTPRequestHandler):
         if sub == "/docker-credentials":
             read_write = query.get("read_write", "false") == "true"
             if read_write and token in state.read_only_tokens:
-                return self._send(403, FORBIDDEN)
+                return self.send_json(403, FORBIDDEN)
             if state.credentials_status != 200:
-                return self._send(state.credentials_status,
-                                  {"id": "server_error", "message": "Unexpected server-side error"})
+                return self.send_json(state.credentials_status,
+                                     {"id": "server_error", "message": "Unexpected server-side error"})
             user, password = ((state.push_user, state.push_password) if read_write
                               else (token, token))
             auth_value = base64.b64encode(f"{user}:{password}".encode()).decode()
-            return self._send(200, {"auths": {state.registry_host: {"auth": auth_value}}})
+            return self.send_json(200, {"auths": {state.registry_host: {"auth": auth_value}}})
         if sub == "/repositoriesV2":
             per_page = int(query.get("per_page", "20"))
             page = int(query.get("page", "1"))
@@ -122,35 +110,12 @@ class _Handler(BaseHTTPRequestHandler):
             chunk = names[(page - 1) * per_page: page * per_page]
             repos = [{"registry_name": state.registry_name, "name": n, "tag_count": 1,
                       "manifest_count": 1} for n in chunk]
-            return self._send(200, {"repositories": repos, "meta": {"total": len(names)},
-                                    "links": {}})
-        return self._send(404, NOT_FOUND)
+            return self.send_json(200, {"repositories": repos, "meta": {"total": len(names)},
+                                       "links": {}})
+        return self.send_json(404, NOT_FOUND)
 
 
-class _Server(ThreadingHTTPServer):
-    state: StubState
-
-
-class DOApiStub:
+class DOApiStub(StateStub[StubState]):
     """``with DOApiStub(state) as stub:`` serves the API on ``stub.url``."""
 
-    def __init__(self, state: StubState) -> None:
-        self.state = state
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
-
-    def __enter__(self) -> DOApiStub:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = self.state
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    handler = _Handler

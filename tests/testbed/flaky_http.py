@@ -14,9 +14,9 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Final, Literal
+
+from .httpserve import LoopbackHTTPServer, LoopbackService, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,9 @@ class Hit:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -69,18 +66,17 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_OPTIONS = _answer
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(LoopbackHTTPServer):
     flaky: FlakyServer
 
 
-class FlakyServer:
+class FlakyServer(LoopbackService[_Server]):
     """``with FlakyServer() as server:`` serves on ``server.url``."""
 
     def __init__(self) -> None:
         self.hits: list[Hit] = []
         self._steps: deque[Step] = deque()
         self._lock = threading.Lock()
-        self._server: _Server | None = None
         self.url = ""
 
     def script(self, *steps: Step) -> None:
@@ -94,16 +90,8 @@ class FlakyServer:
             self.hits.append(hit)
             return self._steps.popleft() if self._steps else Reply()
 
-    def __enter__(self) -> FlakyServer:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.flaky = self
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    def _new_server(self) -> _Server:
+        server = _Server(_Handler)
+        server.flaky = self
+        self.url = server.url
+        return server

@@ -15,11 +15,12 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from .httpserve import LoopbackHTTPServer, LoopbackService, QuietHandler
 
 BACKEND = "/usr/lib/git-core/git-http-backend"
 SERVER_CONFIG = {
@@ -59,11 +60,8 @@ def _dechunk(rfile: Any) -> bytes:
         rfile.readline()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _user(self) -> str | None:
         header = self.headers.get("Authorization", "")
@@ -173,8 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LoopbackHTTPServer):
     request_queue_size = 64
     root: Path
     users: Mapping[str, str]
@@ -182,7 +179,7 @@ class _Server(ThreadingHTTPServer):
     stats: Stats
 
 
-class GitHttpServer:
+class GitHttpServer(LoopbackService[_Server]):
     """``with GitHttpServer({"x-token-auth": token}) as srv:`` serves the bare repositories below
     ``srv.root`` at ``srv.url(name)``."""
 
@@ -193,27 +190,23 @@ class GitHttpServer:
         self._own_root = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="git-http-", dir=workdir))
         self.stats = Stats()
-        self._server: _Server | None = None
         self.port = 0
 
-    def __enter__(self) -> GitHttpServer:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.root = self.root
-        self._server.users = self.users
-        self._server.read_only = self.read_only
-        self._server.stats = self.stats
-        self.port = int(self._server.server_address[1])
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
+    def _new_server(self) -> _Server:
+        server = _Server(_Handler)
+        server.root = self.root
+        server.users = self.users
+        server.read_only = self.read_only
+        server.stats = self.stats
+        self.port = server.port
+        return server
 
     def url(self, name: str, port: int | None = None) -> str:
         return f"http://127.0.0.1:{port or self.port}/{name}"
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        super().__exit__(exc_type, exc, tb)
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+
+from .httpserve import LoopbackHTTPServer, LoopbackService, QuietHandler
 
 API_HOST = "api.bitbucket.org"
 REPORT_PATH = re.compile(r"^/2\.0/repositories/([^/]+)/([^/]+)/commit/([0-9a-f]{7,40})/reports/([^/]+)$")
@@ -59,22 +58,11 @@ def validate(report: Any) -> str | None:
     return None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
     def _error(self, status: int, message: str) -> None:
-        self._send(status, {"type": "error", "error": {"message": message}})
+        self.send_json(status, {"type": "error", "error": {"message": message}})
 
     def do_PUT(self) -> None:
         url = urlsplit(self.path)  # a proxy receives the absolute URL
@@ -99,35 +87,26 @@ class _Handler(BaseHTTPRequestHandler):
                   "created_on": old.get("created_on", stamp), "updated_on": stamp}
         stored.setdefault("external_id", match.group(4))
         self.server.state.reports[key] = stored
-        return self._send(200, stored)
+        return self.send_json(200, stored)
 
     def do_GET(self) -> None:
         self.server.state.requests.append(("GET", self.path))
         self._error(404, "Resource not found")
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(LoopbackHTTPServer):
     state: ReportsState
 
 
-class BitbucketReportsStub:
+class BitbucketReportsStub(LoopbackService[_Server]):
     """``with BitbucketReportsStub() as stub:`` listens on ``stub.proxy_url``."""
 
     def __init__(self) -> None:
         self.state = ReportsState()
         self.proxy_url = ""
-        self._server: _Server | None = None
 
-    def __enter__(self) -> BitbucketReportsStub:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = self.state
-        self._server.daemon_threads = True
-        self.proxy_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    def _new_server(self) -> _Server:
+        server = _Server(_Handler)
+        server.state = self.state
+        self.proxy_url = server.url
+        return server

@@ -13,8 +13,6 @@ import http.client
 import shutil
 import sys
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -24,6 +22,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from .httpserve import LoopbackHTTPServer, LoopbackService, QuietHandler
 from .net import free_port, wait_port
 from .procs import Background
 
@@ -117,12 +116,9 @@ _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te
         "upgrade"}
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
+class _ProxyHandler(QuietHandler):
     server: _ProxyServer
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _forward(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -150,13 +146,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 
 
-class _ProxyServer(ThreadingHTTPServer):
+class _ProxyServer(LoopbackHTTPServer):
     upstream: str
     strip: frozenset[str]
     seen: list[tuple[str, str]]
 
 
-class HeaderStrippingProxy:
+class HeaderStrippingProxy(LoopbackService[_ProxyServer]):
     """``with HeaderStrippingProxy(upstream) as p:`` forwards ``p.url`` to ``upstream`` minus the
     conditional-write headers, like an S3-compatible store that ignores them."""
 
@@ -164,25 +160,16 @@ class HeaderStrippingProxy:
         self.upstream = upstream
         self.strip = frozenset(h.lower() for h in strip)
         self.url = ""
-        self._server: _ProxyServer | None = None
 
     @property
     def seen(self) -> list[tuple[str, str]]:
         assert self._server is not None
         return self._server.seen
 
-    def __enter__(self) -> HeaderStrippingProxy:
-        self._server = _ProxyServer(("127.0.0.1", 0), _ProxyHandler)
-        self._server.upstream = self.upstream
-        self._server.strip = self.strip
-        self._server.seen = []
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    def _new_server(self) -> _ProxyServer:
+        server = _ProxyServer(_ProxyHandler)
+        server.upstream = self.upstream
+        server.strip = self.strip
+        server.seen = []
+        self.url = server.url
+        return server

@@ -11,24 +11,20 @@ more remain (a path, or an absolute URL with ``absolute_links``).  ``requests`` 
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
+from .httpserve import LoopbackHTTPServer, LoopbackService, QuietHandler
+
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host",
         "content-encoding"}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _forward(self) -> None:
         pager = self.server.pager
@@ -65,11 +61,11 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(LoopbackHTTPServer):
     pager: TagPager
 
 
-class TagPager:
+class TagPager(LoopbackService[_Server]):
     """``with TagPager(registry.host, page_size=2) as front:`` a paginating front on ``front.host``."""
 
     def __init__(self, upstream: str, page_size: int = 2, absolute_links: bool = False) -> None:
@@ -78,7 +74,6 @@ class TagPager:
         self.absolute_links = absolute_links
         self.requests: list[tuple[str, str]] = []
         self.host = ""
-        self._server: _Server | None = None
 
     def page(self, path: str, query: dict[str, list[str]], listing: dict[str, Any]
              ) -> tuple[bytes, str | None]:
@@ -95,16 +90,8 @@ class TagPager:
             link = f'<{next_path}>; rel="next"'
         return json.dumps({"name": listing.get("name"), "tags": chunk}).encode(), link
 
-    def __enter__(self) -> TagPager:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.pager = self
-        self._server.daemon_threads = True
-        self.host = f"127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    def _new_server(self) -> _Server:
+        server = _Server(_Handler)
+        server.pager = self
+        self.host = f"127.0.0.1:{server.port}"
+        return server

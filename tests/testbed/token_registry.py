@@ -29,7 +29,6 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -42,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from . import debian
+from .httpserve import LoopbackHTTPServer, QuietHandler
 from .net import free_port, wait_port
 from .procs import Background
 
@@ -124,21 +124,8 @@ def parse_scopes(values: Iterable[str]) -> list[tuple[str, str, list[str]]]:
     return found
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _TokenServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: dict[str, Any], headers: Mapping[str, str] = {}) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(raw)
 
     def _user(self) -> str | None:
         auth = self.headers.get("Authorization", "")
@@ -159,17 +146,17 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         scopes = tuple(query.get("scope", []))
         if url.path != "/token":
-            return self._send(404, {"errors": [{"code": "NOT_FOUND", "message": "no such path"}]})
+            return self.send_json(404, {"errors": [{"code": "NOT_FOUND", "message": "no such path"}]})
         user = self._user()
         if user is None:
             owner.record(TokenRequest(None, scopes, 401))
-            return self._send(401, {"errors": [{"code": "UNAUTHORIZED",
-                                                "message": "invalid username or password"}]},
-                              {"WWW-Authenticate": f'Basic realm="{owner.service}"'})
+            return self.send_json(401, {"errors": [{"code": "UNAUTHORIZED",
+                                                   "message": "invalid username or password"}]},
+                                 {"WWW-Authenticate": f'Basic realm="{owner.service}"'})
         if query.get("service", [owner.service])[-1] != owner.service:
             owner.record(TokenRequest(user, scopes, 400))
-            return self._send(400, {"errors": [{"code": "UNSUPPORTED",
-                                                "message": "unknown service"}]})
+            return self.send_json(400, {"errors": [{"code": "UNSUPPORTED",
+                                                   "message": "unknown service"}]})
         allowed = owner.accounts[user].actions
         access = []
         for kind, name, actions in parse_scopes(scopes):
@@ -183,11 +170,11 @@ class _Handler(BaseHTTPRequestHandler):
         token = owner.signer.jwt(claims)
         owner.record(TokenRequest(user, scopes, 200, tuple(access)))
         issued = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._send(200, {"token": token, "access_token": token, "expires_in": max(lifetime, 0),
-                         "issued_at": issued})
+        self.send_json(200, {"token": token, "access_token": token, "expires_in": max(lifetime, 0),
+                            "issued_at": issued})
 
 
-class _TokenServer(ThreadingHTTPServer):
+class _TokenServer(LoopbackHTTPServer):
     owner: TokenRegistry
 
 
@@ -231,11 +218,10 @@ class TokenRegistry:
 
     def _start(self) -> None:
         assert self.root is not None
-        self._server = _TokenServer(("127.0.0.1", 0), _Handler)
-        self._server.owner = self
-        self._server.daemon_threads = True
-        self.realm = f"http://127.0.0.1:{self._server.server_address[1]}/token"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        server = _TokenServer(_Handler)
+        server.owner = self
+        self.realm = f"{server.url}/token"
+        self._server = server.start()
 
         bundle = self.root / "token-ca.pem"
         bundle.write_bytes(self.signer.cert_pem())
@@ -286,8 +272,7 @@ class TokenRegistry:
     def stop_token_server(self) -> None:
         """Stop answering at the realm (the registry keeps running): a token service outage."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
