@@ -6,7 +6,6 @@ ours is reused (listed with ``q=source.branch.name="…" AND state="OPEN"``), no
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -30,11 +29,12 @@ class BitbucketClient:
         secrets.register(token)
         self._token = token
         self.api_url = api_url.rstrip("/")
-        # POST is not retried: a retried create could open a second pull request
         self._session = httpclient.session()
         self._timeout = timeout
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _request(self, method: str, path: str, failure: str | None = None,
+                 **kwargs: Any) -> dict[str, Any]:
+        """Send one API request; ``failure`` heads the error message of a non-2xx answer."""
         try:
             resp = self._session.request(
                 method, f"{self.api_url}{path}", timeout=self._timeout,
@@ -48,13 +48,11 @@ class BitbucketClient:
                             "use an access token with the pullrequest:write scope")
         if not resp.ok:
             detail = resp.reason
-            try:
-                error = resp.json().get("error") or {}
-                detail = str(error.get("message") or detail)
-            except ValueError:
-                pass
-            raise PipeError(secrets.mask(f"The Bitbucket API answered {resp.status_code} to "
-                                         f"{method} {path.split('?')[0]}: {detail}"))
+            with contextlib.suppress(ValueError):
+                detail = str((resp.json().get("error") or {}).get("message") or detail)
+            head = (f"{failure} ({resp.status_code})" if failure else
+                    f"The Bitbucket API answered {resp.status_code} to {method} {path.split('?')[0]}")
+            raise PipeError(secrets.mask(f"{head}: {detail}"))
         try:
             data: dict[str, Any] = resp.json()
         except ValueError:
@@ -81,30 +79,10 @@ class BitbucketClient:
                 "source": {"branch": {"name": source}},
                 "destination": {"branch": {"name": destination}},
                 "close_source_branch": True}
-        data = self._post(workspace, slug, body)
+        # POST is not retried by the session: a retried create could open a second pull request
+        data = self._request("POST", self._base(workspace, slug), failure="Creating the pull request failed",
+                             json=body)
         return PullRequest(int(data["id"]), _html(data), created=True)
-
-    def _post(self, workspace: str, slug: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            resp = self._session.post(
-                f"{self.api_url}{self._base(workspace, slug)}", data=json.dumps(body),
-                timeout=self._timeout,
-                headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json",
-                         "Content-Type": "application/json"})
-        except requests.RequestException as err:
-            raise PipeError(f"BITBUCKET_API_URL: the Bitbucket API at {self.api_url} is "
-                            f"unreachable ({type(err).__name__})") from None
-        if resp.status_code in (401, 403):
-            raise PipeError(f"The Bitbucket API refused BITBUCKET_ACCESS_TOKEN ({resp.status_code}): "
-                            "use an access token with the pullrequest:write scope")
-        if resp.status_code not in (200, 201):
-            detail = resp.reason
-            with contextlib.suppress(ValueError):
-                detail = str((resp.json().get("error") or {}).get("message") or detail)
-            raise PipeError(secrets.mask(f"Creating the pull request failed ({resp.status_code}): "
-                                         f"{detail}"))
-        data: dict[str, Any] = resp.json()
-        return data
 
     def open_or_reuse(self, workspace: str, slug: str, source: str, destination: str,
                       title: str, description: str) -> PullRequest:
