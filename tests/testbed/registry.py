@@ -19,6 +19,30 @@ from .net import free_port, wait_port
 from .procs import Background
 
 
+def serve(root: Path, port: int, auth: str) -> Background:
+    """Start ``docker-registry`` on 127.0.0.1:``port``, storing below ``root``, with the ``auth:``
+    section ``auth`` (YAML indented by two spaces); its log is ``root/registry.log``."""
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: info\n"
+        "storage:\n"
+        f"  filesystem:\n    rootdirectory: {root / 'data'}\n"
+        "  delete:\n    enabled: true\n"
+        "http:\n"
+        f"  addr: 127.0.0.1:{port}\n"
+        "  headers:\n    X-Content-Type-Options: [nosniff]\n"
+        "auth:\n" + auth)
+    proc = Background(["docker-registry", "serve", str(config)], log=root / "registry.log")
+    proc.__enter__()
+    try:
+        wait_port(port)
+    except TimeoutError:
+        proc.stop()
+        raise RuntimeError("docker-registry did not start:\n" + proc.log_tail()) from None
+    return proc
+
+
 class LocalRegistry:
     def __init__(self, token: str, push_user: str, push_password: str,
                  workdir: Path | None = None) -> None:
@@ -43,22 +67,8 @@ class LocalRegistry:
         htpasswd.write_text("\n".join(lines) + "\n")
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
-        config = self.root / "config.yml"
-        config.write_text(
-            "version: 0.1\n"
-            "log:\n  level: info\n"
-            "storage:\n"
-            f"  filesystem:\n    rootdirectory: {self.root / 'data'}\n"
-            "  delete:\n    enabled: true\n"
-            "http:\n"
-            f"  addr: 127.0.0.1:{self.port}\n"
-            "  headers:\n    X-Content-Type-Options: [nosniff]\n"
-            "auth:\n"
-            f"  htpasswd:\n    realm: docr-stand-in\n    path: {htpasswd}\n")
-        self._proc = Background(["docker-registry", "serve", str(config)],
-                                log=self.root / "registry.log")
-        self._proc.__enter__()
-        wait_port(self.port)
+        self._proc = serve(self.root, self.port,
+                           f"  htpasswd:\n    realm: docr-stand-in\n    path: {htpasswd}\n")
         return self
 
     @property

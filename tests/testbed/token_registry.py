@@ -42,8 +42,9 @@ from cryptography.x509.oid import NameOID
 
 from . import debian
 from .httpserve import LoopbackHTTPServer, QuietHandler
-from .net import free_port, wait_port
+from .net import free_port
 from .procs import Background
+from .registry import serve
 
 LEEWAY = 60
 """Seconds distribution still accepts a token after its ``exp`` (and before its ``nbf``)."""
@@ -227,28 +228,12 @@ class TokenRegistry:
         bundle.write_bytes(self.signer.cert_pem())
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
-        config = self.root / "config.yml"
-        config.write_text(
-            "version: 0.1\n"
-            "log:\n  level: info\n"
-            "storage:\n"
-            f"  filesystem:\n    rootdirectory: {self.root / 'data'}\n"
-            "  delete:\n    enabled: true\n"
-            "http:\n"
-            f"  addr: {self.host}\n"
-            "  headers:\n    X-Content-Type-Options: [nosniff]\n"
-            "auth:\n"
-            "  token:\n"
-            f"    realm: {self.realm}\n"
-            f"    service: {self.service}\n"
-            f"    issuer: {self.issuer}\n"
-            f"    rootcertbundle: {bundle}\n")
-        self._proc = Background(["docker-registry", "serve", str(config)], log=self.log_path)
-        self._proc.__enter__()
-        try:
-            wait_port(self.port)
-        except TimeoutError:
-            raise RuntimeError("docker-registry did not start:\n" + self._proc.log_tail()) from None
+        self._proc = serve(self.root, self.port,
+                           "  token:\n"
+                           f"    realm: {self.realm}\n"
+                           f"    service: {self.service}\n"
+                           f"    issuer: {self.issuer}\n"
+                           f"    rootcertbundle: {bundle}\n")
 
     @property
     def log_path(self) -> Path:
