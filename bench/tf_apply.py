@@ -92,25 +92,25 @@ def terraform(args: list[str], cwd: Path) -> None:
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def raw_apply(work: Path, s3: MotoS3, bucket: str, count: int) -> float:
+def _raw(work: Path, s3: MotoS3, bucket: str, count: int, *steps: list[str]) -> float:
+    """Seconds for ``terraform init`` then each of ``steps`` in a fresh checkout and state key."""
     build = checkout(work, count)
     cfg = backend_file(work / f"backend-{secrets.token_hex(4)}.hcl", s3.url, bucket,
                        f"raw/{secrets.token_hex(6)}/terraform.tfstate")
     started = time.perf_counter()
     terraform(["init", "-input=false", f"-backend-config={cfg}"], build / "infra")
-    terraform(["apply", "-input=false", "-auto-approve"], build / "infra")
+    for step in steps:
+        terraform(step, build / "infra")
     return time.perf_counter() - started
+
+
+def raw_apply(work: Path, s3: MotoS3, bucket: str, count: int) -> float:
+    return _raw(work, s3, bucket, count, ["apply", "-input=false", "-auto-approve"])
 
 
 def raw_saved_plan(work: Path, s3: MotoS3, bucket: str, count: int) -> float:
-    build = checkout(work, count)
-    cfg = backend_file(work / f"backend-{secrets.token_hex(4)}.hcl", s3.url, bucket,
-                       f"raw/{secrets.token_hex(6)}/terraform.tfstate")
-    started = time.perf_counter()
-    terraform(["init", "-input=false", f"-backend-config={cfg}"], build / "infra")
-    terraform(["plan", "-input=false", "-out=plan.tfplan"], build / "infra")
-    terraform(["apply", "-input=false", "plan.tfplan"], build / "infra")
-    return time.perf_counter() - started
+    return _raw(work, s3, bucket, count, ["plan", "-input=false", "-out=plan.tfplan"],
+                ["apply", "-input=false", "plan.tfplan"])
 
 
 def pipe_env(build: Path, s3: MotoS3, bucket: str, key: str, **extra: str) -> dict[str, str]:

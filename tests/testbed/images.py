@@ -1,7 +1,6 @@
 """Pipe images built from the repo root on the test bed's base image, once per session."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import docker
@@ -38,7 +37,3 @@ def build_pipe(client: docker.DockerClient, pipe: str, base: str, tag: str | Non
         raise RuntimeError(f"building {pipe} failed: {err}\n{''.join(log)[-4000:]}") from None
     return name
 
-
-def image_config(client: docker.DockerClient, ref: str) -> dict[str, object]:
-    attrs: dict[str, object] = client.images.get(ref).attrs
-    return json.loads(json.dumps(attrs))
