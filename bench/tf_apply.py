@@ -6,6 +6,8 @@ Each paired run starts from no state (a fresh state key in moto's S3 on loopback
 checkout (no .terraform/):
 - A "apply": the pipe with MODE apply (locking probe, init, plan + apply, summary, outputs)
   vs raw `terraform init` + `terraform apply -auto-approve`.  Goal: median ratio <= 1.15.
+  Three sizes against S3 on loopback, and the small one again with S3 behind a proxy that adds
+  a round-trip time (Spaces is over a network: Terraform's state and lock calls each pay it).
 - B "saved plan": the pipe's MODE plan then MODE apply with PLAN_ID (two pipe runs, plan stored in
   and fetched from Spaces, state re-checked) vs raw `terraform init` + `plan -out` + `apply <plan>`
   in one checkout.  Reported for information (it does strictly more work).
@@ -27,15 +29,18 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from testbed.pipes import bitbucket_env, run_local  # noqa: E402
 from testbed.s3 import MotoS3  # noqa: E402
+from testbed.throttle import ThrottlingProxy  # noqa: E402
 
 GOAL = 1.15
 SMALL, LARGE, HUGE = 25, 400, 1500  # terraform_data resources (plus one summary resource)
+RTT = 0.010  # the "away" row: S3 behind a proxy adding this round-trip time, as Spaces is over a network
 CONFIG = """terraform {{
   backend "s3" {{}}
 }}
@@ -92,10 +97,10 @@ def terraform(args: list[str], cwd: Path) -> None:
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def _raw(work: Path, s3: MotoS3, bucket: str, count: int, *steps: list[str]) -> float:
+def _raw(work: Path, endpoint: str, bucket: str, count: int, *steps: list[str]) -> float:
     """Seconds for ``terraform init`` then each of ``steps`` in a fresh checkout and state key."""
     build = checkout(work, count)
-    cfg = backend_file(work / f"backend-{secrets.token_hex(4)}.hcl", s3.url, bucket,
+    cfg = backend_file(work / f"backend-{secrets.token_hex(4)}.hcl", endpoint, bucket,
                        f"raw/{secrets.token_hex(6)}/terraform.tfstate")
     started = time.perf_counter()
     terraform(["init", "-input=false", f"-backend-config={cfg}"], build / "infra")
@@ -104,27 +109,27 @@ def _raw(work: Path, s3: MotoS3, bucket: str, count: int, *steps: list[str]) -> 
     return time.perf_counter() - started
 
 
-def raw_apply(work: Path, s3: MotoS3, bucket: str, count: int) -> float:
-    return _raw(work, s3, bucket, count, ["apply", "-input=false", "-auto-approve"])
+def raw_apply(work: Path, endpoint: str, bucket: str, count: int) -> float:
+    return _raw(work, endpoint, bucket, count, ["apply", "-input=false", "-auto-approve"])
 
 
-def raw_saved_plan(work: Path, s3: MotoS3, bucket: str, count: int) -> float:
-    return _raw(work, s3, bucket, count, ["plan", "-input=false", "-out=plan.tfplan"],
+def raw_saved_plan(work: Path, endpoint: str, bucket: str, count: int) -> float:
+    return _raw(work, endpoint, bucket, count, ["plan", "-input=false", "-out=plan.tfplan"],
                 ["apply", "-input=false", "plan.tfplan"])
 
 
-def pipe_env(build: Path, s3: MotoS3, bucket: str, key: str, **extra: str) -> dict[str, str]:
+def pipe_env(build: Path, endpoint: str, bucket: str, key: str, **extra: str) -> dict[str, str]:
     env = bitbucket_env(build, commit=secrets.token_hex(20), branch="main")
     env.update({"SPACES_ACCESS_KEY_ID": KEYS[0], "SPACES_SECRET_ACCESS_KEY": KEYS[1],
-                "SPACES_BUCKET": bucket, "SPACES_ENDPOINT": s3.url, "WORKING_DIR": "infra",
+                "SPACES_BUCKET": bucket, "SPACES_ENDPOINT": endpoint, "WORKING_DIR": "infra",
                 "STATE_KEY": key, "CODE_INSIGHTS": "false"})
     env.update(extra)
     return env
 
 
-def pipe_apply(work: Path, s3: MotoS3, bucket: str, count: int) -> float:
+def pipe_apply(work: Path, endpoint: str, bucket: str, count: int) -> float:
     build = checkout(work, count)
-    env = pipe_env(build, s3, bucket, f"pipe/{secrets.token_hex(6)}/terraform.tfstate")
+    env = pipe_env(build, endpoint, bucket, f"pipe/{secrets.token_hex(6)}/terraform.tfstate")
     started = time.perf_counter()
     run = run_local("tf-apply", env, build)
     elapsed = time.perf_counter() - started
@@ -133,12 +138,12 @@ def pipe_apply(work: Path, s3: MotoS3, bucket: str, count: int) -> float:
     return elapsed
 
 
-def pipe_saved_plan(work: Path, s3: MotoS3, bucket: str, count: int) -> float:
+def pipe_saved_plan(work: Path, endpoint: str, bucket: str, count: int) -> float:
     build = checkout(work, count)
     key = f"pipe/{secrets.token_hex(6)}/terraform.tfstate"
     started = time.perf_counter()
-    plan = run_local("tf-apply", pipe_env(build, s3, bucket, key, MODE="plan", PLAN_ID="bench"), build)
-    apply = run_local("tf-apply", pipe_env(build, s3, bucket, key, MODE="apply", PLAN_ID="bench"), build)
+    plan = run_local("tf-apply", pipe_env(build, endpoint, bucket, key, MODE="plan", PLAN_ID="bench"), build)
+    apply = run_local("tf-apply", pipe_env(build, endpoint, bucket, key, MODE="apply", PLAN_ID="bench"), build)
     elapsed = time.perf_counter() - started
     if plan.code != 0 or apply.code != 0:
         raise RuntimeError(plan.output + apply.output)
@@ -201,12 +206,16 @@ def section(results: dict[str, tuple[list[float], list[float]]], runs: int, comm
               f"Fixed cost of the pipe process (Python start, imports, variables; a run that "
               f"stops at a bad MODE): median {statistics.median(startup):.3f} s.", "",
               f"Reading: the pipe adds a roughly fixed {extra_a:.2f} s (median of pipe - raw over "
-              "the A runs): the Python start and the shared library's imports (the line above), "
-              "the locking probe, reading Terraform's JSON event stream and writing the outputs. "
-              "So the ratio depends on how long Terraform itself runs: the goal holds once "
-              f"Terraform needs about {extra_a / (GOAL - 1):.1f} s or more. Built-in "
-              "`terraform_data` resources against a loopback S3 make Terraform unrealistically "
-              "fast; real configurations spend seconds in provider start-up and API calls.", "",
+              "the A runs). Most of it is spent before `terraform init` can start (the line "
+              "above: the Python interpreter, the imports and the Cerberus validation of the "
+              "variables); the rest is the locking probe, which runs while `terraform init` works "
+              "but competes with it for the 2 CPUs, and reading Terraform's JSON event stream. So "
+              "the ratio depends on how long Terraform itself runs: the goal holds once Terraform "
+              f"needs about {extra_a / (GOAL - 1):.1f} s or more. Built-in `terraform_data` "
+              "resources against a loopback S3 make Terraform unrealistically fast: a real "
+              "configuration starts provider plugins and waits on their API calls for seconds. "
+              f"The row with S3 {RTT * 1000:.0f} ms away puts the same round-trip time on every "
+              "request, Terraform's and the probe's.", "",
               "A: pipe `MODE: apply` (locking probe, init, plan + apply with the summary, outputs "
               "written) vs `terraform init` + `terraform apply -auto-approve`.",
               "B: pipe `MODE: plan` then `MODE: apply` with `PLAN_ID` (two pipe runs: plan stored "
@@ -238,21 +247,26 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-tf-apply-"))
     load_start = os.getloadavg()[0]
     try:
-        with MotoS3(workdir=work) as s3:
+        with MotoS3(workdir=work) as s3, \
+                ThrottlingProxy(urlsplit(s3.url).port or 80, rate_bits=1e9, rtt=RTT) as far:
             bucket = s3.create_bucket(f"bench-{secrets.token_hex(4)}")
+            near, remote = s3.url, f"http://127.0.0.1:{far.port}"
             results = {
                 f"A apply, {SMALL + 1} resources": paired(
-                    args.runs, lambda: pipe_apply(work, s3, bucket, SMALL),
-                    lambda: raw_apply(work, s3, bucket, SMALL)),
+                    args.runs, lambda: pipe_apply(work, near, bucket, SMALL),
+                    lambda: raw_apply(work, near, bucket, SMALL)),
                 f"A apply, {LARGE + 1} resources": paired(
-                    args.runs, lambda: pipe_apply(work, s3, bucket, LARGE),
-                    lambda: raw_apply(work, s3, bucket, LARGE)),
+                    args.runs, lambda: pipe_apply(work, near, bucket, LARGE),
+                    lambda: raw_apply(work, near, bucket, LARGE)),
                 f"A apply, {HUGE + 1} resources": paired(
-                    args.runs, lambda: pipe_apply(work, s3, bucket, HUGE),
-                    lambda: raw_apply(work, s3, bucket, HUGE)),
+                    args.runs, lambda: pipe_apply(work, near, bucket, HUGE),
+                    lambda: raw_apply(work, near, bucket, HUGE)),
+                f"A apply, {SMALL + 1} resources, S3 {RTT * 1000:.0f} ms away": paired(
+                    args.runs, lambda: pipe_apply(work, remote, bucket, SMALL),
+                    lambda: raw_apply(work, remote, bucket, SMALL)),
                 f"B saved plan, {SMALL + 1} resources": paired(
-                    args.runs, lambda: pipe_saved_plan(work, s3, bucket, SMALL),
-                    lambda: raw_saved_plan(work, s3, bucket, SMALL)),
+                    args.runs, lambda: pipe_saved_plan(work, near, bucket, SMALL),
+                    lambda: raw_saved_plan(work, near, bucket, SMALL)),
             }
             startup = [pipe_startup(work) for _ in range(args.runs)]
     finally:

@@ -10,14 +10,15 @@ import logging
 import sys
 from typing import TextIO
 
-import colorlog
-
 from . import secrets
 
 LOGGER_NAME = "pipe"
 _RED = "\x1b[31m"
 _GREEN = "\x1b[32m"
 _RESET = "\x1b[0m"
+# the toolkit's colours (it uses colorlog): a Bitbucket log renders them
+LEVEL_COLOURS = {"DEBUG": "\x1b[36m", "INFO": "\x1b[34m", "WARNING": "\x1b[33m",
+                 "ERROR": _RED, "CRITICAL": _RED}
 
 
 class MaskingFilter(logging.Filter):
@@ -89,10 +90,23 @@ def _add_filter(handler: logging.Handler) -> None:
         handler.addFilter(MaskingFilter())
 
 
-class _StdoutHandler(colorlog.StreamHandler):  # type: ignore[type-arg]
+class ColourFormatter(logging.Formatter):
+    """``LEVEL: message`` in the level's colour, as the toolkit prints it (one Terraform event is
+    one line of this, so it is kept cheap)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{LEVEL_COLOURS.get(record.levelname, '')}{record.levelname}: {record.getMessage()}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            text += "\n" + record.exc_text
+        return text + _RESET
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stdout`` is now (the masking stream, or a test's capture)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stdout
 
@@ -106,10 +120,7 @@ def get_logger() -> logging.Logger:
     logger = logging.getLogger(LOGGER_NAME)
     if not logger.handlers:
         handler = _StdoutHandler()
-        handler.setFormatter(colorlog.ColoredFormatter(
-            "%(log_color)s%(levelname)s: %(message)s",
-            log_colors={"DEBUG": "cyan", "INFO": "blue", "WARNING": "yellow",
-                        "ERROR": "red", "CRITICAL": "red"}))
+        handler.setFormatter(ColourFormatter())
         _add_filter(handler)
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

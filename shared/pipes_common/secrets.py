@@ -17,6 +17,7 @@ _MIN_LEN = 4  # shorter values would mask ordinary words
 _lock = threading.Lock()
 _forms: set[str] = set()
 _values: set[str] = set()
+_ordered: tuple[str, ...] = ()  # _forms, longest first (a form inside a longer one goes second)
 
 
 def _b64_forms(raw: bytes) -> set[str]:
@@ -44,6 +45,7 @@ def forms_of(value: str) -> set[str]:
 
 def register(value: str | None) -> None:
     """Register a secret value: it is masked from here on in every output of the process."""
+    global _ordered
     if not value or len(value) < _MIN_LEN:
         return
     with _lock:
@@ -57,6 +59,7 @@ def register(value: str | None) -> None:
             if len(line) >= 8 and line != value:
                 _values.add(line)
                 _forms.update(forms_of(line))
+        _ordered = tuple(sorted(_forms, key=len, reverse=True))
 
 
 def registered() -> frozenset[str]:
@@ -66,17 +69,18 @@ def registered() -> frozenset[str]:
 
 def clear() -> None:
     """Forget every secret (tests only)."""
+    global _ordered
     with _lock:
         _forms.clear()
         _values.clear()
+        _ordered = ()
 
 
 def mask(text: str) -> str:
     """Return ``text`` with every registered secret form replaced by ``********``."""
-    if not _forms or not text:
+    forms = _ordered  # replaced whole on register, so this read needs no lock
+    if not forms or not text:
         return text
-    with _lock:
-        forms = sorted(_forms, key=len, reverse=True)
     for form in forms:
         if form in text:
             text = text.replace(form, MASK)

@@ -12,18 +12,45 @@ masking; never give a secret an ``allowed`` rule, its error would echo the value
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from bitbucket_pipes_toolkit import ArrayVariable
 from cerberus import Validator
-from cerberus.errors import ValidationError
 
 from . import secrets
 from .errors import PipeError
 
+if TYPE_CHECKING:
+    from cerberus.errors import ValidationError
+
 Schema = dict[str, dict[str, Any]]
+
+# The plain scalars most variables hold, resolved exactly as PyYAML's YAML 1.1 resolver does, so
+# that the common case does not pay for importing yaml (and a NAME_COUNT list alone pays for the
+# toolkit): a pipe's start-up time is part of every step it runs in.
+_YAML_BOOLS = {v: True for v in ("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")}
+_YAML_BOOLS.update({v: False for v in ("no", "No", "NO", "false", "False", "FALSE", "off", "Off",
+                                       "OFF")})
+_PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_PLAIN_TEXT = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
+
+
+def yaml_scalar(raw: str) -> Any:
+    """``yaml.safe_load(raw)`` for a variable's value, with the same result and the same fallback
+    (the text itself when it is not valid YAML)."""
+    if raw in _YAML_BOOLS:
+        return _YAML_BOOLS[raw]
+    if _PLAIN_INT.fullmatch(raw):
+        return int(raw)
+    if _PLAIN_TEXT.fullmatch(raw) and raw.lower() not in ("null", "y", "n", "nan", "inf"):
+        return raw
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
 
 
 def _list_value(name: str, env: Mapping[str, str]) -> list[str] | None:
@@ -31,6 +58,8 @@ def _list_value(name: str, env: Mapping[str, str]) -> list[str] | None:
         count = env[f"{name}_COUNT"].strip()
         if not count.isdigit():
             raise PipeError(f"{name}_COUNT must be a whole number, the count of {name}_0, {name}_1, …")
+        from bitbucket_pipes_toolkit import ArrayVariable  # its import costs ~60 ms (requests)
+
         items = list(ArrayVariable(name, dict(env)))
         missing = [f"{name}_{i}" for i, item in enumerate(items) if item is None]
         if missing:
@@ -42,6 +71,8 @@ def _list_value(name: str, env: Mapping[str, str]) -> list[str] | None:
         return None
     text = raw.strip()
     if text.startswith("["):
+        import yaml
+
         try:
             parsed = yaml.safe_load(text)
         except yaml.YAMLError:
@@ -55,10 +86,7 @@ def _list_value(name: str, env: Mapping[str, str]) -> list[str] | None:
 def _scalar_value(spec: Mapping[str, Any], raw: str) -> Any:
     if spec.get("type", "string") == "string":
         return raw
-    try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return raw
+    return yaml_scalar(raw)
 
 
 def parse(schema: Schema, env: Mapping[str, str]) -> dict[str, Any]:
@@ -134,7 +162,7 @@ def load(schema: Schema, env: Mapping[str, str] | None = None) -> dict[str, Any]
                     seen.add(text)
                     messages.append(text)
         raise PipeError("; ".join(messages))
-    validated: dict[str, Any] = validator.normalized(document) or {}
+    validated: dict[str, Any] = dict(validator.document or {})  # normalized by validate()
     for name, spec in schema.items():
         validated.setdefault(name, spec.get("default"))
     return validated

@@ -1,11 +1,14 @@
 """A throttling loopback TCP proxy: every byte, in each direction, through a shared token bucket
-of ``rate_bits`` per second (a link to a hosted server), optionally with added latency."""
+of ``rate_bits`` per second (a link to a hosted server), optionally delayed by a round-trip time
+(each chunk reaches the other side ``rtt / 2`` after it was sent, as over a long link)."""
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 
@@ -36,9 +39,9 @@ class ThrottlingProxy:
     CHUNK = 16384
 
     def __init__(self, target_port: int, rate_bits: float = 20e6, target_host: str = "127.0.0.1",
-                 latency: float = 0.0) -> None:
+                 rtt: float = 0.0) -> None:
         self.target = (target_host, target_port)
-        self.latency = latency
+        self.rtt = rtt
         self.down = _Bucket(rate_bits / 8)
         self.up = _Bucket(rate_bits / 8)
         self._sock: socket.socket | None = None
@@ -66,18 +69,46 @@ class ThrottlingProxy:
             except OSError:
                 client.close()
                 continue
-            if self.latency:
-                time.sleep(self.latency)
-            threading.Thread(target=self._pump, args=(client, upstream, self.up), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, self.down), daemon=True).start()
+            for src, dst, bucket in ((client, upstream, self.up), (upstream, client, self.down)):
+                if self.rtt:
+                    line: queue.Queue[tuple[float, bytes]] = queue.Queue()
+                    threading.Thread(target=self._pump, args=(src, line.put, bucket), daemon=True).start()
+                    threading.Thread(target=self._deliver, args=(line, dst), daemon=True).start()
+                else:
+                    threading.Thread(target=self._pump, args=(src, dst, bucket), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, bucket: _Bucket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket | Callable[[tuple[float, bytes]], None],
+              bucket: _Bucket) -> None:
+        """Copy ``src`` to ``dst`` (a socket, or the queue of a delayed link; b"" marks the end)."""
         try:
             while True:
                 data = src.recv(self.CHUNK)
                 if not data:
                     break
                 bucket.take(len(data))
+                if isinstance(dst, socket.socket):
+                    dst.sendall(data)
+                else:
+                    dst((time.monotonic() + self.rtt / 2, data))
+        except OSError:
+            pass
+        finally:
+            if isinstance(dst, socket.socket):
+                with contextlib.suppress(OSError):
+                    dst.shutdown(socket.SHUT_WR)
+            else:
+                dst((time.monotonic() + self.rtt / 2, b""))
+
+    @staticmethod
+    def _deliver(line: queue.Queue[tuple[float, bytes]], dst: socket.socket) -> None:
+        try:
+            while True:
+                due, data = line.get()
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                if not data:
+                    break
                 dst.sendall(data)
         except OSError:
             pass

@@ -1,12 +1,17 @@
-"""tf-apply: orchestration (variables -> backend -> locking probe -> terraform -> summary/outputs)."""
+"""tf-apply: orchestration (variables -> backend -> locking probe -> terraform -> summary/outputs).
+
+Start-up time is part of every step this pipe runs in, so nothing slow is imported before
+``terraform init`` starts: the Spaces client (requests) is imported and the locking probe run in a
+thread while init works, and the saved-plan store and Code Insights only when a run needs them.
+"""
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipes_common import log as plog
 from pipes_common import outputs, runner
@@ -14,11 +19,14 @@ from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 from pipes_common.fsutil import atomic_write
 
-from . import PIPE, backend, insights, planstore, probe, redact, summary, tfoutputs
-from .s3 import Spaces
+from . import PIPE, backend, summary, tfoutputs
 from .schema import SCHEMA
 from .settings import Settings, build
 from .terraform import JsonRun, Terraform
+
+if TYPE_CHECKING:
+    from .probe import Later
+    from .s3 import Spaces
 
 
 def _common_args(s: Settings) -> list[str]:
@@ -39,6 +47,8 @@ def _log_summary(sm: summary.Summary) -> None:
 def _report(s: Settings, ctx: StepContext, sm: summary.Summary, plan_id: str | None) -> None:
     if not s.code_insights:
         return
+    from . import insights  # the toolkit and requests: only for a run that sends a report
+
     body = insights.report_body(sm, mode=s.mode, workspace=s.workspace,
                                 working_dir=s.working_dir_rel, plan_id=plan_id, link=ctx.build_url)
     insights.send(os.environ, ctx, s.api_proxy, body, insights.report_id(s.workspace, s.working_dir_rel))
@@ -64,10 +74,28 @@ def _outputs_of(run: JsonRun) -> tfoutputs.Outputs:
     return tfoutputs.split(dict(events[-1].get("outputs") or {}) if events else {})
 
 
-def _check_locking(s: Settings, spaces: Spaces) -> None:
+def _spaces_and_locking(s: Settings, later: Later) -> Spaces | None:
+    """The locking check, and the Spaces client when the run needs one: run in a thread while
+    ``terraform init`` works (init takes no lock), so that its import of requests and its calls
+    overlap init.  The probe object's delete is left to ``later``."""
+    probing = s.locking == "auto" and s.mode in ("plan", "apply", "destroy")
+    spaces = None
+    if probing or s.mode == "plan" or s.plan_id:
+        from .s3 import Spaces
+
+        spaces = Spaces(s)
+    if s.mode in ("plan", "apply", "destroy"):
+        _check_locking(s, spaces, later)
+    return spaces
+
+
+def _check_locking(s: Settings, spaces: Spaces | None, later: Later) -> None:
     log = plog.get_logger()
     if s.locking == "auto":
-        probe.check(spaces, s.state_object)
+        from . import probe
+
+        assert spaces is not None
+        probe.check(spaces, s.state_object, later)
     elif s.locking == "lockfile":
         log.info("LOCKING is lockfile: using Terraform's lock file without probing the store.")
     else:
@@ -77,6 +105,10 @@ def _check_locking(s: Settings, spaces: Spaces) -> None:
 
 
 def run_plan(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work: Path) -> int:
+    import hashlib
+
+    from . import planstore, redact
+
     assert s.plan_id
     log = plog.get_logger()
     store = planstore.PlanStore(spaces, s.plans_prefix)
@@ -112,6 +144,8 @@ def run_plan(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work:
 
 
 def run_saved(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work: Path) -> int:
+    from . import planstore
+
     assert s.plan_id
     log = plog.get_logger()
     store = planstore.PlanStore(spaces, s.plans_prefix)
@@ -166,27 +200,24 @@ def main() -> int:
     tf = Terraform(s.working_dir, env, s.working_dir_rel, s.lock_timeout)
     log.info("MODE %s, state s3://%s/%s at %s", s.mode, s.bucket, s.state_object, s.endpoint)
 
-    with tempfile.TemporaryDirectory(prefix="tf-apply-") as tmp:
+    # the pool outlives init: it deletes the probe object while Terraform goes on
+    with tempfile.TemporaryDirectory(prefix="tf-apply-") as tmp, \
+            ThreadPoolExecutor(max_workers=1) as pool:
         work = Path(tmp)
         if s.mode == "validate":
             tf.init(None)
             tf.run_json(["validate", "-no-color"])
             plog.success(f"Configuration in {s.working_dir_rel} is valid")
             return 0
-        spaces = Spaces(s)
         backend_file = atomic_write(work / "backend.hcl", backend.backend_config(s), mode=0o600)
-        # the locking probe runs while terraform init works (init takes no lock)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            locking = pool.submit(_check_locking, s, spaces) if s.mode in (
-                "plan", "apply", "destroy") else None
-            try:
-                tf.init(backend_file)
-            except PipeError:
-                if locking is not None and isinstance(locking.exception(), PipeError):
-                    locking.result()  # the probe's message is the more precise one
-                raise
-            if locking is not None:
-                locking.result()
+        ready = pool.submit(_spaces_and_locking, s, pool.submit)
+        try:
+            tf.init(backend_file)
+        except PipeError:
+            if isinstance(ready.exception(), PipeError):
+                ready.result()  # the probe's message is the more precise one
+            raise
+        spaces = ready.result()
         log.info("Initialised (%.1fs).", time.monotonic() - started)
         tf.workspace(s.workspace, create=s.mode in ("plan", "apply"))
         if s.mode == "output":
@@ -196,8 +227,10 @@ def main() -> int:
                          "not shown)")
             return 0
         if s.mode == "plan":
+            assert spaces is not None
             return run_plan(s, ctx, tf, spaces, work)
         if s.plan_id:
+            assert spaces is not None
             return run_saved(s, ctx, tf, spaces, work)
         args = ["apply", *_common_args(s), "-auto-approve"]
         if s.mode == "destroy":

@@ -7,6 +7,7 @@ object twice with ``If-None-Match: *``; the second write must be refused (412).
 from __future__ import annotations
 
 import secrets as pysecrets
+from collections.abc import Callable
 
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
@@ -18,8 +19,21 @@ def probe_key(state_object: str) -> str:
     return f"{state_object}.lockprobe-{pysecrets.token_hex(8)}"
 
 
-def conditional_writes_work(spaces: Spaces, state_object: str) -> bool:
-    """True when the second conditional write of a fresh probe object is refused."""
+Later = Callable[[Callable[[], None]], object]
+
+
+def _delete(spaces: Spaces, key: str) -> None:
+    try:
+        spaces.delete(key)
+    except PipeError as err:
+        get_logger().warning("Could not delete the probe object %s: %s", key, err)
+
+
+def conditional_writes_work(spaces: Spaces, state_object: str, later: Later | None = None) -> bool:
+    """True when the second conditional write of a fresh probe object is refused.
+
+    The probe object is deleted before returning, or handed to ``later`` (which must run it, as a
+    thread pool's ``submit`` does) so that the answer does not wait for the delete."""
     key = probe_key(state_object)
     body = b"tf-apply locking probe: safe to delete\n"
     try:
@@ -33,15 +47,20 @@ def conditional_writes_work(spaces: Spaces, state_object: str) -> bool:
             return True
         return False
     finally:
-        try:
-            spaces.delete(key)
-        except PipeError as err:
-            get_logger().warning("Could not delete the probe object %s: %s", key, err)
+        deferred = False
+        if later is not None:
+            try:
+                later(lambda: _delete(spaces, key))
+                deferred = True
+            except RuntimeError:  # a pool that is shutting down takes no more work
+                pass
+        if not deferred:
+            _delete(spaces, key)
 
 
-def check(spaces: Spaces, state_object: str) -> None:
+def check(spaces: Spaces, state_object: str, later: Later | None = None) -> None:
     log = get_logger()
-    if conditional_writes_work(spaces, state_object):
+    if conditional_writes_work(spaces, state_object, later):
         log.info("Locking probe passed: %s honours conditional writes; using Terraform's lock "
                  "file (use_lockfile).", spaces.endpoint)
         return

@@ -52,3 +52,26 @@ def test_fail_line_is_one_line_and_masked(capsys: pytest.CaptureFixture[str]) ->
 def test_success_line(capsys: pytest.CaptureFixture[str]) -> None:
     log.success("done")
     assert "✔ done" in capsys.readouterr().out
+
+
+def test_lines_carry_the_toolkit_level_colours(capsys: pytest.CaptureFixture[str]) -> None:
+    log.enable_debug()
+    capsys.readouterr()
+    logger = log.get_logger()
+    logger.debug("d")
+    logger.info("i")
+    logger.warning("w")
+    logger.error("e")
+    assert capsys.readouterr().out.splitlines() == [
+        "\x1b[36mDEBUG: d\x1b[0m", "\x1b[34mINFO: i\x1b[0m", "\x1b[33mWARNING: w\x1b[0m",
+        "\x1b[31mERROR: e\x1b[0m"]
+
+
+def test_exception_text_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    secrets.register("tok-SECRET-value")
+    try:
+        raise ValueError("bad tok-SECRET-value")
+    except ValueError:
+        log.get_logger().exception("failed")
+    out = capsys.readouterr().out
+    assert "tok-SECRET-value" not in out and "ValueError: bad ********" in out

@@ -48,3 +48,20 @@ def test_print_and_stderr_are_masked(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "hunter2-secret" not in proc.stdout + proc.stderr
     assert "out ********" in proc.stdout and "err ********" in proc.stderr
+
+
+def test_output_written_just_before_the_exit_is_not_lost(tmp_path: Path) -> None:
+    body = """
+    import sys
+    from pipes_common.log import get_logger
+    secrets.register('hunter2-secret')
+    get_logger().info('logged')
+    sys.stdout.write('partial line without newline hunter2-secret')
+    sys.stderr.write('err tail')
+    return 4
+    """
+    proc = run_main(tmp_path, body)
+    assert proc.returncode == 4
+    assert "INFO: logged" in proc.stdout
+    assert proc.stdout.endswith("partial line without newline ********")
+    assert proc.stderr == "err tail"

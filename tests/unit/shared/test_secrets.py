@@ -56,3 +56,12 @@ def test_longest_form_wins() -> None:
     secrets.register("abcd1234")
     secrets.register("abcd1234efgh")
     assert secrets.mask("x abcd1234efgh y") == f"x {secrets.MASK} y"
+
+
+def test_a_secret_registered_later_is_masked_from_then_on() -> None:
+    secrets.register("first-secret-1")
+    assert secrets.mask("first-secret-1 second-secret-2") == "******** second-secret-2"
+    secrets.register("second-secret-2")
+    assert secrets.mask("first-secret-1 second-secret-2") == "******** ********"
+    secrets.clear()
+    assert secrets.mask("first-secret-1") == "first-secret-1"

@@ -75,3 +75,45 @@ def test_several_errors_in_one_line() -> None:
 
 def test_truthy() -> None:
     assert variables.truthy("Yes") and variables.truthy(True) and not variables.truthy("0")
+
+
+# values a user may write for a boolean or integer variable, plus the YAML 1.1 corner cases the
+# fast path must hand over to PyYAML unchanged (null, floats, octal, hex, sexagesimal, dates, tags)
+YAML_SAMPLES = [
+    "true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES", "no", "No", "NO",
+    "on", "On", "ON", "off", "Off", "OFF", "y", "Y", "n", "N", "tRue", "nO", "oN", "trUE",
+    "0", "7", "-3", "+12", "-0", "012", "0x1F", "0b101", "1_000", "1:20", "1.10", "1e3", ".5",
+    "null", "Null", "NULL", "~", "nan", ".nan", "inf", ".inf", "-.inf", "2026-11-26",
+    "latest", "main", "v1.2.3", "my-app/web", "a_b", "_x", "x.y", "x-", "!!str 5", "[a, b]",
+    "{a: 1}", "a: b", "a #c", "'quoted'", "\"dq\"", "*alias", "&anchor x", "%x", "@x", "`x`",
+    "- item", "? k", "a\nb", " padded ", "é", "3 apples", "<<",
+]
+
+
+@pytest.mark.parametrize("raw", YAML_SAMPLES)
+def test_scalar_fast_path_agrees_with_pyyaml(raw: str) -> None:
+    import yaml
+
+    try:
+        expected = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        expected = raw
+    got = variables.yaml_scalar(raw)
+    assert repr(got) == repr(expected) and type(got) is type(expected)
+
+
+def test_scalar_fast_path_agrees_with_pyyaml_on_generated_words() -> None:
+    import random
+
+    import yaml
+
+    rng = random.Random(1234)
+    alphabet = "aeyntrufosl01_-./ATRUEON"
+    for _ in range(3000):
+        raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6)))
+        try:
+            expected = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            expected = raw
+        got = variables.yaml_scalar(raw)
+        assert repr(got) == repr(expected) and type(got) is type(expected), raw

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import pytest
+from pipes_common.errors import PipeError
+from tf_apply import probe
+from tf_apply.s3 import PreconditionFailed, Spaces
+
+
+class Store:
+    """An object store in memory; ``conditional`` says whether it honours If-None-Match."""
+
+    def __init__(self, conditional: bool = True) -> None:
+        self.conditional = conditional
+        self.objects: dict[str, bytes] = {}
+        self.endpoint = "https://nyc3.digitaloceanspaces.com"
+
+    def put(self, key: str, body: bytes, *, if_none_match: bool = False, content_type: str = "") -> str:
+        if if_none_match and self.conditional and key in self.objects:
+            raise PreconditionFailed(key)
+        self.objects[key] = body
+        return '"etag"'
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+
+def spaces(store: Store) -> Spaces:
+    return cast(Spaces, store)
+
+
+def test_the_answer_comes_before_the_delete_when_it_is_deferred() -> None:
+    store, queued = Store(), []
+    assert probe.conditional_writes_work(spaces(store), "app/terraform.tfstate", queued.append)
+    assert len(store.objects) == 1 and len(queued) == 1  # still there, its delete is queued
+    queued[0]()
+    assert store.objects == {}
+
+
+def test_a_pool_that_takes_no_more_work_gets_the_delete_done_now() -> None:
+    store = Store()
+
+    def closed(_: Callable[[], None]) -> Any:
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+    assert probe.conditional_writes_work(spaces(store), "app/terraform.tfstate", closed)
+    assert store.objects == {}
+
+
+def test_a_store_ignoring_conditional_writes_fails_the_check_and_is_cleaned() -> None:
+    store = Store(conditional=False)
+    with pytest.raises(PipeError, match="ignores conditional writes"):
+        probe.check(spaces(store), "app/terraform.tfstate")
+    assert store.objects == {}

@@ -1,0 +1,31 @@
+"""What the pipe imports before ``terraform init`` starts is paid in every step it runs in."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from testbed.pipes import REPO_ROOT
+
+SLOW = ("requests", "urllib3", "bitbucket_pipes_toolkit", "yaml", "colorlog", "tf_apply.s3",
+        "tf_apply.insights", "tf_apply.planstore")
+
+SCRIPT = """
+import json, os, sys
+from pipes_common import runner
+from tf_apply.pipe import SCHEMA, build
+values, ctx = runner.start(SCHEMA)
+build(values, ctx)
+print(json.dumps(sorted(m for m in {slow!r} if m in sys.modules)))
+"""
+
+
+def test_nothing_slow_is_imported_before_init() -> None:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO_ROOT / 'shared'}:{REPO_ROOT / 'pipes' / 'tf-apply'}",
+           "SPACES_ACCESS_KEY_ID": "AKIAEXAMPLE0000", "SPACES_SECRET_ACCESS_KEY": "not-a-real-secret",
+           "SPACES_BUCKET": "states", "CODE_INSIGHTS": "false", "DEBUG": "false",
+           "BITBUCKET_CLONE_DIR": str(REPO_ROOT), "BITBUCKET_REPO_SLUG": "app"}
+    proc = subprocess.run([sys.executable, "-c", SCRIPT.format(slow=SLOW)], capture_output=True,
+                          text=True, env=env, cwd=REPO_ROOT, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
