@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from testbed.pipes import bitbucket_env, run_local  # noqa: E402
+from testbed.pipes import PASS_THROUGH, PipeRun, bitbucket_env  # noqa: E402
 from testbed.s3 import MotoS3  # noqa: E402
 from testbed.throttle import ThrottlingProxy  # noqa: E402
 
@@ -118,6 +118,46 @@ def raw_saved_plan(work: Path, endpoint: str, bucket: str, count: int) -> float:
                 ["apply", "-input=false", "plan.tfplan"])
 
 
+def shipped_python(work: Path) -> Path:
+    """A virtualenv installed the way the image installs the pipe (Dockerfile): the pinned
+    requirements, the shared library as a regular package, pip, setuptools and their start-up
+    hooks removed, bytecode compiled.  The development .venv carries an editable install and
+    test tools whose start-up hooks would be counted against the pipe otherwise."""
+    venv = work / "pipe-venv"
+    pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps"]
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    installed = subprocess.run([*pip, "-r", str(ROOT / "pipes" / "tf-apply" / "requirements.txt")],
+                               capture_output=True, text=True, check=False)
+    if installed.returncode:  # its output only then: pip may warn about a machine's find-links
+        raise RuntimeError(f"pip install failed:\n{installed.stdout}{installed.stderr}")
+    shared = work / "shared-src"  # a copy: building in place would leave build/ in the repo
+    shutil.copytree(ROOT / "shared", shared, ignore=shutil.ignore_patterns("*.egg-info", "build"))
+    subprocess.run([*pip, str(shared)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "uninstall", "-q", "-y", "pip", "setuptools"],
+                   check=True)
+    for site in (venv / "lib").glob("python3*/site-packages"):
+        (site / "distutils-precedence.pth").unlink(missing_ok=True)
+        shutil.rmtree(site / "_distutils_hack", ignore_errors=True)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "compileall", "-q", str(venv)], check=True)
+    return python
+
+
+PIPE_PYTHON: list[Path] = []  # set by main(): the shipped_python() of this run
+
+
+def run_pipe(env: dict[str, str], cwd: Path) -> PipeRun:
+    """``python -m tf_apply`` as the image's entry point runs it (its ENV, the code on PYTHONPATH)."""
+    full = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
+    full.update(env)
+    full.update({"PYTHONPATH": str(ROOT / "pipes" / "tf-apply"), "PYTHONUNBUFFERED": "1",
+                 "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"})
+    started = time.monotonic()
+    proc = subprocess.run([str(PIPE_PYTHON[0]), "-m", "tf_apply"], cwd=cwd, env=full,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    return PipeRun(proc.returncode, proc.stdout, time.monotonic() - started)
+
+
 def pipe_env(build: Path, endpoint: str, bucket: str, key: str, **extra: str) -> dict[str, str]:
     env = bitbucket_env(build, commit=secrets.token_hex(20), branch="main")
     env.update({"SPACES_ACCESS_KEY_ID": KEYS[0], "SPACES_SECRET_ACCESS_KEY": KEYS[1],
@@ -131,7 +171,7 @@ def pipe_apply(work: Path, endpoint: str, bucket: str, count: int) -> float:
     build = checkout(work, count)
     env = pipe_env(build, endpoint, bucket, f"pipe/{secrets.token_hex(6)}/terraform.tfstate")
     started = time.perf_counter()
-    run = run_local("tf-apply", env, build)
+    run = run_pipe(env, build)
     elapsed = time.perf_counter() - started
     if run.code != 0:
         raise RuntimeError(run.output)
@@ -142,8 +182,8 @@ def pipe_saved_plan(work: Path, endpoint: str, bucket: str, count: int) -> float
     build = checkout(work, count)
     key = f"pipe/{secrets.token_hex(6)}/terraform.tfstate"
     started = time.perf_counter()
-    plan = run_local("tf-apply", pipe_env(build, endpoint, bucket, key, MODE="plan", PLAN_ID="bench"), build)
-    apply = run_local("tf-apply", pipe_env(build, endpoint, bucket, key, MODE="apply", PLAN_ID="bench"), build)
+    plan = run_pipe(pipe_env(build, endpoint, bucket, key, MODE="plan", PLAN_ID="bench"), build)
+    apply = run_pipe(pipe_env(build, endpoint, bucket, key, MODE="apply", PLAN_ID="bench"), build)
     elapsed = time.perf_counter() - started
     if plan.code != 0 or apply.code != 0:
         raise RuntimeError(plan.output + apply.output)
@@ -168,7 +208,7 @@ def pipe_startup(work: Path) -> float:
     build = checkout(work, 1)
     env = {"MODE": "none", "BITBUCKET_CLONE_DIR": str(build)}
     started = time.perf_counter()
-    run = run_local("tf-apply", env, build)
+    run = run_pipe(env, build)
     elapsed = time.perf_counter() - started
     assert run.code == 1, run.output
     return elapsed
@@ -183,7 +223,9 @@ def section(results: dict[str, tuple[list[float], list[float]]], runs: int, comm
         f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} on {platform.machine()}, "
         f"{os.cpu_count()} CPUs, {tf_version}, Python {platform.python_version()}, backend: moto S3 "
         "server on loopback with `use_lockfile`; configurations of `terraform_data` resources "
-        "created from no state, fresh checkout (no `.terraform/`) each run.", "",
+        "created from no state, fresh checkout (no `.terraform/`) each run. The pipe runs from a "
+        "virtualenv installed the way its image installs it (pinned requirements, the shared "
+        "library as a regular package; the image's container start is not counted).", "",
         f"Command: `{command}`", "",
         f"{runs} paired runs, order alternating; medians in seconds. The goal is judged on the "
         "median of the paired ratios (each pipe run against the raw run next to it), which "
@@ -245,8 +287,9 @@ def main() -> None:
         parser.error("--runs must be at least 5")
     command = ".venv/bin/python -m bench.tf_apply" + (f" --runs {args.runs}" if args.runs != 7 else "")
     work = Path(tempfile.mkdtemp(prefix="bench-tf-apply-"))
-    load_start = os.getloadavg()[0]
     try:
+        PIPE_PYTHON.append(shipped_python(work))
+        load_start = os.getloadavg()[0]
         with MotoS3(workdir=work) as s3, \
                 ThrottlingProxy(urlsplit(s3.url).port or 80, rate_bits=1e9, rtt=RTT) as far:
             bucket = s3.create_bucket(f"bench-{secrets.token_hex(4)}")
