@@ -44,7 +44,7 @@ def conditional_writes_honoured(s3: Any, bucket: str) -> bool:
         s3.put_object(Bucket=bucket, Key=key, Body=b"2", IfNoneMatch="*")
         return False
     except ClientError as err:
-        return err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
+        return bool(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412)
     finally:
         s3.delete_object(Bucket=bucket, Key=key)
 
@@ -126,7 +126,7 @@ class _ProxyHandler(QuietHandler):
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in _HOP and k.lower() not in self.server.strip}
         target = urlsplit(self.server.upstream)
-        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+        conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=60)
         try:
             conn.request(self.command, self.path, body=body, headers=headers)
             resp = conn.getresponse()

@@ -7,6 +7,7 @@ import pytest
 from flux_bump import engine, imageref, markers, yamldoc
 from flux_bump.deliver import pr_branch
 from flux_bump.references import Target
+from yaml.nodes import ScalarNode
 
 
 def bump(tmp_path: Path, name: str, text: str, target: Target) -> tuple[str, engine.Result]:
@@ -86,7 +87,7 @@ def test_verification_refuses_a_wrong_edit(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "x.yaml").write_text("a: 1\nimage: reg.io/web:1\n")
     original = yamldoc.render_scalar
 
-    def broken(text: str, node: yamldoc.ScalarNode, new: str, flow: bool) -> tuple[int, int, str]:
+    def broken(text: str, node: ScalarNode, new: str, flow: bool) -> tuple[int, int, str]:
         start, end, _ = original(text, node, new, flow)
         return start - 3, end, "reg.io/web:2"  # also eats part of the key
 

@@ -32,7 +32,7 @@ def spaces(store: Store) -> Spaces:
 
 
 def test_the_answer_comes_before_the_delete_when_it_is_deferred() -> None:
-    store, queued = Store(), []
+    store, queued = Store(), list[Callable[[], None]]()
     assert probe.conditional_writes_work(spaces(store), "app/terraform.tfstate", queued.append)
     assert len(store.objects) == 1 and len(queued) == 1  # still there, its delete is queued
     queued[0]()
