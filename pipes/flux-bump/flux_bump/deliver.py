@@ -5,7 +5,7 @@ import hashlib
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +38,14 @@ def backoff(attempt: int) -> float:
 
 
 def push_with_retry(git: Git, root: Path, branch: str, result: engine.Result, refresh: Rescan,
-                    message: Message, retries: int) -> Delivered:
+                    message: Message, retries: int, selected: Callable[[str], bool],
+                    needles: Sequence[str]) -> Delivered:
     """Commit and push onto ``branch``; when the push is rejected because the branch moved, fetch
-    the new tip, re-apply the edit and try again (at most ``retries`` more times).  Never forces."""
+    the new tip, re-apply the edit and try again (at most ``retries`` more times).  Never forces.
+
+    The commit is replayed as it is when the new tip holds nothing more to edit (see
+    :meth:`Git.reapply`); otherwise the new tip is scanned again, so that a reference added
+    meanwhile is bumped too."""
     log = get_logger()
     attempt = 0
     commit: str | None = None
@@ -64,9 +69,9 @@ def push_with_retry(git: Git, root: Path, branch: str, result: engine.Result, re
                  "in %.1fs).", branch, attempt, retries, wait)
         time.sleep(wait)
         tip = git.fetch_tip(branch)
-        commit = git.reapply(base, commit, tip)
+        commit = git.reapply(base, commit, tip, branch, selected, needles)
         if commit is not None:
-            log.debug("Replayed the edit onto %s (its files are unchanged there).", tip[:12])
+            log.debug("Replayed the edit onto %s (nothing more to edit there).", tip[:12])
             continue
         result = refresh()
         if not result.found:

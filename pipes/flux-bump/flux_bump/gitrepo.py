@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,28 +120,10 @@ class Git:
             if len(parts) == 3 and parts[1] == "blob" and parts[0] in ("100644", "100755") \
                     and selected(path):
                 entries[path] = parts[2]
-        present = set(self.git("cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
-                      .stdout.split())
-        missing = sorted({oid for oid in entries.values() if oid not in present})
-        if missing:
-            res = proc.run(["git", "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet",
-                            "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
-                            "--filter=blob:none", "--stdin", "origin"], cwd=self.root,
-                           env=self.env, input="\n".join(missing) + "\n", check=False,
-                           timeout=1800)
-            if not res.ok:
-                raise self.explain(res.stderr, branch)
+        self._fetch_blobs(entries.values(), branch)
         matched: list[str] = []
         if entries:
-            args = ["grep", "-l", "-z", "-F", "--no-color"]
-            for needle in needles:
-                args += ["-e", needle]
-            res = self.git(*args, "HEAD", "--", *(f":(glob){p}" for p in GREP_PATHSPECS),
-                           check=False)
-            if res.returncode not in (0, 1):
-                raise PipeError(f"git grep failed: {secrets.mask(res.stderr.strip()[-300:])}")
-            for item in res.stdout.split("\0"):
-                path = item.partition(":")[2]
+            for path in self._grep(needles, "HEAD", [f":(glob){p}" for p in GREP_PATHSPECS]):
                 if path in entries:
                     matched.append(path)
         patterns = [sparse_pattern(p) for p in matched] or ["/.flux-bump-matches-nothing"]
@@ -153,6 +135,30 @@ class Git:
         if not res.ok:
             raise self.explain(res.stderr, branch)
         return sorted(entries)
+
+    def _fetch_blobs(self, oids: Iterable[str], branch: str) -> None:
+        """Fetch those of ``oids`` not here yet, in one request."""
+        present = set(self.git("cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
+                      .stdout.split())
+        missing = sorted({oid for oid in oids if oid not in present})
+        if missing:
+            res = proc.run(["git", "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet",
+                            "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
+                            "--filter=blob:none", "--stdin", "origin"], cwd=self.root,
+                           env=self.env, input="\n".join(missing) + "\n", check=False,
+                           timeout=1800)
+            if not res.ok:
+                raise self.explain(res.stderr, branch)
+
+    def _grep(self, needles: Sequence[str], tree: str, pathspecs: Sequence[str]) -> list[str]:
+        """The paths under ``pathspecs`` in ``tree`` that contain one of ``needles``."""
+        args = ["grep", "-l", "-z", "-F", "--no-color"]
+        for needle in needles:
+            args += ["-e", needle]
+        res = self.git(*args, tree, "--", *pathspecs, check=False)
+        if res.returncode not in (0, 1):
+            raise PipeError(f"git grep failed: {secrets.mask(res.stderr.strip()[-300:])}")
+        return [item.partition(":")[2] for item in res.stdout.split("\0") if item]
 
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").stdout.strip()
@@ -176,14 +182,29 @@ class Git:
         out = self.git("--literal-pathspecs", "ls-tree", "-z", tree, "--", *paths).stdout
         return sorted(e for e in out.split("\0") if e)
 
-    def reapply(self, base: str, ours: str, tip: str) -> str | None:
-        """Our commit ``ours`` (made on ``base``) replayed onto ``tip`` without a checkout, when
-        none of the files it changes differ between ``base`` and ``tip`` (so the edit is the same
-        on the new tip); None otherwise."""
-        out = self.git("diff-tree", "-r", "-z", "--name-only", "--no-commit-id", base, ours).stdout
-        paths = [p for p in out.split("\0") if p]
-        if not paths or self._entries(base, paths) != self._entries(tip, paths):
+    def _changed(self, old: str, new: str) -> list[str]:
+        out = self.git("diff-tree", "-r", "-z", "--name-only", "--no-commit-id", old, new).stdout
+        return [p for p in out.split("\0") if p]
+
+    def reapply(self, base: str, ours: str, tip: str, branch: str, selected: Callable[[str], bool],
+                needles: Sequence[str]) -> str | None:
+        """Our commit ``ours`` (made on ``base``) replayed onto ``tip`` without a checkout, when a
+        scan of ``tip`` would make the same edit and find nothing more: none of the files it
+        changes differ between ``base`` and ``tip``, and no other searched file (``selected``)
+        that changed upstream holds a needle (a file added meanwhile with the old tag, say).
+        None otherwise: the caller scans the new tip again.  Trees are compared; only the blobs
+        of searched files that changed upstream are fetched (one request)."""
+        paths = self._changed(base, ours)
+        upstream = self._changed(base, tip)
+        if not paths or set(paths) & set(upstream):
             return None
+        moved = [p for p in upstream if selected(p)]
+        if moved:
+            # a file deleted upstream is not in the tip: nothing can be found in it
+            found = [entry.partition("\t") for entry in self._entries(tip, moved)]
+            self._fetch_blobs((meta.split()[2] for meta, _, _ in found), branch)
+            if found and self._grep(needles, tip, [f":(literal){path}" for _, _, path in found]):
+                return None
         index = self.root / ".git" / "flux-bump-reapply.index"
         env = {**self.env, "GIT_INDEX_FILE": str(index)}
         try:

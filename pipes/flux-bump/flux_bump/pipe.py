@@ -161,7 +161,7 @@ def main() -> int:
                          f"to {target.tag} ({time.monotonic() - started:.1f}s)")
             return 0
         done = deliver.push_with_retry(git, root, branch, result, refresh, render,
-                                       int(values["RETRIES"]))
+                                       int(values["RETRIES"]), selected, needles)
         if done.commit is None:
             _publish(ctx, mode, None, done.result, None, branch)
             plog.success(f"{target.image} is already at {target.tag} in {branch}: nothing to commit")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from testbed.bitbucket_stub import BitbucketStub
 from testbed.git_http import git
 from testbed.pipes import bitbucket_env, run_local
@@ -113,9 +114,27 @@ fi
 """
 
 
-def _move_once(repo: GitopsRepo) -> None:
+ADD_ONCE_HOOK = """#!/bin/sh
+# like MOVE_ONCE_HOOK, but the other commit adds the file {path}
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+if [ ! -f moved ]; then
+  touch moved
+  export GIT_INDEX_FILE="$PWD/other.index"
+  git read-tree refs/heads/main
+  blob=$(printf '%s\\n' '{line}' | git hash-object -w --stdin)
+  git update-index --add --cacheinfo "100644,$blob,{path}"
+  tree=$(git write-tree)
+  rm -f "$GIT_INDEX_FILE"
+  commit=$(git -c user.name=other -c user.email=other@example.com commit-tree "$tree" \\
+    -p refs/heads/main -m "someone else added {path}")
+  git update-ref refs/heads/main "$commit"
+fi
+"""
+
+
+def _move_once(repo: GitopsRepo, add: tuple[str, str] | None = None) -> None:
     hook = repo.path / "hooks" / "pre-receive"
-    hook.write_text(MOVE_ONCE_HOOK)
+    hook.write_text(ADD_ONCE_HOOK.format(path=add[0], line=add[1]) if add else MOVE_ONCE_HOOK)
     hook.chmod(0o755)
 
 
@@ -142,3 +161,37 @@ def test_retries_exhausted(make_repo: Callable[..., GitopsRepo],
     assert "rejected 1 times because the branch kept moving" in run.last_line()
     assert "RETRIES" in run.last_line()
     assert [line.split(" ", 2)[-1] for line in repo.log("main")] == ["someone else pushed", "seed"]
+
+
+def test_a_reference_added_upstream_while_we_pushed_is_bumped_too(
+        make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
+        build_dir: Path) -> None:
+    repo = make_repo({"a.yaml": "image: ghcr.io/acme/web:1.0.0\n"})
+    _move_once(repo, add=("apps/b.yaml", "image: ghcr.io/acme/web:1.0.0"))
+    run = run_local("flux-bump", flux_env(repo.http_url, DEBUG="true"), build_dir)
+    assert run.code == 0, run.output
+    assert "re-applying the edit on the new tip" in run.output
+    assert "Replayed the edit" not in run.output, "a new reference upstream: the tip is scanned again"
+    subjects = [line.split(" ", 2)[-1] for line in repo.log("main")]
+    assert subjects[:2] == ["Bump ghcr.io/acme/web to 2.0.0", "someone else added apps/b.yaml"]
+    assert repo.show("a.yaml") == b"image: ghcr.io/acme/web:2.0.0\n"
+    assert repo.show("apps/b.yaml") == b"image: ghcr.io/acme/web:2.0.0\n"
+
+
+@pytest.mark.parametrize(("path", "line"), [
+    ("README.md", "image: ghcr.io/acme/web:1.0.0 is documented here"),  # not a searched file
+    # the usual race in a GitOps monorepo: another app's bump lands first; its file is searched
+    # but holds nothing of ours
+    ("apps/api.yaml", "image: ghcr.io/acme/api:1.1.0"),
+])
+def test_upstream_changes_with_nothing_to_edit_are_replayed_without_a_new_scan(
+        make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
+        build_dir: Path, path: str, line: str) -> None:
+    repo = make_repo({"a.yaml": "image: ghcr.io/acme/web:1.0.0\n",
+                      "apps/api.yaml": "image: ghcr.io/acme/api:1.0.0\n"})
+    _move_once(repo, add=(path, line))
+    run = run_local("flux-bump", flux_env(repo.http_url, DEBUG="true"), build_dir)
+    assert run.code == 0, run.output
+    assert "Replayed the edit" in run.output
+    assert repo.show("a.yaml") == b"image: ghcr.io/acme/web:2.0.0\n"
+    assert repo.show(path) == f"{line}\n".encode()
