@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Release one pipe image from a ``<pipe>-v<X.Y.Z>`` git tag (the repository's release step).
+
+    python3 .ci/release.py build-push-v1.2.3      (default: $BITBUCKET_TAG)
+
+Checks that the tag names a pipe of this repository at its latest released version (semversioner:
+``.semversioner/<X.Y.Z>.json`` exists, no change waits in ``next-release/``, ``pipe.yml`` and the
+changelog name that version), refuses a version already in the registry (a released version never
+changes), then builds the image from the repository root and pushes ``X.Y.Z``, ``X.Y`` and ``X``.
+The floating tags only ever move forward: a tag can only release the pipe's latest version.
+
+Environment: RELEASE_REGISTRY (default registry.digitalocean.com/do-pipes; ``docker login`` done
+before), BASE_IMAGE (build argument; default: the Dockerfile's), BUILD_NETWORK (``docker build
+--network``, for an engine without a default bridge), BITBUCKET_COMMIT (the revision label).
+Standard library only: the release step needs python3 and the docker CLI, nothing else.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_REGISTRY = "registry.digitalocean.com/do-pipes"
+TAG = re.compile(r"(?P<pipe>[a-z0-9][a-z0-9-]*?)-v(?P<version>(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*))")
+Version = tuple[int, int, int]
+
+
+class ReleaseError(Exception):
+    pass
+
+
+def parse_tag(tag: str) -> tuple[str, str]:
+    match = TAG.fullmatch(tag.strip())
+    if not match:
+        raise ReleaseError(f"'{tag}' is not a release tag: use <pipe>-v<X.Y.Z>, e.g. build-push-v1.2.3")
+    return match["pipe"], match["version"]
+
+
+def as_version(text: str) -> Version:
+    major, minor, patch = (int(part) for part in text.split("."))
+    return major, minor, patch
+
+
+def released(pipe_dir: Path) -> list[Version]:
+    """The versions semversioner released for the pipe, oldest first."""
+    found = []
+    for path in (pipe_dir / ".semversioner").glob("*.json"):
+        if re.fullmatch(r"\d+\.\d+\.\d+", path.stem):
+            found.append(as_version(path.stem))
+    return sorted(found)
+
+
+def check(root: Path, pipe: str, version: str) -> None:
+    """Refuse a tag that is not the pipe's latest released version, with the fix."""
+    pipe_dir = root / "pipes" / pipe
+    if not (pipe_dir / "Dockerfile").is_file():
+        pipes = sorted(p.name for p in (root / "pipes").iterdir() if (p / "Dockerfile").is_file())
+        raise ReleaseError(f"no pipe '{pipe}' in this repository (pipes: {', '.join(pipes)})")
+    versions = released(pipe_dir)
+    if as_version(version) not in versions:
+        raise ReleaseError(f"{pipe} {version} was never released with semversioner: run "
+                           f"'semversioner release' in pipes/{pipe} and tag the commit it makes")
+    latest = ".".join(map(str, versions[-1]))
+    if version != latest:
+        raise ReleaseError(f"{pipe} {version} is not its latest version ({latest}): only the latest "
+                           "version is released, so that the floating tags never move back")
+    pending = sorted((pipe_dir / ".semversioner" / "next-release").glob("*.json"))
+    if pending:
+        raise ReleaseError(f"{pipe} has {len(pending)} unreleased change(s) in .semversioner/next-release: "
+                           "run 'semversioner release' first, then tag the commit it makes")
+    image = re.search(r"^image:\s*(\S+)", (pipe_dir / "pipe.yml").read_text(), re.MULTILINE)
+    if not image or not image.group(1).endswith(f":{version}"):
+        raise ReleaseError(f"pipes/{pipe}/pipe.yml names {image.group(1) if image else 'no image'}, "
+                           f"not version {version}: update it before tagging")
+    if f"## {version}\n" not in (pipe_dir / "CHANGELOG.md").read_text():
+        raise ReleaseError(f"pipes/{pipe}/CHANGELOG.md has no '## {version}' section: run "
+                           "'semversioner changelog > CHANGELOG.md'")
+
+
+def references(registry: str, pipe: str, version: str) -> list[str]:
+    major, minor, _ = version.split(".")
+    repo = f"{registry.rstrip('/')}/{pipe}"
+    return [f"{repo}:{version}", f"{repo}:{major}.{minor}", f"{repo}:{major}"]
+
+
+def docker(args: Sequence[str], capture: bool = False) -> subprocess.CompletedProcess[str]:
+    print("$ docker " + " ".join(args), flush=True)
+    return subprocess.run(["docker", *args], text=True, check=False,
+                          capture_output=capture)
+
+
+def _loopback(reference: str) -> bool:
+    host = reference.split("/", 1)[0]
+    return host.startswith(("127.", "localhost")) or host.startswith("[::1]")
+
+
+def exists(reference: str) -> bool:
+    """Whether the registry already holds ``reference`` (``docker manifest inspect``)."""
+    insecure = ["--insecure"] if _loopback(reference) else []
+    result = docker(["manifest", "inspect", *insecure, reference], capture=True)
+    if result.returncode == 0:
+        return True
+    text = (result.stderr + result.stdout).lower()
+    if "no such manifest" in text or "manifest unknown" in text or "not found" in text:
+        return False
+    raise ReleaseError(f"cannot tell whether {reference} exists: {result.stderr.strip()[-300:]}")
+
+
+def release(root: Path, tag: str, registry: str, base_image: str | None, commit: str | None,
+            network: str | None = None) -> str:
+    """Build and push the tag's pipe image; return the pushed digest."""
+    pipe, version = parse_tag(tag)
+    check(root, pipe, version)
+    refs = references(registry, pipe, version)
+    if exists(refs[0]):
+        raise ReleaseError(f"{refs[0]} is already released and a released version never changes: "
+                           "release a new version instead")
+    args = ["build", "-f", f"pipes/{pipe}/Dockerfile", "--label",
+            f"org.opencontainers.image.version={version}"]
+    if commit:
+        args += ["--label", f"org.opencontainers.image.revision={commit}"]
+    if base_image:
+        args += ["--build-arg", f"BASE_IMAGE={base_image}"]
+    if network:
+        args += ["--network", network]
+    for ref in refs:
+        args += ["-t", ref]
+    if docker([*args, str(root)]).returncode:
+        raise ReleaseError(f"docker build of {pipe} failed (its output is above)")
+    digest = ""
+    for ref in refs:
+        pushed = docker(["push", ref], capture=True)
+        print(pushed.stdout, end="", flush=True)
+        if pushed.returncode:
+            raise ReleaseError(f"docker push {ref} failed: {pushed.stderr.strip()[-300:]}")
+        found = re.search(r"digest: (sha256:[0-9a-f]{64})", pushed.stdout)
+        digest = digest or (found.group(1) if found else "")
+    return digest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("tag", nargs="?", default=os.environ.get("BITBUCKET_TAG", ""))
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)  # tests
+    args = parser.parse_args(argv)
+    registry = os.environ.get("RELEASE_REGISTRY") or DEFAULT_REGISTRY
+    try:
+        digest = release(args.root, args.tag, registry, os.environ.get("BASE_IMAGE") or None,
+                         os.environ.get("BITBUCKET_COMMIT") or None,
+                         os.environ.get("BUILD_NETWORK") or None)
+    except ReleaseError as err:
+        print(f"✖ {err}", flush=True)
+        return 1
+    pipe, version = parse_tag(args.tag)
+    print(json.dumps({"pipe": pipe, "version": version, "digest": digest,
+                      "tags": references(registry, pipe, version)}))
+    print(f"✔ Released {pipe} {version} ({digest or 'digest not reported'})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
