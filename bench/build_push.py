@@ -593,7 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         version = str(client.version().get("Version", "?"))
         engine_desc = f"{version}, {'started by the benchmark' if engine.owned else 'reused'}"
         report.say(f"Docker engine {engine.host} ({engine_desc})")
-        base = images.pick_base(client, base_image.ensure(client))
+        base = images.pick_base(client, lambda: base_image.ensure(client))
         report.say(f"Base image {base}; building {PIPE_TAG}")
         pipe_image = images.build_pipe(client, "build-push", base, tag=PIPE_TAG)
         token = f"dop_v1_bench{pysecrets.token_hex(24)}"

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             engine, client = stack.enter_context(_engine(work))
             say(f"  {engine.host}{' (started for the demo)' if engine.owned else ''}")
             say("Base image (debootstrap bookworm, cached after the first run)")
-            base = images.pick_base(client, base_image_mod.ensure(client))
+            base = images.pick_base(client, lambda: base_image_mod.ensure(client))
             try:
                 terraform_image_mod.local_binary()
                 terraform: str | None = terraform_image_mod.ensure(client)

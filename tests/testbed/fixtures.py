@@ -57,7 +57,7 @@ def docker_client(docker_engine: DockerEngine) -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="session")
 def base_image(docker_client: docker.DockerClient) -> str:
     """The base image for pipe Dockerfiles: python:3.12-slim if present, else the local one."""
-    return images.pick_base(docker_client, base_image_mod.ensure(docker_client))
+    return images.pick_base(docker_client, lambda: base_image_mod.ensure(docker_client))
 
 
 @pytest.fixture(scope="session")

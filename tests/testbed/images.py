@@ -1,6 +1,7 @@
 """Pipe images built from the repo root on the test bed's base image, once per session."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -10,13 +11,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 OFFICIAL_BASE = "python:3.12-slim"
 
 
-def pick_base(client: docker.DockerClient, local_base: str) -> str:
-    """The official base when the engine has it, else the local debootstrap base."""
+def pick_base(client: docker.DockerClient, local_base: Callable[[], str]) -> str:
+    """The official base when the engine has it (a CI with a network pulls it first), else the
+    local debootstrap base, which ``local_base`` builds only then."""
     try:
         client.images.get(OFFICIAL_BASE)
         return OFFICIAL_BASE
     except ImageNotFound:
-        return local_base
+        return local_base()
 
 
 def build_pipe(client: docker.DockerClient, pipe: str, base: str, tag: str | None = None,
