@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,6 +41,7 @@ from testbed.throttle import ThrottlingProxy  # noqa: E402
 
 GOAL = 1.15
 SMALL, LARGE, HUGE = 25, 400, 1500  # terraform_data resources (plus one summary resource)
+Runner = Callable[[Path, str, str, int], float]  # (work dir, S3 endpoint, bucket, resources) -> s
 RTT = 0.010  # the "away" row: S3 behind a proxy adding this round-trip time, as Spaces is over a network
 CONFIG = """terraform {{
   backend "s3" {{}}
@@ -294,22 +296,18 @@ def main() -> None:
                 ThrottlingProxy(urlsplit(s3.url).port or 80, rate_bits=1e9, rtt=RTT) as far:
             bucket = s3.create_bucket(f"bench-{secrets.token_hex(4)}")
             near, remote = s3.url, f"http://127.0.0.1:{far.port}"
+            away = f", S3 {RTT * 1000:.0f} ms away"
+            # (name, pipe side, raw side, S3 endpoint, resources)
+            scenarios: list[tuple[str, Runner, Runner, str, int]] = [
+                *((f"A apply, {n + 1} resources", pipe_apply, raw_apply, near, n)
+                  for n in (SMALL, LARGE, HUGE)),
+                (f"A apply, {SMALL + 1} resources{away}", pipe_apply, raw_apply, remote, SMALL),
+                (f"B saved plan, {SMALL + 1} resources", pipe_saved_plan, raw_saved_plan, near, SMALL),
+            ]
             results = {
-                f"A apply, {SMALL + 1} resources": paired(
-                    args.runs, lambda: pipe_apply(work, near, bucket, SMALL),
-                    lambda: raw_apply(work, near, bucket, SMALL)),
-                f"A apply, {LARGE + 1} resources": paired(
-                    args.runs, lambda: pipe_apply(work, near, bucket, LARGE),
-                    lambda: raw_apply(work, near, bucket, LARGE)),
-                f"A apply, {HUGE + 1} resources": paired(
-                    args.runs, lambda: pipe_apply(work, near, bucket, HUGE),
-                    lambda: raw_apply(work, near, bucket, HUGE)),
-                f"A apply, {SMALL + 1} resources, S3 {RTT * 1000:.0f} ms away": paired(
-                    args.runs, lambda: pipe_apply(work, remote, bucket, SMALL),
-                    lambda: raw_apply(work, remote, bucket, SMALL)),
-                f"B saved plan, {SMALL + 1} resources": paired(
-                    args.runs, lambda: pipe_saved_plan(work, near, bucket, SMALL),
-                    lambda: raw_saved_plan(work, near, bucket, SMALL)),
+                name: paired(args.runs, partial(pipe, work, endpoint, bucket, count),
+                             partial(raw, work, endpoint, bucket, count))
+                for name, pipe, raw, endpoint, count in scenarios
             }
             startup = [pipe_startup(work) for _ in range(args.runs)]
     finally:
