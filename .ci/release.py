@@ -113,8 +113,8 @@ def exists(reference: str) -> bool:
 
 
 def release(root: Path, tag: str, registry: str, base_image: str | None, commit: str | None,
-            network: str | None = None) -> str:
-    """Build and push the tag's pipe image; return the pushed digest."""
+            network: str | None = None) -> dict[str, object]:
+    """Build and push the tag's pipe image; return what was released (pipe, version, digest, tags)."""
     pipe, version = parse_tag(tag)
     check(root, pipe, version)
     refs = references(registry, pipe, version)
@@ -141,7 +141,7 @@ def release(root: Path, tag: str, registry: str, base_image: str | None, commit:
             raise ReleaseError(f"docker push {ref} failed: {pushed.stderr.strip()[-300:]}")
         found = re.search(r"digest: (sha256:[0-9a-f]{64})", pushed.stdout)
         digest = digest or (found.group(1) if found else "")
-    return digest
+    return {"pipe": pipe, "version": version, "digest": digest, "tags": refs}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,16 +151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     registry = os.environ.get("RELEASE_REGISTRY") or DEFAULT_REGISTRY
     try:
-        digest = release(args.root, args.tag, registry, os.environ.get("BASE_IMAGE") or None,
-                         os.environ.get("BITBUCKET_COMMIT") or None,
-                         os.environ.get("BUILD_NETWORK") or None)
+        done = release(args.root, args.tag, registry, os.environ.get("BASE_IMAGE") or None,
+                       os.environ.get("BITBUCKET_COMMIT") or None,
+                       os.environ.get("BUILD_NETWORK") or None)
     except ReleaseError as err:
         print(f"✖ {err}", flush=True)
         return 1
-    pipe, version = parse_tag(args.tag)
-    print(json.dumps({"pipe": pipe, "version": version, "digest": digest,
-                      "tags": references(registry, pipe, version)}))
-    print(f"✔ Released {pipe} {version} ({digest or 'digest not reported'})", flush=True)
+    print(json.dumps(done))
+    print(f"✔ Released {done['pipe']} {done['version']} ({done['digest'] or 'digest not reported'})",
+          flush=True)
     return 0
 
 

@@ -43,7 +43,7 @@ def yaml_scalar(raw: str) -> Any:
         return _YAML_BOOLS[raw]
     if _PLAIN_INT.fullmatch(raw):
         return int(raw)
-    if _PLAIN_TEXT.fullmatch(raw) and raw.lower() not in ("null", "y", "n", "nan", "inf"):
+    if _PLAIN_TEXT.fullmatch(raw) and raw not in ("null", "Null", "NULL"):
         return raw
     import yaml
 

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 
 
@@ -31,6 +32,15 @@ class _Bucket:
                     return
                 wait = (n - self.tokens) / self.rate
             time.sleep(wait)
+
+
+def _send_or_close(dst: socket.socket, data: bytes) -> None:
+    """Send ``data`` to ``dst``; ``b""`` ends the direction (half-close)."""
+    if data:
+        dst.sendall(data)
+    else:
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
 
 
 class ThrottlingProxy:
@@ -70,51 +80,46 @@ class ThrottlingProxy:
                 client.close()
                 continue
             for src, dst, bucket in ((client, upstream, self.up), (upstream, client, self.down)):
+                send: Callable[[bytes], None] = partial(_send_or_close, dst)
                 if self.rtt:
                     line: queue.Queue[tuple[float, bytes]] = queue.Queue()
-                    threading.Thread(target=self._pump, args=(src, line.put, bucket), daemon=True).start()
+                    send = partial(self._delay, line)
                     threading.Thread(target=self._deliver, args=(line, dst), daemon=True).start()
-                else:
-                    threading.Thread(target=self._pump, args=(src, dst, bucket), daemon=True).start()
+                threading.Thread(target=self._pump, args=(src, send, bucket), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket | Callable[[tuple[float, bytes]], None],
-              bucket: _Bucket) -> None:
-        """Copy ``src`` to ``dst`` (a socket, or the queue of a delayed link; b"" marks the end)."""
+    @staticmethod
+    def _pump(src: socket.socket, send: Callable[[bytes], None], bucket: _Bucket) -> None:
+        """Copy ``src`` through ``bucket`` to ``send``, then ``send(b"")`` once at the end."""
         try:
             while True:
-                data = src.recv(self.CHUNK)
+                data = src.recv(ThrottlingProxy.CHUNK)
                 if not data:
                     break
                 bucket.take(len(data))
-                if isinstance(dst, socket.socket):
-                    dst.sendall(data)
-                else:
-                    dst((time.monotonic() + self.rtt / 2, data))
+                send(data)
         except OSError:
             pass
         finally:
-            if isinstance(dst, socket.socket):
-                with contextlib.suppress(OSError):
-                    dst.shutdown(socket.SHUT_WR)
-            else:
-                dst((time.monotonic() + self.rtt / 2, b""))
+            send(b"")
+
+    def _delay(self, line: queue.Queue[tuple[float, bytes]], data: bytes) -> None:
+        line.put((time.monotonic() + self.rtt / 2, data))
 
     @staticmethod
     def _deliver(line: queue.Queue[tuple[float, bytes]], dst: socket.socket) -> None:
+        """Send each chunk of ``line`` to ``dst`` when it is due (the end marker included)."""
         try:
             while True:
                 due, data = line.get()
                 delay = due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+                _send_or_close(dst, data)
                 if not data:
-                    break
-                dst.sendall(data)
+                    return
         except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                dst.shutdown(socket.SHUT_WR)
+            _send_or_close(dst, b"")
+
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
