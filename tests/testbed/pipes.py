@@ -242,8 +242,12 @@ def run_pipe(command: PipeCommand, timeout: float = 900) -> PipeRun:
     return PipeRun(proc.returncode, proc.stdout, time.monotonic() - started)
 
 
-def read_handoff(build_dir: Path, pipe: str) -> dict[str, Any]:
-    """The hand-off (outputs) file a pipe left for the pipes after it, read where it is today."""
-    data: dict[str, Any] = json.loads((build_dir / SHARED_STORAGE / "do-pipes" / f"{pipe}.json")
-                                      .read_text(encoding="utf-8"))
+def read_handoff(build_dir: Path, pipe: str, name: str | None = None) -> dict[str, Any]:
+    """The JSON a pipe left after its run, read where it is today: its hand-off to the pipes after
+    it, or (``name``) another file of its outputs.  The one place tests know these locations."""
+    if name is None:
+        path = build_dir / SHARED_STORAGE / "do-pipes" / f"{pipe}.json"
+    else:
+        path = build_dir / ".do-pipes" / name
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
