@@ -11,8 +11,7 @@ from pathlib import Path
 import docker
 from testbed.fixtures import canary
 from testbed.leaks import assert_absent
-from testbed.pipes import (REPO_ROOT, PipeHost, PipeRun, bitbucket_env, pipe_command, read_handoff,
-                           run_pipe)
+from testbed.pipes import REPO_ROOT, PipeHost, PipeRun, bitbucket_env, pipe_command, read_handoff, run_pipe
 from testbed.reports_stub import BitbucketReportsStub
 from testbed.s3 import MotoS3
 
@@ -48,8 +47,8 @@ def test_plan_on_pr_then_apply_on_main(tmp_path: Path, moto_s3: MotoS3, terrafor
     assert f"Plan saved as PLAN_ID {commit}: 2 to create" in plan.output
     # Code Insights on by default: the report reached the proxy on the pipe's host, no address given
     assert "Code Insights report" in plan.output and "not sent" not in plan.output, plan.output
-    (key, report), = reports_proxy.state.reports.items()
-    assert key[:3] == ("acme", "web", commit)
+    (where, report), = reports_proxy.state.reports.items()
+    assert where[:3] == ("acme", "web", commit)
     assert report["report_type"] == "TEST" and report["result"] == "PASSED"
     assert {"title": "To create", "type": "NUMBER", "value": 2} in report["data"]
     applied = run(MODE="apply", PLAN_ID=commit)  # the main-branch step

@@ -245,9 +245,7 @@ def run_pipe(command: PipeCommand, timeout: float = 900) -> PipeRun:
 def read_handoff(build_dir: Path, pipe: str, name: str | None = None) -> dict[str, Any]:
     """The JSON a pipe left after its run, read where it is today: its hand-off to the pipes after
     it, or (``name``) another file of its outputs.  The one place tests know these locations."""
-    if name is None:
-        path = build_dir / SHARED_STORAGE / "do-pipes" / f"{pipe}.json"
-    else:
-        path = build_dir / ".do-pipes" / name
+    path = (build_dir / SHARED_STORAGE / "do-pipes" / f"{pipe}.json" if name is None
+            else build_dir / ".do-pipes" / name)
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data

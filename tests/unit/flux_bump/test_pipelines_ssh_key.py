@@ -12,8 +12,8 @@ from flux_bump import auth
 from flux_bump import pipe as flux_pipe
 from pipes_common.errors import PipeError
 
-KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-folder-key\n-----END OPENSSH PRIVATE KEY-----\n"
-OTHER = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-variable-key\n-----END OPENSSH PRIVATE KEY-----\n"
+KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE-folder-key\n-----END OPENSSH PRIVATE KEY-----\n"
+OTHER = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE-variable\n-----END OPENSSH PRIVATE KEY-----\n"
 REMOTE = auth.parse_remote("ssh://git@127.0.0.1:9/acme/gitops.git")
 
 
@@ -65,7 +65,7 @@ def test_no_key_configured(ssh_folder: Path, tmp_path: Path) -> None:
 
 def test_no_known_host_configured(ssh_folder: Path, tmp_path: Path) -> None:
     (ssh_folder / "known_hosts").write_text("")
-    with pytest.raises(PipeError, match="none is known for 127.0.0.1: set KNOWN_HOSTS"):
+    with pytest.raises(PipeError, match=r"none is known for 127\.0\.0\.1: set KNOWN_HOSTS"):
         auth.ssh(REMOTE, tmp_path, None, None, None)
     assert list(tmp_path.glob("id_key*")) == []
 
