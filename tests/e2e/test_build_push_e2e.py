@@ -8,7 +8,7 @@ import secrets as pysecrets
 import shutil
 import subprocess
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,9 @@ def engine_work(client: docker.DockerClient, since: datetime, until: datetime) -
     each RUN step in one)."""
     seen: list[str] = []
     event: dict[str, Any]
-    for event in client.events(since=since, until=until, decode=True):
+    for event in client.events(since=since, until=until + timedelta(seconds=1), decode=True):
+        if not since.timestamp() * 1e9 <= event.get("timeNano", 0) <= until.timestamp() * 1e9:
+            continue
         attributes = event.get("Actor", {}).get("Attributes", {})
         if event.get("Type") == "image" or (
                 event.get("Type") == "container"
@@ -59,8 +61,11 @@ def test_push_then_skip(build_dir: Path, pipe_image: Callable[[str], str], pipe_
         "BUILD_ARGS_1": f"APP_VERSION={commit}",  # a fresh layer each run
     }
     command = pipe_command(pipe, build_dir, step, pipe_host, variables=variables)
+    since = datetime.now(UTC)
     first = run_pipe(command)
+    built = engine_work(docker_client, since, datetime.now(UTC))
     assert first.code == 0, first.output
+    assert any(seen.startswith("image tag ") for seen in built), built  # what a build looks like
     assert "✔ Pushed" in first.output
     assert registry.tags("acme/e2e-web") == sorted([f"sha-{commit[:7]}", "develop"])
     outputs = read_handoff(build_dir, "build-push")
