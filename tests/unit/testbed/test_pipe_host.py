@@ -19,6 +19,7 @@ def test_an_address_whose_port_is_taken_is_skipped() -> None:
         address = probe.address
     last = int(address.rsplit(".", 1)[1])
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past runs' TIME_WAIT
         taken.bind((address, PROXY_PORT))
         taken.listen(1)
         with PipeHostAddress(first=last) as lease:
