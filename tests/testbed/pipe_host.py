@@ -156,6 +156,13 @@ def agent_ssh_dir(path: Path, key: str | None = None, known_hosts: str = "") -> 
     file before ssh accepts it); ``known_hosts`` the hosts added there; ``config`` the ssh client
     configuration of the step (naming the step's own key file).  Without ``key`` (no key
     configured) there is no ``id_rsa_tmp``.
+
+    Relied on: mathieu-lemay/pipeline-runner (``pipeline_runner/container.py``) writes the key to
+    this folder as ``id_rsa`` (0600) and ``id_rsa_tmp`` (0644, "readable by alt uids") with an
+    empty ``known_hosts``, and an ssh ``config`` of ``IdentityFile <folder>/id_rsa`` and
+    ``ServerAliveInterval 180``; published pipes copy ``id_rsa_tmp`` and ``known_hosts`` from here
+    and ``chmod go-rwx`` the copy.  The pipe's folder here holds ``id_rsa_tmp``, ``known_hosts``
+    and ``config`` (issue 8), not the step's own ``id_rsa``, so a pipe must use ``id_rsa_tmp``.
     """
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o755)

@@ -170,8 +170,9 @@ def pipe_command(pipe: str, build_dir: Path, step: Mapping[str, str], host: Pipe
     - bitbucket-pipes-toolkit (``annotations.py``, ``CodeInsights``): a pipe reaches the reports
       proxy at ``host.docker.internal:29418``, so ``--add-host`` points that name at the pipe host.
 
-    Differences on purpose: ``--network`` is ``host.network`` (``host`` on the test bed, whose
-    engine has no bridge), and ``--rm``.  The pipe's variables are passed as ``--env=NAME`` with
+    On purpose: ``--network`` is ``host.network`` (``host`` on the test bed, whose engine has no
+    bridge: a bridge lets a container reach outside addresses), and ``--rm`` (as the
+    re-implementation runs it).  The pipe's variables are passed as ``--env=NAME`` with
     their values in the docker CLI's environment (``variables``), or as ``--env-file``, never on
     the command line.  The step's variables (``CI``, ``BITBUCKET_*``; not secret) are literal.
     ``entrypoint`` replaces the image's entry point (the benchmarks' container-start floor only).
