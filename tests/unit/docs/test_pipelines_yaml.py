@@ -153,7 +153,9 @@ ALL = blocks()
 
 @pytest.mark.parametrize("block", ALL, ids=[b.where for b in ALL])
 def test_yaml_block_is_valid_pipelines_configuration(block: Block) -> None:
-    check(block.text)
+    kinds = check(block.text)
+    if all(kind.endswith("skipped") for kind in kinds):
+        pytest.skip(f"{block.where}: {', '.join(kinds)} (a manifest, not pipelines YAML)")
 
 
 def test_every_readme_has_blocks_and_every_kind_is_seen() -> None:
