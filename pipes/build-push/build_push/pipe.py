@@ -11,9 +11,10 @@ from pipes_common import outputs, runner, secrets
 from pipes_common.bitbucket import StepContext
 from pipes_common.docr import DOCR_HOST, DigitalOceanClient
 from pipes_common.errors import PipeError
+from pipes_common.handoff import BuildPushOutputs
 from pipes_common.registry import RegistryClient, RegistryError
 
-from . import PIPE, preflight, tags
+from . import __version__, preflight, tags
 from .schema import SCHEMA
 
 if TYPE_CHECKING:
@@ -246,15 +247,7 @@ def main() -> int:
 
 def _publish(ctx: StepContext, s: Settings, digest: str | None, *, skipped: bool,
              image_id: str | None = None) -> None:
-    values: dict[str, Any] = {
-        "image": s.image,
-        "tags": s.tag_plan.tags,
-        "digest": digest or "",
-        "ref": f"{s.image}@{digest}" if digest else f"{s.image}:{s.tag_plan.tags[0]}",
-        "skipped": skipped,
-    }
-    if image_id:
-        values["image_id"] = image_id
-    outputs.publish(ctx, PIPE, values)
-
-
+    outputs.publish(ctx, BuildPushOutputs(
+        image=s.image, tags=tuple(s.tag_plan.tags), digest=digest or "",
+        ref=f"{s.image}@{digest}" if digest else f"{s.image}:{s.tag_plan.tags[0]}",
+        skipped=skipped, image_id=image_id or ""), __version__)

@@ -18,8 +18,9 @@ from pipes_common import outputs, runner
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 from pipes_common.fsutil import atomic_write
+from pipes_common.handoff import TfApplyOutputs
 
-from . import PIPE, backend, summary, tfoutputs
+from . import __version__, backend, summary, tfoutputs
 from .schema import SCHEMA
 from .settings import Settings, build
 from .terraform import JsonRun, Terraform
@@ -56,17 +57,14 @@ def _report(s: Settings, ctx: StepContext, sm: summary.Summary, plan_id: str | N
 
 def _publish(ctx: StepContext, s: Settings, sm: summary.Summary | None,
              outs: tfoutputs.Outputs | None, plan_id: str | None = None) -> None:
-    values: dict[str, object] = {"mode": s.mode, "workspace": s.workspace, "state_key": s.state_key}
-    if plan_id:
-        values["plan_id"] = plan_id
-    if sm is not None:
-        values["has_changes"] = sm.has_changes
-        values.update(sm.counts)
     if outs is not None:
-        values["sensitive_outputs"] = outs.sensitive
-        values.update({f"out_{name}": value for name, value in outs.values.items()})
         tfoutputs.write_json(ctx, outs)
-    outputs.publish(ctx, PIPE, values)
+    outputs.publish(ctx, TfApplyOutputs(
+        mode=s.mode, workspace=s.workspace, state_key=s.state_key, plan_id=plan_id or "",
+        has_changes=None if sm is None else sm.has_changes,
+        counts={} if sm is None else sm.counts,
+        outputs=None if outs is None else outs.values,
+        sensitive_outputs=() if outs is None else tuple(outs.sensitive)), __version__)
 
 
 def _outputs_of(run: JsonRun) -> tfoutputs.Outputs:
