@@ -42,11 +42,12 @@ def test_round_trip_through_the_storage_folders(tmp_path: Path,
     """What a pipe writes to its own folder is what the next pipe reads from the shared one."""
     written = outputs.publish(step(tmp_path, value.PIPE), value, "9.8.7")
     doc = json.loads(written[0].read_text())
-    assert written[0] == tmp_path / f".bitbucket/pipelines/generated/pipeline/pipes/some-owner/{value.PIPE}/outputs.json"
+    shared = tmp_path / ".bitbucket/pipelines/generated/pipeline/pipes"
+    assert written[0] == shared / "some-owner" / value.PIPE / "outputs.json"
     assert (doc["kind"], doc["schema"], doc["pipe"], doc["pipe_version"]) == (
         handoff.KIND, handoff.SCHEMA_VERSION, value.PIPE, "9.8.7")
     assert written[1] == tmp_path / f".do-pipes/{value.PIPE}.env"
-    assert handoff.read(step(tmp_path), type(value), INSTEAD) == value
+    assert handoff.read(step(tmp_path), type(value), INSTEAD) == value  # type: ignore[type-var]
 
 
 def test_the_dotenv_keys_are_the_documented_ones(tmp_path: Path) -> None:
