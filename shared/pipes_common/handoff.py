@@ -10,10 +10,12 @@ disagree on a key or a type, and the file says which version of the format it ho
 Which file the reader takes: ``<owner>`` is whatever Bitbucket makes of the namespace of the image
 the step named (ours, a fork's, a mirror's), so it is never assumed.  Every ``outputs.json`` in a
 folder named after the pipe below the shared folder is a candidate, at any depth (one folder for
-``<namespace>/<pipe>``, more if an image path has more parts); the one written last wins, as that
-is the run of that pipe the step made most recently.  A candidate of another suite's pipe of the
-same name is not ours: it fails the ``kind`` check below with a clear message, unless a newer file
-of ours is there.
+``<namespace>/<pipe>``, more if an image path has more parts).  Of those, the right one is the
+file written last (by modification time) that is not plainly another suite's pipe of the same name
+(a JSON object without our ``kind``): that is the run of our pipe the step made most recently.  A
+file that cannot be read at all counts as ours, since nothing says it is not: it is reported
+rather than passed over for an older one.  When every candidate is another suite's, the newest is
+reported as such.
 
 A file of an older or newer format, a damaged one, or the single JSON file that version 0.1.0 of
 the pipes wrote at ``<shared folder>/do-pipes/<pipe>.json``, stops the reading pipe with one line
@@ -186,6 +188,15 @@ def _legacy(shared: Path, pipe: str) -> Path | None:
     return found[0] if found else None
 
 
+def _foreign(path: Path) -> bool:
+    """Whether ``path`` is plainly another pipe's file: a JSON object without our ``kind``."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("kind") != KIND
+
+
 def load(path: Path, cls: type[T], instead: str) -> T:
     """The outputs in ``path``; :class:`HandoffError` saying what to do when it cannot be used."""
     pipe = cls.PIPE
@@ -228,8 +239,11 @@ def read(ctx: StepContext, cls: type[T], instead: str) -> T | None:
     if shared is None or not shared.is_dir():
         return None
     found = candidates(shared, cls.PIPE)
+    for path in found:
+        if not _foreign(path):
+            return load(path, cls, instead)
     if found:
-        return load(found[0], cls, instead)
+        return load(found[0], cls, instead)  # raises: another suite's file
     legacy = _legacy(shared, cls.PIPE)
     if legacy is not None:
         raise HandoffError(f"The {cls.PIPE} outputs at {legacy} are in the format of {cls.PIPE} "

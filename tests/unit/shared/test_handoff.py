@@ -82,6 +82,24 @@ def test_the_owner_is_found_and_the_newest_file_wins(tmp_path: Path) -> None:
     assert handoff.read(step(tmp_path), BuildPushOutputs, INSTEAD) == older
 
 
+def test_a_newer_file_of_another_suites_pipe_is_passed_over(tmp_path: Path) -> None:
+    handoff.write(step(tmp_path, "build-push", owner="do-pipes"), BUILT, "1.0.0")
+    ours = tmp_path / ".bitbucket/pipelines/generated/pipeline/pipes/do-pipes/build-push/outputs.json"
+    os.utime(ours, ns=(1, 1))
+    _raw(tmp_path, json.dumps({"image": "elsewhere"}), name="../someone/build-push/outputs.json")
+    assert handoff.read(step(tmp_path), BuildPushOutputs, INSTEAD) == BUILT
+    ours.unlink()  # alone, the other suite's file is reported as such
+    _one_line_error(tmp_path, "is not an outputs file of this suite's build-push")
+
+
+def test_a_newer_damaged_file_is_reported_not_passed_over(tmp_path: Path) -> None:
+    handoff.write(step(tmp_path, "build-push", owner="do-pipes"), BUILT, "1.0.0")
+    ours = tmp_path / ".bitbucket/pipelines/generated/pipeline/pipes/do-pipes/build-push/outputs.json"
+    os.utime(ours, ns=(1, 1))
+    _raw(tmp_path, "{torn")
+    _one_line_error(tmp_path, "cannot be read")
+
+
 def _raw(tmp_path: Path, text: str, name: str = "build-push/outputs.json") -> Path:
     path = tmp_path / ".bitbucket/pipelines/generated/pipeline/pipes/acme" / name
     path.parent.mkdir(parents=True, exist_ok=True)
