@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipes_common import handoff
+from pipes_common.bitbucket import StepContext
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"build-push": "build_push", "tf-apply": "tf_apply", "flux-bump": "flux_bump"}
 # what a pipe process inherits from the machine, besides the variables a test gives it
@@ -35,9 +38,15 @@ class PipeRun:
 
 def bitbucket_env(build_dir: Path, *, commit: str | None = None, branch: str | None = None,
                   tag: str | None = None, shared_dir: Path | None = None,
-                  repo: str = "acme/web", build_number: str = "42") -> dict[str, str]:
-    """The BITBUCKET_* variables a pipelines step hands to a pipe."""
+                  repo: str = "acme/web", build_number: str = "42", pipe: str | None = None,
+                  owner: str = "do-pipes") -> dict[str, str]:
+    """The BITBUCKET_* variables a pipelines step hands to a pipe.
+
+    With ``pipe``, also the pipe's own storage folder, ``BITBUCKET_PIPE_STORAGE_DIR`` =
+    ``<shared dir>/<owner>/<pipe>``, as Bitbucket sets it for the pipe of image ``<owner>/<pipe>``
+    (where the pipe writes its hand-off file for the next pipes)."""
     workspace, slug = repo.split("/")
+    shared = shared_dir or build_dir / SHARED_STORAGE
     env = {
         "CI": "true",
         "BITBUCKET_CLONE_DIR": str(build_dir),
@@ -47,8 +56,10 @@ def bitbucket_env(build_dir: Path, *, commit: str | None = None, branch: str | N
         "BITBUCKET_REPO_FULL_NAME": repo,
         "BITBUCKET_BUILD_NUMBER": build_number,
         "BITBUCKET_GIT_HTTP_ORIGIN": f"http://bitbucket.org/{repo}",
-        "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(shared_dir or build_dir / SHARED_STORAGE),
+        "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(shared),
     }
+    if pipe:
+        env["BITBUCKET_PIPE_STORAGE_DIR"] = str(shared / owner / pipe)
     if commit:
         env["BITBUCKET_COMMIT"] = commit
     if branch:
@@ -244,9 +255,20 @@ def run_pipe(command: PipeCommand, timeout: float = 900) -> PipeRun:
 
 
 def read_handoff(build_dir: Path, pipe: str, name: str | None = None) -> dict[str, Any]:
-    """The JSON a pipe left after its run, read where it is today: its hand-off to the pipes after
-    it, or (``name``) another file of its outputs.  The one place tests know these locations."""
-    path = (build_dir / SHARED_STORAGE / "do-pipes" / f"{pipe}.json" if name is None
-            else build_dir / ".do-pipes" / name)
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
+    """What a pipe left after its run in ``build_dir``: its hand-off to the pipes after it, read
+    as the next pipe reads it (``pipes_common.handoff.read``: the pipe storage folders), or
+    (``name``) another file of its outputs.  The one place tests know these locations."""
+    if name is not None:
+        data: dict[str, Any] = json.loads((build_dir / ".do-pipes" / name).read_text(encoding="utf-8"))
+        return data
+    ctx = StepContext.from_env(bitbucket_env(build_dir))
+    found: handoff.Outputs | None
+    if pipe == "build-push":
+        found = handoff.read(ctx, handoff.BuildPushOutputs, "read the log")
+    elif pipe == "tf-apply":
+        found = handoff.read(ctx, handoff.TfApplyOutputs, "read the log")
+    else:
+        found = handoff.read(ctx, handoff.FluxBumpOutputs, "read the log")
+    if found is None:
+        raise FileNotFoundError(f"{pipe} left no hand-off file under {build_dir / SHARED_STORAGE}")
+    return found.values()
