@@ -15,6 +15,7 @@ from pipes_common.log import get_logger
 from . import engine
 from .bbapi import BitbucketClient, PullRequest
 from .gitrepo import Git
+from .references import Target
 
 Rescan = Callable[[], engine.Result]  # fetch the new tip, check it out, scan it again
 Message = Callable[[engine.Result], str]
@@ -91,12 +92,21 @@ def pr_branch(image: str, tag: str) -> str:
     return f"flux-bump/{slug(short)[:60]}-{slug(tag)[:60]}-{digest}"
 
 
-def pull_request(git: Git, root: Path, target_branch: str, image: str, tag: str,
+def pr_branch_for(targets: Sequence[Target]) -> str:
+    """The pull-request branch of one change: :func:`pr_branch` for one image; for several,
+    their count and a hash of every ``image:tag``."""
+    if len(targets) == 1:
+        return pr_branch(targets[0].image, targets[0].tag)
+    pairs = "\n".join(sorted(f"{t.image}:{t.tag}" for t in targets))
+    return f"flux-bump/{len(targets)}-images-{hashlib.sha256(pairs.encode()).hexdigest()[:8]}"
+
+
+def pull_request(git: Git, root: Path, target_branch: str, branch: str,
                  result: engine.Result, message: str, client: BitbucketClient,
                  workspace: str, slug: str) -> Delivered:
-    """Commit onto a branch of our own (force-pushed: it is ours) and open or reuse its PR."""
+    """Commit onto ``branch``, a branch of our own (force-pushed: it is ours), and open or reuse
+    its PR."""
     log = get_logger()
-    branch = pr_branch(image, tag)
     engine.write(root, result)
     commit = git.commit([c.path for c in result.changes], message)
     ok, _, text = git.push("HEAD", branch, force=True)

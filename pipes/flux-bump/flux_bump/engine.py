@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,11 +120,15 @@ class _Parsed:
     scans: list[DocScan]
 
 
-def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result) -> _Parsed | None:
+def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result,
+          overlay: Mapping[str, str]) -> _Parsed | None:
     full = root / rel
-    if full.is_symlink() or not full.is_file():
+    if rel in overlay:  # already edited for another image of the same change
+        raw = overlay[rel].encode("utf-8")
+    elif full.is_symlink() or not full.is_file():
         return None
-    raw = full.read_bytes()
+    else:
+        raw = full.read_bytes()
     if not any(n in raw for n in needles):
         return None
     result.parsed.append(rel)
@@ -145,15 +149,18 @@ def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result) -> _Pa
 
 
 def scan(root: Path, target: Target, paths: Sequence[str] | None = None,
-         searched: Sequence[str] | None = None) -> Result:
+         searched: Sequence[str] | None = None, overlay: Mapping[str, str] | None = None) -> Result:
     """Find every reference to ``target`` below ``root`` and compute the edited files (not written).
 
     ``searched`` lists the files considered when only some of them are on disk (a sparse checkout
-    of the files that contain a needle); by default the files below ``root`` are walked."""
+    of the files that contain a needle); by default the files below ``root`` are walked.
+    ``overlay`` holds texts that replace the files on disk (edits already planned for other
+    images of the same change)."""
     result = Result()
     result.searched = sorted(searched) if searched is not None else candidate_files(root, paths)
     wanted = [n.encode() for n in needles(target)]
-    parsed = [p for p in (_load(root, rel, wanted, result) for rel in result.searched) if p]
+    parsed = [p for p in (_load(root, rel, wanted, result, overlay or {})
+                          for rel in result.searched) if p]
     if target.policies:
         result.policies = set(target.policies)
     else:
@@ -177,6 +184,44 @@ def scan(root: Path, target: Target, paths: Sequence[str] | None = None,
         if after != item.text:
             result.changes.append(FileChange(item.path, item.text, after, found))
     return result
+
+
+@dataclass
+class Multi(Result):
+    """The change of several images at once: the union of their results, each file edited for
+    every image in turn (``per_target`` keeps each image's own result, in order)."""
+    per_target: list[tuple[Target, Result]] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[Target]:
+        """The images with no reference at all (then nothing may change)."""
+        return [t for t, r in self.per_target if not r.found]
+
+
+def scan_all(root: Path, targets: Sequence[Target], paths: Sequence[str] | None = None,
+             searched: Sequence[str] | None = None) -> Multi:
+    """:func:`scan` for each of ``targets`` in turn, each seeing the edits of those before it;
+    one combined result.  Raises :class:`BumpError` when any file cannot be edited exactly."""
+    multi = Multi()
+    texts: dict[str, str] = {}
+    before: dict[str, str] = {}
+    found: dict[str, list[Found]] = {}
+    for target in targets:
+        res = scan(root, target, paths, searched, overlay=texts)
+        multi.per_target.append((target, res))
+        multi.searched = res.searched
+        multi.parsed = sorted(set(multi.parsed) | set(res.parsed))
+        multi.found += res.found
+        multi.skipped += [s for s in res.skipped if s not in multi.skipped]
+        multi.warnings += [w for w in res.warnings if w not in multi.warnings]
+        multi.policies |= res.policies
+        for change in res.changes:
+            before.setdefault(change.path, change.before)
+            texts[change.path] = change.after
+            found.setdefault(change.path, []).extend(change.found)
+    multi.changes = [FileChange(p, before[p], texts[p], found[p]) for p in sorted(texts)
+                     if texts[p] != before[p]]
+    return multi
 
 
 def write(root: Path, result: Result) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,65 +12,20 @@ from pipes_common import log as plog
 from pipes_common import outputs, runner
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
-from pipes_common.handoff import BuildPushOutputs, FluxBumpOutputs
-from pipes_common.handoff import read as handoff_read
+from pipes_common.handoff import FluxBumpOutputs
 
-from . import __version__, auth, deliver, engine, imageref, message
+from . import __version__, auth, deliver, engine, message, promote
 from .bbapi import BitbucketClient
 from .gitrepo import Git, Identity
 from .references import Target
 from .schema import SCHEMA
+from .targets import target_from, targets_from
+
+__all__ = ["main", "target_from", "targets_from"]
 
 KIND_NAMES = ("Flux setter markers ({\"$imagepolicy\": ...}) naming it", "kustomize images entries "
               "(name/newName)", "HelmRelease spec.values image maps (repository)",
               "plain 'image: <image>:<tag>' fields")
-
-
-def _built(ctx: StepContext) -> BuildPushOutputs | None:
-    """build-push's outputs from earlier in this step (None when it left none)."""
-    return handoff_read(ctx, BuildPushOutputs, instead="set IMAGE and TAG")
-
-
-def _no_build_push(ctx: StepContext, variable: str, example: str) -> PipeError:
-    where = ("BITBUCKET_PIPE_SHARED_STORAGE_DIR is not set" if ctx.shared_storage_dir is None else
-             f"none under {ctx.shared_storage_dir}/<owner>/build-push/")
-    return PipeError(f"{variable} is required: no build-push outputs in this step ({where}): "
-                     f"run build-push earlier in the step, or set {variable}, e.g. {example}")
-
-
-def target_from(values: dict[str, Any], ctx: StepContext) -> Target:
-    """IMAGE, TAG and DIGEST, defaulting to what build-push handed over earlier in the step."""
-    # the hand-off is read only when a value must come from it: a set IMAGE and TAG never fail on it
-    built = _built(ctx) if not (values.get("IMAGE") and values.get("TAG")) else None
-    image = values.get("IMAGE") or (built.image if built else None)
-    tag = values.get("TAG") or (built.tags[0] if built and built.tags else None)
-    digest = values.get("DIGEST")
-    if not digest and not values.get("IMAGE") and built:  # its digest only goes with its image
-        digest = built.digest or None
-    if not image:
-        raise _no_build_push(ctx, "IMAGE", "IMAGE: registry.digitalocean.com/acme/web (the image "
-                                           "repository as the manifests spell it)")
-    if not tag:
-        raise _no_build_push(ctx, "TAG", "TAG: 1.4.2")
-    image, tag = str(image), str(tag)
-    if not imageref.NAME_RE.match(image):
-        raise PipeError(f"IMAGE '{image}' is not an image repository name: give it without tag "
-                        "or digest, lowercase path components (e.g. registry.digitalocean.com/acme/web)")
-    if not imageref.TAG_RE.match(tag):
-        raise PipeError(f"TAG '{tag[:140]}' is not a valid image tag: letters, digits, '_', '.' "
-                        "and '-', at most 128, not starting with '.' or '-'")
-    if digest and not imageref.DIGEST_RE.match(str(digest)):
-        raise PipeError("DIGEST is not a valid digest: give it as sha256:<64 lowercase hex digits>")
-    policies = tuple(p.strip() for p in values.get("POLICY") or [] if p.strip())
-    for policy in policies:
-        if not imageref.POLICY_RE.match(policy):
-            raise PipeError(f"POLICY '{policy}' is not <namespace>:<policy> (as in the markers "
-                            "{\"$imagepolicy\": \"flux-system:web\"})")
-    pin = bool(values.get("PIN_DIGEST"))
-    if pin and not digest:
-        raise PipeError("PIN_DIGEST is true but no DIGEST is known: set DIGEST (sha256:...) or "
-                        "run build-push earlier in the step")
-    return Target(image, tag, str(digest) if digest else None, pin, policies)
 
 
 def _credentials(values: dict[str, Any], remote: auth.Remote, workdir: Path) -> auth.Credentials:
@@ -82,30 +38,70 @@ def _credentials(values: dict[str, Any], remote: auth.Remote, workdir: Path) -> 
     return auth.https(remote, workdir, token, values.get("GIT_USERNAME"), values.get("GIT_PASSWORD"))
 
 
-def _not_found(target: Target, result: engine.Result, branch: str, remote: auth.Remote,
-               paths: list[str] | None) -> PipeError:
+def _not_found(targets: Sequence[Target], result: engine.Multi, branch: str,
+               remote: auth.Remote, paths: list[str] | None) -> PipeError:
+    missing = result.missing
+    target = missing[0]
     files = result.searched
     listed = ", ".join(files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")
     scope = f"matching PATHS {', '.join(paths)}" if paths else "(*.yaml, *.yml, Kustomization)"
     what = (f"Flux setter markers of POLICY {', '.join(target.policies)}" if target.policies
             else "; ".join(KIND_NAMES))
     skipped = (f"; skipped as unparseable: {'; '.join(result.skipped)}" if result.skipped else "")
-    return PipeError(f"No reference to {target.image} in {remote.display} ({branch}): searched "
+    images = ", ".join(t.image for t in missing)
+    nothing = "" if len(targets) == 1 else " (nothing was changed for the other images either)"
+    return PipeError(f"No reference to {images} in {remote.display} ({branch}): searched "
                      f"{len(files)} files {scope}{': ' + listed if files else ''} for {what}"
-                     f"{skipped}. Check IMAGE (spelled as in the manifests), POLICY and PATHS")
+                     f"{skipped}{nothing}. Check {'IMAGES' if len(targets) > 1 else 'IMAGE'} "
+                     "(spelled as in the manifests), POLICY and PATHS")
+
+
+def _listed(targets: Sequence[Target]) -> str:
+    if len(targets) == 1:
+        t = targets[0]
+        return f"{t.image} to {t.tag}" + (f"@{t.digest}" if t.pin and t.digest else "")
+    return f"{len(targets)} images ({', '.join(f'{t.image}:{t.tag}' for t in targets)})"
+
+
+def _needles(names: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        for needle in engine.needles(Target(name, "x")):
+            if needle not in out:
+                out.append(needle)
+    return out
 
 
 def main() -> int:
     log = plog.get_logger()
     values, ctx = runner.start(SCHEMA)
-    target = target_from(values, ctx)
     remote = auth.parse_remote(str(values["GITOPS_REPO"]))
     mode = str(values["MODE"])
     branch = str(values["BRANCH"])
     paths = [p for p in values.get("PATHS") or [] if p.strip()] or None
-    if mode == "pull-request" and not values.get("BITBUCKET_ACCESS_TOKEN"):
+    from_paths = [p for p in values.get("FROM_PATHS") or [] if p.strip()] or None
+    promoting = mode == "promote" or from_paths is not None
+    delivery = "push" if mode == "promote" else mode
+    targets: list[Target] = []
+    if promoting:
+        if not from_paths:
+            raise PipeError("FROM_PATHS is required with MODE promote: give the files of the "
+                            "environment to copy from, e.g. ['clusters/staging/**']")
+        if not paths:
+            raise PipeError("PATHS is required when promoting: give the files of the environment "
+                            "to write, e.g. ['clusters/production/**'] (FROM_PATHS is read only)")
+        if values.get("POLICY"):
+            raise PipeError("POLICY cannot be set when promoting: the image is found by IMAGE "
+                            "in FROM_PATHS and PATHS; drop POLICY")
+        names = promote.names_from(values)
+    else:
+        targets = targets_from(values, ctx)
+        names = [t.image for t in targets]
+    if delivery == "pull-request" and not values.get("BITBUCKET_ACCESS_TOKEN"):
         raise PipeError("MODE pull-request needs BITBUCKET_ACCESS_TOKEN (pullrequest:write) to open "
                         "the pull request through the Bitbucket API")
+    if values.get("COMMIT_MESSAGE"):
+        message.check_template(str(values["COMMIT_MESSAGE"]))
     started = time.monotonic()
     clone_dir = Path(values["CLONE_DIR"]).resolve() if values.get("CLONE_DIR") else None
     if clone_dir is not None and clone_dir.exists() and any(clone_dir.iterdir()):
@@ -119,18 +115,37 @@ def main() -> int:
         creds = _credentials(values, remote, workdir)
         identity = Identity(str(values["GIT_AUTHOR_NAME"]), str(values["GIT_AUTHOR_EMAIL"]))
         git = Git(root, remote, creds, identity, workdir / "home")
-        log.info("Bumping %s to %s%s in %s (%s, mode %s).", target.image, target.tag,
-                 f"@{target.digest}" if target.pin and target.digest else "", remote.display,
-                 branch, mode)
-        selected, needles = engine.selector(paths), engine.needles(target)
+        to_paths = engine.selector(paths)
+        from_sel = engine.selector(from_paths) if from_paths else None
+
+        def selected(rel: str) -> bool:
+            return to_paths(rel) or (from_sel is not None and from_sel(rel))
+
+        needles = _needles(names)
         searched = git.clone(branch, selected, needles)
         log.debug("Cloned %s at %s in %.1fs.", branch, git.head()[:12], time.monotonic() - started)
+        if from_sel is not None and from_paths is not None:
+            overlap = [s for s in searched if from_sel(s) and to_paths(s)]
+            if overlap:
+                listed = ", ".join(overlap[:5]) + (" …" if len(overlap) > 5 else "")
+                raise PipeError(f"PATHS and FROM_PATHS both match {listed}: give FROM_PATHS and "
+                                "PATHS that do not overlap (the source is only read)")
+            targets = promote.deployed(root, names, from_paths, [s for s in searched if from_sel(s)],
+                                       bool(values.get("PIN_DIGEST")))
+            for t in targets:
+                log.info("%s runs %s%s in %s.", t.image, t.tag, f"@{t.digest}" if t.digest else "",
+                         ", ".join(from_paths))
+        log.info("%s %s in %s (%s, mode %s).", "Promoting" if promoting else "Bumping",
+                 _listed(targets), remote.display, branch, mode)
 
-        def rescan(searched: list[str]) -> engine.Result:
+        def rescan(searched: list[str]) -> engine.Multi:
+            mine = [s for s in searched if to_paths(s)]
             try:
-                res = engine.scan(root, target, paths, searched)
+                res = engine.scan_all(root, targets, paths, mine)
             except engine.BumpError as err:
-                raise PipeError(f"Cannot edit exactly: {err}; the file was left alone") from None
+                raise PipeError(f"Cannot edit exactly: {err}; the file was left alone"
+                                + ("" if len(targets) == 1 else
+                                   " and nothing was changed for the other images either")) from None
             for skipped in res.skipped:
                 log.warning("Skipped %s", skipped)
             for warning in res.warnings:
@@ -138,50 +153,61 @@ def main() -> int:
             return res
 
         def refresh() -> engine.Result:
-            return rescan(git.refresh(branch, selected, needles))
+            res = rescan(git.refresh(branch, selected, needles))
+            if res.missing:
+                raise PipeError(f"The references to {', '.join(t.image for t in res.missing)} "
+                                f"disappeared from {branch} while we retried: nothing was pushed")
+            return res
 
         result = rescan(searched)
-        if not result.found:
-            raise _not_found(target, result, branch, remote, paths)
+        if result.missing:
+            raise _not_found(targets, result, branch, remote, paths)
         for path, found in result.found:
             state = f"{found.old} -> {found.new}" if found.changed else f"{found.old} (unchanged)"
             log.info("%s:%d %s %s: %s", path, found.line, found.kind, found.field, state)
+        already = (f"{targets[0].image} is already at {targets[0].tag}" if len(targets) == 1 else
+                   f"All {len(targets)} images are already at their tags")
         if not result.changes:
             _publish(ctx, mode, None, result, None, branch)
-            plog.success(f"{target.image} is already at {target.tag} in {branch}: nothing to commit")
+            plog.success(f"{already} in {branch}: nothing to commit")
             return 0
         build_url = ctx.build_url
+        source = ", ".join(from_paths) if promoting and from_paths else None
 
         def render(res: engine.Result) -> str:
-            return message.render(values.get("COMMIT_MESSAGE"), target, res, ctx.commit, build_url)
+            return message.render(values.get("COMMIT_MESSAGE"), targets, res, ctx.commit, build_url,
+                                  promoted_from=source)
 
-        if mode == "dry-run":
+        if delivery == "dry-run":
             for change in result.changes:
                 print(change.diff(), end="")
             _publish(ctx, mode, None, result, None, branch)
             plog.success(f"Dry run: {len(result.changes)} file(s) would change; nothing was "
                          "committed or pushed")
             return 0
-        if mode == "pull-request":
+        if delivery == "pull-request":
             workspace, slug = _repo_path(remote)
             client = BitbucketClient(str(values["BITBUCKET_ACCESS_TOKEN"]),
                                      str(values["BITBUCKET_API_URL"]))
-            done = deliver.pull_request(git, root, branch, target.image, target.tag, result,
+            done = deliver.pull_request(git, root, branch, deliver.pr_branch_for(targets), result,
                                         render(result), client, workspace, slug)
             assert done.pr is not None
             _publish(ctx, mode, done.commit, result, done.pr.url, done.branch, done.pr.id)
             verb = "Opened" if done.pr.created else "Updated the open"
-            plog.success(f"{verb} pull request #{done.pr.id} {done.pr.url} bumping {target.image} "
-                         f"to {target.tag} ({time.monotonic() - started:.1f}s)")
+            plog.success(f"{verb} pull request #{done.pr.id} {done.pr.url} "
+                         f"{'promoting' if promoting else 'bumping'} {_listed(targets)} "
+                         f"({time.monotonic() - started:.1f}s)")
             return 0
         done = deliver.push_with_retry(git, root, branch, result, refresh, render,
                                        int(values["RETRIES"]), selected, needles)
         if done.commit is None:
             _publish(ctx, mode, None, done.result, None, branch)
-            plog.success(f"{target.image} is already at {target.tag} in {branch}: nothing to commit")
+            plog.success(f"{already} in {branch}: nothing to commit")
             return 0
         _publish(ctx, mode, done.commit, done.result, None, branch)
-        plog.success(f"Pushed {done.commit[:12]} to {branch}: {target.image} -> {target.tag} in "
+        what = (f"{targets[0].image} -> {targets[0].tag}" if len(targets) == 1 else
+                f"{len(targets)} images ({', '.join(f'{t.image} -> {t.tag}' for t in targets)})")
+        plog.success(f"Pushed {done.commit[:12]} to {branch}: {what} in "
                      f"{len(done.result.changes)} file(s) ({time.monotonic() - started:.1f}s"
                      f"{f', {done.attempts} attempts' if done.attempts > 1 else ''})")
         return 0

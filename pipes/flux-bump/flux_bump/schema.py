@@ -5,7 +5,7 @@ from pipes_common.variables import Schema
 
 from .bbapi import DEFAULT_API_URL
 
-MODES = ("push", "pull-request", "dry-run")
+MODES = ("push", "pull-request", "dry-run", "promote")
 BRANCH_RE = r"^(?!/|.*([/.]\.|//|@\{|\\|\.lock$|[/.]$))[^\x00-\x20~^:?*\[\x7f]+$"
 
 SCHEMA: Schema = {
@@ -23,8 +23,14 @@ SCHEMA: Schema = {
                              "most 128, not starting with '.' or '-')"}},
     "DIGEST": {"type": "string", "empty": False,
                "meta": {"hint": "give the image digest as sha256:<64 hex digits>"}},
+    "IMAGES": {"type": "list", "maxlength": 50, "schema": {"type": "string"},
+               "meta": {"hint": "give at most 50 items image=tag[@digest], e.g. "
+                                "['registry.digitalocean.com/acme/web=1.4.2']"}},
     "POLICY": {"type": "list", "schema": {"type": "string"}},
     "PATHS": {"type": "list", "schema": {"type": "string"}},
+    "FROM_PATHS": {"type": "list", "maxlength": 50, "schema": {"type": "string", "maxlength": 1024},
+                   "meta": {"hint": "give at most 50 globs of the environment to copy from, e.g. "
+                                    "['clusters/staging/**']"}},
     "PIN_DIGEST": {"type": "boolean", "default": False},
     "MODE": {"type": "string", "default": "push", "allowed": list(MODES)},
     "BITBUCKET_ACCESS_TOKEN": {
