@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from . import imageref, markers
-from .yamldoc import Insert, Plan, Replace, line_comment, mapping_get, scalar_str, walk
+from .yamldoc import Insert, Plan, Replace, head_comment, line_comment, mapping_get, scalar_str, walk
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/"
 FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/"
@@ -71,12 +71,34 @@ def _names_in(mapping: Node) -> set[str]:
     return {n for n in found if n}
 
 
+def _own_line_scalars(root: Node) -> set[int]:
+    """The scalars that can carry a head comment of their own in go-yaml v3: block sequence
+    items, and mapping values on a later line than their key (a comment above ``key: value``
+    is the key's, which kyaml does not read)."""
+    found: set[int] = set()
+    for node, flow in walk(root):
+        if flow:
+            continue
+        if isinstance(node, SequenceNode) and not node.flow_style:
+            found |= {id(item) for item in node.value if isinstance(item, ScalarNode)}
+        elif isinstance(node, MappingNode) and not node.flow_style:
+            found |= {id(v) for k, v in node.value if isinstance(v, ScalarNode)
+                      and v.start_mark.line > k.end_mark.line}
+    return found
+
+
 def collect_markers(text: str, root: Node) -> DocScan:
+    """The marked scalars of one document.  As kyaml's ``FieldMeta.Read``: the line comment is
+    read first, and when it is not a marker, the head comment (the line above)."""
     scan = DocScan(root)
+    own_line = _own_line_scalars(root)
     for node, flow in walk(root):
         if isinstance(node, ScalarNode):
             comment = line_comment(text, node)
             marker = markers.parse(comment) if comment else None
+            if marker is None and id(node) in own_line:
+                head = head_comment(text, node)
+                marker = markers.parse(head) if head else None
             if marker is not None:
                 scan.marked.append((node, marker, flow))
         elif isinstance(node, MappingNode):

@@ -50,6 +50,31 @@ def line_comment(text: str, node: ScalarNode) -> str | None:
     return match.group(1)
 
 
+def head_comment(text: str, node: ScalarNode) -> str | None:
+    """The head comment of a scalar that starts its own line (a block sequence item ``- value``,
+    or a mapping value on the line after its key), as go-yaml v3 gives it to kyaml: the comment
+    lines right above that line, up to a blank or other line.  Only a single line is returned
+    (with its ``#``): kyaml reads the lines joined, and more than one is never a marker.  None
+    when there is no such comment, or the scalar does not start its line."""
+    if node.style in ("|", ">"):
+        return None
+    start = node.start_mark.index
+    line_start = text.rfind("\n", 0, start) + 1
+    lead = text[line_start:start]
+    if lead.strip(" \t-") or lead.count("-") > 1:
+        return None
+    above: list[str] = []
+    end = line_start - 1  # the newline ending the line above
+    while end > 0:
+        begin = text.rfind("\n", 0, end) + 1
+        line = text[begin:end].rstrip("\r").strip(" \t")
+        if not line.startswith("#"):
+            break
+        above.append(line)
+        end = begin - 1
+    return above[0] if len(above) == 1 else None
+
+
 def mapping_get(node: Node, key: str) -> Node | None:
     if not isinstance(node, MappingNode):
         return None
