@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +46,10 @@ class Git:
     """One working clone of the GitOps repository."""
 
     def __init__(self, root: Path, remote: Remote, creds: Credentials, identity: Identity,
-                 home: Path) -> None:
+                 home: Path, extra_env: Mapping[str, str] | None = None,
+                 signed: bool = False) -> None:
         self.root = root
+        self.signed = signed  # commit-tree ignores commit.gpgSign: it is told with -S
         self.remote = remote
         self.creds = creds
         self.env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
@@ -58,6 +60,7 @@ class Git:
             "GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
             "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email,
             **creds.env,
+            **(extra_env or {}),  # e.g. the commit signing configuration (signing.Signing.env)
         })
 
     def git(self, *args: str, check: bool = True, error: str | None = None,
@@ -220,7 +223,8 @@ class Git:
         finally:
             index.unlink(missing_ok=True)
         message = self.git("log", "-1", "--format=%B", ours).stdout
-        res = proc.run(["git", "commit-tree", tree, "-p", tip, "-F", "-"], cwd=self.root,
+        sign = ["-S"] if self.signed else []
+        res = proc.run(["git", "commit-tree", *sign, tree, "-p", tip, "-F", "-"], cwd=self.root,
                        env=self.env, input=message)
         return res.stdout.strip()
 

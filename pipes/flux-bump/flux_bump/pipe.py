@@ -14,7 +14,7 @@ from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 from pipes_common.handoff import FluxBumpOutputs
 
-from . import __version__, auth, deliver, engine, message, promote
+from . import __version__, auth, deliver, engine, message, promote, signing
 from .bbapi import BitbucketClient
 from .gitrepo import Git, Identity
 from .references import Target
@@ -110,11 +110,16 @@ def main() -> int:
     root = clone_dir or workdir / "repo"
     root.parent.mkdir(parents=True, exist_ok=True)
     creds: auth.Credentials | None = None
+    signer: signing.Signing | None = None
     try:
         (workdir / "home").mkdir()
         creds = _credentials(values, remote, workdir)
+        signer = signing.prepare(values.get("SIGNING_KEY"), workdir)
+        if signer is not None:
+            log.info("Commits are signed with the SSH key %s (SIGNING_KEY).", signer.fingerprint)
         identity = Identity(str(values["GIT_AUTHOR_NAME"]), str(values["GIT_AUTHOR_EMAIL"]))
-        git = Git(root, remote, creds, identity, workdir / "home")
+        git = Git(root, remote, creds, identity, workdir / "home",
+                  signer.env if signer is not None else None, signed=signer is not None)
         to_paths = engine.selector(paths)
         from_sel = engine.selector(from_paths) if from_paths else None
 
@@ -212,6 +217,7 @@ def main() -> int:
                      f"{f', {done.attempts} attempts' if done.attempts > 1 else ''})")
         return 0
     finally:
+        signing.cleanup(signer)
         if creds is not None:
             auth.cleanup(creds)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -46,6 +46,9 @@ SCHEMA: Schema = {
     "KNOWN_HOSTS": {"type": "string", "empty": False,
                     "meta": {"hint": "give known_hosts lines (ssh-keyscan <host>), plain or base64"}},
     "COMMIT_MESSAGE": {"type": "string", "empty": False},
+    "SIGNING_KEY": {"type": "string", "empty": False,
+                    "meta": {"secret": True, "hint": "give an unencrypted SSH private key, plain or "
+                                                     "base64, as a secured variable"}},
     "GIT_AUTHOR_NAME": {"type": "string", "default": "flux-bump", "empty": False},
     "GIT_AUTHOR_EMAIL": {"type": "string", "default": "flux-bump@noreply.bitbucket.org",
                          "empty": False},
