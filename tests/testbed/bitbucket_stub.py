@@ -8,6 +8,12 @@
   ``source.branch.name`` required; ``201`` with the pull request (``links.html.href``,
   ``links.self.href``, ``source``/``destination`` with branch, commit and repository).
 - ``GET  /2.0/repositories/{workspace}/{repo_slug}/pullrequests/{id}``.
+- ``PUT  /2.0/repositories/{workspace}/{repo_slug}/pullrequests/{id}``: mutates the pull request
+  ("only open pull requests can be mutated"): ``title``, ``description``, ``destination``,
+  ``reviewers`` (the list given replaces the old one) and ``close_source_branch``; ``200`` with it.
+- ``reviewers`` in a POST or PUT body: a list of account objects naming ``account_id`` or
+  ``uuid``; the answer lists them as ``{"type": "user", "account_id", "uuid", "display_name"}``.
+  With ``accounts`` set (account id -> uuid), an unknown reviewer is a ``400``.
 Auth: ``Authorization: Bearer <token>``; errors are ``{"type": "error", "error": {"message"}}``.
 The stub refuses a second open pull request for the same source and destination (so a client
 that does not look for the open one first is caught) and a source branch that does not exist
@@ -36,11 +42,15 @@ class BitbucketState:
     pullrequests: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     branch_exists: Callable[[str, str, str], bool] | None = None
+    accounts: dict[str, str] | None = None  # account_id -> uuid of the workspace's users
+    bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (method, JSON body)
 
     def reset(self) -> None:
         self.pullrequests.clear()
         self.requests.clear()
+        self.bodies.clear()
         self.branch_exists = None
+        self.accounts = None
 
 
 def _error(message: str) -> dict[str, Any]:
@@ -65,6 +75,28 @@ def _matches(pr: dict[str, Any], query: str) -> bool:
                 op == "~" and wanted.lower() not in actual.lower()):
             return False
     return True
+
+
+def _reviewers(state: BitbucketState, given: Any) -> list[dict[str, Any]] | str:
+    """The reviewer accounts of a request body, or the error message of a bad list."""
+    if not isinstance(given, list):
+        return "reviewers: expected a list of accounts"
+    out: list[dict[str, Any]] = []
+    for item in given:
+        if not isinstance(item, dict) or not (item.get("account_id") or item.get("uuid")):
+            return "reviewers: each reviewer needs an account_id or a uuid"
+        account_id, uuid = item.get("account_id"), item.get("uuid")
+        if state.accounts is not None:
+            by_uuid = {u: a for a, u in state.accounts.items()}
+            if account_id is not None and account_id not in state.accounts:
+                return f"reviewers: {account_id} is not a valid user"
+            if uuid is not None and uuid not in by_uuid:
+                return f"reviewers: {uuid} is not a valid user"
+            account_id = account_id or by_uuid[str(uuid)]
+            uuid = uuid or state.accounts[str(account_id)]
+        out.append({"type": "user", "account_id": account_id, "uuid": uuid,
+                    "display_name": account_id or uuid})
+    return out
 
 
 class _Handler(QuietHandler):
@@ -127,6 +159,10 @@ class _Handler(QuietHandler):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
         except ValueError:
             return self.send_json(400, _error("Malformed JSON body"))
+        state.bodies.append(("POST", body))
+        reviewers = _reviewers(state, body.get("reviewers", []))
+        if isinstance(reviewers, str):
+            return self.send_json(400, _error(reviewers))
         title = body.get("title")
         source = ((body.get("source") or {}).get("branch") or {}).get("name")
         dest = ((body.get("destination") or {}).get("branch") or {}).get("name") or "main"
@@ -156,6 +192,7 @@ class _Handler(QuietHandler):
             "destination": {"branch": {"name": dest}, "commit": {"hash": "0" * 12},
                             "repository": repo},
             "close_source_branch": bool(body.get("close_source_branch", False)),
+            "reviewers": reviewers, "participants": [],
             "comment_count": 0, "task_count": 0, "reason": "",
             "created_on": now, "updated_on": now,
             "links": {
@@ -165,6 +202,46 @@ class _Handler(QuietHandler):
         }
         state.pullrequests.append(pr)
         return self.send_json(201, pr)
+
+    def do_PUT(self) -> None:
+        state = self.server.state
+        state.requests.append(("PUT", self.path))
+        if not self._auth():
+            return self.send_json(401, _error("Token is invalid, expired or not supported for this endpoint."))
+        route = self._route()
+        if route is None or route[2] is None:
+            return self.send_json(404, _error("Resource not found"))
+        workspace, slug, number = route
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        except ValueError:
+            return self.send_json(400, _error("Malformed JSON body"))
+        state.bodies.append(("PUT", body))
+        full = f"{workspace}/{slug}"
+        found = [pr for pr in state.pullrequests
+                 if pr["id"] == number and pr["destination"]["repository"]["full_name"] == full]
+        if not found:
+            return self.send_json(404, _error(f"Pull request {number} not found"))
+        pr = found[0]
+        if pr["state"] != "OPEN":
+            return self.send_json(400, _error("Only open pull requests can be mutated."))
+        if "reviewers" in body:
+            reviewers = _reviewers(state, body["reviewers"])
+            if isinstance(reviewers, str):
+                return self.send_json(400, _error(reviewers))
+            pr["reviewers"] = reviewers
+        if "title" in body:
+            if not body["title"]:
+                return self.send_json(400, _error("title: This field is required."))
+            pr["title"] = body["title"]
+        for key in ("description", "close_source_branch"):
+            if key in body:
+                pr[key] = body[key]
+        dest = ((body.get("destination") or {}).get("branch") or {}).get("name")
+        if dest:
+            pr["destination"]["branch"]["name"] = dest
+        pr["updated_on"] = datetime.now(UTC).isoformat()
+        return self.send_json(200, pr)
 
 
 class BitbucketStub(StateStub[BitbucketState]):

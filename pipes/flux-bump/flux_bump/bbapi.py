@@ -1,11 +1,13 @@
 """Bitbucket Cloud pull requests: ``/2.0/repositories/{workspace}/{repo_slug}/pullrequests``.
 
 Bearer auth with a repository/workspace access token.  An open pull request whose source branch is
-ours is reused (listed with ``q=source.branch.name="…" AND state="OPEN"``), not duplicated.
+ours (listed with ``q=source.branch.name="…" AND state="OPEN"``) is updated
+(``PUT .../pullrequests/{id}``), not duplicated.
 """
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -74,22 +76,46 @@ class BitbucketClient:
         return None
 
     def create(self, workspace: str, slug: str, source: str, destination: str, title: str,
-               description: str) -> PullRequest:
+               description: str, reviewers: Sequence[str] = (),
+               close_source_branch: bool = True) -> PullRequest:
         body = {"title": title, "description": description,
                 "source": {"branch": {"name": source}},
                 "destination": {"branch": {"name": destination}},
-                "close_source_branch": True}
+                "reviewers": [reviewer(r) for r in reviewers],
+                "close_source_branch": close_source_branch}
         # POST is not retried by the session: a retried create could open a second pull request
         data = self._request("POST", self._base(workspace, slug), failure="Creating the pull request failed",
                              json=body)
         return PullRequest(int(data["id"]), _html(data), created=True)
 
-    def open_or_reuse(self, workspace: str, slug: str, source: str, destination: str,
-                      title: str, description: str) -> PullRequest:
+    def update(self, workspace: str, slug: str, number: int, title: str, description: str,
+               reviewers: Sequence[str] = (), close_source_branch: bool = True) -> PullRequest:
+        """``PUT .../pullrequests/{id}``: the open pull request gets the new title and description
+        (and the reviewers, when some are given: the list replaces the one it has)."""
+        body: dict[str, Any] = {"title": title, "description": description,
+                                "close_source_branch": close_source_branch}
+        if reviewers:
+            body["reviewers"] = [reviewer(r) for r in reviewers]
+        data = self._request("PUT", f"{self._base(workspace, slug)}/{number}",
+                             failure=f"Updating pull request #{number} failed", json=body)
+        return PullRequest(int(data["id"]), _html(data), created=False)
+
+    def open_or_update(self, workspace: str, slug: str, source: str, destination: str,
+                       title: str, description: str, reviewers: Sequence[str] = (),
+                       close_source_branch: bool = True) -> PullRequest:
+        """The open pull request of ``source`` updated, or a new one: never a second one."""
         existing = self.find_open(workspace, slug, source)
         if existing is not None:
-            return existing
-        return self.create(workspace, slug, source, destination, title, description)
+            return self.update(workspace, slug, existing.id, title, description, reviewers,
+                               close_source_branch)
+        return self.create(workspace, slug, source, destination, title, description, reviewers,
+                           close_source_branch)
+
+
+def reviewer(value: str) -> dict[str, str]:
+    """A reviewer as the API takes it: ``{"uuid": "{…}"}`` for a UUID in braces, else
+    ``{"account_id": …}`` (an Atlassian account id)."""
+    return {"uuid": value} if value.startswith("{") else {"account_id": value}
 
 
 def _html(pr: dict[str, Any]) -> str:

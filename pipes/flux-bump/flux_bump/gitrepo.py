@@ -228,6 +228,35 @@ class Git:
                        env=self.env, input=message)
         return res.stdout.strip()
 
+    def remote_tip(self, branch: str) -> str | None:
+        """The commit ``branch`` points at on the server, or None when it does not exist."""
+        res = self.git("ls-remote", "--heads", "origin", f"refs/heads/{branch}", check=False)
+        if not res.ok:
+            raise self.explain(res.stderr, branch)
+        for line in res.stdout.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref == f"refs/heads/{branch}":
+                return sha
+        return None
+
+    def onto_branch(self, commit: str, branch: str, tip: str) -> str | None:
+        """``commit`` (made on the target branch) as a fast-forward of ``branch`` at ``tip``, so
+        that updating the branch needs no force: a commit with the tree of ``commit`` and the
+        parents ``tip`` and ``commit``'s parent.  Its merge base with the target branch is that
+        parent, so the pull request shows exactly the edit.  None when ``tip`` already has that
+        tree (nothing to push)."""
+        self.git("fetch", "--quiet", "--depth", "1", "--no-tags", "--filter=blob:none", "origin",
+                 f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
+        tree = self.git("rev-parse", f"{commit}^{{tree}}").stdout.strip()
+        if self.git("rev-parse", f"{tip}^{{tree}}").stdout.strip() == tree:
+            return None
+        parent = self.git("rev-parse", f"{commit}^").stdout.strip()
+        message = self.git("log", "-1", "--format=%B", commit).stdout
+        sign = ["-S"] if self.signed else []
+        res = proc.run(["git", "commit-tree", *sign, tree, "-p", tip, "-p", parent, "-F", "-"],
+                       cwd=self.root, env=self.env, input=message)
+        return res.stdout.strip()
+
     def reset_to(self, commit: str) -> None:
         self.git("reset", "--quiet", "--hard", commit)
 

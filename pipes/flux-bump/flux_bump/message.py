@@ -42,15 +42,17 @@ def fields(target: Target | Sequence[Target], result: Result, commit: str | None
     }
 
 
-def check_template(template: str, variable: str = "COMMIT_MESSAGE") -> None:
+def check_template(template: str, variable: str = "COMMIT_MESSAGE",
+                   names: Sequence[str] = FIELDS) -> None:
     for _, name, _, _ in _parse(template, variable):
-        if name is not None and name not in FIELDS:
+        if name is not None and name not in names:
             raise PipeError(f"{variable} uses {{{name}}}, which is not a field: use "
-                            f"{', '.join('{' + f + '}' for f in FIELDS)} (write {{{{ }}}} for braces)")
+                            f"{', '.join('{' + f + '}' for f in names)} (write {{{{ }}}} for braces)")
 
 
-def fill(template: str, values: dict[str, str], variable: str = "COMMIT_MESSAGE") -> str:
-    check_template(template, variable)
+def fill(template: str, values: dict[str, str], variable: str = "COMMIT_MESSAGE",
+         names: Sequence[str] = FIELDS) -> str:
+    check_template(template, variable, names)
     try:
         return template.format(**values)
     except (ValueError, IndexError, KeyError, AttributeError):

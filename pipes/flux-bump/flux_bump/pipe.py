@@ -1,6 +1,7 @@
 """flux-bump: orchestration (variables -> clone -> find and edit -> deliver -> outputs)."""
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import time
@@ -102,6 +103,11 @@ def main() -> int:
                         "the pull request through the Bitbucket API")
     if values.get("COMMIT_MESSAGE"):
         message.check_template(str(values["COMMIT_MESSAGE"]))
+    reviewers = _reviewers(values)
+    for name in ("REVIEWERS", "BRANCH_NAME"):
+        if values.get(name) and delivery != "pull-request":
+            raise PipeError(f"{name} is only used with MODE pull-request: drop it, or set MODE "
+                            "pull-request")
     started = time.monotonic()
     clone_dir = Path(values["CLONE_DIR"]).resolve() if values.get("CLONE_DIR") else None
     if clone_dir is not None and clone_dir.exists() and any(clone_dir.iterdir()):
@@ -194,8 +200,14 @@ def main() -> int:
             workspace, slug = _repo_path(remote)
             client = BitbucketClient(str(values["BITBUCKET_ACCESS_TOKEN"]),
                                      str(values["BITBUCKET_API_URL"]))
-            done = deliver.pull_request(git, root, branch, deliver.pr_branch_for(targets), result,
-                                        render(result), client, workspace, slug)
+            source_branch = (deliver.branch_name(str(values["BRANCH_NAME"]), targets, ctx.commit)
+                             if values.get("BRANCH_NAME") else deliver.pr_branch_for(targets))
+            if source_branch == branch:
+                raise PipeError(f"BRANCH_NAME gives '{branch}', the target BRANCH itself: give the "
+                                "pull request a branch of its own, e.g. flux-bump/{name}-{tag}")
+            done = deliver.pull_request(git, root, branch, source_branch, result, render(result),
+                                        client, workspace, slug, reviewers,
+                                        bool(values["CLOSE_SOURCE_BRANCH"]))
             assert done.pr is not None
             _publish(ctx, mode, done.commit, result, done.pr.url, done.branch, done.pr.id)
             verb = "Opened" if done.pr.created else "Updated the open"
@@ -221,6 +233,26 @@ def main() -> int:
         if creds is not None:
             auth.cleanup(creds)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+REVIEWER_RE = re.compile(r"^(?:\{[0-9a-fA-F-]{36}\}|[A-Za-z0-9][A-Za-z0-9:_-]{0,127})$")
+
+
+def _reviewers(values: dict[str, Any]) -> list[str]:
+    """REVIEWERS: Atlassian account ids (``557058:…`` or 24 hex digits), or ``{uuid}``s."""
+    out: list[str] = []
+    for item in values.get("REVIEWERS") or []:
+        text = str(item).strip()
+        if not text:
+            continue
+        if not REVIEWER_RE.match(text):
+            shown = text[:60] + ("…" if len(text) > 60 else "")
+            raise PipeError(f"REVIEWERS item '{shown}' is not an Atlassian account id: give the "
+                            "account id (e.g. 557058:0b7c0a34-…, from the user's profile URL or "
+                            "GET /2.0/workspaces/{workspace}/members) or the {uuid}")
+        if text not in out:
+            out.append(text)
+    return out
 
 
 def _repo_path(remote: auth.Remote) -> tuple[str, str]:

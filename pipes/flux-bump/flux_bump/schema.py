@@ -45,7 +45,15 @@ SCHEMA: Schema = {
                                                  "(base64 -w0 < id_ed25519)"}},
     "KNOWN_HOSTS": {"type": "string", "empty": False,
                     "meta": {"hint": "give known_hosts lines (ssh-keyscan <host>), plain or base64"}},
-    "COMMIT_MESSAGE": {"type": "string", "empty": False},
+    "COMMIT_MESSAGE": {"type": "string", "empty": False, "maxlength": 10_000,
+                       "meta": {"hint": "give a template of at most 10000 characters, e.g. "
+                                        "'Bump {image} to {tag}'"}},
+    "BRANCH_NAME": {"type": "string", "empty": False, "maxlength": 200,
+                    "meta": {"hint": "give a branch name template of at most 200 characters, "
+                                     "e.g. flux-bump/{name}-{tag}"}},
+    "REVIEWERS": {"type": "list", "maxlength": 20, "schema": {"type": "string"},
+                  "meta": {"hint": "give at most 20 Atlassian account ids (or {uuid}s)"}},
+    "CLOSE_SOURCE_BRANCH": {"type": "boolean", "default": True},
     "SIGNING_KEY": {"type": "string", "empty": False,
                     "meta": {"secret": True, "hint": "give an unencrypted SSH private key, plain or "
                                                      "base64, as a secured variable"}},
