@@ -14,13 +14,19 @@
 - ``reviewers`` in a POST or PUT body: a list of account objects naming ``account_id`` or
   ``uuid``; the answer lists them as ``{"type": "user", "account_id", "uuid", "display_name"}``.
   With ``accounts`` set (account id -> uuid), an unknown reviewer is a ``400``.
-Auth: ``Authorization: Bearer <token>``; errors are ``{"type": "error", "error": {"message"}}``.
+Auth, the forms Atlassian documents for the REST API: ``Authorization: Bearer <token>`` for a
+repository, project or workspace access token (``tokens``), and HTTP Basic ``<email>:<API token>``
+for an Atlassian API token (``api_tokens``, email -> token; a username instead of the email, or an
+app password, is a ``401``).  A credential in ``no_write`` (without the pull-request write scope)
+gets ``403`` "Your credentials lack one or more required privilege scopes." on POST and PUT.
+Errors are ``{"type": "error", "error": {"message"}}``.
 The stub refuses a second open pull request for the same source and destination (so a client
 that does not look for the open one first is caught) and a source branch that does not exist
 when ``branch_exists`` says so.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -43,6 +49,8 @@ class BitbucketState:
     requests: list[tuple[str, str]] = field(default_factory=list)
     branch_exists: Callable[[str, str, str], bool] | None = None
     accounts: dict[str, str] | None = None  # account_id -> uuid of the workspace's users
+    api_tokens: dict[str, str] = field(default_factory=dict)  # Atlassian account email -> API token
+    no_write: set[str] = field(default_factory=set)  # tokens without the pull-request write scope
     bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (method, JSON body)
 
     def reset(self) -> None:
@@ -51,6 +59,8 @@ class BitbucketState:
         self.bodies.clear()
         self.branch_exists = None
         self.accounts = None
+        self.api_tokens.clear()
+        self.no_write.clear()
 
 
 def _error(message: str) -> dict[str, Any]:
@@ -103,9 +113,26 @@ class _Handler(QuietHandler):
     server: StateServer[BitbucketState]
     json_content_type = "application/json; charset=utf-8"
 
-    def _auth(self) -> bool:
+    def _credential(self) -> str | None:
+        """The token the request authenticates with, or None."""
+        state = self.server.state
         header = self.headers.get("Authorization", "")
-        return header.startswith("Bearer ") and header[7:] in self.server.state.tokens
+        if header.startswith("Bearer ") and header[7:] in state.tokens:
+            return header[7:]
+        if header.startswith("Basic "):
+            try:
+                email, _, token = base64.b64decode(header[6:]).decode().partition(":")
+            except ValueError:
+                return None
+            if "@" in email and state.api_tokens.get(email) == token:
+                return token
+        return None
+
+    def _auth(self) -> bool:
+        return self._credential() is not None
+
+    def _may_write(self) -> bool:
+        return self._credential() not in self.server.state.no_write
 
     def _route(self) -> tuple[str, str, int | None] | None:
         match = _PATH.match(urlsplit(self.path).path)
@@ -151,6 +178,9 @@ class _Handler(QuietHandler):
         state.requests.append(("POST", self.path))
         if not self._auth():
             return self.send_json(401, _error("Token is invalid, expired or not supported for this endpoint."))
+        if not self._may_write():
+            return self.send_json(403, _error("Your credentials lack one or more required "
+                                              "privilege scopes."))
         route = self._route()
         if route is None or route[2] is not None:
             return self.send_json(404, _error("Resource not found"))
@@ -208,6 +238,9 @@ class _Handler(QuietHandler):
         state.requests.append(("PUT", self.path))
         if not self._auth():
             return self.send_json(401, _error("Token is invalid, expired or not supported for this endpoint."))
+        if not self._may_write():
+            return self.send_json(403, _error("Your credentials lack one or more required "
+                                              "privilege scopes."))
         route = self._route()
         if route is None or route[2] is None:
             return self.send_json(404, _error("Resource not found"))

@@ -6,6 +6,7 @@ ours (listed with ``q=source.branch.name="…" AND state="OPEN"``) is updated
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,9 +28,19 @@ class PullRequest:
 
 
 class BitbucketClient:
-    def __init__(self, token: str, api_url: str = DEFAULT_API_URL, timeout: float = 30.0) -> None:
+    def __init__(self, token: str, api_url: str = DEFAULT_API_URL, timeout: float = 30.0,
+                 email: str | None = None) -> None:
+        """``token``: an access token (``Bearer``), or with ``email`` an Atlassian API token
+        (HTTP Basic with the account's email, as Atlassian documents for the REST API)."""
         secrets.register(token)
         self._token = token
+        self._email = email
+        if email:
+            basic = base64.b64encode(f"{email}:{token}".encode()).decode()
+            secrets.register(basic)
+            self._authorization = f"Basic {basic}"
+        else:
+            self._authorization = f"Bearer {token}"
         self.api_url = api_url.rstrip("/")
         self._session = httpclient.session()
         self._timeout = timeout
@@ -40,14 +51,13 @@ class BitbucketClient:
         try:
             resp = self._session.request(
                 method, f"{self.api_url}{path}", timeout=self._timeout,
-                headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
+                headers={"Authorization": self._authorization, "Accept": "application/json"},
                 **kwargs)
         except requests.RequestException as err:
             raise PipeError(f"BITBUCKET_API_URL: the Bitbucket API at {self.api_url} is "
                             f"unreachable ({type(err).__name__})") from None
         if resp.status_code in (401, 403):
-            raise PipeError(f"The Bitbucket API refused BITBUCKET_ACCESS_TOKEN ({resp.status_code}): "
-                            "use an access token with the pullrequest:write scope")
+            raise PipeError(self._refused(resp.status_code))
         if not resp.ok:
             detail = resp.reason
             with contextlib.suppress(ValueError):
@@ -60,6 +70,19 @@ class BitbucketClient:
         except ValueError:
             raise PipeError(f"The Bitbucket API returned a body that is not JSON for {path}") from None
         return data
+
+    def _refused(self, code: int) -> str:
+        if self._email:
+            why = ("the token lacks the write:pullrequest:bitbucket scope, or its account may not "
+                   "open pull requests here" if code == 403 else
+                   "it is expired or revoked, not an API token with scopes, or ATLASSIAN_EMAIL is "
+                   "not its account's email (the REST API takes the email, not the username)")
+            return f"The Bitbucket API refused ATLASSIAN_API_TOKEN ({code}): {why}"
+        why = ("it lacks the pullrequest:write scope: create an access token with "
+               "pullrequest:write and repository:write" if code == 403 else
+               "it is expired, revoked or mistyped (an app password or an API token does not go "
+               "here: API tokens go in ATLASSIAN_API_TOKEN with ATLASSIAN_EMAIL)")
+        return f"The Bitbucket API refused BITBUCKET_ACCESS_TOKEN ({code}): {why}"
 
     @staticmethod
     def _base(workspace: str, slug: str) -> str:

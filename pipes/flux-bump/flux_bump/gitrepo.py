@@ -36,6 +36,36 @@ def sparse_pattern(path: str) -> str:
     return "/" + escaped
 
 
+def refused(kind: str, url: str, forbidden: bool) -> str:
+    """Why ``url`` likely rejected credentials of ``kind`` (401, or 403 when ``forbidden``), and
+    the fix."""
+    head = f"{url} rejected the credentials ({'403' if forbidden else '401'}): "
+    if kind == "token":
+        return head + ("BITBUCKET_ACCESS_TOKEN may not write to the repository: give the access "
+                       "token the repository:write scope (and pullrequest:write for pull "
+                       "requests), on this repository, its project or workspace" if forbidden else
+                       "BITBUCKET_ACCESS_TOKEN is expired, revoked or mistyped: create a "
+                       "repository, project or workspace access token and pass it as a secured "
+                       "variable")
+    if kind == "api-token":
+        return head + ("ATLASSIAN_API_TOKEN may not write to the repository: create the API "
+                       "token with the write:repository:bitbucket scope (and "
+                       "write:pullrequest:bitbucket for pull requests), for an account with "
+                       "write access" if forbidden else
+                       "ATLASSIAN_API_TOKEN is expired, revoked, mistyped, or an API token "
+                       "without scopes: create an API token with scopes (Atlassian account > "
+                       "Security > API tokens) and pass it as a secured variable")
+    if kind == "password":
+        return head + ("check that GIT_USERNAME/GIT_PASSWORD may write to the repository" if
+                       forbidden else "GIT_USERNAME/GIT_PASSWORD was refused") + (
+            "; if GIT_PASSWORD is a Bitbucket app password: app passwords no longer work, use "
+            "an access token (BITBUCKET_ACCESS_TOKEN) or an Atlassian API token "
+            "(ATLASSIAN_EMAIL and ATLASSIAN_API_TOKEN)")
+    return head + ("set BITBUCKET_ACCESS_TOKEN (a repository, project or workspace access "
+                   "token), or ATLASSIAN_EMAIL and ATLASSIAN_API_TOKEN, or use an SSH URL with "
+                   "SSH_KEY")
+
+
 @dataclass(frozen=True)
 class Identity:
     name: str
@@ -84,8 +114,9 @@ class Git:
                              "pipelines SSH key) has access to GITOPS_REPO")
         if re.search(r"Authentication failed|could not read Username|could not read Password|"
                      r"returned error: 40[13]|HTTP 40[13]|invalid credentials|access denied", text, re.I):
-            return PipeError(f"{url} rejected the credentials: check BITBUCKET_ACCESS_TOKEN (or "
-                             "GIT_USERNAME/GIT_PASSWORD) and that it may write to the repository")
+            forbidden = bool(re.search(r"returned error: 403|HTTP 403|access denied|cannot write",
+                                       text, re.I))
+            return PipeError(refused(self.creds.kind, url, forbidden))
         if re.search(r"not found|does not appear to be a git repository|returned error: 404|"
                      r"No such file or directory", text, re.I):
             return PipeError(f"GITOPS_REPO: no repository at {url}: check the URL")

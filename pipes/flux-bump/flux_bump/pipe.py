@@ -36,7 +36,30 @@ def _credentials(values: dict[str, Any], remote: auth.Remote, workdir: Path) -> 
                         "as GIT_PASSWORD (a secured variable), or use BITBUCKET_ACCESS_TOKEN")
     if remote.scheme == "ssh":
         return auth.ssh(remote, workdir, values.get("SSH_KEY"), values.get("KNOWN_HOSTS"), token)
-    return auth.https(remote, workdir, token, values.get("GIT_USERNAME"), values.get("GIT_PASSWORD"))
+    return auth.https(remote, workdir, token, values.get("GIT_USERNAME"), values.get("GIT_PASSWORD"),
+                      values.get("ATLASSIAN_API_TOKEN"))
+
+
+def _check_tokens(values: dict[str, Any], delivery: str) -> None:
+    """Which Bitbucket credential: an access token, or an Atlassian API token with its email."""
+    api_token, email = values.get("ATLASSIAN_API_TOKEN"), values.get("ATLASSIAN_EMAIL")
+    if api_token and any(c.isspace() for c in str(api_token)):
+        raise PipeError("ATLASSIAN_API_TOKEN contains spaces or line breaks: paste the token "
+                        "alone, as a secured variable")
+    if api_token and values.get("BITBUCKET_ACCESS_TOKEN"):
+        raise PipeError("BITBUCKET_ACCESS_TOKEN and ATLASSIAN_API_TOKEN are both set: give one "
+                        "(an access token of the repository, project or workspace, or an "
+                        "Atlassian API token with ATLASSIAN_EMAIL)")
+    if api_token and not email:
+        raise PipeError("ATLASSIAN_API_TOKEN is set but ATLASSIAN_EMAIL is not: give the email "
+                        "of the Atlassian account the token belongs to (the REST API takes it)")
+    if email and not api_token:
+        raise PipeError("ATLASSIAN_EMAIL is set but ATLASSIAN_API_TOKEN is not: pass the API "
+                        "token as a secured variable")
+    if delivery == "pull-request" and not (values.get("BITBUCKET_ACCESS_TOKEN") or api_token):
+        raise PipeError("MODE pull-request needs BITBUCKET_ACCESS_TOKEN (pullrequest:write) or "
+                        "ATLASSIAN_EMAIL and ATLASSIAN_API_TOKEN (write:pullrequest:bitbucket) "
+                        "to open the pull request through the Bitbucket API")
 
 
 def _not_found(targets: Sequence[Target], result: engine.Multi, branch: str,
@@ -98,9 +121,7 @@ def main() -> int:
     else:
         targets = targets_from(values, ctx)
         names = [t.image for t in targets]
-    if delivery == "pull-request" and not values.get("BITBUCKET_ACCESS_TOKEN"):
-        raise PipeError("MODE pull-request needs BITBUCKET_ACCESS_TOKEN (pullrequest:write) to open "
-                        "the pull request through the Bitbucket API")
+    _check_tokens(values, delivery)
     if values.get("COMMIT_MESSAGE"):
         message.check_template(str(values["COMMIT_MESSAGE"]))
     reviewers = _reviewers(values)
@@ -198,8 +219,13 @@ def main() -> int:
             return 0
         if delivery == "pull-request":
             workspace, slug = _repo_path(remote)
-            client = BitbucketClient(str(values["BITBUCKET_ACCESS_TOKEN"]),
-                                     str(values["BITBUCKET_API_URL"]))
+            if values.get("ATLASSIAN_API_TOKEN"):
+                client = BitbucketClient(str(values["ATLASSIAN_API_TOKEN"]),
+                                         str(values["BITBUCKET_API_URL"]),
+                                         email=str(values["ATLASSIAN_EMAIL"]))
+            else:
+                client = BitbucketClient(str(values["BITBUCKET_ACCESS_TOKEN"]),
+                                         str(values["BITBUCKET_API_URL"]))
             source_branch = (deliver.branch_name(str(values["BRANCH_NAME"]), targets, ctx.commit)
                              if values.get("BRANCH_NAME") else deliver.pr_branch_for(targets))
             if source_branch == branch:

@@ -37,6 +37,14 @@ SCHEMA: Schema = {
         "type": "string", "empty": False,
         "meta": {"secret": True, "hint": "pass a repository access token of the GitOps repository "
                                          "as a secured variable"}},
+    "ATLASSIAN_EMAIL": {"type": "string", "empty": False, "maxlength": 254,
+                        "regex": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                        "meta": {"hint": "give the email of the Atlassian account the API token "
+                                         "belongs to, e.g. ci-bot@example.com"}},
+    "ATLASSIAN_API_TOKEN": {
+        "type": "string", "empty": False, "maxlength": 1024,
+        "meta": {"secret": True, "hint": "pass an Atlassian API token with scopes (at most 1024 "
+                                         "characters) as a secured variable"}},
     "GIT_USERNAME": {"type": "string", "empty": False},
     "GIT_PASSWORD": {"type": "string", "empty": False,
                      "meta": {"secret": True, "hint": "pass it as a secured variable"}},
