@@ -26,7 +26,8 @@ __all__ = ["main", "target_from", "targets_from"]
 
 KIND_NAMES = ("Flux setter markers ({\"$imagepolicy\": ...}) naming it", "kustomize images entries "
               "(name/newName)", "HelmRelease spec.values image maps (repository)",
-              "plain 'image: <image>:<tag>' fields")
+              "plain 'image: <image>:<tag>' fields", "Argo CD Image Updater .argocd-source files",
+              "Helm values files (image.repository)")
 
 
 def _credentials(values: dict[str, Any], remote: auth.Remote, workdir: Path) -> auth.Credentials:

@@ -5,10 +5,16 @@
    whose ``name`` or ``newName`` is the image: ``newTag`` (and ``digest``);
 3. HelmRelease ``spec.values`` ``image`` maps whose ``repository`` (or ``registry/repository``) is
    the image: ``tag`` (and ``digest``);
-4. plain ``image: <image>:<tag>[@digest]`` scalars anywhere.
+4. plain ``image: <image>:<tag>[@digest]`` scalars anywhere;
+5. Argo CD Image Updater's write-back files ``.argocd-source[-<app>].yaml``: ``kustomize.images``
+   entries (``[alias=]<image>[:tag][@digest]``) and ``helm.parameters`` pairs (``<p>.name`` or
+   ``<p>.repository`` naming the image: ``<p>.tag``, ``<p>.digest``; a ``<p>.spec`` full reference);
+6. plain Helm values files (a document without ``apiVersion`` and ``kind``): ``image`` maps whose
+   ``repository`` (or ``registry/repository``) is the image, as in HelmRelease values.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -20,7 +26,8 @@ KUSTOMIZE_API = "kustomize.config.k8s.io/"
 FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/"
 HELM_API = "helm.toolkit.fluxcd.io/"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-KINDS = ("marker", "kustomize", "helmrelease", "image")
+KINDS = ("marker", "kustomize", "helmrelease", "image", "argocd", "helmvalues")
+ARGOCD_SOURCE = re.compile(r"^\.argocd-source(?:-[^/]+)?\.ya?ml$")
 
 
 @dataclass(frozen=True)
@@ -204,15 +211,22 @@ class _Planner:
             self.set_key(entry, "newTag", self.t.tag, "kustomize", flow)
             self.digest_field(entry, "kustomize", flow)
 
-    # -- 3. HelmRelease ----------------------------------------------------------------------
+    # -- 3. HelmRelease, and 6. plain Helm values files -------------------------------------
     def helmrelease(self, root: Node) -> None:
         api = scalar_str(mapping_get(root, "apiVersion")) or ""
-        if scalar_str(mapping_get(root, "kind")) != "HelmRelease" or not api.startswith(HELM_API):
+        kind = scalar_str(mapping_get(root, "kind"))
+        if kind is None and not api and isinstance(root, MappingNode):
+            self.image_maps(root, "helmvalues")  # a values file: no Kubernetes object
+            return
+        if kind != "HelmRelease" or not api.startswith(HELM_API):
             return
         spec = mapping_get(root, "spec")
         values = mapping_get(spec, "values") if spec is not None else None
         if values is None:
             return
+        self.image_maps(values, "helmrelease")
+
+    def image_maps(self, values: Node, kind: str) -> None:
         for node, flow in walk(values):
             image = mapping_get(node, "image")
             if not isinstance(image, MappingNode):
@@ -222,8 +236,57 @@ class _Planner:
             if repo is None or self.t.image not in {repo, f"{registry}/{repo}" if registry else None}:
                 continue
             inner = flow or bool(image.flow_style)
-            self.set_key(image, "tag", self.t.tag, "helmrelease", inner)
-            self.digest_field(image, "helmrelease", inner)
+            self.set_key(image, "tag", self.t.tag, kind, inner)
+            self.digest_field(image, kind, inner)
+
+    # -- 5. Argo CD Image Updater write-back files --------------------------------------------
+    def argocd_source(self, root: Node, filename: str) -> None:
+        if not ARGOCD_SOURCE.match(filename):
+            return
+        kustomize = mapping_get(root, "kustomize")
+        images = mapping_get(kustomize, "images") if kustomize is not None else None
+        if isinstance(images, SequenceNode):
+            flow = bool(images.flow_style)
+            for entry in images.value:
+                text = scalar_str(entry)
+                if text is None:
+                    continue
+                alias, eq, spec = text.rpartition("=")
+                ref = imageref.parse(spec)
+                if ref is None or ref.name != self.t.image:
+                    continue
+                assert isinstance(entry, ScalarNode)
+                new = f"{alias}{eq}{self.t.full(spec)}"
+                self.set_scalar(entry, new, "argocd", "kustomize.images", flow)
+        helm = mapping_get(root, "helm")
+        params = mapping_get(helm, "parameters") if helm is not None else None
+        if not isinstance(params, SequenceNode):
+            return
+        by_name: dict[str, MappingNode] = {}
+        for item in params.value:
+            name = scalar_str(mapping_get(item, "name")) if isinstance(item, MappingNode) else None
+            if name is not None and isinstance(item, MappingNode):
+                by_name[name] = item
+        for name, item in by_name.items():
+            value = scalar_str(mapping_get(item, "value"))
+            prefix, _, leaf = name.rpartition(".")
+            flow = bool(params.flow_style or item.flow_style)
+            if leaf == "spec" and value and (ref := imageref.parse(value)) is not None \
+                    and ref.name == self.t.image:
+                self._param(item, self.t.full(value), name, flow)
+            if leaf not in ("name", "repository") or value != self.t.image:
+                continue
+            tag_item = by_name.get(f"{prefix}.tag" if prefix else "tag")
+            if tag_item is not None:
+                self._param(tag_item, self.t.tag, f"{prefix}.tag", flow)
+            digest_item = by_name.get(f"{prefix}.digest" if prefix else "digest")
+            if digest_item is not None and self.t.digest:
+                self._param(digest_item, self.t.digest, f"{prefix}.digest", flow)
+
+    def _param(self, item: MappingNode, new: str, name: str, flow: bool) -> None:
+        node = mapping_get(item, "value")
+        if isinstance(node, ScalarNode):
+            self.set_scalar(node, new, "argocd", f"helm.parameters {name}", flow)
 
     # -- 4. plain image: scalars -------------------------------------------------------------
     def plain(self, root: Node) -> None:
@@ -251,6 +314,7 @@ def plan_document(scan: DocScan, target: Target, policies: set[str], filename: s
     planner = _Planner(target, warnings, where)
     planner.markers(scan, policies)
     if not target.policies:
+        planner.argocd_source(scan.root, filename)
         planner.kustomize(scan.root, filename)
         planner.helmrelease(scan.root)
         planner.plain(scan.root)
