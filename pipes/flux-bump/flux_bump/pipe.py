@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,7 @@ def main() -> int:
     promoting = mode == "promote" or from_paths is not None
     delivery = "push" if mode == "promote" else mode
     targets: list[Target] = []
+    helm_keys = _helm_keys(values)
     if promoting:
         if not from_paths:
             raise PipeError("FROM_PATHS is required with MODE promote: give the files of the "
@@ -120,7 +122,7 @@ def main() -> int:
                             "in FROM_PATHS and PATHS; drop POLICY")
         names = promote.names_from(values)
     else:
-        targets = targets_from(values, ctx)
+        targets = [replace(t, helm_keys=helm_keys) for t in targets_from(values, ctx)]
         names = [t.image for t in targets]
     _check_tokens(values, delivery)
     if values.get("COMMIT_MESSAGE"):
@@ -164,7 +166,7 @@ def main() -> int:
                 raise PipeError(f"PATHS and FROM_PATHS both match {listed}: give FROM_PATHS and "
                                 "PATHS that do not overlap (the source is only read)")
             targets = promote.deployed(root, names, from_paths, [s for s in searched if from_sel(s)],
-                                       bool(values.get("PIN_DIGEST")))
+                                       bool(values.get("PIN_DIGEST")), helm_keys)
             for t in targets:
                 log.info("%s runs %s%s in %s.", t.image, t.tag, f"@{t.digest}" if t.digest else "",
                          ", ".join(from_paths))
@@ -260,6 +262,23 @@ def main() -> int:
         if creds is not None:
             auth.cleanup(creds)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+KEY_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
+
+
+def _helm_keys(values: dict[str, Any]) -> tuple[str, ...]:
+    """HELM_KEYS: the dotted paths of the repository, the tag and optionally the digest."""
+    keys = tuple(str(k).strip() for k in values.get("HELM_KEYS") or [] if str(k).strip())
+    if not keys:
+        return ()
+    bad = [k for k in keys if not KEY_PATH_RE.match(k)]
+    if len(keys) not in (2, 3) or bad or len(set(keys)) != len(keys):
+        shown = f" ('{bad[0][:60]}' is not a dotted key path)" if bad else ""
+        raise PipeError(f"HELM_KEYS must be 2 or 3 different dotted key paths, the repository, "
+                        f"the tag and optionally the digest{shown}: e.g. "
+                        "['app.image.repository', 'app.image.tag', 'app.image.digest']")
+    return keys
 
 
 REVIEWER_RE = re.compile(r"^(?:\{[0-9a-fA-F-]{36}\}|[A-Za-z0-9][A-Za-z0-9:_-]{0,127})$")

@@ -40,29 +40,28 @@ def names_from(values: dict[str, Any]) -> list[str]:
 
 
 def _parts(found: Found) -> tuple[str | None, str | None]:
-    """The tag and digest one found value spells (None where it spells neither)."""
+    """The tag and digest one found value spells (None where it spells neither): what the probe
+    would have written there says which part the value is."""
     old = found.old
     if old is None:
         return None, None
-    field = found.field
-    if found.kind == "image" or (found.kind == "marker" and field.count(":") == 1):
-        ref = imageref.parse(old)
-        return (ref.tag, ref.digest) if ref is not None else (None, None)
-    if field.endswith((":tag", "newTag")) or field == "tag":
+    if found.new == PROBE_TAG:
         return old, None
-    if field.endswith(":digest") or field == "digest":
+    if found.new == PROBE_DIGEST:
         return None, old
-    return None, None
+    ref = imageref.parse(old.rpartition("=")[2])  # a full reference (an alias= kept aside)
+    return (ref.tag, ref.digest) if ref is not None else (None, None)
 
 
 def deployed(root: Path, names: Sequence[str], from_paths: Sequence[str],
-             searched: Sequence[str], pin: bool) -> list[Target]:
+             searched: Sequence[str], pin: bool, helm_keys: tuple[str, ...] = ()) -> list[Target]:
     """For each image, the one reference found under ``from_paths``: its tag and digest."""
     out: list[Target] = []
     where = ", ".join(from_paths)
     for name in names:
         try:
-            res = engine.scan(root, Target(name, PROBE_TAG, PROBE_DIGEST), from_paths, searched)
+            probe = Target(name, PROBE_TAG, PROBE_DIGEST, helm_keys=helm_keys)
+            res = engine.scan(root, probe, from_paths, searched)
         except engine.BumpError as err:
             raise PipeError(f"FROM_PATHS: cannot read {name} exactly: {err}") from None
         tags: dict[str, str] = {}
@@ -83,5 +82,6 @@ def deployed(root: Path, names: Sequence[str], from_paths: Sequence[str],
                                 f"({listed}): narrow FROM_PATHS to one environment")
         digest = next(iter(digests), None)
         # the digest is the point of a promotion: when the source pins one, the target does too
-        out.append(Target(name, next(iter(tags)), digest, pin or digest is not None))
+        out.append(Target(name, next(iter(tags)), digest, pin or digest is not None,
+                          helm_keys=helm_keys))
     return out

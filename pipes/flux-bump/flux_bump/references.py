@@ -37,6 +37,9 @@ class Target:
     digest: str | None = None
     pin: bool = False
     policies: tuple[str, ...] = ()
+    # HELM_KEYS: dotted paths of the repository, the tag and optionally the digest in Helm values
+    # (instead of ``image`` maps at any depth)
+    helm_keys: tuple[str, ...] = ()
 
     def full(self, old: str | None = None) -> str:
         """``image:tag``, with ``@digest`` when pinning, or when ``old`` pinned one and it is known."""
@@ -227,6 +230,9 @@ class _Planner:
         self.image_maps(values, "helmrelease")
 
     def image_maps(self, values: Node, kind: str) -> None:
+        if self.t.helm_keys:
+            self.keyed_values(values, kind)
+            return
         for node, flow in walk(values):
             image = mapping_get(node, "image")
             if not isinstance(image, MappingNode):
@@ -238,6 +244,29 @@ class _Planner:
             inner = flow or bool(image.flow_style)
             self.set_key(image, "tag", self.t.tag, kind, inner)
             self.digest_field(image, kind, inner)
+
+    def keyed_values(self, values: Node, kind: str) -> None:
+        """HELM_KEYS: the repository at its path names the image: the tag (and digest) at theirs."""
+        def at(path: str) -> Node | None:
+            node: Node | None = values
+            for part in path.split("."):
+                node = mapping_get(node, part) if node is not None else None
+            return node
+
+        repo_path, tag_path, *rest = self.t.helm_keys
+        if scalar_str(at(repo_path)) != self.t.image:
+            return
+        for path, new in ((tag_path, self.t.tag), *((p, self.t.digest) for p in rest)):
+            parent_path, _, key = path.rpartition(".")
+            parent = at(parent_path) if parent_path else values
+            if not isinstance(parent, MappingNode):
+                continue
+            if path != tag_path:  # the digest: as for digest fields
+                existing = mapping_get(parent, key)
+                if not new or not (self.t.pin or existing is not None):
+                    continue
+            assert new is not None
+            self.set_key(parent, key, new, kind, bool(parent.flow_style))
 
     # -- 5. Argo CD Image Updater write-back files --------------------------------------------
     def argocd_source(self, root: Node, filename: str) -> None:

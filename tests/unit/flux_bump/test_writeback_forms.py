@@ -83,3 +83,31 @@ def test_write_back_form_byte_exact(tmp_path: Path, name: str, before: str, targ
 def test_not_a_write_back_reference(tmp_path: Path, name: str, text: str) -> None:
     (tmp_path / name).write_bytes(text.encode())
     assert engine.scan(tmp_path, Target(IMAGE, "2.0.0")).changes == []
+
+
+KEYED = (
+    "app:\n"
+    "  image:\n"
+    f"    repo: {IMAGE}  # the image\n"
+    "    version: '1.0.0'\n"
+    "    sha: sha256:" + "00" * 32 + "\n"
+    "other:\n"
+    "  image:\n"
+    f"    repository: {IMAGE}\n"
+    "    tag: 1.0.0\n"
+)
+
+
+def test_helm_keys_choose_the_paths(tmp_path: Path) -> None:
+    (tmp_path / "values.yaml").write_bytes(KEYED.encode())
+    target = Target(IMAGE, "2.0.0", DIGEST, helm_keys=("app.image.repo", "app.image.version",
+                                                       "app.image.sha"))
+    [change] = engine.scan(tmp_path, target).changes
+    # only the configured paths: the default image map under other: is left alone
+    assert change.after == KEYED.replace("'1.0.0'", "'2.0.0'").replace("00" * 32, "ab" * 32)
+
+
+def test_helm_keys_of_another_image_change_nothing(tmp_path: Path) -> None:
+    (tmp_path / "values.yaml").write_bytes(KEYED.encode())
+    target = Target("ghcr.io/acme/api", "2.0.0", helm_keys=("app.image.repo", "app.image.version"))
+    assert engine.scan(tmp_path, target).changes == []
