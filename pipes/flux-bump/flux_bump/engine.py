@@ -15,10 +15,11 @@ from pathlib import Path
 
 import yaml
 from pipes_common.fsutil import atomic_write
+from yaml.nodes import MappingNode, ScalarNode
 
 from . import imageref, markers
 from .references import DocScan, Found, Target, collect_markers, plan_document, policies_naming
-from .yamldoc import EditError, Plan, apply, compose
+from .yamldoc import EditError, Insert, Plan, Replace, apply, compose, mapping_get
 
 SUFFIXES = (".yaml", ".yml")
 NAMES = ("Kustomization",)
@@ -199,9 +200,11 @@ class Multi(Result):
 
 
 def scan_all(root: Path, targets: Sequence[Target], paths: Sequence[str] | None = None,
-             searched: Sequence[str] | None = None) -> Multi:
+             searched: Sequence[str] | None = None, chart_app_version: bool = False) -> Multi:
     """:func:`scan` for each of ``targets`` in turn, each seeing the edits of those before it;
-    one combined result.  Raises :class:`BumpError` when any file cannot be edited exactly."""
+    one combined result.  With ``chart_app_version``, the ``Chart.yaml`` beside each Helm values
+    file bumped gets that image's tag as ``appVersion``.  Raises :class:`BumpError` when any file
+    cannot be edited exactly."""
     multi = Multi()
     texts: dict[str, str] = {}
     before: dict[str, str] = {}
@@ -219,9 +222,66 @@ def scan_all(root: Path, targets: Sequence[Target], paths: Sequence[str] | None 
             before.setdefault(change.path, change.before)
             texts[change.path] = change.after
             found.setdefault(change.path, []).extend(change.found)
+    if chart_app_version:
+        _chart_versions(root, multi, before, texts, found)
     multi.changes = [FileChange(p, before[p], texts[p], found[p]) for p in sorted(texts)
                      if texts[p] != before[p]]
     return multi
+
+
+VALUES_FILE = re.compile(r"^values(?:[-.][^/]*)?\.ya?ml$")
+
+
+def _chart_versions(root: Path, multi: Multi, before: dict[str, str], texts: dict[str, str],
+                    found: dict[str, list[Found]]) -> None:
+    """``appVersion`` of the chart whose values file a target's tag went into."""
+    tags: dict[str, set[str]] = {}
+    for target, res in multi.per_target:
+        for path, f in res.found:
+            folder, _, name = path.rpartition("/")
+            if f.kind == "helmvalues" and f.new == target.tag and VALUES_FILE.match(name):
+                tags.setdefault(f"{folder}/Chart.yaml" if folder else "Chart.yaml", set()).add(
+                    target.tag)
+    for chart, wanted in sorted(tags.items()):
+        full = root / chart
+        if chart not in texts and (full.is_symlink() or not full.is_file()):
+            multi.warnings.append(f"{chart}: no Chart.yaml beside the values file: appVersion "
+                                  "left alone")
+            continue
+        if len(wanted) > 1:
+            multi.warnings.append(f"{chart}: its values hold several new tags "
+                                  f"({', '.join(sorted(wanted))}): appVersion left alone")
+            continue
+        text = texts.get(chart) or full.read_text(encoding="utf-8")
+        try:
+            docs = compose(text)
+        except yaml.YAMLError:
+            multi.skipped.append(f"{chart}: not valid YAML (appVersion left alone)")
+            continue
+        if len(docs) != 1 or not isinstance(docs[0], MappingNode):
+            continue
+        tag = next(iter(wanted))
+        node = mapping_get(docs[0], "appVersion")
+        plan = Plan()
+        if node is None:
+            plan.inserts.append(Insert(docs[0], "appVersion", tag))
+            f = Found("chart", docs[0].start_mark.line + 1, "appVersion (added)", None, tag)
+        elif isinstance(node, ScalarNode):
+            f = Found("chart", node.start_mark.line + 1, "appVersion", str(node.value), tag)
+            if str(node.value) != tag:
+                plan.replaces.append(Replace(node, tag))
+        else:
+            continue
+        multi.found.append((chart, f))
+        if not plan:
+            continue
+        try:
+            after = apply(text, docs, plan)
+        except EditError as err:
+            raise BumpError(f"{chart}: {err}") from None
+        before.setdefault(chart, text)
+        texts[chart] = after
+        found.setdefault(chart, []).append(f)
 
 
 def write(root: Path, result: Result) -> None:

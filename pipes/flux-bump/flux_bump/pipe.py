@@ -157,6 +157,8 @@ def main() -> int:
             return to_paths(rel) or (from_sel is not None and from_sel(rel))
 
         needles = _needles(names)
+        if values.get("CHART_APP_VERSION"):
+            needles.append("appVersion")  # so that the charts are checked out too
         searched = git.clone(branch, selected, needles)
         log.debug("Cloned %s at %s in %.1fs.", branch, git.head()[:12], time.monotonic() - started)
         if from_sel is not None and from_paths is not None:
@@ -176,7 +178,8 @@ def main() -> int:
         def rescan(searched: list[str]) -> engine.Multi:
             mine = [s for s in searched if to_paths(s)]
             try:
-                res = engine.scan_all(root, targets, paths, mine)
+                res = engine.scan_all(root, targets, paths, mine,
+                                      bool(values.get("CHART_APP_VERSION")))
             except engine.BumpError as err:
                 raise PipeError(f"Cannot edit exactly: {err}; the file was left alone"
                                 + ("" if len(targets) == 1 else

@@ -32,6 +32,7 @@ SCHEMA: Schema = {
                    "meta": {"hint": "give at most 50 globs of the environment to copy from, e.g. "
                                     "['clusters/staging/**']"}},
     "PIN_DIGEST": {"type": "boolean", "default": False},
+    "CHART_APP_VERSION": {"type": "boolean", "default": False},
     "HELM_KEYS": {"type": "list", "maxlength": 3, "schema": {"type": "string", "maxlength": 200},
                   "meta": {"hint": "give 2 or 3 dotted key paths: repository, tag and optionally "
                                    "digest, e.g. ['app.image.repository', 'app.image.tag']"}},
