@@ -23,6 +23,11 @@ FILES = {
     "prod/api.yaml": ('args:\n- --x\n# {"$imagepolicy": "flux-system:api"}\n'
                       f"- {API}:1.0.0\n"),
     "dev/both.yaml": f"a:\n  image: {WEB}:1.0.0\nb:\n  image: {API}:1.0.0\n",
+    "argo/.argocd-source-web.yaml": ("helm:\n  parameters:\n  - name: image.name\n"
+                                     f"    value: {WEB}\n    forcestring: true\n"
+                                     "  - name: image.tag\n    value: 1.0.0\n    forcestring: true\n"),
+    "charts/frontend/Chart.yaml": "apiVersion: v2\nname: frontend\nversion: 0.1.0\nappVersion: 1.0.0\n",
+    "charts/frontend/values.yaml": f"image:\n  repository: {WEB}\n  tag: 1.0.0\n",
 }
 
 
@@ -86,6 +91,22 @@ def test_several_images_promotion_signing_and_pull_requests(
     assert "Updated the open pull request #1" in result.last_line()
     assert len(bitbucket_api.state.pullrequests) == 1
     assert f"{WEB}:3.0.1" in show("dev/both.yaml", "deploy/2-images")
+
+    # 4. Argo CD write-back file and a chart (appVersion asked), with an Atlassian API token
+    api_token = "ATATT-e2e-api-token-canary"
+    git_http.users["x-bitbucket-api-token-auth"] = api_token
+    try:
+        result = run({"GITOPS_REPO": base["GITOPS_REPO"], "IMAGE": WEB, "TAG": "4.0.0",
+                      "PATHS": "[argo/**, charts/**]", "CHART_APP_VERSION": "true",
+                      "ATLASSIAN_EMAIL": "ci-bot@example.com", "ATLASSIAN_API_TOKEN": api_token})
+    finally:
+        del git_http.users["x-bitbucket-api-token-auth"]
+    assert result.code == 0, result.output
+    assert show("argo/.argocd-source-web.yaml") == FILES["argo/.argocd-source-web.yaml"].replace(
+        "value: 1.0.0", "value: 4.0.0")
+    assert show("charts/frontend/Chart.yaml").endswith("appVersion: 4.0.0\n")
+    assert show("charts/frontend/values.yaml") == f"image:\n  repository: {WEB}\n  tag: 4.0.0\n"
+    leaks.assert_absent(api_token, text=result.output, paths=[build])
 
     # bad input for a new variable: one line, no secret
     result = run(dict(base, IMAGES="[web:1.0]", SIGNING_KEY=signed))
