@@ -121,16 +121,43 @@ class _Parsed:
     scans: list[DocScan]
 
 
-def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result,
-          overlay: Mapping[str, str]) -> _Parsed | None:
+@dataclass
+class Cache:
+    """What :func:`scan_all` reads once for all its images: each file's bytes (None: not on
+    disk) and each parsed text (a list of document scans, or the reason it was skipped)."""
+    raw: dict[str, bytes | None] = field(default_factory=dict)
+    parsed: dict[str, tuple[str, list[DocScan] | str]] = field(default_factory=dict)
+
+
+def _raw(root: Path, rel: str, cache: Cache | None) -> bytes | None:
+    if cache is not None and rel in cache.raw:
+        return cache.raw[rel]
     full = root / rel
+    raw = None if full.is_symlink() or not full.is_file() else full.read_bytes()
+    if cache is not None:
+        cache.raw[rel] = raw
+    return raw
+
+
+def _parse(rel: str, text: str) -> list[DocScan] | str:
+    """The document scans of ``text``, or why it is skipped."""
+    try:
+        docs = compose(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or err.__class__.__name__
+        return f"{rel}: not valid YAML{where} ({problem})"
+    return [collect_markers(text, d) for d in docs]
+
+
+def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result,
+          overlay: Mapping[str, str], cache: Cache | None = None) -> _Parsed | None:
     if rel in overlay:  # already edited for another image of the same change
-        raw = overlay[rel].encode("utf-8")
-    elif full.is_symlink() or not full.is_file():
-        return None
+        raw: bytes | None = overlay[rel].encode("utf-8")
     else:
-        raw = full.read_bytes()
-    if not any(n in raw for n in needles):
+        raw = _raw(root, rel, cache)
+    if raw is None or not any(n in raw for n in needles):
         return None
     result.parsed.append(rel)
     try:
@@ -138,29 +165,32 @@ def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result,
     except UnicodeDecodeError:
         result.skipped.append(f"{rel}: not UTF-8 text")
         return None
-    try:
-        docs = compose(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or err.__class__.__name__
-        result.skipped.append(f"{rel}: not valid YAML{where} ({problem})")
+    known = cache.parsed.get(rel) if cache is not None else None
+    if known is not None and known[0] == text:
+        scans = known[1]
+    else:
+        scans = _parse(rel, text)
+        if cache is not None:
+            cache.parsed[rel] = (text, scans)
+    if isinstance(scans, str):
+        result.skipped.append(scans)
         return None
-    return _Parsed(rel, text, [collect_markers(text, d) for d in docs])
+    return _Parsed(rel, text, scans)
 
 
 def scan(root: Path, target: Target, paths: Sequence[str] | None = None,
-         searched: Sequence[str] | None = None, overlay: Mapping[str, str] | None = None) -> Result:
+         searched: Sequence[str] | None = None, overlay: Mapping[str, str] | None = None,
+         cache: Cache | None = None) -> Result:
     """Find every reference to ``target`` below ``root`` and compute the edited files (not written).
 
     ``searched`` lists the files considered when only some of them are on disk (a sparse checkout
     of the files that contain a needle); by default the files below ``root`` are walked.
     ``overlay`` holds texts that replace the files on disk (edits already planned for other
-    images of the same change)."""
+    images of the same change); ``cache`` keeps what was read and parsed for the next image."""
     result = Result()
     result.searched = sorted(searched) if searched is not None else candidate_files(root, paths)
     wanted = [n.encode() for n in needles(target)]
-    parsed = [p for p in (_load(root, rel, wanted, result, overlay or {})
+    parsed = [p for p in (_load(root, rel, wanted, result, overlay or {}, cache)
                           for rel in result.searched) if p]
     if target.policies:
         result.policies = set(target.policies)
@@ -209,8 +239,9 @@ def scan_all(root: Path, targets: Sequence[Target], paths: Sequence[str] | None 
     texts: dict[str, str] = {}
     before: dict[str, str] = {}
     found: dict[str, list[Found]] = {}
+    cache = Cache()
     for target in targets:
-        res = scan(root, target, paths, searched, overlay=texts)
+        res = scan(root, target, paths, searched, overlay=texts, cache=cache)
         multi.per_target.append((target, res))
         multi.searched = res.searched
         multi.parsed = sorted(set(multi.parsed) | set(res.parsed))
