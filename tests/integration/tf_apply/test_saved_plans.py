@@ -29,7 +29,7 @@ def test_plan_then_apply_once(stack: Stack) -> None:
     assert stack.canaries.db_password not in objects[f"{PLANS}/{plan_id}/plan.json"].decode()
     assert stack.state(KEY) is None  # planning wrote no state
     sourced = dotenv.source(stack.build / ".do-pipes" / "tf-apply.env")
-    assert FIXED <= set(sourced), sourced
+    assert set(sourced) >= FIXED, sourced
     assert (sourced["TF_APPLY_PLAN_ID"], sourced["TF_APPLY_HAS_CHANGES"]) == (plan_id, "true")
     assert [sourced[f"TF_APPLY_{k}"] for k in ("CREATE", "UPDATE", "REPLACE", "DELETE")] == ["2", "0", "0", "0"]
 
@@ -38,7 +38,7 @@ def test_plan_then_apply_once(stack: Stack) -> None:
     assert f"Applied saved plan {plan_id}" in applied.last_line()
     assert stack.outputs_file()["outputs"]["app"] == "web-1"
     sourced = dotenv.source(stack.build / ".do-pipes" / "tf-apply.env")
-    assert FIXED <= set(sourced), sourced
+    assert set(sourced) >= FIXED, sourced
     assert (sourced["TF_APPLY_OUT_APP"], sourced["TF_APPLY_CREATE"]) == ("web-1", "2")
     assert sourced["TF_APPLY_SENSITIVE_OUTPUTS"] == "db_password"
     assert "TF_APPLY_OUT_DB_PASSWORD" not in sourced

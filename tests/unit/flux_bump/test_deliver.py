@@ -60,7 +60,7 @@ def repo(tmp_path: Path) -> tuple[Path, engine.Result]:
 @pytest.fixture()
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     slept: list[float] = []
-    monkeypatch.setattr(deliver.time, "sleep", slept.append)
+    monkeypatch.setattr("flux_bump.deliver.time.sleep", slept.append)
     return slept
 
 
@@ -101,7 +101,7 @@ def test_moved_branch_is_retried_with_backoff_never_forced(repo: tuple[Path, eng
 
 
 def test_backoff_window_grows_and_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(deliver.random, "uniform", lambda low, high: high)  # the top of the window
+    monkeypatch.setattr("flux_bump.deliver.random.uniform", lambda low, high: high)  # the top of the window
     assert [deliver.backoff(n) for n in (1, 2, 3, 6, 10)] == [0.6, 1.2, 2.4, 10.0, 10.0]
 
 
