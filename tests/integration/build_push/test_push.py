@@ -216,8 +216,7 @@ def test_cache_from_explicit_and_empty(
     empty = run_local("build-push", pipe_env(image="web-cfrom", commit=new_commit(), branch="seed",
                                              DOCKER_HOST=host, CACHE_FROM_COUNT="0"), app_dir)
     assert empty.code == 0, empty.output
-    assert "Cache source" not in empty.output
-    assert "(cached)" not in empty.output
+    assert "Cache source" not in empty.output  # (layers may still come from the engine's own cache)
     seen = registry_log.requests_since(registry.log_path, registry.host, start)
     # the engine pulled nothing (it only pushed: no manifest read); the pipe did not look for the
     # default cache sources (it checks the branch tag later, to point it at the new image, but
