@@ -9,10 +9,14 @@ changelog name that version), refuses a version already in the registry (a relea
 changes), then builds the image from the repository root and pushes ``X.Y.Z``, ``X.Y`` and ``X``.
 The floating tags only ever move forward: a tag can only release the pipe's latest version.
 
-Environment: RELEASE_REGISTRY (default registry.digitalocean.com/do-pipes; ``docker login`` done
-before), BASE_IMAGE (build argument; default: the Dockerfile's), BUILD_NETWORK (``docker build
---network``, for an engine without a default bridge), BITBUCKET_COMMIT (the revision label).
-Standard library only: the release step needs python3 and the docker CLI, nothing else.
+Where: the public registry and namespace of ``release.toml`` at the repository root (Docker Hub,
+which Bitbucket pulls ``pipe: docker://<namespace>/<pipe>:X.Y.Z`` from without credentials);
+``pipe.yml`` must name the image there. ``docker login`` is done before.
+
+Environment: RELEASE_REGISTRY (``<registry>/<namespace>`` to push to instead, e.g. a test registry),
+BASE_IMAGE (build argument; default: the Dockerfile's), BUILD_NETWORK (``docker build --network``,
+for an engine without a default bridge), BITBUCKET_COMMIT (the revision label).
+Standard library only: the release step needs python3 (3.11+) and the docker CLI, nothing else.
 """
 from __future__ import annotations
 
@@ -22,17 +26,40 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_REGISTRY = "registry.digitalocean.com/do-pipes"
+CONFIG = "release.toml"
+DOCKER_HUB = "docker.io"
 TAG = re.compile(r"(?P<pipe>[a-z0-9][a-z0-9-]*?)-v(?P<version>(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*))")
 Version = tuple[int, int, int]
 
 
 class ReleaseError(Exception):
     pass
+
+
+def public_registry(root: Path) -> str:
+    """``<registry>/<namespace>`` from ``release.toml``: where releases go by default."""
+    path = root / CONFIG
+    try:
+        config = tomllib.loads(path.read_text())
+        registry, namespace = str(config["registry"]), str(config["namespace"])
+    except (OSError, tomllib.TOMLDecodeError, KeyError) as err:
+        raise ReleaseError(f"{path} must set registry and namespace ({err})") from err
+    if registry == DOCKER_HUB and not re.fullmatch(r"[a-z0-9]{4,30}", namespace):
+        raise ReleaseError(f"{CONFIG}: '{namespace}' is not a Docker Hub namespace (4-30 lowercase "
+                           "letters and digits)")
+    return f"{registry.rstrip('/')}/{namespace}"
+
+
+def public_image(root: Path, pipe: str) -> str:
+    """The image users name: ``<namespace>/<pipe>`` on Docker Hub (its short form, as ``docker://``
+    and ``pipe.yml`` take it), ``<registry>/<namespace>/<pipe>`` anywhere else."""
+    repo = f"{public_registry(root)}/{pipe}"
+    return repo.removeprefix(f"{DOCKER_HUB}/")
 
 
 def parse_tag(tag: str) -> tuple[str, str]:
@@ -78,6 +105,10 @@ def check(root: Path, pipe: str, version: str) -> None:
     if not image or not image.group(1).endswith(f":{version}"):
         raise ReleaseError(f"pipes/{pipe}/pipe.yml names {image.group(1) if image else 'no image'}, "
                            f"not version {version}: update it before tagging")
+    public = f"{public_image(root, pipe)}:{version}"
+    if image.group(1) != public:
+        raise ReleaseError(f"pipes/{pipe}/pipe.yml names {image.group(1)}, not {public} where "
+                           f"{CONFIG} releases it: update it before tagging")
     if f"## {version}\n" not in (pipe_dir / "CHANGELOG.md").read_text():
         raise ReleaseError(f"pipes/{pipe}/CHANGELOG.md has no '## {version}' section: run "
                            "'semversioner changelog > CHANGELOG.md'")
@@ -107,7 +138,7 @@ def exists(reference: str) -> bool:
     if result.returncode == 0:
         return True
     text = (result.stderr + result.stdout).lower()
-    if "no such manifest" in text or "manifest unknown" in text or "not found" in text:
+    if any(absent in text for absent in ("no such manifest", "manifest unknown", "name unknown", "not found")):
         return False
     raise ReleaseError(f"cannot tell whether {reference} exists: {result.stderr.strip()[-300:]}")
 
@@ -149,8 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("tag", nargs="?", default=os.environ.get("BITBUCKET_TAG", ""))
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)  # tests
     args = parser.parse_args(argv)
-    registry = os.environ.get("RELEASE_REGISTRY") or DEFAULT_REGISTRY
     try:
+        registry = os.environ.get("RELEASE_REGISTRY") or public_registry(args.root)
         done = release(args.root, args.tag, registry, os.environ.get("BASE_IMAGE") or None,
                        os.environ.get("BITBUCKET_COMMIT") or None,
                        os.environ.get("BUILD_NETWORK") or None)

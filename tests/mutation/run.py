@@ -48,7 +48,7 @@ PATCHES = (
           ("tests/unit/build_push", f"{IT_BP}/test_push.py"),
           pending="its tests come with the build-push tag-sync work (another branch)"),
     Patch("tf-apply planstore.claim without If-None-Match", f"{TF}/planstore.py",
-          "self.spaces.put(self.key(plan_id, APPLIED), body, if_none_match=True,",
+          "self.spaces.put(self.key(plan_id, APPLIED), body, if_none_match=exclusive,",
           "self.spaces.put(self.key(plan_id, APPLIED), body, if_none_match=False,",
           ("tests/unit/tf_apply", f"{IT_TF}/test_saved_plans.py")),
     Patch("flux-bump yamldoc.apply without the exactly-the-intended-change comparison",

@@ -1,5 +1,5 @@
 """The repository's release script (``.ci/release.py``), loaded as a module, and a copy of the
-repository to release from (so that a test can shape its changesets)."""
+repository to release from (so that a test can shape its changesets and its ``release.toml``)."""
 from __future__ import annotations
 
 import importlib.util
@@ -28,6 +28,7 @@ def copy_repo(dest: Path, pipe: str, version: str) -> Path:
     released at ``version`` and nothing pending."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "next-release")
     shutil.copy2(REPO_ROOT / ".dockerignore", dest / ".dockerignore")
+    shutil.copy2(REPO_ROOT / "release.toml", dest / "release.toml")
     shutil.copytree(REPO_ROOT / "shared", dest / "shared", ignore=ignore)
     target = dest / "pipes" / pipe
     shutil.copytree(REPO_ROOT / "pipes" / pipe, target, ignore=ignore)
@@ -36,7 +37,8 @@ def copy_repo(dest: Path, pipe: str, version: str) -> Path:
     (target / ".semversioner" / f"{version}.json").write_text(json.dumps(
         {"changes": [{"description": "test release", "type": "minor"}], "version": version}) + "\n")
     pipe_yml = target / "pipe.yml"
-    lines = [f"image: registry.digitalocean.com/do-pipes/{pipe}:{version}" if line.startswith("image:")
+    image = load().public_image(REPO_ROOT, pipe)
+    lines = [f"image: {image}:{version}" if line.startswith("image:")
              else line for line in pipe_yml.read_text().splitlines()]
     pipe_yml.write_text("\n".join(lines) + "\n")
     (target / "CHANGELOG.md").write_text(f"# Changelog\n\n## {version}\n\n- minor: test release\n")

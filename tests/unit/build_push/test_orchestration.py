@@ -59,6 +59,7 @@ class FakeDO:
 @dataclass
 class FakeRegistry:
     manifests: dict[str, str] = field(default_factory=dict)  # tag -> digest of REPO
+    revisions: dict[str, str] = field(default_factory=dict)  # digest -> its revision label
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     creds: tuple[str | None, str | None] = (None, None)
 
@@ -69,6 +70,11 @@ class FakeRegistry:
         self.calls.append(("head", ref))
         digest = self.manifests.get(ref) if repo == REPO else None
         return None if digest is None else ManifestRef(digest, "application/vnd.oci.image.manifest.v1+json", 1)
+
+    def image_labels(self, repo: str, ref: str) -> dict[str, str]:
+        self.calls.append(("labels", ref))
+        revision = self.revisions.get(ref)
+        return {} if revision is None else {"org.opencontainers.image.revision": revision}
 
     def add_tag(self, repo: str, source_ref: str, tag: str) -> str:
         self.calls.append(("add_tag", source_ref, tag))
@@ -111,6 +117,7 @@ class FakeEngine:
     def push(self, client: object, repository: str, tag: str, auth: dict[str, str]) -> str:
         self.events.append(("push", f"{repository}:{tag}", auth))
         self.registry.manifests[tag] = NEW
+        self.registry.revisions[NEW] = COMMIT
         return NEW
 
 
@@ -156,6 +163,7 @@ def ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ports:
 
 def test_commit_already_pushed_skips_the_engine(ports: Ports, monkeypatch: pytest.MonkeyPatch) -> None:
     ports.registry.manifests = {SHA_TAG: OLD}
+    ports.registry.revisions = {OLD: COMMIT}
 
     def no_engine() -> None:
         raise AssertionError("the Docker engine is not needed to skip")

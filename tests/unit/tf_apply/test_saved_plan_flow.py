@@ -26,6 +26,8 @@ PLAN = b"PK\x03\x04 a plan"
 class FakeSpaces:
     """An S3 bucket in a dict: ETags are the md5 of the body, If-None-Match is honoured."""
 
+    endpoint = "http://127.0.0.1:1"
+
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.log: list[tuple[str, str]] = []
@@ -102,7 +104,8 @@ def applied(spaces: FakeSpaces) -> dict[str, Any] | None:
 def run_saved(tmp_path: Path, spaces: FakeSpaces, tf: FakeTerraform) -> int:
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    return pipe.run_saved(settings(tmp_path), context(tmp_path), tf, spaces, work)  # type: ignore[arg-type]
+    return pipe.run_saved(settings(tmp_path), context(tmp_path), tf, spaces, work,  # type: ignore[arg-type]
+                          conditional_writes=True)
 
 
 # -- the store ---------------------------------------------------------------------------------
