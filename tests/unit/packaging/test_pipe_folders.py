@@ -37,7 +37,7 @@ def instructions(pipe: str) -> list[str]:
 def test_the_list_of_pipes_is_the_pipes_folder() -> None:
     folders = sorted(p.name for p in (REPO_ROOT / "pipes").iterdir() if p.is_dir())
     assert sorted(PIPES) == folders, "list each folder of pipes/ in pyproject.toml [tool.do-pipes] pipes"
-    assert PACKAGES == {pipe: pipe.replace("-", "_") for pipe in PIPES}
+    assert {pipe: pipe.replace("-", "_") for pipe in PIPES} == PACKAGES
 
 
 @pytest.mark.parametrize("pipe", PIPES)
