@@ -22,7 +22,7 @@ print(json.dumps({
     "installed": sorted(f"{d.metadata['Name']}=={d.version}" for d in md.distributions()),
     "pip": importlib.util.find_spec("pip") is not None,
     "setuptools": importlib.util.find_spec("setuptools") is not None,
-    "pythonpath": os.environ.get("PYTHONPATH"),
+    "python_env": {k: v for k, v in os.environ.items() if k.startswith("PYTHON")},
 }))
 """
 
@@ -47,7 +47,7 @@ def test_the_image_holds_the_installed_pipe_and_exactly_its_pins(
     found = json.loads(run(docker_client, image, "/opt/pipe/bin/python", "-c", PROBE, pipe, PACKAGES[pipe]))
     assert found["pipe"].startswith(found["site"] + "/")
     assert found["common"].startswith(found["site"] + "/")
-    assert found["pythonpath"] is None
+    assert found["python_env"] == {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     assert not found["pip"] and not found["setuptools"]
     assert found["requires"] == pins(pipe)
     expected = {pin.lower().replace("_", "-") for pin in pins(pipe)} | {f"{pipe}==0.0.0", "pipes-common==0.1.0"}
