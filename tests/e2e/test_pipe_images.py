@@ -55,10 +55,11 @@ def test_the_image_holds_the_installed_pipe_and_exactly_its_pins(
     assert run(docker_client, image, "cat", "/pipe.yml") == (REPO_ROOT / "pipes" / pipe / "pipe.yml").read_text()
 
 
-def test_flux_bump_has_git_and_ssh_from_its_apt_steps(pipe_image: Callable[[str], str],
+def test_flux_bump_has_git_and_ssh_from_its_apt_steps(base_image: str, pipe_image: Callable[[str], str],
                                                       docker_client: docker.DockerClient) -> None:
-    """The bed's base has no ssh client (python:3.12-slim has neither git nor ssh): the image has
-    it only through the Dockerfile's apt steps, which leave no package lists behind."""
+    """The base has no ssh client (python:3.12-slim has neither git nor ssh): the image has it only
+    through the Dockerfile's apt steps, which leave no package lists behind."""
+    assert run(docker_client, base_image, "sh", "-c", "command -v ssh || echo none").strip() == "none"
     image = pipe_image("flux-bump")
     out = run(docker_client, image, "sh", "-c",
               "git --version && ssh -V 2>&1 && dpkg-query -W -f='${Status}\\n' openssh-client "
