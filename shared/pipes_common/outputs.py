@@ -1,29 +1,24 @@
-"""Outputs of a pipe for the steps after it.
+"""Outputs of a pipe for what comes after it in the step.
 
-Written three ways: (a) JSON in the pipe shared storage (``BITBUCKET_PIPE_SHARED_STORAGE_DIR``), at
-``do-pipes/<pipe>.json``, where the next pipes of the step read it; (b) a dotenv file in the build
-directory, ``.do-pipes/<pipe>.env``, which later script lines ``source``; (c) the log.
+Written three ways: (a) the typed hand-off file in the pipe's own storage folder
+(``$BITBUCKET_PIPE_STORAGE_DIR/outputs.json``, see :mod:`handoff`), where the next pipes of the step
+read it; (b) a dotenv file in the build directory, ``.do-pipes/<pipe>.env``, which later script
+lines ``source``; (c) the log.
 """
 from __future__ import annotations
 
 import json
 import re
 import shlex
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import handoff
 from .bitbucket import StepContext
 from .fsutil import atomic_write
 from .log import get_logger
 
 NAMESPACE = "do-pipes"
-
-
-def shared_file(ctx: StepContext, pipe: str) -> Path | None:
-    if ctx.shared_storage_dir is None:
-        return None
-    return ctx.shared_storage_dir / NAMESPACE / f"{pipe}.json"
 
 
 def dotenv_file(ctx: StepContext, pipe: str) -> Path:
@@ -44,24 +39,20 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def publish(ctx: StepContext, pipe: str, values: Mapping[str, Any]) -> list[Path]:
-    """Write ``values`` to shared storage and the dotenv file, log them, return the files written."""
+def publish(ctx: StepContext, outputs: handoff.Outputs, pipe_version: str) -> list[Path]:
+    """Write ``outputs`` to the hand-off file and the dotenv file, log them, return the files."""
     log = get_logger()
+    pipe = outputs.PIPE
     written: list[Path] = []
-    shared = shared_file(ctx, pipe)
-    if shared is not None:
-        written.append(atomic_write(shared, json.dumps(dict(values), indent=2, sort_keys=True) + "\n"))
+    own = handoff.write(ctx, outputs, pipe_version)
+    if own is not None:
+        written.append(own)
+    else:
+        log.debug("No BITBUCKET_PIPE_STORAGE_DIR (not run by Bitbucket Pipelines as a pipe): no "
+                  "hand-off file for the next pipes.")
+    values = outputs.values()
     lines = [f"{_env_name(pipe, k)}={shlex.quote(_text(v))}" for k, v in values.items()]
     written.append(atomic_write(dotenv_file(ctx, pipe), "\n".join(lines) + "\n"))
     for key, value in values.items():
         log.info("output %s = %s", _env_name(pipe, key), _text(value))
     return written
-
-
-def read(ctx: StepContext, pipe: str) -> dict[str, Any] | None:
-    """The outputs an earlier pipe of this step published, or None."""
-    path = shared_file(ctx, pipe)
-    if path is None or not path.is_file():
-        return None
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -257,6 +258,30 @@ class RegistryClient:
             if path and path.startswith("http"):
                 path = "/" + path.split("/", 3)[3]
         return found
+
+    def image_labels(self, repo: str, ref: str) -> dict[str, str]:
+        """The labels in the image config of ``ref``; for an index, of its first image that is not
+        an attestation (every platform of one build carries the same labels)."""
+        body, _, _ = self.get_manifest(repo, ref)
+        try:
+            doc = json.loads(body)
+            if isinstance(doc.get("manifests"), list):
+                images = [m for m in doc["manifests"]
+                          if (m.get("platform") or {}).get("os") != "unknown"]
+                if not images:
+                    return {}
+                body, _, _ = self.get_manifest(repo, str(images[0]["digest"]))
+                doc = json.loads(body)
+            config_digest = (doc.get("config") or {}).get("digest")
+            if not config_digest:
+                return {}
+            config = json.loads(self.get_blob(repo, str(config_digest)))
+            labels = (config.get("config") or {}).get("Labels") or {}
+        except (ValueError, AttributeError, KeyError, TypeError):
+            raise RegistryError(f"Registry {self.host} returned an image manifest or config of "
+                                f"{repo}:{ref} that is not valid JSON of the OCI format",
+                                "protocol") from None
+        return {str(k): str(v) for k, v in labels.items()}
 
     def get_blob(self, repo: str, digest: str) -> bytes:
         resp = self.request("GET", f"/v2/{repo}/blobs/{digest}", scope=self._scope(repo))

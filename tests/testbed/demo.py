@@ -14,7 +14,6 @@ GitOps commit.
 from __future__ import annotations
 
 import argparse
-import json
 import secrets as pysecrets
 import shutil
 import subprocess
@@ -25,6 +24,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import docker
+from pipes_common import handoff
+from pipes_common.bitbucket import StepContext
+from pipes_common.handoff import BuildPushOutputs
 
 from . import base_image as base_image_mod
 from . import images
@@ -33,7 +35,7 @@ from .do_stub import DOApiStub, StubState
 from .docker_engine import DockerEngine
 from .fixtures import DOCR_REGISTRY_NAME, canary
 from .git_http import GitHttpServer, create_repo, git
-from .pipes import REPO_ROOT, SHARED_STORAGE, PipeRun, bitbucket_env, run_container
+from .pipes import REPO_ROOT, PipeRun, bitbucket_env, run_container
 from .registry import LocalRegistry
 from .s3 import MotoS3
 
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                 "IMAGE": APP, "REGISTRY_HOST": registry.host, "DIGITALOCEAN_API_URL": api.url,
                 "BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": f"BASE_IMAGE={base}", "NETWORK": "host"},
                 build, engine)
-            built = json.loads((build / SHARED_STORAGE / "do-pipes" / "build-push.json").read_text())
+            built = handoff.read(StepContext.from_env(step), BuildPushOutputs, "rerun the demo")
+            assert built is not None, "build-push left no hand-off file in the pipe shared storage"
             say("Rerun of the same commit: the build is skipped")
             rerun = run_pipe("build-push", pipe_images["build-push"], {
                 **step, "DIGITALOCEAN_ACCESS_TOKEN": token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
@@ -146,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"build-push: first run {first.seconds:.1f}s, rerun {rerun.seconds:.1f}s")
             say("GitOps commit:")
             print(git("log", "-1", "--stat", "--format=%h %s", "main", cwd=gitops), end="")
-            say(f"Image:  {built['image']}")
-            say(f"Digest: {built['digest']}")
+            say(f"Image:  {built.image}")
+            say(f"Digest: {built.digest}")
         return 0
     finally:
         if args.keep:

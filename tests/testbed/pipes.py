@@ -32,9 +32,15 @@ class PipeRun:
 
 def bitbucket_env(build_dir: Path, *, commit: str | None = None, branch: str | None = None,
                   tag: str | None = None, shared_dir: Path | None = None,
-                  repo: str = "acme/web", build_number: str = "42") -> dict[str, str]:
-    """The BITBUCKET_* variables a pipelines step hands to a pipe."""
+                  repo: str = "acme/web", build_number: str = "42", pipe: str | None = None,
+                  owner: str = "do-pipes") -> dict[str, str]:
+    """The BITBUCKET_* variables a pipelines step hands to a pipe.
+
+    With ``pipe``, also the pipe's own storage folder, ``BITBUCKET_PIPE_STORAGE_DIR`` =
+    ``<shared dir>/<owner>/<pipe>``, as Bitbucket sets it for the pipe of image ``<owner>/<pipe>``
+    (where the pipe writes its hand-off file for the next pipes)."""
     workspace, slug = repo.split("/")
+    shared = shared_dir or build_dir / SHARED_STORAGE
     env = {
         "CI": "true",
         "BITBUCKET_CLONE_DIR": str(build_dir),
@@ -44,8 +50,10 @@ def bitbucket_env(build_dir: Path, *, commit: str | None = None, branch: str | N
         "BITBUCKET_REPO_FULL_NAME": repo,
         "BITBUCKET_BUILD_NUMBER": build_number,
         "BITBUCKET_GIT_HTTP_ORIGIN": f"http://bitbucket.org/{repo}",
-        "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(shared_dir or build_dir / SHARED_STORAGE),
+        "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(shared),
     }
+    if pipe:
+        env["BITBUCKET_PIPE_STORAGE_DIR"] = str(shared / owner / pipe)
     if commit:
         env["BITBUCKET_COMMIT"] = commit
     if branch:

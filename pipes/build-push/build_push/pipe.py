@@ -11,9 +11,10 @@ from pipes_common import outputs, runner, secrets
 from pipes_common.bitbucket import StepContext
 from pipes_common.docr import DOCR_HOST, DigitalOceanClient
 from pipes_common.errors import PipeError
-from pipes_common.registry import RegistryClient, RegistryError
+from pipes_common.handoff import BuildPushOutputs
+from pipes_common.registry import ManifestRef, RegistryClient, RegistryError
 
-from . import PIPE, preflight, tags
+from . import __version__, preflight, tags
 from .schema import SCHEMA
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class Settings:
     username: str | None
     api_url: str | None
     tag_plan: tags.TagPlan
+    commit: str | None
     dockerfile: Path
     context: Path
     target: str | None
@@ -78,6 +80,7 @@ def settings(values: dict[str, Any], ctx: StepContext) -> Settings:
         username=values.get("REGISTRY_USERNAME"),
         api_url=values.get("DIGITALOCEAN_API_URL"),
         tag_plan=plan,
+        commit=ctx.commit,
         dockerfile=dockerfile,
         context=context,
         target=values.get("TARGET") or None,
@@ -143,6 +146,26 @@ def _sync_tags(reg: RegistryClient, s: Settings, digest: str, source_tag: str) -
     return changed
 
 
+def _built_from_this_commit(reg: RegistryClient, s: Settings, commit_tag: str) -> ManifestRef | None:
+    """The manifest of ``commit_tag`` when it is an image of this very commit, else None.
+
+    The tag holds 7 characters of the commit, which two commits of a big repository can share:
+    only the ``org.opencontainers.image.revision`` label equal to the full commit proves the image
+    is this commit's.  Anything else is built and pushed again (the tag then moves), with one
+    warning line."""
+    existing = reg.head_manifest(s.repository, commit_tag)
+    if existing is None:
+        return None
+    revision = reg.image_labels(s.repository, existing.digest).get(tags.REVISION_LABEL)
+    if revision is not None and revision == s.commit:
+        return existing
+    plog.get_logger().warning(
+        "%s:%s exists but its %s label is %s, not this commit %s (another commit with the same "
+        "7 characters?): building and pushing this commit, which moves the tag.", s.image,
+        commit_tag, tags.REVISION_LABEL, revision or "not set", s.commit)
+    return None
+
+
 def _cache_sources(reg: RegistryClient | None, s: Settings) -> list[str]:
     if s.cache_from is not None:
         return list(s.cache_from)
@@ -192,7 +215,7 @@ def main() -> int:
             reg.ping()
             existing = None
             if s.skip_if_exists and s.tag_plan.commit_tag:
-                existing = reg.head_manifest(s.repository, s.tag_plan.commit_tag)
+                existing = _built_from_this_commit(reg, s, s.tag_plan.commit_tag)
             if existing is not None:
                 assert s.tag_plan.commit_tag is not None
                 changed = _sync_tags(reg, s, existing.digest, s.tag_plan.commit_tag)
@@ -246,15 +269,7 @@ def main() -> int:
 
 def _publish(ctx: StepContext, s: Settings, digest: str | None, *, skipped: bool,
              image_id: str | None = None) -> None:
-    values: dict[str, Any] = {
-        "image": s.image,
-        "tags": s.tag_plan.tags,
-        "digest": digest or "",
-        "ref": f"{s.image}@{digest}" if digest else f"{s.image}:{s.tag_plan.tags[0]}",
-        "skipped": skipped,
-    }
-    if image_id:
-        values["image_id"] = image_id
-    outputs.publish(ctx, PIPE, values)
-
-
+    outputs.publish(ctx, BuildPushOutputs(
+        image=s.image, tags=tuple(s.tag_plan.tags), digest=digest or "",
+        ref=f"{s.image}@{digest}" if digest else f"{s.image}:{s.tag_plan.tags[0]}",
+        skipped=skipped, image_id=image_id or ""), __version__)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 
+REVISION_LABEL = "org.opencontainers.image.revision"
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 SEMVER_RE = re.compile(
     r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
@@ -95,7 +96,7 @@ def oci_labels(ctx: StepContext, plan_: TagPlan, now: datetime | None = None) ->
     if ctx.source_url:
         labels["org.opencontainers.image.source"] = ctx.source_url
     if ctx.commit:
-        labels["org.opencontainers.image.revision"] = ctx.commit
+        labels[REVISION_LABEL] = ctx.commit
     version = (version_tags(ctx.tag)[0] if ctx.tag else plan_.branch_tag or plan_.commit_tag
                or plan_.tags[0])
     labels["org.opencontainers.image.version"] = version

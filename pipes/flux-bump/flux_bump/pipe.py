@@ -11,8 +11,10 @@ from pipes_common import log as plog
 from pipes_common import outputs, runner
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
+from pipes_common.handoff import BuildPushOutputs, FluxBumpOutputs
+from pipes_common.handoff import read as handoff_read
 
-from . import PIPE, auth, deliver, engine, imageref, message
+from . import __version__, auth, deliver, engine, imageref, message
 from .bbapi import BitbucketClient
 from .gitrepo import Git, Identity
 from .references import Target
@@ -23,21 +25,32 @@ KIND_NAMES = ("Flux setter markers ({\"$imagepolicy\": ...}) naming it", "kustom
               "plain 'image: <image>:<tag>' fields")
 
 
+def _built(ctx: StepContext) -> BuildPushOutputs | None:
+    """build-push's outputs from earlier in this step (None when it left none)."""
+    return handoff_read(ctx, BuildPushOutputs, instead="set IMAGE and TAG")
+
+
+def _no_build_push(ctx: StepContext, variable: str, example: str) -> PipeError:
+    where = ("BITBUCKET_PIPE_SHARED_STORAGE_DIR is not set" if ctx.shared_storage_dir is None else
+             f"none under {ctx.shared_storage_dir}/<owner>/build-push/")
+    return PipeError(f"{variable} is required: no build-push outputs in this step ({where}): "
+                     f"run build-push earlier in the step, or set {variable}, e.g. {example}")
+
+
 def target_from(values: dict[str, Any], ctx: StepContext) -> Target:
-    """IMAGE, TAG and DIGEST, defaulting to what build-push left in the shared storage."""
-    built = outputs.read(ctx, "build-push") or {}
-    image = values.get("IMAGE") or built.get("image")
-    tags = built.get("tags") or []
-    tag = values.get("TAG") or (tags[0] if tags else None)
+    """IMAGE, TAG and DIGEST, defaulting to what build-push handed over earlier in the step."""
+    # the hand-off is read only when a value must come from it: a set IMAGE and TAG never fail on it
+    built = _built(ctx) if not (values.get("IMAGE") and values.get("TAG")) else None
+    image = values.get("IMAGE") or (built.image if built else None)
+    tag = values.get("TAG") or (built.tags[0] if built and built.tags else None)
     digest = values.get("DIGEST")
-    if not digest and not values.get("IMAGE"):  # build-push's digest only goes with its image
-        digest = built.get("digest") or None
+    if not digest and not values.get("IMAGE") and built:  # its digest only goes with its image
+        digest = built.digest or None
     if not image:
-        raise PipeError("IMAGE is required (no build-push output in this step): give the image "
-                        "repository as the manifests spell it, e.g. registry.digitalocean.com/acme/web")
+        raise _no_build_push(ctx, "IMAGE", "IMAGE: registry.digitalocean.com/acme/web (the image "
+                                           "repository as the manifests spell it)")
     if not tag:
-        raise PipeError("TAG is required (no build-push output in this step): give the new tag, "
-                        "e.g. 1.4.2")
+        raise _no_build_push(ctx, "TAG", "TAG: 1.4.2")
     image, tag = str(image), str(tag)
     if not imageref.NAME_RE.match(image):
         raise PipeError(f"IMAGE '{image}' is not an image repository name: give it without tag "
@@ -187,16 +200,7 @@ def _repo_path(remote: auth.Remote) -> tuple[str, str]:
 def _publish(ctx: StepContext, mode: str, commit: str | None, result: engine.Result,
              pr_url: str | None, branch: str, pr_id: int | None = None) -> None:
     changes = [f"{p}:{f.line} {f.field}: {f.old or '(none)'} -> {f.new}" for p, f in result.changed]
-    values: dict[str, Any] = {
-        "commit": commit or "",
-        "branch": branch,
-        "mode": mode,
-        "files": [c.path for c in result.changes],
-        "changes": changes,
-        "pr_url": pr_url or "",
-        "pr_id": pr_id or "",
-        "changed": bool(commit) or (mode == "dry-run" and bool(result.changes)),
-    }
-    outputs.publish(ctx, PIPE, values)
-
-
+    outputs.publish(ctx, FluxBumpOutputs(
+        commit=commit or "", branch=branch, mode=mode, files=tuple(c.path for c in result.changes),
+        changes=tuple(changes), pr_url=pr_url or "", pr_id=pr_id or None,
+        changed=bool(commit) or (mode == "dry-run" and bool(result.changes))), __version__)

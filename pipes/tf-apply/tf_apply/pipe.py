@@ -18,8 +18,9 @@ from pipes_common import outputs, runner
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 from pipes_common.fsutil import atomic_write
+from pipes_common.handoff import TfApplyOutputs
 
-from . import PIPE, backend, summary, tfoutputs
+from . import __version__, backend, summary, tfoutputs
 from .schema import SCHEMA
 from .settings import Settings, build
 from .terraform import JsonRun, Terraform
@@ -56,17 +57,14 @@ def _report(s: Settings, ctx: StepContext, sm: summary.Summary, plan_id: str | N
 
 def _publish(ctx: StepContext, s: Settings, sm: summary.Summary | None,
              outs: tfoutputs.Outputs | None, plan_id: str | None = None) -> None:
-    values: dict[str, object] = {"mode": s.mode, "workspace": s.workspace, "state_key": s.state_key}
-    if plan_id:
-        values["plan_id"] = plan_id
-    if sm is not None:
-        values["has_changes"] = sm.has_changes
-        values.update(sm.counts)
     if outs is not None:
-        values["sensitive_outputs"] = outs.sensitive
-        values.update({f"out_{name}": value for name, value in outs.values.items()})
         tfoutputs.write_json(ctx, outs)
-    outputs.publish(ctx, PIPE, values)
+    outputs.publish(ctx, TfApplyOutputs(
+        mode=s.mode, workspace=s.workspace, state_key=s.state_key, plan_id=plan_id or "",
+        has_changes=None if sm is None else sm.has_changes,
+        counts={} if sm is None else sm.counts,
+        outputs=None if outs is None else outs.values,
+        sensitive_outputs=() if outs is None else tuple(outs.sensitive)), __version__)
 
 
 def _outputs_of(run: JsonRun) -> tfoutputs.Outputs:
@@ -74,34 +72,46 @@ def _outputs_of(run: JsonRun) -> tfoutputs.Outputs:
     return tfoutputs.split(dict(events[-1].get("outputs") or {}) if events else {})
 
 
-def _spaces_and_locking(s: Settings, later: Later) -> Spaces | None:
+def _spaces_and_locking(s: Settings, later: Later) -> tuple[Spaces | None, bool]:
     """The locking check, and the Spaces client when the run needs one: run in a thread while
     ``terraform init`` works (init takes no lock), so that its import of requests and its calls
-    overlap init.  The probe object's delete is left to ``later``."""
+    overlap init.  The probe object's delete is left to ``later``.
+
+    Also returns whether the store was probed and honours conditional writes: the claim of a saved
+    plan needs the answer, so applying one probes the store whatever ``LOCKING`` says."""
     probing = s.locking == "auto" and s.mode in ("plan", "apply", "destroy")
     spaces = None
     if probing or s.mode == "plan" or s.plan_id:
         from .s3 import Spaces
 
         spaces = Spaces(s)
+    conditional = False
     if s.mode in ("plan", "apply", "destroy"):
-        _check_locking(s, spaces, later)
-    return spaces
+        conditional = _check_locking(s, spaces, later)
+    if s.mode == "apply" and s.plan_id and not conditional:
+        from . import probe
+
+        assert spaces is not None
+        conditional = probe.conditional_writes_work(spaces, s.state_object, later)
+    return spaces, conditional
 
 
-def _check_locking(s: Settings, spaces: Spaces | None, later: Later) -> None:
+def _check_locking(s: Settings, spaces: Spaces | None, later: Later) -> bool:
+    """Check the locking LOCKING asks for; True when the probe ran and passed."""
     log = plog.get_logger()
     if s.locking == "auto":
         from . import probe
 
         assert spaces is not None
         probe.check(spaces, s.state_object, later)
-    elif s.locking == "lockfile":
+        return True
+    if s.locking == "lockfile":
         log.info("LOCKING is lockfile: using Terraform's lock file without probing the store.")
     else:
         for _ in range(2):
             log.warning("LOCKING is off: NOTHING stops two runs from writing this state at once. "
                         "Serialise the steps yourself (deployments with concurrency control).")
+    return False
 
 
 def run_plan(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work: Path) -> int:
@@ -143,7 +153,8 @@ def run_plan(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work:
     return 0
 
 
-def run_saved(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work: Path) -> int:
+def run_saved(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work: Path,
+              conditional_writes: bool) -> int:
     from . import planstore
 
     assert s.plan_id
@@ -163,7 +174,8 @@ def run_saved(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work
     atomic_write(plan_file, plan_bytes, mode=0o600)
     log.info("Saved plan '%s' is current (%s, sha256 %s…).", s.plan_id, current.describe(),
              record.sha256[:12])
-    store.claim(s.plan_id, s.build_number)
+    exclusive = planstore.claim_mode(conditional_writes, s.locking, spaces.endpoint, s.plan_id)
+    store.claim(s.plan_id, s.build_number, exclusive=exclusive)
     try:
         run = tf.run_json(["apply", "-input=false", "-no-color", f"-lock-timeout={s.lock_timeout}",
                            *(["-lock=false"] if s.locking == "off" else []), *s.extra_args,
@@ -217,7 +229,7 @@ def main() -> int:
             if isinstance(ready.exception(), PipeError):
                 ready.result()  # the probe's message is the more precise one
             raise
-        spaces = ready.result()
+        spaces, conditional_writes = ready.result()
         log.info("Initialised (%.1fs).", time.monotonic() - started)
         tf.workspace(s.workspace, create=s.mode in ("plan", "apply"))
         if s.mode == "output":
@@ -231,7 +243,7 @@ def main() -> int:
             return run_plan(s, ctx, tf, spaces, work)
         if s.plan_id:
             assert spaces is not None
-            return run_saved(s, ctx, tf, spaces, work)
+            return run_saved(s, ctx, tf, spaces, work, conditional_writes)
         args = ["apply", *_common_args(s), "-auto-approve"]
         if s.mode == "destroy":
             args.append("-destroy")

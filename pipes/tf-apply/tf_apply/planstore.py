@@ -2,9 +2,42 @@
 made against, under ``<STATE_KEY>.plans/<workspace>/<plan id>/``.
 
 Applying a saved plan re-checks the state (serial, lineage and the state object's ETag: a plan made
-against no state is stale as soon as a state exists, which closes Terraform's first-apply hole),
-checks the plan's sha256, and claims the plan with a conditional write of ``applied.json`` before
-applying, so a plan is applied at most once.
+against no state is stale as soon as a state exists), checks the plan's sha256, and claims the plan
+by writing ``applied.json`` before applying, so that a plan is applied at most once.
+
+Why the claim holds, and where it cannot
+----------------------------------------
+"At most once" needs one atomic decision between two runs that both found the plan unclaimed and
+fresh.  An object store offers exactly one such primitive: a create that fails when the object
+exists (``PUT`` with ``If-None-Match: *``, answered 412).  On a store that honours it, the claim is
+that conditional create, and it is sound on its own: of any number of runs, one gets 200, the
+others 412.
+
+A store can ignore the header and overwrite.  Nothing the pipe can do with plain reads and writes
+replaces it: reading ``applied.json`` back after writing a unique token is not sound, because a
+concurrent writer can overwrite it after our read (both runs then see their own token at the moment
+they look), and any "write, wait, read again" scheme only narrows that window.  The only other
+exclusion in play is Terraform's: ``terraform apply <planfile>`` takes the state lock, then refuses
+the plan if the state's lineage or serial differ from the ones the plan was made against ("Saved
+plan is stale"; also for a plan made against no state, checked with Terraform 1.11), and an apply
+that changed anything writes a new serial before it unlocks.  Under a lock that really excludes,
+that alone lets one apply of a plan through.  But the lock Terraform takes on Spaces is its lock
+file, ``use_lockfile``, which is itself a conditional create: on a store that ignores
+``If-None-Match`` that lock does not exclude either, so it cannot stand in for the claim.
+
+So the claim is decided by the store's answer to the probe (:mod:`probe`), run before the claim
+when the locking check has not already run it (:func:`claim_mode`):
+
+- the store honours conditional writes: the claim is the conditional create (and Terraform's
+  stale-plan refusal under its lock file is a second, independent guard);
+- it ignores them and ``LOCKING`` is ``auto``: the locking check has already stopped the run;
+- it ignores them and ``LOCKING`` is ``lockfile``: refused, with one line naming the fix, before
+  anything is written;
+- it ignores them and ``LOCKING`` is ``off``: the user has declared that their pipelines never run
+  two steps on this state at once (Bitbucket deployments with concurrency control), which is the
+  exclusion the claim needs; the claim is a plain write that a later run finds, said so in one
+  warning line.  Without that serialisation, two runs could apply the plan twice, just as two
+  plain applies could both write the state: that is what ``LOCKING: off`` already warns about.
 """
 from __future__ import annotations
 
@@ -15,6 +48,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipes_common.errors import PipeError
+from pipes_common.log import get_logger
 
 from .s3 import PreconditionFailed, Spaces
 
@@ -140,11 +174,15 @@ class PlanStore:
                             "after planning; refusing to apply it. Make a new plan")
         return record, plan.body
 
-    def claim(self, plan_id: str, build: str | None) -> None:
-        """Mark the plan used before applying it; only one run can win this (If-None-Match)."""
+    def claim(self, plan_id: str, build: str | None, *, exclusive: bool = True) -> None:
+        """Mark the plan used before applying it.
+
+        ``exclusive``: a conditional create (``If-None-Match: *``), which only one run can win on
+        a store that honours it.  Otherwise a plain write, for a store that ignores the condition
+        and runs serialised by the user (see the module docstring and :func:`claim_mode`)."""
         body = json.dumps({"status": "applying", "started": now(), "build": build}).encode()
         try:
-            self.spaces.put(self.key(plan_id, APPLIED), body, if_none_match=True,
+            self.spaces.put(self.key(plan_id, APPLIED), body, if_none_match=exclusive,
                             content_type="application/json")
         except PreconditionFailed:
             raise PipeError(f"PLAN_ID: the plan '{plan_id}' is being applied or was applied by "
@@ -179,3 +217,23 @@ def check_fresh(record: PlanRecord, current: StateRef) -> None:
         why = f"it was made against {record.state.describe()}, the state is now {current.describe()}"
     raise PipeError(f"PLAN_ID: the saved plan '{record.plan_id}' is stale: {why}. The state was "
                     "not touched. Make a new plan with MODE: plan and apply that one")
+
+
+def claim_mode(conditional_writes: bool, locking: str, endpoint: str, plan_id: str) -> bool:
+    """Whether the claim of a saved plan is a conditional create (True) or a plain write (False,
+    only under ``LOCKING: off``); raises when nothing can make the claim hold.
+
+    ``conditional_writes`` is the probe's answer for this store (:mod:`probe`)."""
+    if conditional_writes:
+        return True
+    if locking == "off":
+        get_logger().warning(
+            "The store at %s ignores conditional writes (If-None-Match): the claim of the saved "
+            "plan '%s' is a plain write that holds only because, with LOCKING off, your "
+            "pipelines never run two steps on this state at once.", endpoint, plan_id)
+        return False
+    raise PipeError(f"PLAN_ID: the store at {endpoint} ignores conditional writes (If-None-Match), "
+                    "so nothing can make sure a saved plan is applied once, and Terraform's lock "
+                    "file does not lock there either: use a store that honours them, or set "
+                    "LOCKING: 'off' only if your pipelines never run two steps on this state at "
+                    "once (Bitbucket deployments with concurrency control)")

@@ -2,7 +2,13 @@
 
 Terraform's ``use_lockfile`` takes the lock by writing ``<state>.tflock`` only if it does not
 exist.  A store that ignores the condition lets two runs both "take" the lock.  So: write a probe
-object twice with ``If-None-Match: *``; the second write must be refused (412).
+object twice with ``If-None-Match: *``; the second write must be refused (412).  The claim of a
+saved plan needs the same guarantee (see :mod:`planstore`), so it asks the same question.
+
+The probe exists because nothing else answers that question for a given endpoint: DigitalOcean's
+Spaces documentation (its S3 compatibility table) does not say whether ``PutObject`` honours
+``If-None-Match``, and other S3-compatible stores differ.  So the pipe never assumes it of any
+store, Spaces included: it asks the store in every run that relies on it.
 """
 from __future__ import annotations
 
@@ -66,6 +72,6 @@ def check(spaces: Spaces, state_object: str, later: Later | None = None) -> None
         return
     raise PipeError(f"LOCKING: the store at {spaces.endpoint} ignores conditional writes "
                     "(If-None-Match), so Terraform's lock file cannot stop two runs from writing "
-                    "the state at once. Use a store that honours them (DigitalOcean Spaces does), "
-                    "or set LOCKING: 'off' only if your pipelines never run two steps on this "
+                    "the state at once. Use a store that honours them (this probe checks it in "
+                    "every run), or set LOCKING: 'off' only if your pipelines never run two steps on this "
                     "state at once (Bitbucket deployments with concurrency control)")

@@ -31,7 +31,7 @@ def pipe_env(app_dir: Path, registry: LocalRegistry, do_api: DOApiStub, do_token
 
     def make(image: str = "web", commit: str | None = None, branch: str | None = "main",
              tag: str | None = None, **variables: str) -> dict[str, str]:
-        env = bitbucket_env(app_dir, commit=commit, branch=branch, tag=tag)
+        env = bitbucket_env(app_dir, commit=commit, branch=branch, tag=tag, pipe="build-push")
         env.update({
             "DIGITALOCEAN_ACCESS_TOKEN": do_token,
             "REGISTRY_NAME": DOCR_REGISTRY_NAME,

@@ -13,6 +13,8 @@ from testbed.net import free_port
 from testbed.pipes import run_local
 from testbed.registry import LocalRegistry
 
+from ..handoff import outputs_of
+
 
 def new_commit() -> str:
     return pysecrets.token_hex(20)
@@ -27,7 +29,7 @@ def test_first_push_then_skip(app_dir: Path, pipe_env: Callable[..., dict[str, s
     run = run_local("build-push", env, app_dir)
     assert run.code == 0, run.output
     assert registry.tags("acme/web-first") == sorted([f"sha-{commit[:7]}", "feature-Login-42"])
-    out = json.loads((app_dir / ".bitbucket/pipelines/generated/pipeline/pipes/do-pipes/build-push.json").read_text())
+    out = outputs_of(app_dir, "build-push")
     assert out["digest"].startswith("sha256:")
     assert out["tags"] == [f"sha-{commit[:7]}", "feature-Login-42"]
     dotenv = (app_dir / ".do-pipes/build-push.env").read_text()

@@ -67,7 +67,7 @@ def flux_env(build_dir: Path, git_token: str) -> Callable[..., dict[str, str]]:
     """``flux_env(repo_url, **vars)``: the variables of one pipe run (token auth by default)."""
 
     def make(repo_url: str, **variables: str) -> dict[str, str]:
-        env = bitbucket_env(build_dir, commit="c0ffee" * 6 + "abcd", branch="main")
+        env = bitbucket_env(build_dir, commit="c0ffee" * 6 + "abcd", branch="main", pipe="flux-bump")
         env.update({"GITOPS_REPO": repo_url, "BITBUCKET_ACCESS_TOKEN": git_token,
                     "IMAGE": "ghcr.io/acme/web", "TAG": "2.0.0"})
         env.update(variables)
@@ -79,7 +79,7 @@ def flux_env(build_dir: Path, git_token: str) -> Callable[..., dict[str, str]]:
 @pytest.fixture()
 def ssh_env(git_ssh: GitSshServer, build_dir: Path) -> Callable[..., dict[str, str]]:
     def make(repo: GitopsRepo, **variables: str) -> dict[str, str]:
-        env = bitbucket_env(build_dir, commit="c0ffee" * 6 + "abcd", branch="main")
+        env = bitbucket_env(build_dir, commit="c0ffee" * 6 + "abcd", branch="main", pipe="flux-bump")
         env.update({"GITOPS_REPO": git_ssh.url(f"{repo.name}.git"), "SSH_KEY": git_ssh.client_key_b64,
                     "KNOWN_HOSTS": git_ssh.known_hosts_line, "IMAGE": "ghcr.io/acme/web",
                     "TAG": "2.0.0"})

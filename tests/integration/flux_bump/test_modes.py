@@ -1,7 +1,6 @@
 """Pull-request mode against the Bitbucket stub, and ten concurrent bumps into one repository."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,6 +10,7 @@ from testbed.bitbucket_stub import BitbucketStub
 from testbed.git_http import git
 from testbed.pipes import bitbucket_env, run_local
 
+from ..handoff import outputs_of
 from .conftest import GitopsRepo
 
 
@@ -30,8 +30,7 @@ def test_pull_request_created_then_reused(make_repo: Callable[..., GitopsRepo],
     assert len(prs) == 1 and prs[0]["source"]["branch"]["name"] == branch
     assert prs[0]["destination"]["branch"]["name"] == "main"
     assert prs[0]["title"] == "Bump ghcr.io/acme/web to 2.0.0"
-    out = json.loads((build_dir / ".bitbucket/pipelines/generated/pipeline/pipes/do-pipes/"
-                      "flux-bump.json").read_text())
+    out = outputs_of(build_dir, "flux-bump")
     assert out["pr_url"] == prs[0]["links"]["html"]["href"] and out["branch"] == branch
 
     again = run_local("flux-bump", env, build_dir)

@@ -1,13 +1,16 @@
 """flux-bump against real git servers (smart HTTP with auth, and SSH), run as a process."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
+from pipes_common import handoff
+from pipes_common.bitbucket import StepContext
+from pipes_common.handoff import BuildPushOutputs
 from testbed.git_http import GitHttpServer
-from testbed.pipes import run_local
+from testbed.pipes import SHARED_STORAGE, run_local
 
+from ..handoff import outputs_of
 from .conftest import GitopsRepo, expected_tree
 
 
@@ -28,8 +31,7 @@ def test_http_token_push_is_byte_exact(make_repo: Callable[..., GitopsRepo],
     assert message[0] == "Bump ghcr.io/acme/web to 2.0.0"
     assert any("apps/web/kustomization.yaml:8 newTag: 1.0.0 -> 2.0.0" in m for m in message)
     assert message[-1] == "flux-bump <flux-bump@noreply.bitbucket.org>"
-    out = json.loads((build_dir / ".bitbucket/pipelines/generated/pipeline/pipes/do-pipes/"
-                      "flux-bump.json").read_text())
+    out = outputs_of(build_dir, "flux-bump")
     assert out["commit"] == repo.head() and out["changed"] is True
     assert "apps/web/deployment.yaml" in out["files"]
     assert "FLUX_BUMP_COMMIT=" + repo.head() in (build_dir / ".do-pipes/flux-bump.env").read_text()
@@ -100,12 +102,12 @@ def test_defaults_from_build_push_outputs(make_repo: Callable[..., GitopsRepo],
                                           flux_env: Callable[..., dict[str, str]],
                                           build_dir: Path) -> None:
     repo = make_repo({"k/kustomization.yaml": "images:\n- name: registry.example.com/acme/web\n  newTag: old\n"})
-    shared = build_dir / ".bitbucket/pipelines/generated/pipeline/pipes/do-pipes"
-    shared.mkdir(parents=True)
     digest = "sha256:" + "cd" * 32
-    (shared / "build-push.json").write_text(json.dumps({
-        "image": "registry.example.com/acme/web", "tags": ["sha-1234567", "main"],
-        "digest": digest, "skipped": False}))
+    # written by build-push as Bitbucket runs it from an image of another namespace than ours
+    own = build_dir / SHARED_STORAGE / "someones-mirror" / "build-push"
+    handoff.write(StepContext.from_env({"BITBUCKET_PIPE_STORAGE_DIR": str(own)}), BuildPushOutputs(
+        image="registry.example.com/acme/web", tags=("sha-1234567", "main"), digest=digest,
+        ref=f"registry.example.com/acme/web@{digest}", skipped=False), "0.2.0")
     env = flux_env(repo.http_url, IMAGE="<unset>", TAG="<unset>", PIN_DIGEST="true")
     run = run_local("flux-bump", env, build_dir)
     assert run.code == 0, run.output

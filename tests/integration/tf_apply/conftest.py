@@ -19,6 +19,8 @@ from testbed.pipes import REPO_ROOT, PipeRun, bitbucket_env, run_local
 from testbed.reports_stub import BitbucketReportsStub
 from testbed.s3 import MotoS3
 
+from ..handoff import outputs_of
+
 CONFIGS = REPO_ROOT / "tests" / "fixtures" / "tf-apply"
 WORKING_DIR = "infra"
 
@@ -57,7 +59,7 @@ class Stack:
     runs: list[PipeRun]
 
     def env(self, **variables: str) -> dict[str, str]:
-        env = bitbucket_env(self.build, commit=pysecrets.token_hex(20), branch="main")
+        env = bitbucket_env(self.build, commit=pysecrets.token_hex(20), branch="main", pipe="tf-apply")
         env.update({
             "SPACES_ACCESS_KEY_ID": self.canaries.access_key,
             "SPACES_SECRET_ACCESS_KEY": self.canaries.secret_key,
@@ -93,8 +95,7 @@ class Stack:
         return dict(json.loads((self.build / ".do-pipes" / "tf-apply-outputs.json").read_text()))
 
     def shared(self) -> dict[str, Any]:
-        path = self.build / ".bitbucket/pipelines/generated/pipeline/pipes/do-pipes/tf-apply.json"
-        return dict(json.loads(path.read_text()))
+        return outputs_of(self.build, "tf-apply")
 
     def assert_no_leaks(self, state_keys: tuple[str, ...] = ()) -> None:
         """No canary in any output, in the build dir (.terraform/ included), or in any object in

@@ -29,7 +29,8 @@ def test_apply_output_plan_destroy(stack: Stack) -> None:
                                                             "workspace": "default"}}
     assert outs["sensitive_outputs"] == ["db_password"]
     shared = stack.shared()
-    assert shared["out_app"] == "web-1" and shared["create"] == 2
+    assert shared["outputs"] == outs["outputs"] and shared["counts"]["create"] == 2
+    assert shared["sensitive_outputs"] == ["db_password"] and shared["has_changes"] is True
     dotenv = (stack.build / ".do-pipes" / "tf-apply.env").read_text()
     assert "TF_APPLY_OUT_APP=web-1" in dotenv
     assert "TF_APPLY_SENSITIVE_OUTPUTS=db_password" in dotenv

@@ -1,0 +1,252 @@
+"""The hand-off between the pipes of one step: each pipe's outputs as one typed, versioned file.
+
+Bitbucket gives every pipe two folders.  ``BITBUCKET_PIPE_STORAGE_DIR`` is the pipe's own,
+``$PIPES_DIR/<owner>/<pipe>``; ``BITBUCKET_PIPE_SHARED_STORAGE_DIR`` is ``$PIPES_DIR``, under which
+every pipe of the step has its folder.  A pipe writes its outputs to ``<own folder>/outputs.json``
+(:func:`write`); a later pipe reads them from ``<shared folder>/<owner>/<pipe>/outputs.json``
+(:func:`read`).  Both sides use the dataclasses below, so the writer and the reader cannot
+disagree on a key or a type, and the file says which version of the format it holds.
+
+Which file the reader takes: ``<owner>`` is whatever Bitbucket makes of the namespace of the image
+the step named (ours, a fork's, a mirror's), so it is never assumed.  Every ``outputs.json`` in a
+folder named after the pipe below the shared folder is a candidate, at any depth (one folder for
+``<namespace>/<pipe>``, more if an image path has more parts).  Of those, the right one is the
+file written last (by modification time) that is not plainly another suite's pipe of the same name
+(a JSON object without our ``kind``): that is the run of our pipe the step made most recently.  A
+file that cannot be read at all counts as ours, since nothing says it is not: it is reported
+rather than passed over for an older one.  When every candidate is another suite's, the newest is
+reported as such.
+
+A file of an older or newer format, a damaged one, or the single JSON file that version 0.1.0 of
+the pipes wrote at ``<shared folder>/do-pipes/<pipe>.json``, stops the reading pipe with one line
+naming what to do (:class:`HandoffError`); no file at all is ``None``, and the reader says what it
+needed.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from .bitbucket import StepContext
+from .errors import PipeError
+from .fsutil import atomic_write
+
+SCHEMA_VERSION = 1
+KIND = "do-pipes/outputs"
+FILE_NAME = "outputs.json"
+
+
+class HandoffError(PipeError):
+    """A hand-off file that exists but cannot be used (older, newer or damaged)."""
+
+
+@dataclass(frozen=True)
+class BuildPushOutputs:
+    """What build-push hands over (flux-bump takes ``image``, ``tags[0]`` and ``digest``)."""
+    PIPE: ClassVar[str] = "build-push"
+    image: str                 # registry host / registry / repository, no tag
+    tags: tuple[str, ...]      # every tag pushed (or built), the commit tag first when known
+    digest: str                # manifest digest; "" when not pushed (PUSH false)
+    ref: str                   # image@digest, or image:first-tag when not pushed
+    skipped: bool              # the commit was already in the registry: no build
+    image_id: str = ""         # the local image id; "" when nothing was built
+
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"image": self.image, "tags": list(self.tags), "digest": self.digest,
+                               "ref": self.ref, "skipped": self.skipped}
+        if self.image_id:
+            out["image_id"] = self.image_id
+        return out
+
+
+@dataclass(frozen=True)
+class TfApplyOutputs:
+    """What tf-apply hands over: the run, its plan counts and the non-sensitive outputs."""
+    PIPE: ClassVar[str] = "tf-apply"
+    mode: str
+    workspace: str
+    state_key: str
+    plan_id: str = ""
+    has_changes: bool | None = None             # None when no plan or apply ran (MODE output)
+    counts: dict[str, int] = field(default_factory=dict)  # create, update, replace, delete
+    outputs: dict[str, Any] | None = None       # non-sensitive Terraform outputs (apply, output)
+    sensitive_outputs: tuple[str, ...] = ()     # names only, never values
+
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mode": self.mode, "workspace": self.workspace,
+                               "state_key": self.state_key}
+        if self.plan_id:
+            out["plan_id"] = self.plan_id
+        if self.has_changes is not None:
+            out["has_changes"] = self.has_changes
+            out.update(self.counts)
+        if self.outputs is not None:
+            out["sensitive_outputs"] = list(self.sensitive_outputs)
+            out.update({f"out_{name}": value for name, value in self.outputs.items()})
+        return out
+
+
+@dataclass(frozen=True)
+class FluxBumpOutputs:
+    """What flux-bump hands over: the GitOps commit or pull request it made."""
+    PIPE: ClassVar[str] = "flux-bump"
+    commit: str                # "" when nothing was committed
+    branch: str                # the branch written (the pull request's source branch in that mode)
+    mode: str
+    files: tuple[str, ...]
+    changes: tuple[str, ...]   # "path:line field: old -> new"
+    pr_url: str = ""
+    pr_id: int | None = None
+    changed: bool = False
+
+    def values(self) -> dict[str, Any]:
+        return {"commit": self.commit, "branch": self.branch, "mode": self.mode,
+                "files": list(self.files), "changes": list(self.changes), "pr_url": self.pr_url,
+                "pr_id": "" if self.pr_id is None else self.pr_id, "changed": self.changed}
+
+
+Outputs = BuildPushOutputs | TfApplyOutputs | FluxBumpOutputs
+T = TypeVar("T", BuildPushOutputs, TfApplyOutputs, FluxBumpOutputs)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """One hand-off file: the format version, who wrote it and when, and the outputs."""
+    schema: int
+    pipe: str
+    pipe_version: str
+    written: str
+    outputs: dict[str, Any]
+
+    def to_json(self) -> str:
+        doc = {"kind": KIND, **asdict(self)}
+        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+# -- writing ---------------------------------------------------------------------------------
+def own_file(ctx: StepContext) -> Path | None:
+    return None if ctx.pipe_storage_dir is None else ctx.pipe_storage_dir / FILE_NAME
+
+
+def encode(outputs: Outputs, pipe_version: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return Handoff(SCHEMA_VERSION, outputs.PIPE, pipe_version, stamp, asdict(outputs)).to_json()
+
+
+def write(ctx: StepContext, outputs: Outputs, pipe_version: str) -> Path | None:
+    """Write ``outputs`` to the pipe's own storage folder; None when Bitbucket gave none."""
+    path = own_file(ctx)
+    if path is None:
+        return None
+    return atomic_write(path, encode(outputs, pipe_version))
+
+
+# -- reading ---------------------------------------------------------------------------------
+_CHECKS: dict[str, tuple[str, Any]] = {
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "bool | None": ("true, false or null", lambda v: v is None or isinstance(v, bool)),
+    "int | None": ("a number or null",
+                   lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool))),
+    "tuple[str, ...]": ("a list of strings",
+                        lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v)),
+    "dict[str, int]": ("an object of numbers", lambda v: isinstance(v, dict) and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in v.values())),
+    "dict[str, Any] | None": ("an object or null", lambda v: v is None or isinstance(v, dict)),
+}
+
+
+def decode(cls: type[T], doc: Mapping[str, Any]) -> T:
+    """The outputs of ``cls`` from their JSON object; ValueError naming the first bad key."""
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in doc:
+            if f.default is f.default_factory:  # both MISSING: the key is required
+                raise ValueError(f"key '{f.name}' is missing")
+            continue
+        what, ok = _CHECKS[str(f.type)]
+        value = doc[f.name]
+        if not ok(value):
+            raise ValueError(f"key '{f.name}' is not {what}")
+        kwargs[f.name] = tuple(value) if str(f.type).startswith("tuple") else value
+    return cls(**kwargs)
+
+
+def candidates(shared: Path, pipe: str) -> list[Path]:
+    """Every ``<pipe>/outputs.json`` below ``shared``, the most recently written first."""
+    found = [p for p in shared.glob(f"**/{pipe}/{FILE_NAME}") if p.is_file()]
+    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, str(p)), reverse=True)
+
+
+def _legacy(shared: Path, pipe: str) -> Path | None:
+    """The file of pipes 0.1.0: ``<shared>/do-pipes/<pipe>.json`` (any folder, for the same reason)."""
+    found = [p for p in shared.glob(f"*/{pipe}.json") if p.is_file()]
+    return found[0] if found else None
+
+
+def _foreign(path: Path) -> bool:
+    """Whether ``path`` is plainly another pipe's file: a JSON object without our ``kind``."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("kind") != KIND
+
+
+def load(path: Path, cls: type[T], instead: str) -> T:
+    """The outputs in ``path``; :class:`HandoffError` saying what to do when it cannot be used."""
+    pipe = cls.PIPE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise HandoffError(f"The {pipe} outputs at {path} cannot be read ({type(err).__name__}): "
+                           f"run {pipe} again earlier in this step, or {instead}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != KIND or doc.get("pipe") != pipe:
+        raise HandoffError(f"{path} is not an outputs file of this suite's {pipe} (another pipe "
+                           f"of that name?): run this suite's {pipe} earlier in this step, or "
+                           f"{instead}")
+    schema = doc.get("schema")
+    if not isinstance(schema, int) or isinstance(schema, bool) or schema < SCHEMA_VERSION:
+        raise HandoffError(f"The {pipe} outputs at {path} are in an older format (schema {schema}, "
+                           f"this pipe reads {SCHEMA_VERSION}), written by {pipe} "
+                           f"{doc.get('pipe_version', '?')}: update {pipe} in this step to a "
+                           f"release of the same suite version, or {instead}")
+    if schema > SCHEMA_VERSION:
+        raise HandoffError(f"The {pipe} outputs at {path} are in a newer format (schema {schema}, "
+                           f"this pipe reads {SCHEMA_VERSION}), written by {pipe} "
+                           f"{doc.get('pipe_version', '?')}: update this pipe to a release of the "
+                           f"same suite version, or {instead}")
+    outputs = doc.get("outputs")
+    try:
+        if not isinstance(outputs, dict):
+            raise ValueError("key 'outputs' is not an object")
+        return decode(cls, outputs)
+    except ValueError as err:
+        raise HandoffError(f"The {pipe} outputs at {path} are damaged ({err}): run {pipe} again "
+                           f"earlier in this step, or {instead}") from None
+
+
+def read(ctx: StepContext, cls: type[T], instead: str) -> T | None:
+    """The outputs a pipe of kind ``cls`` left earlier in this step, or None when it left none.
+
+    ``instead`` completes the messages: what the user can set rather than rely on the hand-off
+    (e.g. "set IMAGE and TAG")."""
+    shared = ctx.shared_storage_dir
+    if shared is None or not shared.is_dir():
+        return None
+    found = candidates(shared, cls.PIPE)
+    for path in found:
+        if not _foreign(path):
+            return load(path, cls, instead)
+    if found:
+        return load(found[0], cls, instead)  # raises: another suite's file
+    legacy = _legacy(shared, cls.PIPE)
+    if legacy is not None:
+        raise HandoffError(f"The {cls.PIPE} outputs at {legacy} are in the format of {cls.PIPE} "
+                           f"0.1.0, which this pipe no longer reads: update {cls.PIPE} in this "
+                           f"step to a release of the same suite version, or {instead}")
+    return None
