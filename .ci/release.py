@@ -3,7 +3,8 @@
 
     python3 .ci/release.py build-push-v1.2.3      (default: $BITBUCKET_TAG)
 
-Checks that the tag names a pipe of this repository at its latest released version (semversioner:
+Checks that the tag names a pipe of this repository (listed in pyproject.toml, ``[tool.do-pipes]
+pipes``) at its latest released version (semversioner:
 ``.semversioner/<X.Y.Z>.json`` exists, no change waits in ``next-release/``, ``pipe.yml`` and the
 changelog name that version), refuses a version already in the registry (a released version never
 changes), then builds the image from the repository root and pushes ``X.Y.Z``, ``X.Y`` and ``X``.
