@@ -51,7 +51,8 @@ import docker
 from testbed import base_image, images
 from testbed.do_stub import DOApiStub, StubState
 from testbed.docker_engine import DockerEngine
-from testbed.pipes import PASS_THROUGH, REPO_ROOT, bitbucket_env, container_command
+from testbed.pipe_host import PipeHostAddress, agent_ssh_dir, docker_cli
+from testbed.pipes import PASS_THROUGH, REPO_ROOT, PipeHost, bitbucket_env, pipe_command
 from testbed.registry import LocalRegistry
 
 from bench import report
@@ -129,6 +130,7 @@ class Bed:
     pipe_image: str
     build_dir: Path
     workdir: Path
+    host: PipeHost
 
     # -- fresh runner ------------------------------------------------------------------------
     def fresh_runner(self) -> None:
@@ -175,9 +177,8 @@ class Bed:
         return name
 
     # -- the pipe ----------------------------------------------------------------------------
-    def pipe_env(self, image: str, commit: str, **variables: str) -> dict[str, str]:
-        env = bitbucket_env(self.build_dir, commit=commit, branch=BRANCH)
-        env.update({
+    def pipe_variables(self, image: str, **variables: str) -> dict[str, str]:
+        env = {
             "DIGITALOCEAN_ACCESS_TOKEN": self.token,
             "REGISTRY_NAME": REGISTRY_NAME,
             "IMAGE": image,
@@ -185,15 +186,17 @@ class Bed:
             "DIGITALOCEAN_API_URL": self.api.url,
             "BUILD_ARGS_COUNT": "1",
             "BUILD_ARGS_0": f"BASE_IMAGE={self.base}",
-        })
+        }
         env.update(variables)
         return env
 
     def run_pipe(self, image: str, commit: str, expect: str, **variables: str) -> Timed:
-        """``docker run`` of the pipe image exactly as testbed.pipes.run_container does it."""
-        args, env = container_command(self.pipe_image, self.pipe_env(image, commit, **variables),
-                                      self.build_dir, self.engine.host, self.engine.pipe_args())
-        run = timed(args, env)
+        """``docker container run`` of the pipe image exactly as Bitbucket runs it
+        (testbed.pipes.pipe_command, as the tests and the demo)."""
+        command = pipe_command(f"docker://{self.pipe_image}", self.build_dir,
+                               bitbucket_env(self.build_dir, commit=commit, branch=BRANCH),
+                               self.host, variables=self.pipe_variables(image, **variables))
+        run = timed(command.args, command.env)
         if os.environ.get("BENCH_TRACE"):  # when each line of the pipe's log arrived
             for stamp, line in zip(run.stamps, run.output.splitlines(), strict=False):
                 report.say(f"    {stamp:6.3f} {line[:110]}")
@@ -437,9 +440,9 @@ def run_benchmark(bed: Bed, runs: int, only: Sequence[str] = MEASURES) -> list[M
         return run.first_line
 
     def d_floor(_i: int) -> float:
-        args, env = container_command(bed.pipe_image, {}, bed.build_dir, bed.engine.host,
-                                      bed.engine.pipe_args(), extra=["--entrypoint", "/bin/echo"])
-        run = timed([*args, "ready"], env)
+        command = pipe_command(f"docker://{bed.pipe_image}", bed.build_dir, {}, bed.host,
+                               entrypoint=["/bin/echo", "ready"])
+        run = timed(command.args, command.env)
         if run.code != 0 or run.first_line is None:
             raise BenchError(f"docker run of /bin/echo failed:\n{_tail(run.output)}")
         d.extra.setdefault("floor_total", []).append(run.seconds)
@@ -515,10 +518,12 @@ measurement. Sample app: `tests/fixtures/sample-app` (pip installs three package
 
 How each side is run:
 - pipe: the image `{PIPE_TAG}` built from `pipes/build-push/Dockerfile`, run by
-  `testbed.pipes.container_command` exactly as `run_container` (and Bitbucket) runs it:
-  `docker run --rm --network host`, the build directory mounted at the same path and as the
-  working directory, the BITBUCKET_* variables, the Docker engine handed over; it talks to the
-  local registry and to the DigitalOcean API stub (pre-flight, short-lived push credentials).
+  `testbed.pipes.pipe_command` exactly as Bitbucket runs a pipe (and as the tests and the demo
+  run it): `docker container run --rm --network host`, the build directory mounted at the same
+  path and as the working directory, the ssh folder and the docker CLI mounted, the BITBUCKET_*
+  variables and the pipe storage folders, the Docker engine at tcp://host.docker.internal:2375 on
+  the pipe's own loopback address; it talks to the local registry and to the DigitalOcean API
+  stub (pre-flight, short-lived push credentials).
   Time is the wall time of the `docker run` process.
 - baseline: the docker CLI as a fresh runner's script runs it, with a new empty `DOCKER_CONFIG`
   each time: `docker login --password-stdin`, then (a)/(b) `docker build` (classic builder, like
@@ -587,7 +592,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="bench-build-push-"))
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        engine = stack.enter_context(DockerEngine(workdir=workdir))
+        address = stack.enter_context(PipeHostAddress()).address
+        engine = stack.enter_context(DockerEngine(workdir=workdir, pipe_address=address))
         client = engine.client()
         stack.callback(client.close)
         version = str(client.version().get("Version", "?"))
@@ -606,7 +612,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_dir = workdir / "build"
         shutil.copytree(SAMPLE_APP, build_dir)
         subprocess.run(["git", "init", "-q", str(build_dir)], check=True)
-        bed = Bed(engine, client, registry, api, token, base, pipe_image, build_dir, workdir)
+        host = PipeHost(address=address, engine=engine.host, ssh_dir=agent_ssh_dir(workdir / "agent-ssh"),
+                        docker_cli=docker_cli())
+        bed = Bed(engine, client, registry, api, token, base, pipe_image, build_dir, workdir, host)
         bed.remove_foreign_cache()
         try:
             measures = run_benchmark(bed, args.runs, only)

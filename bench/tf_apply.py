@@ -32,12 +32,11 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from testbed.pipes import PASS_THROUGH, PipeRun, bitbucket_env
+from testbed.s3 import MotoS3
+from testbed.throttle import ThrottlingProxy
 
-from testbed.pipes import PASS_THROUGH, PipeRun, bitbucket_env  # noqa: E402
-from testbed.s3 import MotoS3  # noqa: E402
-from testbed.throttle import ThrottlingProxy  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 GOAL = 1.15
 SMALL, LARGE, HUGE = 25, 400, 1500  # terraform_data resources (plus one summary resource)
@@ -121,39 +120,33 @@ def raw_saved_plan(work: Path, endpoint: str, bucket: str, count: int) -> float:
 
 
 def shipped_python(work: Path) -> Path:
-    """A virtualenv installed the way the image installs the pipe (Dockerfile): the pinned
-    requirements, the shared library as a regular package, pip, setuptools and their start-up
-    hooks removed, bytecode compiled.  The development .venv carries an editable install and
-    test tools whose start-up hooks would be counted against the pipe otherwise."""
+    """A virtualenv installed exactly as the image installs the pipe: the image's build stage
+    script (``shared/image/install-pipe.sh``: the pinned requirements with --no-deps, the shared
+    library and the pipe as regular packages, pip, setuptools and their start-up hooks removed).
+    The development .venv carries editable installs and test tools whose start-up hooks would be
+    counted against the pipe otherwise."""
+    src = work / "src"  # a copy, as in the image's build stage: building in place leaves build/
+    ignore = shutil.ignore_patterns("*.egg-info", "build", "__pycache__")
+    shutil.copytree(ROOT / "shared", src / "shared", ignore=ignore)
+    shutil.copytree(ROOT / "pipes" / "tf-apply", src / "pipes" / "tf-apply", ignore=ignore)
     venv = work / "pipe-venv"
-    pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps"]
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    installed = subprocess.run([*pip, "-r", str(ROOT / "pipes" / "tf-apply" / "requirements.txt")],
+    installed = subprocess.run(["sh", str(src / "shared" / "image" / "install-pipe.sh"),
+                                str(src / "pipes" / "tf-apply"), str(venv)],
+                               env={**os.environ, "PYTHON": sys.executable},
                                capture_output=True, text=True, check=False)
     if installed.returncode:  # its output only then: pip may warn about a machine's find-links
-        raise RuntimeError(f"pip install failed:\n{installed.stdout}{installed.stderr}")
-    shared = work / "shared-src"  # a copy: building in place would leave build/ in the repo
-    shutil.copytree(ROOT / "shared", shared, ignore=shutil.ignore_patterns("*.egg-info", "build"))
-    subprocess.run([*pip, str(shared)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "uninstall", "-q", "-y", "pip", "setuptools"],
-                   check=True)
-    for site in (venv / "lib").glob("python3*/site-packages"):
-        (site / "distutils-precedence.pth").unlink(missing_ok=True)
-        shutil.rmtree(site / "_distutils_hack", ignore_errors=True)
-    python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "compileall", "-q", str(venv)], check=True)
-    return python
+        raise RuntimeError(f"installing the pipe failed:\n{installed.stdout}{installed.stderr}")
+    return venv / "bin" / "python"
 
 
 PIPE_PYTHON: list[Path] = []  # set by main(): the shipped_python() of this run
 
 
 def run_pipe(env: dict[str, str], cwd: Path) -> PipeRun:
-    """``python -m tf_apply`` as the image's entry point runs it (its ENV, the code on PYTHONPATH)."""
+    """``python -m tf_apply`` as the image's entry point runs it (its ENV, the installed pipe)."""
     full = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
     full.update(env)
-    full.update({"PYTHONPATH": str(ROOT / "pipes" / "tf-apply"), "PYTHONUNBUFFERED": "1",
-                 "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"})
+    full.update({"PYTHONUNBUFFERED": "1", "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"})
     started = time.monotonic()
     proc = subprocess.run([str(PIPE_PYTHON[0]), "-m", "tf_apply"], cwd=cwd, env=full,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)

@@ -51,7 +51,7 @@ class _CappedRetry(Retry):
                 return after
         return self.get_backoff_time()
 
-    def sleep(self, response: object = None) -> None:  # type: ignore[override]
+    def sleep(self, response: object = None) -> None:
         self._sleep(self.delay(response))
 
 

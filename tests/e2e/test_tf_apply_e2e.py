@@ -1,26 +1,26 @@
-"""tf-apply as Bitbucket runs it: the pipe image, ``docker run --network host``, the build dir
-mounted at the same path, BITBUCKET_* variables; state in moto's S3 on loopback."""
+"""tf-apply exactly as Bitbucket runs it (testbed.pipes.pipe_command), on its defaults: state in
+moto's S3 on loopback, the Code Insights report through the Pipelines proxy the pipe finds on its
+host (host.docker.internal:29418) with no address given."""
 from __future__ import annotations
 
-import json
 import secrets as pysecrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import docker
-from testbed.docker_engine import DockerEngine
 from testbed.fixtures import canary
 from testbed.leaks import assert_absent
-from testbed.pipes import REPO_ROOT, PipeRun, bitbucket_env, run_container
+from testbed.pipes import REPO_ROOT, PipeHost, PipeRun, bitbucket_env, pipe_command, read_handoff, run_pipe
+from testbed.reports_stub import BitbucketReportsStub
 from testbed.s3 import MotoS3
 
 KEY = "web/infra/terraform.tfstate"
 
 
 def test_plan_on_pr_then_apply_on_main(tmp_path: Path, moto_s3: MotoS3, terraform_image: str,
-                                       pipe_image: Callable[[str], str],
-                                       docker_engine: DockerEngine,
+                                       pipe_image: Callable[[str], str], pipe_host: PipeHost,
+                                       reports_proxy: BitbucketReportsStub,
                                        docker_client: docker.DockerClient) -> None:
     image = pipe_image("tf-apply")  # after terraform_image: COPY --from needs the seeded tag
     build = tmp_path / "build"
@@ -31,24 +31,30 @@ def test_plan_on_pr_then_apply_on_main(tmp_path: Path, moto_s3: MotoS3, terrafor
     runs: list[PipeRun] = []
 
     def run(**variables: str) -> PipeRun:
-        env = bitbucket_env(build, commit=commit, branch="main")
-        env.update({"SPACES_ACCESS_KEY_ID": keys[0], "SPACES_SECRET_ACCESS_KEY": keys[1],
-                    "SPACES_BUCKET": bucket, "SPACES_ENDPOINT": moto_s3.url,
-                    "DIGITALOCEAN_ACCESS_TOKEN": keys[2], "WORKING_DIR": "infra",
-                    "VARS_COUNT": "2", "VARS_0": "name=e2e", "VARS_1": f"db_password={keys[3]}",
-                    "CODE_INSIGHTS": "false"})
-        env.update(variables)
-        result = run_container(image, env, build, docker_engine.host, [], timeout=300)
+        step = bitbucket_env(build, commit=commit, branch="main")
+        given = {"SPACES_ACCESS_KEY_ID": keys[0], "SPACES_SECRET_ACCESS_KEY": keys[1],
+                 "SPACES_BUCKET": bucket, "SPACES_ENDPOINT": moto_s3.url,
+                 "DIGITALOCEAN_ACCESS_TOKEN": keys[2], "WORKING_DIR": "infra",
+                 "VARS_COUNT": "2", "VARS_0": "name=e2e", "VARS_1": f"db_password={keys[3]}"}
+        given.update(variables)
+        result = run_pipe(pipe_command(f"docker://{image}", build, step, pipe_host, variables=given),
+                          timeout=300)
         runs.append(result)
         return result
 
     plan = run(MODE="plan")  # the pull-request step: plan id = the commit
     assert plan.code == 0, plan.output
     assert f"Plan saved as PLAN_ID {commit}: 2 to create" in plan.output
+    # Code Insights on by default: the report reached the proxy on the pipe's host, no address given
+    assert "Code Insights report" in plan.output and "not sent" not in plan.output, plan.output
+    (where, report), = reports_proxy.state.reports.items()
+    assert where[:3] == ("acme", "web", commit)
+    assert report["report_type"] == "TEST" and report["result"] == "PASSED"
+    assert {"title": "To create", "type": "NUMBER", "value": 2} in report["data"]
     applied = run(MODE="apply", PLAN_ID=commit)  # the main-branch step
     assert applied.code == 0, applied.output
     assert f"Applied saved plan {commit}" in applied.last_line()
-    outs = json.loads((build / ".do-pipes" / "tf-apply-outputs.json").read_text())
+    outs = read_handoff(build, "tf-apply", "tf-apply-outputs.json")
     assert outs == {"outputs": {"app": "e2e-1", "settings": {"name": "e2e", "size": 1,
                                                             "workspace": "default"}},
                     "sensitive_outputs": ["db_password"]}

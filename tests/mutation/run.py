@@ -9,18 +9,22 @@ patch is *killed* (some test failed) or *survives* (every test passed: a hole in
 A patch is a short snippet of the current code and its replacement; a snippet that is not found
 exactly once stops the run loudly (the code moved: update the patch).  The working tree is never
 touched: the repository is copied once, each patch applied to the copy and undone after its tests.
+The tests run with an interpreter of a small virtualenv beside the copy whose path puts the copy's
+packages (shared library, pipes, test bed) first and then the development virtualenv's
+dependencies, so the pipe processes the integration tests start run the patched code too.
 Before the patches, the union of their tests runs once unpatched and must pass (``--no-baseline``
 skips that).  The test bed is shared, so set ``DO_PIPES_TESTBED_CACHE`` as for ``./dev test``.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,17 +115,25 @@ PATCHES = (
 )
 
 
-def pythonpath(root: Path) -> str:
-    parts = [root, root / "tests", root / "shared", root / "pipes/build-push", root / "pipes/tf-apply",
-             root / "pipes/flux-bump"]
-    return os.pathsep.join(str(p) for p in parts)
+def interpreter(root: Path, where: Path) -> Path:
+    """A virtualenv in ``where`` that imports the copy ``root``'s packages first, then the
+    dependencies of the virtualenv running this script (not its editable installs, which point at
+    the working tree); its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    python = where / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    ours = sysconfig.get_path("purelib")
+    pipes = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["do-pipes"]["pipes"]
+    entries = [root / "shared", *(root / "pipes" / pipe for pipe in pipes), root / "tests", root, Path(ours)]
+    (Path(site) / "mutation-copy.pth").write_text("".join(f"{entry}\n" for entry in entries))
+    return python
 
 
-def pytest(root: Path, tests: tuple[str, ...], timeout: float) -> tuple[int, str]:
-    env = {**os.environ, "PYTHONPATH": pythonpath(root)}
+def pytest(python: Path, root: Path, tests: tuple[str, ...], timeout: float) -> tuple[int, str]:
     try:
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                               *tests], cwd=root, env=env, capture_output=True, text=True,
+        proc = subprocess.run([str(python), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                               *tests], cwd=root, capture_output=True, text=True,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return -1, "timed out"
@@ -159,11 +171,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dopipes-mutate-") as tmp:
         root = Path(tmp) / "repo"
         shutil.copytree(ROOT, root, ignore=IGNORE)
+        python = interpreter(root, Path(tmp) / "venv")
         for p in chosen:  # every snippet must be there before anything runs
             (root / p.path).write_text(apply(root, p), encoding="utf-8")
         if not args.no_baseline:
             union = tuple(dict.fromkeys(t for p in chosen for t in p.tests))
-            code, last = pytest(root, union, args.timeout)
+            code, last = pytest(python, root, union, args.timeout)
             if code != 0:
                 raise SystemExit(f"the tests fail without any patch ({last}): fix them first")
             print(f"baseline: {last}", flush=True)
@@ -172,7 +185,7 @@ def main() -> int:
             original = apply(root, p)
             started = time.monotonic()
             try:
-                code, last = pytest(root, p.tests, args.timeout)
+                code, last = pytest(python, root, p.tests, args.timeout)
             finally:
                 (root / p.path).write_text(original, encoding="utf-8")
             verdict = "killed" if code == 1 else "SURVIVED" if code == 0 else f"error ({code})"

@@ -8,8 +8,9 @@ One Bitbucket step of an application, with every service real and on loopback:
 3. ``flux-bump`` takes the image and digest that build-push left in the pipe shared storage and
    bumps them in a Flux GitOps repository served over smart HTTP with token auth.
 
-Each pipe runs as its image, exactly as Bitbucket runs a pipe.  Prints the pushed digest and the
-GitOps commit.
+Each pipe runs as its image, exactly as Bitbucket runs a pipe (``testbed.pipes.pipe_command``):
+the Docker engine and the Pipelines API proxy (Code Insights) on the pipe's own host, reached as
+``host.docker.internal``.  Prints the pushed digest and the GitOps commit.
 """
 from __future__ import annotations
 
@@ -24,9 +25,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import docker
-from pipes_common import handoff
-from pipes_common.bitbucket import StepContext
-from pipes_common.handoff import BuildPushOutputs
 
 from . import base_image as base_image_mod
 from . import images
@@ -35,8 +33,10 @@ from .do_stub import DOApiStub, StubState
 from .docker_engine import DockerEngine
 from .fixtures import DOCR_REGISTRY_NAME, canary
 from .git_http import GitHttpServer, create_repo, git
-from .pipes import REPO_ROOT, PipeRun, bitbucket_env, run_container
+from .pipe_host import PROXY_PORT, PipeHostAddress, agent_ssh_dir, docker_cli
+from .pipes import REPO_ROOT, PipeHost, PipeRun, bitbucket_env, pipe_command, read_handoff, run_pipe
 from .registry import LocalRegistry
+from .reports_stub import BitbucketReportsStub
 from .s3 import MotoS3
 
 APP = "sample-app"
@@ -60,8 +60,8 @@ def gitops_files(image: str) -> dict[str, bytes | str]:
 
 
 @contextmanager
-def _engine(work: Path) -> Iterator[tuple[DockerEngine, docker.DockerClient]]:
-    with DockerEngine(workdir=work) as engine:
+def _engine(work: Path, pipe_address: str) -> Iterator[tuple[DockerEngine, docker.DockerClient]]:
+    with DockerEngine(workdir=work, pipe_address=pipe_address) as engine:
         client = engine.client()
         try:
             yield engine, client
@@ -69,9 +69,11 @@ def _engine(work: Path) -> Iterator[tuple[DockerEngine, docker.DockerClient]]:
             client.close()
 
 
-def run_pipe(name: str, image: str, env: dict[str, str], build: Path, engine: DockerEngine) -> PipeRun:
-    say(f"pipe {name}: docker run --rm --network host -v {build}:{build} -w {build} ... {image}")
-    run = run_container(image, env, build, engine.host, engine.pipe_args())
+def step_pipe(name: str, image: str, step: dict[str, str], variables: dict[str, str], build: Path,
+              host: PipeHost) -> PipeRun:
+    command = pipe_command(f"docker://{image}", build, step, host, variables=variables)
+    say(f"pipe {name}: {command.shell()}")
+    run = run_pipe(command)
     print(run.output, end="", flush=True)
     if run.code != 0:
         raise SystemExit(f"==> the {name} pipe failed with exit code {run.code}")
@@ -89,9 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     spaces_key, spaces_secret = canary("DO00DEMO"), canary("demo-spaces-")
     try:
         with ExitStack() as stack:
-            say("Docker engine")
-            engine, client = stack.enter_context(_engine(work))
+            address = stack.enter_context(PipeHostAddress()).address
+            say(f"Docker engine (for the pipes at tcp://host.docker.internal:2375 = {address}:2375)")
+            engine, client = stack.enter_context(_engine(work, address))
             say(f"  {engine.host}{' (started for the demo)' if engine.owned else ''}")
+            reports = stack.enter_context(BitbucketReportsStub(address, PROXY_PORT))
+            host = PipeHost(address=address, engine=engine.host,
+                            ssh_dir=agent_ssh_dir(work / "agent-ssh"), docker_cli=docker_cli())
             say("Base image (debootstrap bookworm, cached after the first run)")
             base = images.pick_base(client, lambda: base_image_mod.ensure(client))
             try:
@@ -121,36 +127,34 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["git", "init", "-q", str(build)], check=True)
             step = bitbucket_env(build, commit=pysecrets.token_hex(20), branch="main")
 
-            first = run_pipe("build-push", pipe_images["build-push"], {
-                **step, "DIGITALOCEAN_ACCESS_TOKEN": token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
+            build_push = {
+                "DIGITALOCEAN_ACCESS_TOKEN": token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
                 "IMAGE": APP, "REGISTRY_HOST": registry.host, "DIGITALOCEAN_API_URL": api.url,
-                "BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": f"BASE_IMAGE={base}", "NETWORK": "host"},
-                build, engine)
-            built = handoff.read(StepContext.from_env(step), BuildPushOutputs, "rerun the demo")
-            assert built is not None, "build-push left no hand-off file in the pipe shared storage"
+                "BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": f"BASE_IMAGE={base}", "NETWORK": "host"}
+            first = step_pipe("build-push", pipe_images["build-push"], step, build_push, build, host)
+            built = read_handoff(build, "build-push")
             say("Rerun of the same commit: the build is skipped")
-            rerun = run_pipe("build-push", pipe_images["build-push"], {
-                **step, "DIGITALOCEAN_ACCESS_TOKEN": token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
-                "IMAGE": APP, "REGISTRY_HOST": registry.host, "DIGITALOCEAN_API_URL": api.url,
-                "BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": f"BASE_IMAGE={base}", "NETWORK": "host"},
-                build, engine)
+            rerun = step_pipe("build-push", pipe_images["build-push"], step, build_push, build, host)
 
             if terraform:
-                run_pipe("tf-apply", pipe_images["tf-apply"], {
-                    **step, "SPACES_ACCESS_KEY_ID": spaces_key, "SPACES_SECRET_ACCESS_KEY": spaces_secret,
+                step_pipe("tf-apply", pipe_images["tf-apply"], step, {
+                    "SPACES_ACCESS_KEY_ID": spaces_key, "SPACES_SECRET_ACCESS_KEY": spaces_secret,
                     "SPACES_BUCKET": bucket, "SPACES_ENDPOINT": spaces.url, "WORKING_DIR": "infra",
-                    "VARS_COUNT": "1", "VARS_0": f"name={APP}", "CODE_INSIGHTS": "false"}, build, engine)
+                    "VARS_COUNT": "1", "VARS_0": f"name={APP}"}, build, host)
+                for report in reports.state.reports.values():
+                    say(f"Code Insights report received by the Pipelines proxy: {report['title']} "
+                        f"({report['details']})")
 
-            run_pipe("flux-bump", pipe_images["flux-bump"], {
-                **step, "GITOPS_REPO": gitserver.url("acme/gitops.git"),
-                "BITBUCKET_ACCESS_TOKEN": git_token}, build, engine)
+            step_pipe("flux-bump", pipe_images["flux-bump"], step, {
+                "GITOPS_REPO": gitserver.url("acme/gitops.git"),
+                "BITBUCKET_ACCESS_TOKEN": git_token}, build, host)
 
             say(f"Tags in the registry: {', '.join(registry.tags(f'{DOCR_REGISTRY_NAME}/{APP}'))}")
             say(f"build-push: first run {first.seconds:.1f}s, rerun {rerun.seconds:.1f}s")
             say("GitOps commit:")
             print(git("log", "-1", "--stat", "--format=%h %s", "main", cwd=gitops), end="")
-            say(f"Image:  {built.image}")
-            say(f"Digest: {built.digest}")
+            say(f"Image:  {built['image']}")
+            say(f"Digest: {built['digest']}")
         return 0
     finally:
         if args.keep:

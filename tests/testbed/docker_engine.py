@@ -2,8 +2,13 @@
 
 Our own dockerd runs with no bridge and no iptables (``--bridge=none --iptables=false
 --ip6tables=false``), its own data-root (a cache, so built base images survive between runs),
-exec-root and socket, and also listens on a loopback TCP port, which is how Bitbucket hands the
-Docker daemon to a pipe (``DOCKER_HOST=tcp://…``).  Containers run with ``--network host`` only.
+exec-root and socket.  Containers run with ``--network host`` only.
+
+Given ``pipe_address`` (the pipe host's loopback address, ``testbed.pipe_host``), the engine also
+listens on ``<pipe_address>:2375`` and nowhere else over TCP, which is how Bitbucket hands the
+Docker daemon to a pipe (``DOCKER_HOST=tcp://host.docker.internal:2375``): our own dockerd with
+``-H tcp://<pipe_address>:2375``, an engine taken from ``DOCKER_HOST`` through a loopback TCP
+forwarder.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from types import TracebackType
 import docker
 
 from . import debian
-from .net import free_port
+from .pipe_host import ENGINE_PORT, TcpForwarder, engine_connector
 from .procs import Background
 
 CACHE = Path(os.environ.get("DO_PIPES_TESTBED_CACHE", Path.home() / ".cache" / "do-pipes-testbed"))
@@ -38,13 +43,14 @@ def _answers(host: str | None) -> bool:
 class DockerEngine:
     """Context manager yielding a usable engine; ``host`` is its DOCKER_HOST."""
 
-    def __init__(self, workdir: Path | None = None) -> None:
+    def __init__(self, workdir: Path | None = None, pipe_address: str | None = None) -> None:
         self.workdir = workdir
+        self.pipe_address = pipe_address
         self.host = ""
-        self.tcp_host: str | None = None
         self.socket_path: str | None = None
         self.owned = False
         self._proc: Background | None = None
+        self._forwarder: TcpForwarder | None = None
         self._root: Path | None = None
         self._lock: int | None = None
 
@@ -54,15 +60,16 @@ class DockerEngine:
         for host in candidates:
             if host and _answers(host):
                 self._use(host)
+                if self.pipe_address:
+                    self._forwarder = TcpForwarder((self.pipe_address, ENGINE_PORT),
+                                                   engine_connector(host)).__enter__()
                 return self
         self._start()
         return self
 
     def _use(self, host: str) -> None:
         self.host = host
-        if host.startswith("tcp://"):
-            self.tcp_host = host
-        elif host.startswith("unix://"):
+        if host.startswith("unix://"):
             self.socket_path = host[len("unix://"):]
 
     def _data_root(self) -> Path:
@@ -81,19 +88,19 @@ class DockerEngine:
         debian.ensure({"dockerd": "docker.io", "containerd": "containerd", "runc": "runc"})
         self._root = Path(tempfile.mkdtemp(prefix="dpd", dir="/tmp"))  # short: socket path limit
         sock = self._root / "docker.sock"
-        port = free_port()
         args = [
             "dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false",
             "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false",
             "--data-root", str(self._data_root()), "--exec-root", str(self._root / "exec"),
             "--pidfile", str(self._root / "docker.pid"),
-            "-H", f"unix://{sock}", "-H", f"tcp://127.0.0.1:{port}",
+            "-H", f"unix://{sock}",
         ]
+        if self.pipe_address:
+            args += ["-H", f"tcp://{self.pipe_address}:{ENGINE_PORT}"]
         self._proc = Background(args, log=(self.workdir or self._root) / "dockerd.log")
         self._proc.__enter__()
         self.owned = True
         self._use(f"unix://{sock}")
-        self.tcp_host = f"tcp://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
         while not _answers(self.host):
             if not self._proc.alive() or time.monotonic() > deadline:
@@ -110,16 +117,11 @@ class DockerEngine:
         """Environment for the docker CLI and SDK on the host."""
         return {"DOCKER_HOST": self.host}
 
-    def pipe_args(self) -> list[str]:
-        """``docker run`` arguments that hand this engine to a pipe container as Bitbucket does."""
-        if self.tcp_host:
-            return ["-e", f"DOCKER_HOST={self.tcp_host}"]
-        assert self.socket_path
-        return ["-v", f"{self.socket_path}:/var/run/docker.sock",
-                "-e", "DOCKER_HOST=unix:///var/run/docker.sock"]
-
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if self._forwarder is not None:
+            self._forwarder.__exit__(None, None, None)
+            self._forwarder = None
         if self._proc is not None:
             self._proc.stop(timeout=30)
             self._proc = None

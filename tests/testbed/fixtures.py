@@ -22,7 +22,10 @@ from .docker_engine import DockerEngine
 from .flaky_http import FlakyServer
 from .git_http import GitHttpServer
 from .git_ssh import GitSshServer
+from .pipe_host import PROXY_PORT, PipeHostAddress, agent_ssh_dir, docker_cli
+from .pipes import PipeHost
 from .registry import LocalRegistry
+from .reports_stub import BitbucketReportsStub
 from .s3 import MotoS3
 from .token_registry import PULL, PULL_PUSH, Account, TokenRegistry
 
@@ -41,9 +44,40 @@ def testbed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def docker_engine(testbed_dir: Path) -> Iterator[DockerEngine]:
-    with DockerEngine(workdir=testbed_dir) as engine:
+def pipe_host_address() -> Iterator[str]:
+    """The loopback address playing the pipe's host (``host.docker.internal``), held all session."""
+    with PipeHostAddress() as lease:
+        yield lease.address
+
+
+@pytest.fixture(scope="session")
+def docker_engine(testbed_dir: Path, pipe_host_address: str) -> Iterator[DockerEngine]:
+    with DockerEngine(workdir=testbed_dir, pipe_address=pipe_host_address) as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def reports_proxy_server(pipe_host_address: str) -> Iterator[BitbucketReportsStub]:
+    """The Pipelines API proxy (Code Insights reports) on the pipe host, at port 29418."""
+    with BitbucketReportsStub(pipe_host_address, PROXY_PORT) as stub:
+        yield stub
+
+
+@pytest.fixture()
+def reports_proxy(reports_proxy_server: BitbucketReportsStub) -> BitbucketReportsStub:
+    """The reports proxy with no report and no request recorded yet."""
+    reports_proxy_server.state.reports.clear()
+    reports_proxy_server.state.requests.clear()
+    return reports_proxy_server
+
+
+@pytest.fixture(scope="session")
+def pipe_host(pipe_host_address: str, docker_engine: DockerEngine,
+              reports_proxy_server: BitbucketReportsStub, testbed_dir: Path) -> PipeHost:
+    """What Bitbucket provides around a pipe (engine and reports proxy on the pipe host, the
+    docker CLI, an ssh folder with no key configured): give it to ``testbed.pipes.pipe_command``."""
+    return PipeHost(address=pipe_host_address, engine=docker_engine.host,
+                    ssh_dir=agent_ssh_dir(testbed_dir / "agent-ssh"), docker_cli=docker_cli())
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 ``QuietHandler`` is a request handler that logs nothing, with ``send_json`` for JSON answers (the
 content type and headers added to every JSON answer are class attributes, so each stub keeps
 sending exactly what the API it stands in for sends).  ``LoopbackHTTPServer(handler)`` is a
-threaded server on ``127.0.0.1`` and a free port (``port``, ``url``); set the attributes the
+threaded server on ``127.0.0.1`` and a free port (``port``, ``url``), or on the loopback address and
+port it is given; set the attributes the
 handler reads on it, then ``start()`` serves from a daemon thread and ``stop()`` shuts it down and
 closes the socket.  ``LoopbackService`` is the base of the test bed's ``with`` objects: it builds
 its server in ``_new_server()``, serves while the ``with`` block runs and stops it at the end;
@@ -44,12 +45,14 @@ class QuietHandler(BaseHTTPRequestHandler):
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
-    """A threaded HTTP server bound to ``127.0.0.1`` on a free port, served from a daemon thread."""
+    """A threaded HTTP server bound to ``127.0.0.1`` on a free port (or to ``host``:``port``),
+    served from a daemon thread."""
 
     daemon_threads = True
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__((HOST, 0), handler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler], host: str = HOST, port: int = 0) -> None:
+        super().__init__((host, port), handler)
+        self.host = host
         self._thread: threading.Thread | None = None
 
     @property
@@ -58,7 +61,7 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> Self:
         """Serve from a daemon thread; set what the handler reads before calling this."""

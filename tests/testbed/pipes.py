@@ -1,16 +1,28 @@
-"""Running a pipe as Bitbucket does: as a process (integration) or as its image (e2e)."""
+"""Running a pipe: as a local process (integration), or as its image exactly as Bitbucket runs it
+(:func:`pipe_command`, the one way the e2e tests, the demo, the benchmarks and ``./dev pipe`` start
+a pipe container)."""
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pipes_common import handoff
+from pipes_common.bitbucket import StepContext
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = {"build-push": "build_push", "tf-apply": "tf_apply", "flux-bump": "flux_bump"}
+# pipe -> its package, from the one list of pipes (pyproject.toml [tool.do-pipes] pipes)
+PIPES: list[str] = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["do-pipes"]["pipes"]
+PACKAGES = {pipe: pipe.replace("-", "_") for pipe in PIPES}
 # what a pipe process inherits from the machine, besides the variables a test gives it
 SHARED_STORAGE = ".bitbucket/pipelines/generated/pipeline/pipes"
 PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -61,11 +73,10 @@ def bitbucket_env(build_dir: Path, *, commit: str | None = None, branch: str | N
 
 
 def run_local(pipe: str, env: Mapping[str, str], cwd: Path, timeout: float = 900) -> PipeRun:
-    """``python -m <pipe package>`` with only ``env`` (plus PATH and friends) set."""
-    paths = [str(REPO_ROOT / "shared"), str(REPO_ROOT / "pipes" / pipe)]
+    """``python -m <pipe package>`` with only ``env`` (plus PATH and friends) set; the pipe and
+    the shared library are installed in this interpreter's environment (``./dev``)."""
     full = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
     full.update(env)
-    full["PYTHONPATH"] = os.pathsep.join(paths)
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", PACKAGES[pipe]], cwd=cwd, env=full,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -73,32 +84,193 @@ def run_local(pipe: str, env: Mapping[str, str], cwd: Path, timeout: float = 900
     return PipeRun(proc.returncode, proc.stdout, time.monotonic() - started)
 
 
-def container_command(image: str, env: Mapping[str, str], build_dir: Path, docker_host: str,
-                      engine_args: list[str], extra: list[str] | None = None,
-                      ) -> tuple[list[str], dict[str, str]]:
-    """The ``docker run`` arguments and environment :func:`run_container` uses (for callers that
-    need to stream the output, such as the benchmarks)."""
-    args = ["docker", "run", "--rm", "--network", "host",
-            "-v", f"{build_dir}:{build_dir}", "-w", str(build_dir), *engine_args]
-    for name in env:
-        args += ["-e", name]
-    args += [*(extra or []), image]
-    run_env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
-    run_env.update(env)
-    run_env["DOCKER_HOST"] = docker_host
-    return args, run_env
+# -- a pipe container, as Bitbucket starts it ----------------------------------------------------
+
+SSH_DIR = "/opt/atlassian/pipelines/agent/ssh"
+DOCKER_CLI = "/usr/local/bin/docker"
+PIPE_DOCKER_HOST = "tcp://host.docker.internal:2375"
+# set by the runner itself: a pipe variable or step variable of these names is refused
+RUNNER_SET = frozenset({"BITBUCKET_PIPE_STORAGE_DIR", "BITBUCKET_PIPE_SHARED_STORAGE_DIR",
+                        "BITBUCKET_DOCKER_HOST_INTERNAL", "DOCKER_HOST"})
+# the docker CLI's own environment: a pipe variable of these names would change the CLI, not the pipe
+CLI_ENV = frozenset({"PATH", "HOME", "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY",
+                     "DOCKER_CERT_PATH", "DOCKER_API_VERSION"})
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def run_container(image: str, env: Mapping[str, str], build_dir: Path, docker_host: str,
-                  engine_args: list[str], extra: list[str] | None = None,
-                  timeout: float = 900) -> PipeRun:
-    """``docker run --rm --network host`` of a pipe image, as Bitbucket runs a pipe.
+@dataclass(frozen=True)
+class PipeHost:
+    """What Bitbucket provides around a pipe container, as played on this machine.
 
-    The build directory is mounted at the same path and is the working directory; the variables
-    are passed with ``-e NAME`` (values through the environment, never on the command line).
+    ``address`` is what ``host.docker.internal`` resolves to in the pipe
+    (``BITBUCKET_DOCKER_HOST_INTERNAL``): the engine listens there on port 2375 and the reports
+    proxy on 29418 (``testbed.pipe_host``).  ``engine`` is the DOCKER_HOST the docker CLI on this
+    machine uses to start the container; ``ssh_dir`` and ``docker_cli`` are mounted read-only.
     """
-    args, run_env = container_command(image, env, build_dir, docker_host, engine_args, extra)
+
+    address: str
+    engine: str
+    ssh_dir: Path
+    docker_cli: Path
+    network: str = "host"
+
+
+@dataclass(frozen=True)
+class PipeCommand:
+    """``docker container run`` of a pipe: ``args`` (no secret in them) and ``env``, the docker
+    CLI's environment, which holds the engine and the values of the pipe's variables."""
+
+    args: list[str]
+    env: dict[str, str] = field(repr=False)
+    storage_dir: Path
+
+    def shell(self) -> str:
+        return shlex.join(self.args)
+
+
+def pipe_reference(pipe: str) -> tuple[str, str]:
+    """``(image, "<owner>/<pipe>")`` of the ``pipe:`` reference of a step.
+
+    ``atlassian/<name>:<version>`` runs the image ``bitbucketpipelines/<name>:<version>``; a
+    ``docker://<image>`` reference runs ``<image>``.  The storage folder is named after the last
+    two components of the image repository, without registry host, tag or digest:
+    ``docker://acme/build-push:1.2.3`` -> ``acme/build-push``, ``atlassian/foo:1.0`` ->
+    ``atlassian/foo``.  Other references (a pipe in a Bitbucket repository, whose ``pipe.yml``
+    names the image) cannot be resolved here.
+    """
+    if pipe.startswith("docker://"):
+        image = pipe[len("docker://"):]
+        repository = image
+    elif pipe.startswith("atlassian/"):
+        repository = pipe
+        image = "bitbucketpipelines/" + pipe[len("atlassian/"):]
+    else:
+        raise ValueError(f"pipe reference {pipe!r}: give docker://<image> or atlassian/<pipe>:<version>")
+    repository = repository.split("@", 1)[0]
+    head, _, last = repository.rpartition("/")
+    repository = f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+    parts = repository.split("/")
+    if len(parts) > 2 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]  # the registry host
+    if len(parts) < 2 or not all(parts):
+        raise ValueError(f"pipe reference {pipe!r}: the image needs an owner (<owner>/<pipe>)")
+    return image, "/".join(parts[-2:])
+
+
+def pipe_command(pipe: str, build_dir: Path, step: Mapping[str, str], host: PipeHost, *,
+                 variables: Mapping[str, str] | None = None, env_file: Path | None = None,
+                 workdir: Path | None = None, entrypoint: Sequence[str] | None = None) -> PipeCommand:
+    """The ``docker container run`` command Bitbucket Pipelines starts a pipe with.
+
+    The shape is the one printed in every pipe step's log (issue 8 of this project quotes it),
+    checked against Atlassian's documentation and a community re-implementation of the runner:
+
+    - Atlassian, "Advanced techniques for writing pipes" (Sharing information between pipes):
+      ``BITBUCKET_PIPE_STORAGE_DIR`` is the pipe's own folder and
+      ``BITBUCKET_PIPE_SHARED_STORAGE_DIR`` the folder of every pipe's folders, both under
+      ``$BITBUCKET_CLONE_DIR/.bitbucket/pipelines/generated/pipeline/pipes``; a pipe's folder is
+      ``<owner>/<pipe>`` of its reference (CyberArk's conjur-bitbucket-pipe documents
+      ``docker://cyberark/conjur-bitbucket-pipe`` -> ``pipes/cyberark/conjur-bitbucket-pipe``).
+    - mathieu-lemay/pipeline-runner (``pipeline_runner/models.py``, ``Pipe.as_cmd``): the mounts
+      of the build folder at the same path, of ``/opt/atlassian/pipelines/agent/ssh`` read-only
+      and of the docker CLI read-only at ``/usr/local/bin/docker``; ``--workdir=$(pwd)``; the
+      label ``org.bitbucket.pipelines.system=true``; the step's ``BITBUCKET_*`` variables and
+      ``CI``; ``BITBUCKET_DOCKER_HOST_INTERNAL``; ``DOCKER_HOST=tcp://host.docker.internal:2375``;
+      ``atlassian/<pipe>`` run as ``bitbucketpipelines/<pipe>``.  Its ``container.py`` lays out
+      the ssh folder (``id_rsa_tmp`` world-readable for pipes, ``known_hosts``), see
+      ``testbed.pipe_host.agent_ssh_dir``.  (ktomk/pipelines, the other re-implementation,
+      does not run pipes: its step script says "pipe feature is pending".)
+    - bitbucket-pipes-toolkit (``annotations.py``, ``CodeInsights``): a pipe reaches the reports
+      proxy at ``host.docker.internal:29418``, so ``--add-host`` points that name at the pipe host.
+
+    On purpose: ``--network`` is ``host.network`` (``host`` on the test bed, whose engine has no
+    bridge: a bridge lets a container reach outside addresses), and ``--rm`` (as the
+    re-implementation runs it).  The pipe's variables are passed as ``--env=NAME`` with
+    their values in the docker CLI's environment (``variables``), or as ``--env-file``, never on
+    the command line.  The step's variables (``CI``, ``BITBUCKET_*``; not secret) are literal.
+    ``entrypoint`` replaces the image's entry point (the benchmarks' container-start floor only).
+    """
+    image, owner_pipe = pipe_reference(pipe)
+    pipes_dir = build_dir / SHARED_STORAGE
+    storage = pipes_dir / owner_pipe
+    args = ["docker", "container", "run", "--rm",
+            f"--volume={build_dir}:{build_dir}",
+            f"--volume={host.ssh_dir}:{SSH_DIR}:ro",
+            f"--volume={host.docker_cli}:{DOCKER_CLI}:ro",
+            f"--volume={pipes_dir}:{pipes_dir}",
+            f"--volume={storage}:{storage}",
+            f"--workdir={workdir or build_dir}",
+            "--label=org.bitbucket.pipelines.system=true"]
+    for name, value in step.items():
+        if name in ("BITBUCKET_PIPE_STORAGE_DIR", "BITBUCKET_PIPE_SHARED_STORAGE_DIR"):
+            continue  # the runner's own values below
+        if not (name == "CI" or name.startswith("BITBUCKET_")) or name in RUNNER_SET:
+            raise ValueError(f"{name} is not a step variable Bitbucket hands to a pipe")
+        args.append(f"--env={name}={value}")
+    args += [f"--env=BITBUCKET_PIPE_STORAGE_DIR={storage}",
+             f"--env=BITBUCKET_PIPE_SHARED_STORAGE_DIR={pipes_dir}",
+             f"--env=BITBUCKET_DOCKER_HOST_INTERNAL={host.address}",
+             f"--env=DOCKER_HOST={PIPE_DOCKER_HOST}",
+             f"--add-host=host.docker.internal:{host.address}",
+             f"--network={host.network}"]
+    env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
+    env["DOCKER_HOST"] = host.engine
+    if env_file is not None:
+        for name in env_file_names(env_file):
+            _check_variable(name)
+        args.append(f"--env-file={env_file}")
+    for name, value in (variables or {}).items():
+        _check_variable(name)
+        args.append(f"--env={name}")
+        env[name] = value
+    if entrypoint:
+        args.append(f"--entrypoint={entrypoint[0]}")
+    args.append(image)
+    args += list(entrypoint or [])[1:]
+    return PipeCommand(args, env, storage)
+
+
+def _check_variable(name: str) -> None:
+    if not _NAME.match(name):
+        raise ValueError(f"{name!r} is not a variable name")
+    if name in RUNNER_SET or name in CLI_ENV:
+        raise ValueError(f"{name} cannot be a pipe variable: Bitbucket sets it (or it is the "
+                         "docker CLI's own)")
+
+
+def env_file_names(path: Path) -> list[str]:
+    """The variable names of a ``docker run --env-file`` file (values are not read out)."""
+    names = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            names.append(line.split("=", 1)[0].strip())
+    return names
+
+
+def run_pipe(command: PipeCommand, timeout: float = 900) -> PipeRun:
+    """Run ``command`` (from :func:`pipe_command`), its output and exit code collected."""
     started = time.monotonic()
-    proc = subprocess.run(args, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=timeout, check=False)
+    proc = subprocess.run(command.args, env=command.env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout, check=False)
     return PipeRun(proc.returncode, proc.stdout, time.monotonic() - started)
+
+
+def read_handoff(build_dir: Path, pipe: str, name: str | None = None) -> dict[str, Any]:
+    """What a pipe left after its run in ``build_dir``: its hand-off to the pipes after it, read
+    as the next pipe reads it (``pipes_common.handoff.read``: the pipe storage folders), or
+    (``name``) another file of its outputs.  The one place tests know these locations."""
+    if name is not None:
+        data: dict[str, Any] = json.loads((build_dir / ".do-pipes" / name).read_text(encoding="utf-8"))
+        return data
+    ctx = StepContext.from_env(bitbucket_env(build_dir))
+    found: handoff.Outputs | None
+    if pipe == "build-push":
+        found = handoff.read(ctx, handoff.BuildPushOutputs, "read the log")
+    elif pipe == "tf-apply":
+        found = handoff.read(ctx, handoff.TfApplyOutputs, "read the log")
+    else:
+        found = handoff.read(ctx, handoff.FluxBumpOutputs, "read the log")
+    if found is None:
+        raise FileNotFoundError(f"{pipe} left no hand-off file under {build_dir / SHARED_STORAGE}")
+    return found.values()

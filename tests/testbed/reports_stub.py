@@ -2,8 +2,11 @@
 
 In a Pipelines step a pipe reaches the Bitbucket API without credentials through an HTTP proxy
 (bitbucket-pipes-toolkit's ``authless`` mode: ``http://api.bitbucket.org/2.0/...`` sent to the
-proxy at ``localhost:29418``).  This stub is that proxy, answering the reports endpoint as
-Bitbucket Cloud's published REST API (``Reports`` group) defines it:
+proxy at port 29418 of ``host.docker.internal`` from a pipe, of ``localhost`` from a step script).
+On the test bed it listens on the pipe host's address at that fixed port
+(``testbed.pipe_host.PROXY_PORT``), or on a free loopback port for tests that run a pipe as a
+process.  This stub is that proxy, answering the reports endpoint as Bitbucket Cloud's published
+REST API (``Reports`` group) defines it:
 
 ``PUT /2.0/repositories/{workspace}/{repo_slug}/commit/{commit}/reports/{reportId}`` with a
 report: ``title``, ``details`` and ``report_type`` (SECURITY, COVERAGE, TEST or BUG) required;
@@ -99,14 +102,16 @@ class _Server(LoopbackHTTPServer):
 
 
 class BitbucketReportsStub(LoopbackService[_Server]):
-    """``with BitbucketReportsStub() as stub:`` listens on ``stub.proxy_url``."""
+    """``with BitbucketReportsStub() as stub:`` listens on ``stub.proxy_url`` (a free loopback
+    port, or ``host``:``port`` when given)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = ReportsState()
         self.proxy_url = ""
+        self._bind = (host, port)
 
     def _new_server(self) -> _Server:
-        server = _Server(_Handler)
+        server = _Server(_Handler, *self._bind)
         server.state = self.state
         self.proxy_url = server.url
         return server

@@ -1,8 +1,11 @@
 """Git credentials that never reach a URL, ``.git/config``, a log line or an error message.
 
 HTTPS: the username and password are handed to git through ``GIT_ASKPASS`` (a script that prints
-environment variables of the git process), never through the remote URL.  SSH: the key is written
-to a private temporary file and used with ``StrictHostKeyChecking=yes`` and our own known_hosts.
+environment variables of the git process), never through the remote URL.  SSH: the key (SSH_KEY,
+or else the repository's Pipelines SSH key that Bitbucket mounts world-readable as
+``/opt/atlassian/pipelines/agent/ssh/id_rsa_tmp``) is copied to a private 0600 file of the pipe's
+work folder, used with ``StrictHostKeyChecking=yes`` and our own known_hosts, and removed by
+:func:`cleanup` at the end.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from pipes_common import secrets
 from pipes_common.errors import PipeError
 
 PIPELINES_SSH_DIR = Path("/opt/atlassian/pipelines/agent/ssh")
+PIPELINES_KEY = "id_rsa_tmp"  # the repository's SSH key, as Bitbucket mounts it into a pipe
 USER_ENV = "FLUX_BUMP_GIT_USERNAME"
 PASS_ENV = "FLUX_BUMP_GIT_PASSWORD"
 ASKPASS = f"""#!/bin/sh
@@ -74,6 +78,23 @@ class Credentials:
     env: dict[str, str] = field(default_factory=dict)
     kind: str = "none"  # "token", "password", "ssh", "none"
     token: str | None = None  # the Bitbucket token, for the REST API
+    files: list[Path] = field(default_factory=list)
+
+
+def cleanup(creds: Credentials) -> None:
+    """Remove the files holding credentials (the private key copy)."""
+    for path in creds.files:
+        path.unlink(missing_ok=True)
+    creds.files.clear()
+
+
+def _private_file(path: Path, text: str) -> Path:
+    """Write ``text`` to a new file readable by its owner only (0600 from its creation)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text if text.endswith("\n") else text + "\n")
+    return path
 
 
 def _decode_b64(value: str) -> str | None:
@@ -113,17 +134,18 @@ def ssh(remote: Remote, workdir: Path, key_b64: str | None, known_hosts: str | N
         if key is None or "PRIVATE KEY" not in key:
             raise PipeError("SSH_KEY is not a base64-encoded private key: encode it with "
                             "'base64 -w0 < id_ed25519' and pass it as a secured variable")
-        secrets.register(key)
-        key_file = workdir / "id_key"
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key if key.endswith("\n") else key + "\n")
     else:
-        key_file = PIPELINES_SSH_DIR / "id_rsa"
-        if not key_file.is_file():
+        source = PIPELINES_SSH_DIR / PIPELINES_KEY
+        try:
+            key = source.read_text(encoding="utf-8")
+        except (FileNotFoundError, NotADirectoryError):
             raise PipeError("No SSH key for GITOPS_REPO: set SSH_KEY (base64 of a private key "
                             "with write access) or configure the repository's SSH key in "
-                            "Repository settings > Pipelines > SSH keys")
+                            "Repository settings > Pipelines > SSH keys") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise PipeError(f"The Pipelines SSH key {source} cannot be read ({type(err).__name__}): "
+                            "set SSH_KEY (base64 of a private key) instead") from None
+    secrets.register(key)
     if known_hosts:
         text = known_hosts if " " in known_hosts.strip() else (_decode_b64(known_hosts) or "")
         if " " not in text.strip():
@@ -134,15 +156,17 @@ def ssh(remote: Remote, workdir: Path, key_b64: str | None, known_hosts: str | N
         hosts_file.write_text(text.strip() + "\n")
     else:
         hosts_file = PIPELINES_SSH_DIR / "known_hosts"
-        if not hosts_file.is_file():
+        if not hosts_file.is_file() or not hosts_file.read_text(errors="replace").strip():
             raise PipeError(f"Host keys are always checked and none is known for {remote.host}: "
                             "set KNOWN_HOSTS (lines from 'ssh-keyscan <host>', after checking the "
                             "fingerprint) or add the host in Repository settings > Pipelines > "
                             "SSH keys > Known hosts")
+    # ssh refuses a key that others can read: git gets a private copy, removed by cleanup()
+    key_file = _private_file(workdir / "id_key", key)
     command = ["ssh", "-i", str(key_file), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
                "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={hosts_file}",
                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=30",
                "-o", "LogLevel=ERROR", "-F", "/dev/null"]
     env = {"GIT_SSH_COMMAND": " ".join(shlex.quote(c) for c in command), "GIT_SSH_VARIANT": "ssh",
            "GIT_TERMINAL_PROMPT": "0"}
-    return Credentials(env, "ssh", token)
+    return Credentials(env, "ssh", token, [key_file])

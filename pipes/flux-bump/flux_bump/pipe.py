@@ -113,6 +113,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="flux-bump-"))
     root = clone_dir or workdir / "repo"
     root.parent.mkdir(parents=True, exist_ok=True)
+    creds: auth.Credentials | None = None
     try:
         (workdir / "home").mkdir()
         creds = _credentials(values, remote, workdir)
@@ -185,6 +186,8 @@ def main() -> int:
                      f"{f', {done.attempts} attempts' if done.attempts > 1 else ''})")
         return 0
     finally:
+        if creds is not None:
+            auth.cleanup(creds)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -2,7 +2,9 @@
 
 Only inside Bitbucket Pipelines (CI, BITBUCKET_BUILD_NUMBER, BITBUCKET_COMMIT, repository and
 workspace all set): there the toolkit reaches the API without credentials through the Pipelines
-proxy (``http://localhost:29418``).  Anywhere else it is skipped with one line.  A report that
+proxy, which a pipe finds on the step's Docker host (``http://host.docker.internal:29418``, as
+bitbucket-pipes-toolkit's ``CodeInsights`` defaults to for pipes; ``localhost`` is the pipe's own
+container); BITBUCKET_API_PROXY names another one.  Anywhere else it is skipped with one line.  A report that
 cannot be sent is a warning, never a failure of the pipe.
 """
 from __future__ import annotations

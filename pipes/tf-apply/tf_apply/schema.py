@@ -56,9 +56,10 @@ SCHEMA: Schema = {
                          "when the configuration uses no DigitalOcean provider"}},
     "EXTRA_ARGS": {"type": "list", "schema": {"type": "string"}},
     "CODE_INSIGHTS": {"type": "boolean", "default": True},
-    "BITBUCKET_API_PROXY": {
+    "BITBUCKET_API_PROXY": {  # where a pipe reaches the Pipelines proxy: the step's Docker host
         "type": "string", "empty": False, "regex": r"^https?://[^\s/]+/?$",
+        "default": "http://host.docker.internal:29418",
         "meta": {"hint": "give the Pipelines API proxy as http://host:port (default "
-                         "http://localhost:29418, leave it unset in Bitbucket)"}},
+                         "http://host.docker.internal:29418, leave it unset in Bitbucket)"}},
     "DEBUG": {"type": "boolean", "default": False},
 }

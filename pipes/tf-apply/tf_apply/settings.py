@@ -13,7 +13,6 @@ from pipes_common.errors import PipeError
 
 VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$")
-DEFAULT_API_PROXY = "http://localhost:29418"
 
 
 @dataclass(frozen=True)
@@ -162,7 +161,7 @@ def build(values: dict[str, Any], ctx: StepContext) -> Settings:
         do_token=values.get("DIGITALOCEAN_ACCESS_TOKEN") or None,
         extra_args=list(values.get("EXTRA_ARGS") or []),
         code_insights=bool(values["CODE_INSIGHTS"]),
-        api_proxy=str(values.get("BITBUCKET_API_PROXY") or DEFAULT_API_PROXY).rstrip("/"),
+        api_proxy=str(values["BITBUCKET_API_PROXY"]).rstrip("/"),
         debug=bool(values.get("DEBUG")),
         commit=ctx.commit,
         build_number=ctx.build_number,

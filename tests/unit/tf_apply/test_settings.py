@@ -109,3 +109,10 @@ def test_terraform_env(tmp_path: Path) -> None:
     for gone in ("SPACES_SECRET_ACCESS_KEY", "AWS_PROFILE", "VARS_COUNT", "VARS_0",
                  "DIGITALOCEAN_ACCESS_TOKEN"):
         assert gone not in env
+
+
+def test_code_insights_proxy_defaults_to_the_pipe_host(tmp_path: Path) -> None:
+    """In a pipe, localhost is the pipe's own container: the Pipelines proxy is on the step's
+    Docker host, as bitbucket-pipes-toolkit's CodeInsights has it for pipes."""
+    assert make(tmp_path).api_proxy == "http://host.docker.internal:29418"
+    assert make(tmp_path, BITBUCKET_API_PROXY="http://10.0.0.5:29418/").api_proxy == "http://10.0.0.5:29418"
