@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets as pysecrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -180,7 +181,10 @@ class PlanStore:
         ``exclusive``: a conditional create (``If-None-Match: *``), which only one run can win on
         a store that honours it.  Otherwise a plain write, for a store that ignores the condition
         and runs serialised by the user (see the module docstring and :func:`claim_mode`)."""
-        body = json.dumps({"status": "applying", "started": now(), "build": build}).encode()
+        # the token makes this run's claim tell from any other's (:meth:`Spaces.put` reads a
+        # retried conditional write back)
+        body = json.dumps({"status": "applying", "started": now(), "build": build,
+                           "claim": pysecrets.token_hex(16)}).encode()
         try:
             self.spaces.put(self.key(plan_id, APPLIED), body, if_none_match=exclusive,
                             content_type="application/json")
