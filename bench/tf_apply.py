@@ -265,12 +265,18 @@ class ImageSize:
     layers: tuple[tuple[str, float], ...]  # (the step that made it, bytes) above the base
 
 
+def _step(created_by: str) -> str:
+    """A layer named by what it holds: ``COPY <digest> in /opt/pipe`` -> ``/opt/pipe``."""
+    text = " ".join(created_by.split())
+    return text.rsplit(" in ", 1)[1] if " in " in text else text[-60:]
+
+
 def image_size(client: docker.DockerClient, tag: str, base: str, what: str) -> ImageSize:
     api = client.api
     base_layers = len(api.history(base))
     history = api.history(tag)  # newest first
     above = history[: len(history) - base_layers]
-    layers = tuple((" ".join(str(h.get("CreatedBy", "")).split())[-70:], float(h.get("Size") or 0))
+    layers = tuple((_step(str(h.get("CreatedBy", ""))), float(h.get("Size") or 0))
                    for h in reversed(above) if h.get("Size"))
     size = float(api.inspect_image(tag)["Size"])
     return ImageSize(what, size, size - float(api.inspect_image(base)["Size"]), layers)
