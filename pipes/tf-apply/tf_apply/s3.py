@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,6 @@ from .settings import Settings
 SIGNING_REGION = "us-east-1"  # Spaces ignores it; SigV4 needs one (the same as Terraform's)
 MAX_ATTEMPTS = 5  # the first try and four retries, as the shared HTTP session does
 REFUSED = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
-_CLIENT_LOCK = threading.Lock()  # boto3's session set-up is not thread-safe; the client is
 
 
 @dataclass(frozen=True)
@@ -69,16 +67,13 @@ class Spaces:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        try:
-            with _CLIENT_LOCK:
-                self._client: Any = boto3.session.Session().client(
-                    "s3", endpoint_url=s.endpoint, region_name=SIGNING_REGION,
-                    aws_access_key_id=s.access_key, aws_secret_access_key=s.secret_key,
-                    config=config)
+        try:  # a session of its own: boto3's default one is not shared safely between threads
+            self._client: Any = boto3.session.Session().client(
+                "s3", endpoint_url=s.endpoint, region_name=SIGNING_REGION,
+                aws_access_key_id=s.access_key, aws_secret_access_key=s.secret_key,
+                config=config)
         except BotoCoreError as err:  # e.g. an AWS_PROFILE in the environment naming no profile
-            raise PipeError(f"The S3 client for {s.endpoint} could not be set up "
-                            f"({type(err).__name__}): check SPACES_ENDPOINT and that no AWS_* "
-                            "variable of the step points at a missing profile or file") from None
+            raise _client_error(err, f"setting up the S3 client for {s.endpoint}") from None
 
     def _call(self, operation: str, key: str, **params: Any) -> dict[str, Any]:
         try:
@@ -89,6 +84,8 @@ class Spaces:
             raise PipeError(f"Spaces at {self.endpoint} is unreachable while {_VERBS[operation]} "
                             f"{key} ({type(err).__name__}): check SPACES_REGION/SPACES_ENDPOINT "
                             "and the network") from None
+        except BotoCoreError as err:  # an error of the client itself: its configuration, its checks
+            raise _client_error(err, f"{_VERBS[operation]} {key}") from None
 
     def _fail(self, err: ClientError, what: str) -> PipeError:
         code, status = _code(err), _status(err)
@@ -153,3 +150,10 @@ class Spaces:
 
 
 _VERBS = {"get_object": "GET", "put_object": "PUT", "delete_object": "DELETE"}
+
+
+def _client_error(err: BotoCoreError, what: str) -> PipeError:
+    """An error of boto3 itself (its configuration, not an answer of Spaces) as one line."""
+    return PipeError(f"The S3 client failed while {what} ({type(err).__name__}): check "
+                     "SPACES_ENDPOINT, and that no AWS_* variable given to the pipe (AWS_PROFILE, "
+                     "AWS_CONFIG_FILE...) changes how it connects")

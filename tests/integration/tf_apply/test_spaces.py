@@ -137,3 +137,16 @@ def test_a_retried_conditional_put_that_had_landed_is_ours(tmp_path: Path) -> No
         with pytest.raises(PreconditionFailed):
             spaces.put("p/applied.json", b"mine", if_none_match=True)
         assert [h.method for h in server.hits] == ["PUT"]
+
+
+@pytest.mark.parametrize(("variable", "value"), [("AWS_PROFILE", "no-such-profile"),
+                                                 ("AWS_CONFIG_FILE", "{bad}")])
+def test_a_client_misconfigured_by_aws_variables_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    bad = tmp_path / "aws-config"
+    bad.write_text("this is [not an ini file\n")
+    monkeypatch.setenv(variable, value.format(bad=bad))
+    with FlakyServer() as server, pytest.raises(PipeError) as err:
+        spaces_at(server.url, "states", tmp_path).get("web/terraform.tfstate")
+    assert "S3 client failed" in err.value.message and "SPACES_ENDPOINT" in err.value.message
+    assert "\n" not in err.value.message
