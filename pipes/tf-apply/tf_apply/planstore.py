@@ -11,7 +11,10 @@ Why the claim holds, and where it cannot
 fresh.  An object store offers exactly one such primitive: a create that fails when the object
 exists (``PUT`` with ``If-None-Match: *``, answered 412).  On a store that honours it, the claim is
 that conditional create, and it is sound on its own: of any number of runs, one gets 200, the
-others 412.
+others 412.  (A create that the client retried, because the answer to its first attempt was lost,
+can meet its own first attempt and get 412: only then is the object read back, and it is ours only
+if it holds this run's random claim token, byte for byte - see :meth:`s3.Spaces.put`.  On such a
+store the object can only have been created by one conditional create, so this is sound.)
 
 A store can ignore the header and overwrite.  Nothing the pipe can do with plain reads and writes
 replaces it: reading ``applied.json`` back after writing a unique token is not sound, because a
