@@ -7,8 +7,8 @@ import sys
 
 from testbed.pipes import REPO_ROOT
 
-SLOW = ("requests", "urllib3", "bitbucket_pipes_toolkit", "yaml", "colorlog", "tf_apply.s3",
-        "tf_apply.insights", "tf_apply.planstore")
+SLOW = ("boto3", "botocore", "s3transfer", "requests", "urllib3", "bitbucket_pipes_toolkit", "yaml",
+        "colorlog", "tf_apply.s3", "tf_apply.probe", "tf_apply.insights", "tf_apply.planstore")
 
 SCRIPT = """
 import json, os, sys
