@@ -12,17 +12,13 @@ import argparse
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "shared"), str(ROOT / "pipes" / "flux-bump")]
+from testbed.git_http import GitHttpServer
+from testbed.pipes import bitbucket_env, run_local
 
-from testbed.git_http import GitHttpServer  # noqa: E402
-from testbed.pipes import bitbucket_env, run_local  # noqa: E402
-
-from bench.flux_bump import DOC, REGISTRY, TOKEN, cached_repo  # noqa: E402
+from bench.flux_bump import DOC, REGISTRY, TOKEN, cached_repo
 
 HEADING = "## Several images in one flux-bump"
 COMMAND = ".venv/bin/python -m bench.flux_bump_images"
