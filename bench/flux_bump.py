@@ -31,6 +31,8 @@ from testbed.git_http import GitHttpServer, git
 from testbed.pipes import bitbucket_env, run_local
 from testbed.throttle import ThrottlingProxy
 
+from bench import report
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CACHE = Path(os.environ.get("DO_PIPES_BENCH_CACHE", Path.home() / ".cache" / "do-pipes-bench"))
@@ -275,18 +277,6 @@ def section(args: argparse.Namespace, loop: dict[str, list[float]], slow: dict[s
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    current = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    start = current.find("## flux-bump")
-    if start < 0:
-        new = current.rstrip("\n") + "\n\n" + text
-    else:
-        nxt = current.find("\n## ", start + 1)
-        new = current[:start] + text + (current[nxt + 1:] if nxt >= 0 else "")
-    DOC.write_text(new.rstrip("\n") + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=5)
@@ -331,7 +321,7 @@ def main() -> int:
         text = section(args, loop, slow, conc, full_bytes, commits_before)
         print(text)
         if not args.no_write:
-            write_section(text)
+            report.write_heading_section(text)
             print(f"written to {DOC.relative_to(ROOT)}")
         return 0
     finally:

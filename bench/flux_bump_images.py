@@ -18,7 +18,8 @@ from pathlib import Path
 from testbed.git_http import GitHttpServer
 from testbed.pipes import bitbucket_env, run_local
 
-from bench.flux_bump import DOC, REGISTRY, TOKEN, cached_repo
+from bench import report
+from bench.flux_bump import REGISTRY, TOKEN, cached_repo
 
 HEADING = "## Several images in one flux-bump"
 COMMAND = ".venv/bin/python -m bench.flux_bump_images"
@@ -34,17 +35,6 @@ def bump(url: str, count: int, tag: str, work: Path) -> float:
         raise RuntimeError(f"pipe failed:\n{run.output}")
     shutil.rmtree(build, ignore_errors=True)
     return run.seconds
-
-
-def write_section(text: str) -> None:
-    current = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    start = current.find(HEADING)
-    if start < 0:
-        new = current.rstrip("\n") + "\n\n" + text
-    else:
-        nxt = current.find("\n## ", start + 1)
-        new = current[:start] + text + (current[nxt + 1:] if nxt >= 0 else "")
-    DOC.write_text(new.rstrip("\n") + "\n")
 
 
 def main() -> int:
@@ -85,7 +75,7 @@ def main() -> int:
             "composer when PyYAML has it; the clone is the same one either way.\n")
     print(text)
     if not args.no_write:
-        write_section(text)
+        report.write_heading_section(text)
     return 0
 
 

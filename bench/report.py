@@ -109,6 +109,14 @@ def write_section(title: str, body: str, path: Path = BENCHMARKS_MD) -> Path:
     return path
 
 
+def write_heading_section(text: str, path: Path = BENCHMARKS_MD) -> Path:
+    """:func:`write_section` for a section given whole, its first line the ``## <title>``."""
+    heading, _, body = text.partition("\n")
+    if not heading.startswith("## "):
+        raise ValueError(f"a section starts with '## <title>', not {heading!r}")
+    return write_section(heading[3:].strip(), body, path)
+
+
 def say(message: str) -> None:
     print(message, flush=True)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import resource
 import secrets
 import shutil
@@ -46,6 +45,8 @@ from testbed.docker_engine import DockerEngine
 from testbed.pipes import PASS_THROUGH, PipeRun, bitbucket_env
 from testbed.s3 import MotoS3
 from testbed.throttle import ThrottlingProxy
+
+from bench import report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -435,15 +436,6 @@ def section(results: dict[str, Pairs], runs: int, command: str,
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = ROOT / "docs" / "BENCHMARKS.md") -> None:
-    old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## tf-apply\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else \
-        old.rstrip("\n") + "\n\n" + text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -495,7 +487,7 @@ def main() -> None:
     text = section(results, args.runs, command, startup, (load_start, os.getloadavg()[0]), image)
     print(text)
     if not args.no_write:
-        write_section(text)
+        report.write_heading_section(text)
         print("written to docs/BENCHMARKS.md")
 
 
