@@ -106,7 +106,7 @@ def test_build_failure_shows_the_step(pipe_env: Env, app_dir: Path, do_token: st
         "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo 'compiling...' && echo 'error: missing thing' >&2 && exit 3\n")
     env = pipe_env(commit=commit(), DOCKERFILE="Dockerfile.broken", DOCKER_HOST=docker_engine.host)
     run = run_local("build-push", env, app_dir)
-    assert_fails(run, "Build failed at Step 3/7 : RUN echo 'compiling...'", do_token, app_dir)
+    assert_fails(run, "Build failed at [2/2] RUN echo 'compiling...'", do_token, app_dir)
     assert "error: missing thing" in run.output
     assert "returned a non-zero code: 3" in run.last_line()
 
