@@ -2,6 +2,7 @@
 which mounts the Debian docker CLI at /usr/local/bin/docker as Bitbucket runtime 2 does)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -16,6 +17,8 @@ import pytest
 from testbed import leaks
 from testbed.do_stub import DOApiStub
 from testbed.fixtures import DOCR_REGISTRY_NAME, canary
+from testbed.git_ssh import GitSshServer
+from testbed.pipe_host import agent_ssh_dir
 from testbed.pipes import REPO_ROOT, PipeHost, PipeRun, bitbucket_env, pipe_command, run_pipe
 from testbed.registry import LocalRegistry
 
@@ -167,3 +170,41 @@ def test_bad_input(bed: Bed, build_dir: Path, extra: dict[str, str], message: st
     assert sum(line.startswith(RED_CROSS) for line in run.output.splitlines()) == 1
     assert "Traceback" not in run.output
     assert bed.registry.tags("acme/bk-bad") in (None, [])
+
+
+def test_ssh_forwards_the_pipelines_key_to_run_mount_ssh(
+        bed: Bed, build_dir: Path, tmp_path: Path, git_ssh: GitSshServer,
+        docker_client: docker.DockerClient) -> None:
+    """A private git dependency cloned over SSH inside the build, with the repository's SSH key
+    as Bitbucket mounts it (ssh folder id_rsa_tmp) and its known hosts; the key stays out."""
+    name = f"dep-{pysecrets.token_hex(4)}.git"
+    work = tmp_path / "dep"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    (work / "dep.txt").write_text("private dependency\n")
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "dep"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(git_ssh.root / name)], check=True)
+    ssh_dir = agent_ssh_dir(tmp_path / "agent-ssh", key=git_ssh.client_key,
+                            known_hosts=git_ssh.known_hosts_line)
+    bed.host = dataclasses.replace(bed.host, ssh_dir=ssh_dir)
+    _dockerfile(build_dir, "RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends "
+                           "openssh-client >/dev/null\n"
+                           "RUN --mount=type=ssh --mount=type=secret,id=known_hosts,target=/root/.ssh/known_hosts "
+                           f"git clone -q {git_ssh.url(name)} /dep && rm -rf /dep/.git\n")
+    commit = pysecrets.token_hex(20)
+    run = bed.run(build_dir, "bk-ssh", commit=commit, SSH="true")
+    assert run.code == 0, run.output
+    ref = f"{bed.registry.host}/acme/bk-ssh:sha-{commit[:7]}"
+    container = docker_client.containers.create(ref, command=["true"])
+    try:
+        data = b"".join(container.get_archive("/dep/dep.txt")[0])
+    finally:
+        container.remove()
+    assert b"private dependency" in data
+    image = docker_client.images.get(ref)
+    saved = b"".join(image.save())
+    key_body = "".join(git_ssh.client_key.strip().splitlines()[1:-1])
+    for blob in (saved, json.dumps(image.history()).encode(), json.dumps(image.attrs).encode()):
+        assert leaks.found_in(blob, key_body) is None
+    leaks.assert_absent(key_body, text=run.output, paths=[build_dir])
