@@ -208,3 +208,26 @@ def test_ssh_forwards_the_pipelines_key_to_run_mount_ssh(
     for blob in (saved, json.dumps(image.history()).encode(), json.dumps(image.attrs).encode()):
         assert leaks.found_in(blob, key_body) is None
     leaks.assert_absent(key_body, text=run.output, paths=[build_dir])
+
+
+def test_next_commit_on_a_fresh_engine_reuses_the_registry_cache(
+        bed: Bed, build_dir: Path, docker_client: docker.DockerClient) -> None:
+    """The second commit of a branch on a runner that has nothing (no build cache, no image of
+    the repository): the unchanged steps come from the image the first commit pushed."""
+    marker = pysecrets.token_hex(8)
+    slow_step = f"RUN echo {marker} > /deps && sleep 2"
+    _dockerfile(build_dir, f"{slow_step}\nCOPY app.py /app.py\n")
+    first = bed.run(build_dir, "bk-fresh", branch="feature")
+    assert first.code == 0, first.output
+    assert f"2/3] {slow_step} (cached)" not in first.output
+
+    for image in docker_client.images.list(name=f"{bed.registry.host}/acme/bk-fresh"):
+        docker_client.images.remove(image.id, force=True)
+    docker_client.api.prune_builds()  # BuildKit's cache: a fresh runner has none
+    (build_dir / "app.py").write_text((build_dir / "app.py").read_text() + "\n# next commit\n")
+
+    second = bed.run(build_dir, "bk-fresh", branch="feature")
+    assert second.code == 0, second.output
+    assert "bk-fresh:feature pulled" in second.output
+    assert f"2/3] {slow_step} (cached)" in second.output, second.output
+    assert "3/3] COPY app.py /app.py (cached)" not in second.output
