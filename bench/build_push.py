@@ -236,6 +236,9 @@ class Bed:
             commands.append((["docker", "login", "--username", self.token, "--password-stdin",
                               self.registry.host], self.token))
         commands += [(list(step), None) for step in steps]
+        # the docker CLI Bitbucket mounts into a step (Debian's 20.10 here), not whatever is on PATH
+        commands = [([str(docker_cli()), *args[1:]] if args[0] == "docker" else args, stdin)
+                    for args, stdin in commands]
         total, outputs = 0.0, []
         try:
             for args, stdin in commands:

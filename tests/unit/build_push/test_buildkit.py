@@ -2,12 +2,13 @@
 removed), the condensed progress, SECRETS parsing and the choice of builder."""
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
 from pathlib import Path
 
 import pytest
-from build_push import buildkit, buildsecrets
+from build_push import buildkit, buildsecrets, pipe, tags
 from pipes_common.errors import PipeError
 
 PLAIN_OK = """#1 [internal] load build definition from Dockerfile
@@ -110,3 +111,30 @@ def test_a_cli_from_23_needs_buildx(tmp_path: Path) -> None:
     old.chmod(0o755)
     found = buildkit.probe({"PATH": "/usr/bin:/bin"}, (fake, old))
     assert found.cli == buildkit.Cli(old, "20.10.24", buildx=False)
+
+
+def _settings(**changes: object) -> pipe.Settings:
+    base = pipe.Settings(
+        token="t", registry_name="acme", image_name="web", host="r.example", username=None,
+        api_url=None, tag_plan=tags.TagPlan(tags=["main"], commit_tag=None, branch_tag="main"),
+        commit=None, dockerfile=Path("Dockerfile"), context=Path("."), target=None, build_args={},
+        labels={}, cache_from=None, network=None, skip_if_exists=True, push=True)
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_auto_falls_back_to_classic_with_one_warning(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(buildkit, "probe", lambda env: buildkit.Probe(None, "no docker CLI in the pipe"))
+    assert pipe.choose_builder(_settings()) is None
+    assert _lines(capsys, "WARNING") == [
+        "BuildKit is not available (no docker CLI in the pipe): building with the classic builder."]
+    with pytest.raises(PipeError, match=r"^BUILDER needs BuildKit, which is not available"):
+        pipe.choose_builder(_settings(builder="buildkit"))
+    with pytest.raises(PipeError, match=r"^SECRETS needs BuildKit, which is not available"):
+        pipe.choose_builder(_settings(secrets={"npmrc": "v"}))
+
+
+def test_classic_refuses_what_only_buildkit_does() -> None:
+    with pytest.raises(PipeError, match=r"^CACHE_TO needs BuildKit but BUILDER is classic"):
+        pipe.choose_builder(_settings(builder="classic", cache_to="type=registry,ref=r/x:c"))
+    assert pipe.choose_builder(_settings(builder="classic")) is None
