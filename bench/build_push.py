@@ -146,7 +146,7 @@ class Bed:
         for image in self.client.images.list():
             if any(tag.startswith(prefix) for tag in image.tags):
                 self.client.images.remove(image.id, force=True)
-        self.client.api.prune_builds()
+        self.client.api.prune_builds(all=True)
         if self.engine.owned:  # leftovers of an interrupted build (only on our own engine)
             self.client.images.prune(filters={"dangling": True})
         # write back what earlier runs left in the page cache (a pull leaves hundreds of MB):
@@ -217,7 +217,8 @@ class Bed:
                                  f"cache:\n{_tail(run.output)}")
             raise BenchError(f"the pipe build of {image} used a build cache: the engine holds "
                              "images built from the sample app that are not this benchmark's (a "
-                             "shared engine?); run it on a dedicated engine (unset DOCKER_HOST)")
+                             "shared engine?); run it on a dedicated engine (unset DOCKER_HOST):"
+                             f"\n{_tail(run.output)}")
         return run
 
     # -- the docker CLI baseline ---------------------------------------------------------------
@@ -567,11 +568,12 @@ How each side is run:
   stub (pre-flight, short-lived push credentials).
   Time is the wall time of the `docker run` process.
 - baseline: the docker CLI as a fresh runner's script runs it, with a new empty `DOCKER_CONFIG`
-  each time: `docker login --password-stdin`, then (a)/(b) `docker build` (BuildKit,
-  `DOCKER_BUILDKIT=1`, like the pipe's, `--network host`) with the same two tags and `docker push` of each, (c)
-  `docker pull`, `docker tag`, `docker push`. Time is the sum of the commands' wall times.
+  each time (Debian's CLI 20.10, the one the test bed mounts into pipes): `docker login
+  --password-stdin`, then (a)/(b) `docker build` (BuildKit, `DOCKER_BUILDKIT=1`, like the
+  pipe's, `--network host`) with the same two tags and `docker push` of each, (c) `docker pull`,
+  `docker tag`, `docker push`. Time is the sum of the commands' wall times.
 - before every measured run of either side (untimed): every image of the bench registry is removed
-  from the engine (the classic builder's cache goes with it), the build cache is pruned and the
+  from the engine (the classic builder's cache goes with it), the whole build cache is pruned and the
   page cache written back (`sync`, so no run pays for the disk writes of the one before); the base
   image stays (it also underlies the pipe image). A build that used a cache aborts the benchmark.
 - (a) the pipe finds the commit tag in the registry and skips the build; (b) each pair pushes a

@@ -223,7 +223,7 @@ def test_next_commit_on_a_fresh_engine_reuses_the_registry_cache(
 
     for image in docker_client.images.list(name=f"{bed.registry.host}/acme/bk-fresh"):
         docker_client.images.remove(image.id, force=True)
-    docker_client.api.prune_builds()  # BuildKit's cache: a fresh runner has none
+    docker_client.api.prune_builds(all=True)  # BuildKit's cache: a fresh runner has none
     (build_dir / "app.py").write_text((build_dir / "app.py").read_text() + "\n# next commit\n")
 
     second = bed.run(build_dir, "bk-fresh", branch="feature")
