@@ -108,7 +108,7 @@ def test_build_failure_shows_the_step(pipe_env: Env, app_dir: Path, do_token: st
     run = run_local("build-push", env, app_dir)
     assert_fails(run, "Build failed at [2/2] RUN echo 'compiling...'", do_token, app_dir)
     assert "error: missing thing" in run.output
-    assert "returned a non-zero code: 3" in run.last_line()
+    assert "exit code: 3" in run.last_line()
 
 
 def test_docker_unavailable(pipe_env: Env, app_dir: Path, do_token: str) -> None:
