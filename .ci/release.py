@@ -3,7 +3,8 @@
 
     python3 .ci/release.py build-push-v1.2.3      (default: $BITBUCKET_TAG)
 
-Checks that the tag names a pipe of this repository at its latest released version (semversioner:
+Checks that the tag names a pipe of this repository (listed in pyproject.toml, ``[tool.do-pipes]
+pipes``) at its latest released version (semversioner:
 ``.semversioner/<X.Y.Z>.json`` exists, no change waits in ``next-release/``, ``pipe.yml`` and the
 changelog name that version), refuses a version already in the registry (a released version never
 changes), then builds the image from the repository root and pushes ``X.Y.Z``, ``X.Y`` and ``X``.
@@ -62,6 +63,15 @@ def public_image(root: Path, pipe: str) -> str:
     return repo.removeprefix(f"{DOCKER_HUB}/")
 
 
+def pipes(root: Path) -> list[str]:
+    """The pipes of this repository: the one list, ``[tool.do-pipes] pipes`` in pyproject.toml."""
+    path = root / "pyproject.toml"
+    try:
+        return [str(name) for name in tomllib.loads(path.read_text())["tool"]["do-pipes"]["pipes"]]
+    except (OSError, tomllib.TOMLDecodeError, KeyError) as err:
+        raise ReleaseError(f"{path} must list the pipes in [tool.do-pipes] pipes ({err})") from err
+
+
 def parse_tag(tag: str) -> tuple[str, str]:
     match = TAG.fullmatch(tag.strip())
     if not match:
@@ -86,9 +96,9 @@ def released(pipe_dir: Path) -> list[Version]:
 def check(root: Path, pipe: str, version: str) -> None:
     """Refuse a tag that is not the pipe's latest released version, with the fix."""
     pipe_dir = root / "pipes" / pipe
-    if not (pipe_dir / "Dockerfile").is_file():
-        pipes = sorted(p.name for p in (root / "pipes").iterdir() if (p / "Dockerfile").is_file())
-        raise ReleaseError(f"no pipe '{pipe}' in this repository (pipes: {', '.join(pipes)})")
+    known = pipes(root)
+    if pipe not in known:
+        raise ReleaseError(f"no pipe '{pipe}' in this repository (pipes: {', '.join(known)})")
     versions = released(pipe_dir)
     if as_version(version) not in versions:
         raise ReleaseError(f"{pipe} {version} was never released with semversioner: run "

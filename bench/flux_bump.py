@@ -27,12 +27,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "shared"), str(ROOT / "pipes" / "flux-bump")]
+from testbed.git_http import GitHttpServer, git
+from testbed.pipes import bitbucket_env, run_local
+from testbed.throttle import ThrottlingProxy
 
-from testbed.git_http import GitHttpServer, git  # noqa: E402
-from testbed.pipes import bitbucket_env, run_local  # noqa: E402
-from testbed.throttle import ThrottlingProxy  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CACHE = Path(os.environ.get("DO_PIPES_BENCH_CACHE", Path.home() / ".cache" / "do-pipes-bench"))
 DOC = ROOT / "docs" / "BENCHMARKS.md"

@@ -223,6 +223,15 @@ def git_http(testbed_dir: Path, git_token: str, git_password: str) -> Iterator[G
 
 
 @pytest.fixture(scope="session")
+def git_http_no_filter(git_http: GitHttpServer) -> Iterator[GitHttpServer]:
+    """A second smart-HTTP server on the same repositories and accounts, without partial clone
+    (``uploadpack.allowFilter`` false: ``--filter`` is ignored, as by servers that lack it)."""
+    with GitHttpServer(git_http.users, root=git_http.root, read_only=git_http.read_only,
+                       partial_clone=False) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
 def git_ssh(git_http: GitHttpServer, testbed_dir: Path) -> Iterator[GitSshServer]:
     """sshd on loopback serving the same repositories as ``git_http`` (by absolute path)."""
     with GitSshServer(git_http.root, workdir=testbed_dir) as srv:

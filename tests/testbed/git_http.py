@@ -2,8 +2,14 @@
 
 Basic auth (any ``user: password`` pair, e.g. ``x-token-auth: <token>`` as Bitbucket takes access
 tokens), push enabled for authenticated users except the read-only ones (403, as for a token
-without write scope), protocol v2, and partial clone allowed
-(``uploadpack.allowFilter``).  The server counts the bytes it sends, for benchmarks.
+without write scope), protocol v2, and partial clone allowed (``uploadpack.allowFilter``) unless
+the server is started with ``partial_clone=False`` (a server that ignores ``--filter``).  The server
+counts the bytes it sends, for benchmarks, and records which user made each request.
+
+Every repository made by :func:`create_repo` refuses, whoever pushes and over HTTP or SSH alike, a
+non-fast-forward update or a deletion of any branch (an ``update`` hook; a repository may name
+branches exempt from that with ``force_allowed``), and records every ref update pushed to it,
+refused or done, with whether it was forced: :func:`ref_updates` reads that record.
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -28,13 +34,77 @@ SERVER_CONFIG = {
     "uploadpack.allowAnySHA1InWant": "true",
     "uploadpack.allowReachableSHA1InWant": "true",
     "http.receivepack": "true",
-    "receive.denyNonFastForwards": "false",
 }
+NO_PARTIAL_CLONE = {"uploadpack.allowFilter": "false"}
+REF_LOG = "testbed-ref-updates.log"
+# $1 ref, $2 old, $3 new; the objects of the push are readable (quarantine) while it runs
+UPDATE_HOOK = f"""#!/bin/sh
+# test bed: refuse non-fast-forward updates and deletions of every branch (except those matching a
+# testbed.forceAllowed pattern of this repository) and record every attempt in {REF_LOG}
+set -f
+ref=$1 old=$2 new=$3 kind=
+case $old in *[!0]*) ;; *) kind=create ;; esac
+case $new in *[!0]*) ;; *) kind=delete ;; esac
+if [ -z "$kind" ]; then
+  if git merge-base --is-ancestor "$old" "$new"; then kind=fast-forward; else kind=forced; fi
+fi
+verdict=accepted
+if [ $kind = forced ] || [ $kind = delete ]; then
+  verdict=refused
+  for pattern in $(git config --get-all testbed.forceAllowed); do
+    case $ref in $pattern) verdict=accepted ;; esac
+  done
+fi
+printf '%s %s %s %s %s %s\n' attempt $verdict $kind "$ref" "$old" "$new" >> {REF_LOG}
+if [ $verdict = refused ]; then
+  echo "test bed: this server refuses the $kind update of $ref" >&2
+  exit 1
+fi
+"""
+# stdin: "<old> <new> <ref>" per ref actually updated
+POST_RECEIVE_HOOK = f"""#!/bin/sh
+set -f
+while read -r old new ref; do
+  case $old in *[!0]*) kind= ;; *) kind=create ;; esac
+  case $new in *[!0]*) ;; *) kind=delete ;; esac
+  if [ -z "$kind" ]; then
+    if git merge-base --is-ancestor "$old" "$new"; then kind=fast-forward; else kind=forced; fi
+  fi
+  printf '%s %s %s %s %s %s\n' updated done $kind "$ref" "$old" "$new" >> {REF_LOG}
+done
+"""
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    """One ref update pushed to a repository: ``phase`` ``attempt`` (seen by the update hook,
+    ``verdict`` accepted or refused) or ``updated`` (done); ``kind`` create, fast-forward, forced
+    or delete."""
+
+    phase: str
+    verdict: str
+    kind: str
+    ref: str
+    old: str
+    new: str
+
+    @property
+    def forced(self) -> bool:
+        return self.kind in ("forced", "delete")
+
+
+def ref_updates(repo: Path) -> list[RefUpdate]:
+    """Every ref update pushed to the bare repository ``repo`` since :func:`create_repo` made it."""
+    log = repo / REF_LOG
+    if not log.is_file():
+        return []
+    return [RefUpdate(*line.split()) for line in log.read_text().splitlines() if line.strip()]
 
 
 @dataclass
 class Stats:
     requests: list[tuple[str, str, int, int]] = field(default_factory=list)  # method, path, status, bytes
+    users: list[tuple[str, str]] = field(default_factory=list)  # user, path of authenticated requests
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -45,6 +115,7 @@ class Stats:
     def reset(self) -> None:
         with self.lock:
             self.requests.clear()
+            self.users.clear()
 
 
 def _dechunk(rfile: Any) -> bytes:
@@ -96,6 +167,8 @@ class _Handler(QuietHandler):
             elif self.headers.get("Content-Length"):
                 self.rfile.read(int(self.headers["Content-Length"]))
             return self._deny()
+        with self.server.stats.lock:
+            self.server.stats.users.append((user, self.path))
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             body = _dechunk(self.rfile)
         else:
@@ -124,8 +197,9 @@ class _Handler(QuietHandler):
                 env[name] = self.headers[header]
         if self.headers.get("Git-Protocol"):
             env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
-        env["GIT_CONFIG_COUNT"] = str(len(SERVER_CONFIG))
-        for i, (key, value) in enumerate(SERVER_CONFIG.items()):
+        config = self.server.config
+        env["GIT_CONFIG_COUNT"] = str(len(config))
+        for i, (key, value) in enumerate(config.items()):
             env[f"GIT_CONFIG_KEY_{i}"] = key
             env[f"GIT_CONFIG_VALUE_{i}"] = value
         proc = subprocess.Popen([BACKEND], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -177,6 +251,7 @@ class _Server(LoopbackHTTPServer):
     users: Mapping[str, str]
     read_only: frozenset[str]
     stats: Stats
+    config: Mapping[str, str]
 
 
 class GitHttpServer(LoopbackService[_Server]):
@@ -184,9 +259,11 @@ class GitHttpServer(LoopbackService[_Server]):
     ``srv.root`` at ``srv.url(name)``."""
 
     def __init__(self, users: Mapping[str, str], root: Path | None = None,
-                 workdir: Path | None = None, read_only: frozenset[str] = frozenset()) -> None:
+                 workdir: Path | None = None, read_only: frozenset[str] = frozenset(),
+                 partial_clone: bool = True) -> None:
         self.users = dict(users)
         self.read_only = read_only
+        self.config = {**SERVER_CONFIG, **({} if partial_clone else NO_PARTIAL_CLONE)}
         self._own_root = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="git-http-", dir=workdir))
         self.stats = Stats()
@@ -198,6 +275,7 @@ class GitHttpServer(LoopbackService[_Server]):
         server.users = self.users
         server.read_only = self.read_only
         server.stats = self.stats
+        server.config = self.config
         self.port = server.port
         return server
 
@@ -224,12 +302,17 @@ def git(*args: str, cwd: Path | None = None, input: bytes | None = None) -> str:
     return out.stdout.decode()
 
 
-def create_repo(path: Path, files: Mapping[str, bytes | str], branch: str = "main") -> Path:
-    """A bare repository at ``path`` whose ``branch`` holds ``files`` in one commit."""
+def create_repo(path: Path, files: Mapping[str, bytes | str], branch: str = "main",
+                force_allowed: Sequence[str] = ()) -> Path:
+    """A bare repository at ``path`` whose ``branch`` holds ``files`` in one commit; pushes to it
+    may not force or delete a branch, except the refs matching a ``force_allowed`` pattern (shell
+    glob on the full ref name, e.g. ``refs/heads/flux-bump/*``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     git("init", "-q", "--bare", "-b", branch, str(path))
     for key, value in SERVER_CONFIG.items():  # also for SSH, where no server env applies
         git("config", key, value, cwd=path)
+    for pattern in force_allowed:
+        git("config", "--add", "testbed.forceAllowed", pattern, cwd=path)
     work = Path(tempfile.mkdtemp(prefix="seed-"))
     try:
         git("init", "-q", "-b", branch, str(work))
@@ -242,4 +325,8 @@ def create_repo(path: Path, files: Mapping[str, bytes | str], branch: str = "mai
         git("push", "-q", str(path), f"{branch}:{branch}", cwd=work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    for name, text in (("update", UPDATE_HOOK), ("post-receive", POST_RECEIVE_HOOK)):
+        hook = path / "hooks" / name
+        hook.write_text(text)
+        hook.chmod(0o755)
     return path

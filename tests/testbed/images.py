@@ -22,13 +22,16 @@ def pick_base(client: docker.DockerClient, local_base: Callable[[], str]) -> str
 
 
 def build_pipe(client: docker.DockerClient, pipe: str, base: str, tag: str | None = None,
-               extra_args: dict[str, str] | None = None) -> str:
-    """``docker build -f pipes/<pipe>/Dockerfile --build-arg BASE_IMAGE=<base> .``; return the tag."""
+               extra_args: dict[str, str] | None = None, root: Path = REPO_ROOT) -> str:
+    """``docker build -f pipes/<pipe>/Dockerfile --build-arg BASE_IMAGE=<base> .``; return the tag.
+
+    ``root``: the source tree to build from (the repository; a benchmark passes an export of
+    another revision to compare with)."""
     name = tag or f"do-pipes/{pipe}:test"
     buildargs = {"BASE_IMAGE": base, **(extra_args or {})}
     log: list[str] = []
     try:
-        for chunk in client.api.build(path=str(REPO_ROOT), dockerfile=f"pipes/{pipe}/Dockerfile",
+        for chunk in client.api.build(path=str(root), dockerfile=f"pipes/{pipe}/Dockerfile",
                                       buildargs=buildargs, tag=name, rm=True, forcerm=True,
                                       network_mode="host", decode=True):
             if "stream" in chunk:

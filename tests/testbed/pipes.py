@@ -10,6 +10,7 @@ import shlex
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,9 @@ from pipes_common import handoff
 from pipes_common.bitbucket import StepContext
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = {"build-push": "build_push", "tf-apply": "tf_apply", "flux-bump": "flux_bump"}
+# pipe -> its package, from the one list of pipes (pyproject.toml [tool.do-pipes] pipes)
+PIPES: list[str] = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["do-pipes"]["pipes"]
+PACKAGES = {pipe: pipe.replace("-", "_") for pipe in PIPES}
 # what a pipe process inherits from the machine, besides the variables a test gives it
 SHARED_STORAGE = ".bitbucket/pipelines/generated/pipeline/pipes"
 PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -70,11 +73,10 @@ def bitbucket_env(build_dir: Path, *, commit: str | None = None, branch: str | N
 
 
 def run_local(pipe: str, env: Mapping[str, str], cwd: Path, timeout: float = 900) -> PipeRun:
-    """``python -m <pipe package>`` with only ``env`` (plus PATH and friends) set."""
-    paths = [str(REPO_ROOT / "shared"), str(REPO_ROOT / "pipes" / pipe)]
+    """``python -m <pipe package>`` with only ``env`` (plus PATH and friends) set; the pipe and
+    the shared library are installed in this interpreter's environment (``./dev``)."""
     full = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
     full.update(env)
-    full["PYTHONPATH"] = os.pathsep.join(paths)
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", PACKAGES[pipe]], cwd=cwd, env=full,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

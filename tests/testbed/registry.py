@@ -19,9 +19,10 @@ from .net import free_port, wait_port
 from .procs import Background
 
 
-def serve(root: Path, port: int, auth: str) -> Background:
+def serve(root: Path, port: int, auth: str, read_only: bool = False) -> Background:
     """Start ``docker-registry`` on 127.0.0.1:``port``, storing below ``root``, with the ``auth:``
-    section ``auth`` (YAML indented by two spaces); its log is ``root/registry.log``."""
+    section ``auth`` (YAML indented by two spaces); its log is ``root/registry.log``.  A
+    ``read_only`` registry (storage maintenance mode) refuses every write."""
     config = root / "config.yml"
     config.write_text(
         "version: 0.1\n"
@@ -29,6 +30,7 @@ def serve(root: Path, port: int, auth: str) -> Background:
         "storage:\n"
         f"  filesystem:\n    rootdirectory: {root / 'data'}\n"
         "  delete:\n    enabled: true\n"
+        + ("  maintenance:\n    readonly:\n      enabled: true\n" if read_only else "") +
         "http:\n"
         f"  addr: 127.0.0.1:{port}\n"
         "  headers:\n    X-Content-Type-Options: [nosniff]\n"
@@ -45,8 +47,9 @@ def serve(root: Path, port: int, auth: str) -> Background:
 
 class LocalRegistry:
     def __init__(self, token: str, push_user: str, push_password: str,
-                 workdir: Path | None = None) -> None:
+                 workdir: Path | None = None, read_only: bool = False) -> None:
         self.token = token
+        self.read_only = read_only
         self.push_user = push_user
         self.push_password = push_password
         self._workdir = workdir
@@ -68,7 +71,8 @@ class LocalRegistry:
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self._proc = serve(self.root, self.port,
-                           f"  htpasswd:\n    realm: docr-stand-in\n    path: {htpasswd}\n")
+                           f"  htpasswd:\n    realm: docr-stand-in\n    path: {htpasswd}\n",
+                           read_only=self.read_only)
         return self
 
     @property

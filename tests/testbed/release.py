@@ -29,6 +29,7 @@ def copy_repo(dest: Path, pipe: str, version: str) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "next-release")
     shutil.copy2(REPO_ROOT / ".dockerignore", dest / ".dockerignore")
     shutil.copy2(REPO_ROOT / "release.toml", dest / "release.toml")
+    shutil.copy2(REPO_ROOT / "pyproject.toml", dest / "pyproject.toml")
     shutil.copytree(REPO_ROOT / "shared", dest / "shared", ignore=ignore)
     target = dest / "pipes" / pipe
     shutil.copytree(REPO_ROOT / "pipes" / pipe, target, ignore=ignore)

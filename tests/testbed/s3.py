@@ -6,6 +6,7 @@ it at start so a moto that ignores it fails loudly instead of making the lock te
 
 ``HeaderStrippingProxy`` stands in for a store that ignores conditional writes: a loopback
 reverse proxy that drops ``If-None-Match`` (and ``If-Match``) before forwarding to the real server.
+With ``strip=()`` it forwards everything and only records the requests (which carried the header).
 """
 from __future__ import annotations
 
@@ -134,6 +135,8 @@ class _ProxyHandler(QuietHandler):
         finally:
             conn.close()
         self.server.seen.append((self.command, self.path))
+        if self.headers.get("If-None-Match"):
+            self.server.conditional.append((self.command, self.path))
         self.send_response(resp.status, resp.reason)
         for key, value in resp.getheaders():
             if key.lower() not in _HOP and key.lower() != "content-length":
@@ -150,6 +153,7 @@ class _ProxyServer(LoopbackHTTPServer):
     upstream: str
     strip: frozenset[str]
     seen: list[tuple[str, str]]
+    conditional: list[tuple[str, str]]  # the requests that came with If-None-Match
 
 
 class HeaderStrippingProxy(LoopbackService[_ProxyServer]):
@@ -166,10 +170,17 @@ class HeaderStrippingProxy(LoopbackService[_ProxyServer]):
         assert self._server is not None
         return self._server.seen
 
+    @property
+    def conditional(self) -> list[tuple[str, str]]:
+        """``(method, path)`` of the requests that came with ``If-None-Match``."""
+        assert self._server is not None
+        return self._server.conditional
+
     def _new_server(self) -> _ProxyServer:
         server = _ProxyServer(_ProxyHandler)
         server.upstream = self.upstream
         server.strip = self.strip
         server.seen = []
+        server.conditional = []
         self.url = server.url
         return server

@@ -247,6 +247,17 @@ class TokenRegistry:
         resp.raise_for_status()
         return str(resp.json()["token"])
 
+    def expired_token(self, user: str, *scopes: str) -> str:
+        """A token signed by this server for ``scopes`` whose ``exp`` (and the registry's
+        ``LEEWAY`` after it) has passed: the registry refuses it, as any expired token."""
+        now = int(time.time())
+        access = [{"type": kind, "name": name, "actions": actions}
+                  for kind, name, actions in parse_scopes(scopes)]
+        issued = now - 10 * LEEWAY
+        return self.signer.jwt({"iss": self.issuer, "sub": user, "aud": self.service,
+                                "exp": now - 2 * LEEWAY, "nbf": issued, "iat": issued,
+                                "jti": pysecrets.token_hex(16), "access": access})
+
     def session(self, user: str, password: str, repo: str) -> requests.Session:
         """A plain ``requests`` session that may pull and push ``repo`` (for test set-up)."""
         sess = requests.Session()

@@ -1,7 +1,7 @@
 """tf-apply: orchestration (variables -> backend -> locking probe -> terraform -> summary/outputs).
 
 Start-up time is part of every step this pipe runs in, so nothing slow is imported before
-``terraform init`` starts: the Spaces client (requests) is imported and the locking probe run in a
+``terraform init`` starts: the Spaces client (boto3) is imported and the locking probe run in a
 thread while init works, and the saved-plan store and Code Insights only when a run needs them.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _outputs_of(run: JsonRun) -> tfoutputs.Outputs:
 
 def _spaces_and_locking(s: Settings, later: Later) -> tuple[Spaces | None, bool]:
     """The locking check, and the Spaces client when the run needs one: run in a thread while
-    ``terraform init`` works (init takes no lock), so that its import of requests and its calls
+    ``terraform init`` works (init takes no lock), so that its import of boto3 and its calls
     overlap init.  The probe object's delete is left to ``later``.
 
     Also returns whether the store was probed and honours conditional writes: the claim of a saved

@@ -11,7 +11,10 @@ Why the claim holds, and where it cannot
 fresh.  An object store offers exactly one such primitive: a create that fails when the object
 exists (``PUT`` with ``If-None-Match: *``, answered 412).  On a store that honours it, the claim is
 that conditional create, and it is sound on its own: of any number of runs, one gets 200, the
-others 412.
+others 412.  (A create that the client retried, because the answer to its first attempt was lost,
+can meet its own first attempt and get 412: only then is the object read back, and it is ours only
+if it holds this run's random claim token, byte for byte - see :meth:`s3.Spaces.put`.  On such a
+store the object can only have been created by one conditional create, so this is sound.)
 
 A store can ignore the header and overwrite.  Nothing the pipe can do with plain reads and writes
 replaces it: reading ``applied.json`` back after writing a unique token is not sound, because a
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets as pysecrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -180,7 +184,10 @@ class PlanStore:
         ``exclusive``: a conditional create (``If-None-Match: *``), which only one run can win on
         a store that honours it.  Otherwise a plain write, for a store that ignores the condition
         and runs serialised by the user (see the module docstring and :func:`claim_mode`)."""
-        body = json.dumps({"status": "applying", "started": now(), "build": build}).encode()
+        # the token makes this run's claim tell from any other's (:meth:`Spaces.put` reads a
+        # retried conditional write back)
+        body = json.dumps({"status": "applying", "started": now(), "build": build,
+                           "claim": pysecrets.token_hex(16)}).encode()
         try:
             self.spaces.put(self.key(plan_id, APPLIED), body, if_none_match=exclusive,
                             content_type="application/json")

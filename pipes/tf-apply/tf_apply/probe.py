@@ -41,14 +41,15 @@ def conditional_writes_work(spaces: Spaces, state_object: str, later: Later | No
     The probe object is deleted before returning, or handed to ``later`` (which must run it, as a
     thread pool's ``submit`` does) so that the answer does not wait for the delete."""
     key = probe_key(state_object)
-    body = b"tf-apply locking probe: safe to delete\n"
+    # two bodies: a retried write that finds "its" object tells the two apart (:meth:`Spaces.put`)
+    first, second = (f"tf-apply locking probe ({n}/2): safe to delete\n".encode() for n in (1, 2))
     try:
         try:
-            spaces.put(key, body, if_none_match=True, content_type="text/plain")
+            spaces.put(key, first, if_none_match=True, content_type="text/plain")
         except PreconditionFailed:  # a fresh random key cannot exist: the answer is meaningless
             return False
         try:
-            spaces.put(key, body, if_none_match=True, content_type="text/plain")
+            spaces.put(key, second, if_none_match=True, content_type="text/plain")
         except PreconditionFailed:
             return True
         return False

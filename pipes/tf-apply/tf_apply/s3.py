@@ -1,20 +1,33 @@
 """The S3 API of Spaces, for what Terraform does not do itself: the probe and the saved plans.
 
-Four object calls (GET, PUT - optionally conditional -, DELETE) on the retrying session of the
-shared library, signed with SigV4.
+Three object calls (GET, PUT - optionally conditional -, DELETE) through boto3's S3 client: its
+SigV4 signing, path-style or virtual-host addressing against the configured endpoint, retries of
+transient failures (standard mode), and a Content-MD5 on every PUT so that the store refuses a body
+damaged on the way.  Checksums stay "when required", as for Terraform (:mod:`backend`): the newer
+default ones are what S3-compatible stores reject.
+
+Keys are sent as given, percent-encoded and never normalised (``a/../b`` is that key, not ``b``).
+This module imports boto3, which takes a few hundred milliseconds: the pipe imports it in the
+thread that runs while ``terraform init`` works, never before.
 """
 from __future__ import annotations
 
-import re
+import base64
+import hashlib
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Any
 
-import requests
-from pipes_common import httpclient, secrets
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from pipes_common import secrets
 from pipes_common.errors import PipeError
 
-from . import sigv4
 from .settings import Settings
+
+SIGNING_REGION = "us-east-1"  # Spaces ignores it; SigV4 needs one (the same as Terraform's)
+MAX_ATTEMPTS = 5  # the first try and four retries, as the shared HTTP session does
+REFUSED = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
 
 @dataclass(frozen=True)
@@ -28,9 +41,16 @@ class PreconditionFailed(Exception):
     """A conditional write found the object already there (HTTP 412 or 409)."""
 
 
-def _error_code(body: bytes) -> str:
-    match = re.search(rb"<Code>([^<]+)</Code>", body)
-    return match.group(1).decode("utf-8", "replace") if match else ""
+def _status(err: ClientError) -> int:
+    return int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code") or "")
+
+
+def _retried(err: ClientError) -> bool:
+    return bool(err.response.get("ResponseMetadata", {}).get("RetryAttempts"))
 
 
 class Spaces:
@@ -39,34 +59,36 @@ class Spaces:
         secrets.register(s.secret_key)
         self.bucket = s.bucket
         self.endpoint = s.endpoint
-        self._access_key = s.access_key
-        self._secret_key = s.secret_key
-        url = urlsplit(s.endpoint)
-        self._scheme = url.scheme
-        if s.path_style:
-            self._host, self._prefix = url.netloc, f"/{s.bucket}"
-        else:
-            self._host, self._prefix = f"{s.bucket}.{url.netloc}", ""
-        self._session = httpclient.session(retries=4)
-        self._timeout = timeout
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path" if s.path_style else "virtual"},
+            retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+            connect_timeout=timeout, read_timeout=timeout,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        try:  # a session of its own: boto3's default one is not shared safely between threads
+            self._client: Any = boto3.session.Session().client(
+                "s3", endpoint_url=s.endpoint, region_name=SIGNING_REGION,
+                aws_access_key_id=s.access_key, aws_secret_access_key=s.secret_key,
+                config=config)
+        except BotoCoreError as err:  # e.g. an AWS_PROFILE in the environment naming no profile
+            raise _client_error(err, f"setting up the S3 client for {s.endpoint}") from None
 
-    def _request(self, method: str, key: str, body: bytes = b"",
-                 headers: dict[str, str] | None = None) -> requests.Response:
-        path = sigv4.uri_encode_path(f"{self._prefix}/{key}")
-        signed = sigv4.sign(method, self._host, path, {}, headers or {}, body,
-                            self._access_key, self._secret_key)
+    def _call(self, operation: str, key: str, **params: Any) -> dict[str, Any]:
         try:
-            return self._session.request(method, f"{self._scheme}://{self._host}{path}",
-                                         data=body or None, headers=signed, timeout=self._timeout,
-                                         allow_redirects=False)
-        except requests.RequestException as err:
-            raise PipeError(f"Spaces at {self.endpoint} is unreachable while {method} {key} "
-                            f"({type(err).__name__}): check SPACES_REGION/SPACES_ENDPOINT "
+            result: dict[str, Any] = getattr(self._client, operation)(
+                Bucket=self.bucket, Key=key, **params)
+            return result
+        except (ConnectionError, HTTPClientError) as err:
+            raise PipeError(f"Spaces at {self.endpoint} is unreachable while {_VERBS[operation]} "
+                            f"{key} ({type(err).__name__}): check SPACES_REGION/SPACES_ENDPOINT "
                             "and the network") from None
+        except BotoCoreError as err:  # an error of the client itself: its configuration, its checks
+            raise _client_error(err, f"{_VERBS[operation]} {key}") from None
 
-    def _fail(self, resp: requests.Response, what: str) -> PipeError:
-        code = _error_code(resp.content)
-        status = resp.status_code
+    def _fail(self, err: ClientError, what: str) -> PipeError:
+        code, status = _code(err), _status(err)
         if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch") or status == 401:
             return PipeError(f"Spaces rejected the keys while {what} ({code or status}): check "
                              "SPACES_ACCESS_KEY_ID and SPACES_SECRET_ACCESS_KEY")
@@ -74,34 +96,64 @@ class Spaces:
             return PipeError(f"SPACES_BUCKET: the Space '{self.bucket}' does not exist at "
                              f"{self.endpoint}: create it or fix SPACES_BUCKET/SPACES_REGION")
         if code == "AccessDenied" or status == 403:
-            return PipeError(f"Spaces denied access while {what} (403): give the key read/write "
-                             f"access to the Space '{self.bucket}'")
+            return PipeError(f"Spaces denied access while {what} ({code or status}): give the key "
+                             f"SPACES_ACCESS_KEY_ID read/write access to the Space '{self.bucket}'")
         return PipeError(f"Spaces answered {status} {code} while {what}")
 
     def get(self, key: str) -> S3Object | None:
-        resp = self._request("GET", key)
-        if resp.status_code == 404 and _error_code(resp.content) in ("NoSuchKey", ""):
-            return None
-        if resp.status_code != 200:
-            raise self._fail(resp, f"reading {key}")
-        return S3Object(key, resp.content, resp.headers.get("ETag", ""))
+        try:
+            resp = self._call("get_object", key)
+            body: bytes = resp["Body"].read()
+        except ClientError as err:
+            if _status(err) == 404 and _code(err) in ("NoSuchKey", "404", ""):
+                return None
+            raise self._fail(err, f"reading {key}") from None
+        except (ConnectionError, HTTPClientError) as err:  # the body broke off
+            raise PipeError(f"Spaces at {self.endpoint} is unreachable while reading {key} "
+                            f"({type(err).__name__}): check SPACES_REGION/SPACES_ENDPOINT and "
+                            "the network") from None
+        return S3Object(key, body, str(resp.get("ETag", "")))
 
     def put(self, key: str, body: bytes, *, if_none_match: bool = False,
             content_type: str = "application/octet-stream") -> str:
         """Write ``key``; with ``if_none_match`` only when it does not exist yet (else raises
-        :class:`PreconditionFailed`).  Returns the ETag."""
-        headers = {"content-type": content_type}
+        :class:`PreconditionFailed`).  Returns the ETag.
+
+        A conditional write that was retried (its first answer was lost or a 5xx) and is then
+        refused may have been refused because of its own first attempt: the object is read back,
+        and only an object with exactly ``body`` counts as ours.  Callers make bodies unique
+        where it matters (the claim carries a random token, the probe's two writes differ)."""
+        params: dict[str, Any] = {
+            "Body": body, "ContentType": content_type,
+            "ContentMD5": base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode("ascii"),
+        }
         if if_none_match:
-            headers["if-none-match"] = "*"
-        resp = self._request("PUT", key, body, headers)
-        if if_none_match and (resp.status_code in (409, 412) or _error_code(resp.content) in
-                              ("PreconditionFailed", "ConditionalRequestConflict")):
-            raise PreconditionFailed(key)
-        if resp.status_code != 200:
-            raise self._fail(resp, f"writing {key}")
-        return resp.headers.get("ETag", "")
+            params["IfNoneMatch"] = "*"
+        try:
+            resp = self._call("put_object", key, **params)
+        except ClientError as err:
+            if if_none_match and (_status(err) in (409, 412) or _code(err) in REFUSED):
+                if _retried(err):
+                    mine = self.get(key)
+                    if mine is not None and mine.body == body:
+                        return mine.etag
+                raise PreconditionFailed(key) from None
+            raise self._fail(err, f"writing {key}") from None
+        return str(resp.get("ETag", ""))
 
     def delete(self, key: str) -> None:
-        resp = self._request("DELETE", key)
-        if resp.status_code not in (200, 204, 404):
-            raise self._fail(resp, f"deleting {key}")
+        try:
+            self._call("delete_object", key)
+        except ClientError as err:
+            if _status(err) != 404 or _code(err) == "NoSuchBucket":
+                raise self._fail(err, f"deleting {key}") from None
+
+
+_VERBS = {"get_object": "GET", "put_object": "PUT", "delete_object": "DELETE"}
+
+
+def _client_error(err: BotoCoreError, what: str) -> PipeError:
+    """An error of boto3 itself (its configuration, not an answer of Spaces) as one line."""
+    return PipeError(f"The S3 client failed while {what} ({type(err).__name__}): check "
+                     "SPACES_ENDPOINT, and that no AWS_* variable given to the pipe (AWS_PROFILE, "
+                     "AWS_CONFIG_FILE...) changes how it connects")

@@ -10,8 +10,10 @@ import pytest
 from testbed import leaks
 from testbed.do_stub import DOApiStub
 from testbed.docker_engine import DockerEngine
+from testbed.fixtures import SESSION_REGISTRIES
 from testbed.net import free_port
 from testbed.pipes import PipeRun, run_local
+from testbed.registry import LocalRegistry
 
 Env = Callable[..., dict[str, str]]
 
@@ -114,3 +116,20 @@ def test_build_failure_shows_the_step(pipe_env: Env, app_dir: Path, do_token: st
 def test_docker_unavailable(pipe_env: Env, app_dir: Path, do_token: str) -> None:
     env = pipe_env(commit=commit(), DOCKER_HOST=f"tcp://127.0.0.1:{free_port()}", PUSH="false")
     assert_fails(run_local("build-push", env, app_dir), "Docker is not available to the pipe", do_token, app_dir)
+
+
+def test_error_in_the_push_stream_fails_the_push(pipe_env: Env, app_dir: Path, do_token: str,
+                                                 push_credentials: tuple[str, str],
+                                                 docker_engine: DockerEngine, testbed_dir: Path) -> None:
+    """The engine reports a refused upload inside the push stream (``errorDetail``), not as an API
+    error: a registry in read-only maintenance mode refuses every write that way."""
+    with LocalRegistry(do_token, *push_credentials, workdir=testbed_dir, read_only=True) as frozen:
+        SESSION_REGISTRIES.append(frozen.host)
+        sha = commit()
+        env = pipe_env(commit=sha, REGISTRY_HOST=frozen.host, DOCKER_HOST=docker_engine.host)
+        env.pop("DIGITALOCEAN_API_URL")
+        run = run_local("build-push", env, app_dir)
+        assert frozen.tags("acme/web") == []
+    assert_fails(run, f"Push of {frozen.host}/acme/web:sha-{sha[:7]} failed: ", do_token, app_dir)
+    assert "Step 1/" in run.output  # the build itself went through
+    assert "405" in run.last_line(), run.last_line()  # the registry's answer, as the engine relayed it

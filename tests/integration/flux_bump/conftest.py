@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import itertools
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from testbed.bitbucket_stub import BitbucketStub
-from testbed.git_http import GitHttpServer, create_repo, git
+from testbed.git_http import GitHttpServer, RefUpdate, create_repo, git, ref_updates
 from testbed.git_ssh import GitSshServer
 from testbed.pipes import REPO_ROOT, bitbucket_env
 
 CORPUS = REPO_ROOT / "tests" / "fixtures" / "gitops"
 _names = itertools.count(1)
+PR_BRANCHES = "refs/heads/flux-bump/*"  # the pipe's own pull-request branches, force-pushed by design
 
 
 @dataclass
@@ -37,6 +38,10 @@ class GitopsRepo:
     def branches(self) -> list[str]:
         return git("for-each-ref", "--format=%(refname:short)", "refs/heads", cwd=self.path).split()
 
+    def updates(self) -> list[RefUpdate]:
+        """Every ref update pushed to the repository since it was made (see testbed.git_http)."""
+        return ref_updates(self.path)
+
 
 def corpus_files() -> dict[str, bytes]:
     root = CORPUS / "repo"
@@ -44,15 +49,24 @@ def corpus_files() -> dict[str, bytes]:
 
 
 @pytest.fixture()
-def make_repo(git_http: GitHttpServer) -> Callable[..., GitopsRepo]:
-    """``make_repo(files=None)``: a new bare repository on the servers (default: the corpus)."""
+def make_repo(git_http: GitHttpServer) -> Iterator[Callable[..., GitopsRepo]]:
+    """``make_repo(files=None)``: a new bare repository on the servers (default: the corpus).
+
+    The servers refuse to force or delete any branch but the pipe's pull-request branches; after
+    the test, no update of any other ref may have been forced (nor even attempted)."""
+    made: list[GitopsRepo] = []
 
     def make(files: Mapping[str, bytes | str] | None = None, branch: str = "main") -> GitopsRepo:
         name = f"acme/gitops-{next(_names)}"
-        path = create_repo(git_http.root / f"{name}.git", files or corpus_files(), branch)
-        return GitopsRepo(name, path, git_http.url(f"{name}.git"))
+        path = create_repo(git_http.root / f"{name}.git", files or corpus_files(), branch,
+                           force_allowed=(PR_BRANCHES,))
+        made.append(GitopsRepo(name, path, git_http.url(f"{name}.git")))
+        return made[-1]
 
-    return make
+    yield make
+    for repo in made:
+        forced = [u for u in repo.updates() if u.forced and not u.ref.startswith("refs/heads/flux-bump/")]
+        assert forced == [], f"{repo.name}: forced ref updates {forced}"
 
 
 @pytest.fixture()

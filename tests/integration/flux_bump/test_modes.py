@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from testbed import dotenv
 from testbed.bitbucket_stub import BitbucketStub
-from testbed.git_http import git
+from testbed.git_http import GitHttpServer, git
 from testbed.pipes import bitbucket_env, run_local
 
 from ..handoff import outputs_of
@@ -33,13 +34,46 @@ def test_pull_request_created_then_reused(make_repo: Callable[..., GitopsRepo],
     out = outputs_of(build_dir, "flux-bump")
     assert out["pr_url"] == prs[0]["links"]["html"]["href"] and out["branch"] == branch
 
+    requests_before = len(pr_api.state.requests)
     again = run_local("flux-bump", env, build_dir)
     assert again.code == 0, again.output
     assert "Updated the open pull request #1" in again.last_line()
     assert len(pr_api.state.pullrequests) == 1
     assert [m for m, _ in pr_api.state.requests].count("POST") == 1
-    listed = [p for m, p in pr_api.state.requests if m == "GET"]
-    assert all("source.branch.name" in p and "OPEN" in p for p in listed)
+    # the rerun looked its pull request up (open, by source branch) and created none
+    rerun = pr_api.state.requests[requests_before:]
+    assert [m for m, _ in rerun] == ["GET"], rerun
+    assert all("source.branch.name" in p and "OPEN" in p for _, p in rerun)
+    # the target branch was never pushed to; only the pipe's own branch was (forced on the rerun,
+    # as documented: it belongs to the pipe)
+    updates = [(u.phase, u.ref) for u in repo.updates()]
+    assert ("updated", f"refs/heads/{branch}") in updates
+    assert not [u for u in repo.updates() if u.ref == "refs/heads/main"]
+    sourced = dotenv.source(build_dir / ".do-pipes/flux-bump.env")
+    assert dotenv.documented("flux-bump") <= set(sourced), sourced
+    assert sourced["FLUX_BUMP_MODE"] == "pull-request" and sourced["FLUX_BUMP_BRANCH"] == branch
+    assert sourced["FLUX_BUMP_PR_URL"] == prs[0]["links"]["html"]["href"]
+    assert sourced["FLUX_BUMP_PR_ID"] == "1" and sourced["FLUX_BUMP_CHANGED"] == "true"
+
+
+def test_git_credentials_with_the_token_for_the_api(
+        make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
+        build_dir: Path, pr_api: BitbucketStub, git_http: GitHttpServer, git_password: str,
+        git_token: str) -> None:
+    """GIT_USERNAME/GIT_PASSWORD with BITBUCKET_ACCESS_TOKEN: git uses the former, the API the token."""
+    repo = make_repo({"a.yaml": "image: ghcr.io/acme/web:1.0.0\n"})
+    git_http.stats.reset()
+    env = flux_env(repo.http_url, MODE="pull-request", BITBUCKET_API_URL=pr_api.url,
+                   GIT_USERNAME="gituser", GIT_PASSWORD=git_password)
+    run = run_local("flux-bump", env, build_dir)
+    assert run.code == 0, run.output
+    assert "Opened pull request #1" in run.last_line()
+    users = {user for user, path in git_http.stats.users if repo.name in path}
+    assert users == {"gituser"}, git_http.stats.users
+    assert any("receive-pack" in path for _, path in git_http.stats.users), "it pushed"
+    # the API stub accepts the token alone (401 otherwise): the pull request opened with it
+    assert pr_api.state.tokens == {git_token}
+    assert [m for m, _ in pr_api.state.requests] == ["GET", "POST"]
 
 
 def test_ten_concurrent_bumps_all_land(make_repo: Callable[..., GitopsRepo], tmp_path: Path,
@@ -55,8 +89,10 @@ def test_ten_concurrent_bumps_all_land(make_repo: Callable[..., GitopsRepo], tmp
         build = tmp_path / f"build{i}"
         build.mkdir()
         env = bitbucket_env(build, branch="main")
+        # each rejection is (nearly always) another writer landing: 9 others can move main 9 times,
+        # so retries enough for that make the outcome independent of how the race goes
         env.update({"GITOPS_REPO": repo.http_url, "BITBUCKET_ACCESS_TOKEN": git_token,
-                    "IMAGE": f"ghcr.io/acme/app{i}", "TAG": f"2.0.{i}"})
+                    "IMAGE": f"ghcr.io/acme/app{i}", "TAG": f"2.0.{i}", "RETRIES": "20"})
         run = run_local("flux-bump", env, build)
         return run.code, run.output
 
@@ -74,6 +110,8 @@ def test_ten_concurrent_bumps_all_land(make_repo: Callable[..., GitopsRepo], tmp
         assert repo.show(f"apps/app{i}/deployment.yaml").endswith(
             f"image: ghcr.io/acme/app{i}:2.0.{i}\n".encode())
     assert any("re-applying the edit" in out for _, out in results), "the race was exercised"
+    landed = [u for u in repo.updates() if u.phase == "updated"]
+    assert len(landed) == 10 and {(u.ref, u.kind) for u in landed} == {("refs/heads/main", "fast-forward")}
 
 
 def test_concurrent_bumps_in_one_file_rescan(make_repo: Callable[..., GitopsRepo], tmp_path: Path,
@@ -146,6 +184,9 @@ def test_rejected_push_is_retried_never_forced(make_repo: Callable[..., GitopsRe
     assert run.code == 0, run.output
     assert "re-applying the edit on the new tip (retry 1 of 5" in run.output
     assert "2 attempts" in run.last_line()
+    # the first push lost the race (its update of main failed), the second landed; none forced
+    assert [(u.phase, u.kind) for u in repo.updates()] == [
+        ("attempt", "fast-forward"), ("attempt", "fast-forward"), ("updated", "fast-forward")]
     subjects = [line.split(" ", 2)[-1] for line in repo.log("main")]
     assert subjects[:2] == ["Bump ghcr.io/acme/web to 2.0.0", "someone else pushed"]
     assert repo.show("a.yaml") == b"image: ghcr.io/acme/web:2.0.0\n"

@@ -1,12 +1,14 @@
 """flux-bump against real git servers (smart HTTP with auth, and SSH), run as a process."""
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from pipes_common import handoff
 from pipes_common.bitbucket import StepContext
 from pipes_common.handoff import BuildPushOutputs
+from testbed import dotenv
 from testbed.git_http import GitHttpServer
 from testbed.pipes import SHARED_STORAGE, run_local
 
@@ -34,7 +36,16 @@ def test_http_token_push_is_byte_exact(make_repo: Callable[..., GitopsRepo],
     out = outputs_of(build_dir, "flux-bump")
     assert out["commit"] == repo.head() and out["changed"] is True
     assert "apps/web/deployment.yaml" in out["files"]
-    assert "FLUX_BUMP_COMMIT=" + repo.head() in (build_dir / ".do-pipes/flux-bump.env").read_text()
+    sourced = dotenv.source(build_dir / ".do-pipes/flux-bump.env")
+    assert dotenv.documented("flux-bump") <= set(sourced), sourced
+    assert sourced["FLUX_BUMP_COMMIT"] == repo.head()
+    assert (sourced["FLUX_BUMP_BRANCH"], sourced["FLUX_BUMP_MODE"], sourced["FLUX_BUMP_CHANGED"]) == \
+        ("main", "push", "true")
+    assert "apps/web/deployment.yaml" in sourced["FLUX_BUMP_FILES"].split()
+    assert "apps/web/kustomization.yaml:8 newTag: 1.0.0 -> 2.0.0" in sourced["FLUX_BUMP_CHANGES"]
+    assert (sourced["FLUX_BUMP_PR_URL"], sourced["FLUX_BUMP_PR_ID"]) == ("", "")
+    assert [(u.phase, u.kind, u.ref) for u in repo.updates()] == [
+        ("attempt", "fast-forward", "refs/heads/main"), ("updated", "fast-forward", "refs/heads/main")]
 
 
 def test_username_password_and_custom_message(make_repo: Callable[..., GitopsRepo],
@@ -138,3 +149,23 @@ def test_clone_fetches_little(make_repo: Callable[..., GitopsRepo],
     assert on_disk == ["apps/web.yaml"]
     assert repo.show("apps/other7.yaml") == b"image: ghcr.io/acme/other7:1.0.0\n"
     assert len(repo.show("charts/web-1.0.0.tgz")) == 3_000_000
+
+
+def test_server_without_partial_clone(make_repo: Callable[..., GitopsRepo],
+                                      flux_env: Callable[..., dict[str, str]], build_dir: Path,
+                                      git_http_no_filter: GitHttpServer, tmp_path: Path) -> None:
+    """A server that ignores ``--filter`` sends the shallow tip in full: the pipe says so and the
+    bump works the same (the later blob fetch finds nothing missing)."""
+    repo = make_repo({"apps/web.yaml": "image: ghcr.io/acme/web:1.0.0\n", "docs/big.bin": b"x" * 200_000})
+    clone = tmp_path / "clone"
+    url = git_http_no_filter.url(f"{repo.name}.git")
+    run = run_local("flux-bump", flux_env(url, CLONE_DIR=str(clone)), build_dir)
+    assert run.code == 0, run.output
+    assert "does not support partial clone: fetched the shallow tip in full" in run.output
+    assert repo.show("apps/web.yaml") == b"image: ghcr.io/acme/web:2.0.0\n"
+    # the tip really came in full: the large blob is in the clone's object store
+    big = subprocess.run(["git", "rev-parse", "HEAD~1:docs/big.bin"], cwd=clone, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    local = subprocess.run(["git", "cat-file", "--batch-all-objects", "--batch-check=%(objectname)"],
+                           cwd=clone, capture_output=True, text=True, check=True).stdout.split()
+    assert big in local  # listed from the local store only: no lazy fetch of a promised object

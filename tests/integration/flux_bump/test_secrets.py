@@ -63,10 +63,12 @@ def test_password_and_ssh_key_canaries(make_repo: Callable[..., GitopsRepo],
     leaks.assert_absent(git_password, text=run.output + history(repo),
                         paths=[build_dir, repo.path, tmp_path / "c2"])
     key_line = next(line for line in git_ssh.client_key.splitlines() if len(line) > 40)
-    run = run_local("flux-bump", ssh_env(repo, TAG="4.0.0", DEBUG="true",
+    own_tmp = tmp_path / "tmp"  # the pipe's temporary files, apart from other runs on the machine
+    own_tmp.mkdir()
+    run = run_local("flux-bump", ssh_env(repo, TAG="4.0.0", DEBUG="true", TMPDIR=str(own_tmp),
                                          CLONE_DIR=str(tmp_path / "c3")), build_dir)
     assert run.code == 0, run.output
     for secret in (git_ssh.client_key_b64, key_line):
         leaks.assert_absent(secret, text=run.output + history(repo),
-                            paths=[build_dir, repo.path, tmp_path / "c3"])
-    assert not list(Path("/tmp").glob("flux-bump-*/id_key")), "the key file is removed"
+                            paths=[build_dir, repo.path, tmp_path / "c3", own_tmp])
+    assert list(own_tmp.iterdir()) == [], "the key file (and the whole work folder) is removed"

@@ -146,3 +146,13 @@ def test_remote_state_of_another_configuration(stack: Stack) -> None:
     assert stack.outputs_file()["outputs"] == {"base_app": "base-1"}
     assert stack.state("web/consumer/terraform.tfstate") is not None
     stack.assert_no_leaks()
+
+
+def test_terraform_runs_in_automation_mode(make_stack: Callable[..., Stack]) -> None:
+    """TF_IN_AUTOMATION, TF_INPUT=0 and CHECKPOINT_DISABLE are in Terraform's own environment
+    (a local-exec provisioner inherits it and writes them down)."""
+    stack = make_stack("env-probe")
+    seen = stack.build / "terraform-env.txt"
+    run = stack.run(VARS=f"out={seen}")
+    assert run.code == 0, run.output
+    assert seen.read_text().splitlines() == ["TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1"]

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import json
 
+from testbed import dotenv
+
 from .conftest import Stack, assert_failed_cleanly
+
+# the fixed names of the README; TF_APPLY_OUT_<NAME> is one per output (its example: _URL)
+FIXED = {n for n in dotenv.documented("tf-apply") if not n.startswith("TF_APPLY_OUT_")}
 
 KEY = "web/infra/terraform.tfstate"
 PLANS = f"{KEY}.plans/default"
@@ -23,11 +28,20 @@ def test_plan_then_apply_once(stack: Stack) -> None:
     assert plan_json["resource_changes"][0]["change"]["actions"] == ["create"]
     assert stack.canaries.db_password not in objects[f"{PLANS}/{plan_id}/plan.json"].decode()
     assert stack.state(KEY) is None  # planning wrote no state
+    sourced = dotenv.source(stack.build / ".do-pipes" / "tf-apply.env")
+    assert set(sourced) >= FIXED, sourced
+    assert (sourced["TF_APPLY_PLAN_ID"], sourced["TF_APPLY_HAS_CHANGES"]) == (plan_id, "true")
+    assert [sourced[f"TF_APPLY_{k}"] for k in ("CREATE", "UPDATE", "REPLACE", "DELETE")] == ["2", "0", "0", "0"]
 
     applied = stack.run(MODE="apply", PLAN_ID=plan_id)
     assert applied.code == 0, applied.output
     assert f"Applied saved plan {plan_id}" in applied.last_line()
     assert stack.outputs_file()["outputs"]["app"] == "web-1"
+    sourced = dotenv.source(stack.build / ".do-pipes" / "tf-apply.env")
+    assert set(sourced) >= FIXED, sourced
+    assert (sourced["TF_APPLY_OUT_APP"], sourced["TF_APPLY_CREATE"]) == ("web-1", "2")
+    assert sourced["TF_APPLY_SENSITIVE_OUTPUTS"] == "db_password"
+    assert "TF_APPLY_OUT_DB_PASSWORD" not in sourced
     assert json.loads(stack.objects()[f"{PLANS}/{plan_id}/applied.json"])["status"] == "applied"
 
     etag = stack.state_etag(KEY)
@@ -67,6 +81,23 @@ def test_stale_plan_changed_serial(stack: Stack) -> None:
     assert_failed_cleanly(stale, "stale", f"serial {state['serial']}", "state was not touched")
     assert stack.state_etag(KEY) == etag and stack.state(KEY) == state
     assert stack.outputs_file()["outputs"]["app"] == "web-3"
+
+
+def test_stale_plan_lineage_only(stack: Stack) -> None:
+    """Another state with the same serial (a state pushed from elsewhere): the lineage differs."""
+    assert stack.run(MODE="apply").code == 0
+    assert stack.run(MODE="plan", PLAN_ID="lineage", VARS="size=2").code == 0
+    state = stack.state(KEY)
+    assert state is not None
+    other = dict(state, lineage="00000000-1111-2222-3333-444444444444")  # same serial
+    stack.s3.client.put_object(Bucket=stack.bucket, Key=KEY, Body=json.dumps(other).encode())
+    etag = stack.state_etag(KEY)
+
+    stale = stack.run(MODE="apply", PLAN_ID="lineage")
+    assert_failed_cleanly(stale, "stale", f"serial {state['serial']}, lineage {other['lineage']}",
+                          f"lineage {state['lineage']}", "state was not touched")
+    assert stack.state_etag(KEY) == etag and stack.state(KEY) == other
+    assert f"{PLANS}/lineage/applied.json" not in stack.objects()
 
 
 def test_unknown_plan_id(stack: Stack) -> None:

@@ -21,7 +21,7 @@ def test_runs_argument_lists_without_shell() -> None:
 
 def test_refuses_a_string() -> None:
     with pytest.raises(TypeError):
-        proc.run("echo hi")  # type: ignore[arg-type]
+        proc.run("echo hi")
 
 
 def test_failure_raises_with_masked_stderr() -> None:

@@ -5,8 +5,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-from testbed.pipes import REPO_ROOT
-
 
 def run_main(tmp_path: Path, body: str, *env: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "entry.py"
@@ -16,7 +14,7 @@ def run_main(tmp_path: Path, body: str, *env: str) -> subprocess.CompletedProces
               "def main():\n")
     script.write_text(header + textwrap.indent(textwrap.dedent(body).strip(), "    ")
                       + "\nmain_exit(main)\n")
-    environ = {"PYTHONPATH": str(REPO_ROOT / "shared"), "PATH": "/usr/bin:/bin"}
+    environ = {"PATH": "/usr/bin:/bin"}
     environ.update(dict(e.split("=", 1) for e in env))
     return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           env=environ, check=False)

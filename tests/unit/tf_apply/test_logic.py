@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 from pipes_common.errors import PipeError
 from testbed.reports_stub import validate
 from tf_apply import insights, planstore, redact, summary, terraform, tfoutputs
 from tf_apply.planstore import PlanRecord, StateRef
+from tf_apply.s3 import Spaces
 
 LOCK_DETAIL = """Error message: operation error S3: PutObject, https response error StatusCode: 412
 Lock Info:
@@ -148,3 +150,20 @@ def test_summary_table_is_capped() -> None:
     assert table[1].strip() == "- delete a.gone"
     assert len(table) == 1 + 100 + 2
     assert "... and 51 more" in table[-2]
+
+
+def test_each_claim_carries_its_own_token() -> None:
+    """Two runs' claims never have the same body, even in the same second and build: a retried
+    conditional create recognises its own claim only by its exact body (Spaces.put)."""
+    bodies: list[bytes] = []
+
+    class Recorder:
+        def put(self, key: str, body: bytes, **_: object) -> str:
+            bodies.append(body)
+            return '"etag"'
+
+    store = planstore.PlanStore(cast(Spaces, Recorder()), "web/terraform.tfstate.plans/default/")
+    store.claim("p", "7")
+    store.claim("p", "7")
+    assert bodies[0] != bodies[1]
+    assert [json.loads(b)["build"] for b in bodies] == ["7", "7"]

@@ -15,9 +15,11 @@ class Store:
     def __init__(self, conditional: bool = True) -> None:
         self.conditional = conditional
         self.objects: dict[str, bytes] = {}
+        self.bodies: list[bytes] = []
         self.endpoint = "https://nyc3.digitaloceanspaces.com"
 
     def put(self, key: str, body: bytes, *, if_none_match: bool = False, content_type: str = "") -> str:
+        self.bodies.append(body)
         if if_none_match and self.conditional and key in self.objects:
             raise PreconditionFailed(key)
         self.objects[key] = body
@@ -54,3 +56,11 @@ def test_a_store_ignoring_conditional_writes_fails_the_check_and_is_cleaned() ->
     with pytest.raises(PipeError, match="ignores conditional writes"):
         probe.check(spaces(store), "app/terraform.tfstate")
     assert store.objects == {}
+
+
+def test_the_two_probe_writes_differ() -> None:
+    """A retried conditional write is judged ours only by its exact body (Spaces.put): with one
+    body for both, a refused second write, retried, would read as a success of its own."""
+    store = Store()
+    assert probe.conditional_writes_work(spaces(store), "app/terraform.tfstate")
+    assert len(store.bodies) == 2 and store.bodies[0] != store.bodies[1]

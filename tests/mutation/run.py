@@ -1,0 +1,205 @@
+"""A mutation check you can rerun: each patch below breaks one behaviour the tests must guard; the
+tests chosen for it run against a copy of the repository with only that patch applied, and the
+patch is *killed* (some test failed) or *survives* (every test passed: a hole in the suite).
+
+    ./dev mutate                 # every patch, then a table (markdown)
+    ./dev mutate -k claim -k ttl # only the patches whose name contains one of these words
+    ./dev mutate --list          # the patches and their tests
+
+A patch is a short snippet of the current code and its replacement; a snippet that is not found
+exactly once stops the run loudly (the code moved: update the patch).  The working tree is never
+touched: the repository is copied once, each patch applied to the copy and undone after its tests.
+The tests run with an interpreter of a small virtualenv beside the copy whose path puts the copy's
+packages (shared library, pipes, test bed) first and then the development virtualenv's
+dependencies, so the pipe processes the integration tests start run the patched code too.
+Before the patches, the union of their tests runs once unpatched and must pass (``--no-baseline``
+skips that).  The test bed is shared, so set ``DO_PIPES_TESTBED_CACHE`` as for ``./dev test``.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+IGNORE = shutil.ignore_patterns(".venv", ".git", "__pycache__", ".pytest_cache", ".mypy_cache",
+                                ".ruff_cache", "*.pyc")
+BP, TF, FB = "pipes/build-push/build_push", "pipes/tf-apply/tf_apply", "pipes/flux-bump/flux_bump"
+IT_BP, IT_TF, IT_FB = "tests/integration/build_push", "tests/integration/tf_apply", "tests/integration/flux_bump"
+
+
+@dataclass(frozen=True)
+class Patch:
+    name: str
+    path: str
+    find: str
+    replace: str
+    tests: tuple[str, ...]
+    pending: str = ""  # why it may survive here (its tests are on another branch)
+
+
+PATCHES = (
+    # -- the four of issue 15's table ---------------------------------------------------------
+    Patch("build-push _sync_tags leaves a tag that points elsewhere", f"{BP}/pipe.py",
+          "if current is None or current.digest != digest:", "if current is None:",
+          ("tests/unit/build_push", f"{IT_BP}/test_skip.py")),
+    Patch("tf-apply planstore.claim without If-None-Match", f"{TF}/planstore.py",
+          "self.spaces.put(self.key(plan_id, APPLIED), body, if_none_match=exclusive,",
+          "self.spaces.put(self.key(plan_id, APPLIED), body, if_none_match=False,",
+          ("tests/unit/tf_apply", f"{IT_TF}/test_claim.py")),
+    Patch("flux-bump yamldoc.apply without the exactly-the-intended-change comparison",
+          f"{FB}/yamldoc.py", "    if _flatten(after, None) != _flatten(docs, plan):", "    if False:",
+          ("tests/unit/flux_bump",)),
+    Patch("tf-apply applies a plan made by another Terraform version", f"{TF}/pipe.py",
+          "    if record.terraform_version != tf.version():", "    if False:",
+          (f"{IT_TF}/test_claim.py::test_a_plan_made_by_another_terraform_version_is_refused",)),
+    # -- more, in the modules issue 15 names ------------------------------------------------------
+    Patch("httpclient: no exponential backoff", "shared/pipes_common/httpclient.py",
+          "        return self.get_backoff_time()\n", "        return 0.0\n",
+          ("tests/integration/shared/test_httpclient.py",)),
+    Patch("httpclient: Retry-After ignored", "shared/pipes_common/httpclient.py",
+          "            if after:\n                return after\n", "",
+          ("tests/integration/shared/test_httpclient.py",)),
+    Patch("build-push: push credentials for 20 minutes, not the documented 30",
+          f"{BP}/preflight.py", "CREDENTIALS_EXPIRY_SECONDS = 1800", "CREDENTIALS_EXPIRY_SECONDS = 1200",
+          ("tests/unit/build_push", f"{IT_BP}/test_push.py::test_first_push_then_skip")),
+    Patch("build-push: an empty CACHE_FROM falls back to the default sources", f"{BP}/pipe.py",
+          "    if s.cache_from is not None:", "    if s.cache_from:",
+          ("tests/unit/build_push", f"{IT_BP}/test_push.py::test_cache_from_explicit_and_empty")),
+    Patch("build-push: TARGET not passed to the build", f"{BP}/pipe.py",
+          'tag=f"{s.image}:{first}", target=s.target,', 'tag=f"{s.image}:{first}", target=None,',
+          ("tests/unit/build_push", f"{IT_BP}/test_push.py::test_target_stops_at_the_stage")),
+    Patch("build-push: errors in the push stream ignored", f"{BP}/pusher.py",
+          'if "error" in chunk or "errorDetail" in chunk:', "if False:",
+          (f"{IT_BP}/test_failures.py::test_error_in_the_push_stream_fails_the_push",)),
+    Patch("build-push: SKIP_IF_EXISTS ignored", f"{BP}/pipe.py",
+          "if s.skip_if_exists and s.tag_plan.commit_tag:", "if s.tag_plan.commit_tag:",
+          ("tests/unit/build_push", f"{IT_BP}/test_push.py::test_skip_if_exists_false_builds_and_pushes_again")),
+    Patch("tf-apply: LOCKING lockfile no longer passes use_lockfile", f"{TF}/backend.py",
+          'if s.locking != "off":', 'if s.locking == "auto":',
+          ("tests/unit/tf_apply", f"{IT_TF}/test_locking.py::test_lockfile_mode_skips_probe")),
+    Patch("tf-apply: Terraform not told it runs in automation", f"{TF}/backend.py",
+          '"TF_IN_AUTOMATION": "1",', "",
+          ("tests/unit/tf_apply", f"{IT_TF}/test_lifecycle.py::test_terraform_runs_in_automation_mode")),
+    Patch("tf-apply: a saved plan's freshness ignores the lineage", f"{TF}/planstore.py",
+          "    if record.state == current:\n",
+          "    if (record.state.serial, record.state.etag) == (current.serial, current.etag):\n",
+          ("tests/unit/tf_apply",)),
+    Patch("tf-apply: a failed apply that wrote nothing keeps the claim", f"{TF}/pipe.py",
+          "            store.release(s.plan_id)  # nothing was written", "            pass  # nothing was written",
+          ("tests/unit/tf_apply",)),
+    Patch("flux-bump: the target branch is force-pushed", f"{FB}/deliver.py",
+          "ok, retryable, text = git.push(commit, branch)",
+          "ok, retryable, text = git.push(commit, branch, force=True)",
+          ("tests/unit/flux_bump",)),
+    Patch("flux-bump: an open pull request is not reused", f"{FB}/bbapi.py",
+          "existing = self.find_open(workspace, slug, source)", "existing = None",
+          (f"{IT_FB}/test_modes.py::test_pull_request_created_then_reused",)),
+    Patch("flux-bump: the token wins over GIT_USERNAME/GIT_PASSWORD for git", f"{FB}/auth.py",
+          "    if password:\n        secrets.register(password)",
+          "    if password and not token:\n        secrets.register(password)",
+          (f"{IT_FB}/test_modes.py::test_git_credentials_with_the_token_for_the_api",)),
+    Patch("flux-bump: the work folder with the SSH key file is left behind", f"{FB}/pipe.py",
+          "shutil.rmtree(workdir, ignore_errors=True)", "pass",
+          (f"{IT_FB}/test_secrets.py::test_password_and_ssh_key_canaries",)),
+    Patch("flux-bump: a rejected push is not retried", f"{FB}/deliver.py",
+          "        if not retryable:\n", "        if True:\n",
+          ("tests/unit/flux_bump", f"{IT_FB}/test_modes.py::test_rejected_push_is_retried_never_forced")),
+)
+
+
+def interpreter(root: Path, where: Path) -> Path:
+    """A virtualenv in ``where`` that imports the copy ``root``'s packages first, then the
+    dependencies of the virtualenv running this script (not its editable installs, which point at
+    the working tree); its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    python = where / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    ours = sysconfig.get_path("purelib")
+    pipes = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["do-pipes"]["pipes"]
+    entries = [root / "shared", *(root / "pipes" / pipe for pipe in pipes), root / "tests", root, Path(ours)]
+    (Path(site) / "mutation-copy.pth").write_text("".join(f"{entry}\n" for entry in entries))
+    return python
+
+
+def pytest(python: Path, root: Path, tests: tuple[str, ...], timeout: float) -> tuple[int, str]:
+    try:
+        proc = subprocess.run([str(python), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                               *tests], cwd=root, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return -1, "timed out"
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    return proc.returncode, lines[-1] if lines else proc.stderr.strip()[-300:]
+
+
+def apply(root: Path, patch: Patch) -> str:
+    """Apply ``patch`` in ``root``; return the original text. A snippet not found exactly once
+    raises: the code moved and the patch must follow it."""
+    path = root / patch.path
+    text = path.read_text(encoding="utf-8")
+    count = text.count(patch.find)
+    if count != 1:
+        raise SystemExit(f"mutation '{patch.name}': the snippet {patch.find!r} occurs {count} times "
+                         f"in {patch.path} (expected once): update the patch in {__file__}")
+    path.write_text(text.replace(patch.find, patch.replace), encoding="utf-8")
+    return text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-k", action="append", default=[], help="run the patches whose name has this")
+    parser.add_argument("--list", action="store_true", help="list the patches and their tests")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the unpatched run")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per pytest run")
+    args = parser.parse_args()
+    chosen = [p for p in PATCHES if not args.k or any(k.lower() in p.name.lower() for k in args.k)]
+    if args.list:
+        for p in chosen:
+            print(f"{p.name}\n  {p.path}: {p.find!r} -> {p.replace!r}\n  tests: {' '.join(p.tests)}")
+        return 0
+    if not chosen:
+        raise SystemExit("no patch matches")
+    with tempfile.TemporaryDirectory(prefix="dopipes-mutate-") as tmp:
+        root = Path(tmp) / "repo"
+        shutil.copytree(ROOT, root, ignore=IGNORE)
+        python = interpreter(root, Path(tmp) / "venv")
+        for p in chosen:  # every snippet must be there before anything runs
+            (root / p.path).write_text(apply(root, p), encoding="utf-8")
+        if not args.no_baseline:
+            union = tuple(dict.fromkeys(t for p in chosen for t in p.tests))
+            code, last = pytest(python, root, union, args.timeout)
+            if code != 0:
+                raise SystemExit(f"the tests fail without any patch ({last}): fix them first")
+            print(f"baseline: {last}", flush=True)
+        rows = []
+        for p in chosen:
+            original = apply(root, p)
+            started = time.monotonic()
+            try:
+                code, last = pytest(python, root, p.tests, args.timeout)
+            finally:
+                (root / p.path).write_text(original, encoding="utf-8")
+            verdict = "killed" if code == 1 else "SURVIVED" if code == 0 else f"error ({code})"
+            rows.append((p, verdict, time.monotonic() - started, last))
+            print(f"{verdict:9} {p.name} ({time.monotonic() - started:.0f}s): {last}", flush=True)
+    print("\n| Mutation | File | Result |\n| --- | --- | --- |")
+    for p, verdict, _, _ in rows:
+        note = f" (expected until {p.pending})" if verdict == "SURVIVED" and p.pending else ""
+        print(f"| {p.name} | `{p.path}` | {verdict}{note} |")
+    killed = sum(1 for _, v, _, _ in rows if v == "killed")
+    print(f"\n{killed} of {len(rows)} killed.")
+    unexpected = [p for p, v, _, _ in rows if v != "killed" and not p.pending]
+    return 1 if unexpected else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Delivery (push with retry, pull request) against a fake of the pipe's git port: the order of
+commits, pushes, waits and rescans, in milliseconds (the real git servers are the integration
+tests' job)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from flux_bump import deliver, engine
+from flux_bump.bbapi import PullRequest
+from flux_bump.references import Target
+from pipes_common.errors import PipeError
+
+TARGET = Target("reg.io/web", "2.0.0")
+
+
+@dataclass
+class FakeGit:
+    """Answers push attempts from a script: ``(ok, retryable)`` per push, then success."""
+
+    script: list[tuple[bool, bool]] = field(default_factory=list)
+    replay: bool = True  # whether reapply can replay the commit onto the new tip
+    calls: list[tuple[object, ...]] = field(default_factory=list)
+    commits: int = 0
+
+    def head(self) -> str:
+        return f"base{self.commits}"
+
+    def commit(self, files: list[str], message: str) -> str:
+        self.commits += 1
+        self.calls.append(("commit", tuple(files), message))
+        return f"c{self.commits}"
+
+    def push(self, local: str, branch: str, force: bool = False) -> tuple[bool, bool, str]:
+        self.calls.append(("push", local, branch, force))
+        ok, retryable = self.script.pop(0) if self.script else (True, False)
+        return ok, retryable, "" if ok else "! [rejected] main -> main (fetch first)"
+
+    def fetch_tip(self, branch: str) -> str:
+        self.calls.append(("fetch_tip", branch))
+        return f"tip{len(self.calls)}"
+
+    def reapply(self, base: str, ours: str, tip: str, branch: str, selected: Callable[[str], bool],
+                needles: Sequence[str]) -> str | None:
+        self.calls.append(("reapply", ours, tip))
+        return f"{ours}-on-{tip}" if self.replay else None
+
+    def explain(self, stderr: str, branch: str) -> PipeError:
+        return PipeError(f"explained: {stderr}")
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> tuple[Path, engine.Result]:
+    (tmp_path / "a.yaml").write_text("image: reg.io/web:1.0.0\n")
+    return tmp_path, engine.scan(tmp_path, TARGET)
+
+
+@pytest.fixture()
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    slept: list[float] = []
+    monkeypatch.setattr("flux_bump.deliver.time.sleep", slept.append)
+    return slept
+
+
+def push(git: FakeGit, repo: tuple[Path, engine.Result], retries: int = 5,
+         refresh: Callable[[], engine.Result] | None = None) -> deliver.Delivered:
+    root, result = repo
+
+    def no_refresh() -> engine.Result:
+        raise AssertionError("no rescan expected")
+
+    return deliver.push_with_retry(git, root, "main", result, refresh or no_refresh,  # type: ignore[arg-type]
+                                   lambda res: "Bump", retries, lambda p: True, ["web"])
+
+
+def pushes(git: FakeGit) -> list[tuple[object, ...]]:
+    return [c[1:] for c in git.calls if c[0] == "push"]
+
+
+def test_first_push_lands(repo: tuple[Path, engine.Result], waits: list[float]) -> None:
+    git = FakeGit()
+    done = push(git, repo)
+    assert (done.commit, done.attempts) == ("c1", 1)
+    assert git.calls == [("commit", ("a.yaml",), "Bump"), ("push", "c1", "main", False)]
+    assert (repo[0] / "a.yaml").read_text() == "image: reg.io/web:2.0.0\n"  # written before the commit
+    assert waits == []
+
+
+def test_moved_branch_is_retried_with_backoff_never_forced(repo: tuple[Path, engine.Result],
+                                                           waits: list[float]) -> None:
+    git = FakeGit(script=[(False, True), (False, True)])
+    done = push(git, repo)
+    assert done.attempts == 3 and done.commit == "c1-on-tip3-on-tip6"
+    assert pushes(git) == [("c1", "main", False), ("c1-on-tip3", "main", False),
+                           ("c1-on-tip3-on-tip6", "main", False)]
+    assert [c[0] for c in git.calls].count("commit") == 1  # replayed, not committed again
+    # exponential backoff with full jitter: retry n waits up to 0.6 * 2^(n-1) s
+    assert len(waits) == 2 and 0.05 <= waits[0] <= 0.6 and 0.05 <= waits[1] <= 1.2
+
+
+def test_backoff_window_grows_and_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("flux_bump.deliver.random.uniform", lambda low, high: high)  # the top of the window
+    assert [deliver.backoff(n) for n in (1, 2, 3, 6, 10)] == [0.6, 1.2, 2.4, 10.0, 10.0]
+
+
+def test_not_retryable_rejection_is_explained(repo: tuple[Path, engine.Result],
+                                              waits: list[float]) -> None:
+    git = FakeGit(script=[(False, False)])
+    with pytest.raises(PipeError, match="explained"):
+        push(git, repo)
+    assert len(pushes(git)) == 1 and waits == []
+
+
+def test_retries_run_out(repo: tuple[Path, engine.Result], waits: list[float]) -> None:
+    git = FakeGit(script=[(False, True)] * 3)
+    with pytest.raises(PipeError, match="rejected 3 times because the branch kept moving"):
+        push(git, repo, retries=2)
+    assert len(pushes(git)) == 3 and len(waits) == 2
+    assert all(force is False for *_, force in pushes(git))
+
+
+def test_new_tip_is_rescanned_when_the_commit_cannot_be_replayed(repo: tuple[Path, engine.Result],
+                                                                 waits: list[float]) -> None:
+    root, _ = repo
+    git = FakeGit(script=[(False, True)], replay=False)
+    rescans: list[int] = []
+
+    def refresh() -> engine.Result:  # the new tip already holds the change
+        rescans.append(1)
+        (root / "a.yaml").write_text("image: reg.io/web:2.0.0\n")
+        return engine.scan(root, TARGET)
+
+    done = push(git, repo, refresh=refresh)
+    assert done.commit is None and rescans == [1]
+    assert len(pushes(git)) == 1
+
+
+def test_pull_request_uses_its_own_branch(repo: tuple[Path, engine.Result]) -> None:
+    root, result = repo
+    git = FakeGit()
+    opened: list[tuple[str, ...]] = []
+
+    class Client:
+        def open_or_reuse(self, *args: str) -> PullRequest:
+            opened.append(args)
+            return PullRequest(7, "https://bitbucket.org/acme/gitops/pull-requests/7", created=True)
+
+    done = deliver.pull_request(git, root, "main", "reg.io/web", "2.0.0", result,  # type: ignore[arg-type]
+                                "Bump web\n\nbody", Client(), "acme", "gitops")  # type: ignore[arg-type]
+    branch = deliver.pr_branch("reg.io/web", "2.0.0")
+    assert pushes(git) == [("HEAD", branch, True)]  # forced: the branch is the pipe's own
+    assert opened == [("acme", "gitops", branch, "main", "Bump web", "body")]
+    assert (done.branch, done.pr) == (branch, PullRequest(7, "https://bitbucket.org/acme/gitops/pull-requests/7", True))

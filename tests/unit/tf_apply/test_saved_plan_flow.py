@@ -1,0 +1,212 @@
+"""The saved-plan store and the apply of a saved plan against fakes of the pipe's ports (Spaces
+and the terraform CLI): what is checked, claimed, applied and recorded, and in which order."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipes_common.bitbucket import StepContext
+from pipes_common.errors import PipeError
+from tf_apply import pipe, planstore
+from tf_apply.planstore import PlanRecord, PlanStore, StateRef
+from tf_apply.s3 import PreconditionFailed, S3Object
+from tf_apply.settings import Settings
+from tf_apply.terraform import JsonRun
+
+STATE_KEY = "web/infra/terraform.tfstate"
+PREFIX = f"{STATE_KEY}.plans/default/"
+PLAN = b"PK\x03\x04 a plan"
+
+
+class FakeSpaces:
+    """An S3 bucket in a dict: ETags are the md5 of the body, If-None-Match is honoured."""
+
+    endpoint = "http://127.0.0.1:1"
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.log: list[tuple[str, str]] = []
+
+    def get(self, key: str) -> S3Object | None:
+        self.log.append(("GET", key))
+        body = self.objects.get(key)
+        return None if body is None else S3Object(key, body, hashlib.md5(body).hexdigest())
+
+    def put(self, key: str, body: bytes, *, if_none_match: bool = False,
+            content_type: str = "application/octet-stream") -> str:
+        self.log.append(("PUT*" if if_none_match else "PUT", key))
+        if if_none_match and key in self.objects:
+            raise PreconditionFailed(key)
+        self.objects[key] = body
+        return hashlib.md5(body).hexdigest()
+
+    def delete(self, key: str) -> None:
+        self.log.append(("DELETE", key))
+        self.objects.pop(key, None)
+
+    def state(self, serial: int, lineage: str = "lin-1") -> None:
+        self.objects[STATE_KEY] = json.dumps({"serial": serial, "lineage": lineage}).encode()
+
+
+@dataclass
+class FakeTerraform:
+    """The terraform port: ``apply`` runs ``effect`` (e.g. writes a state) and may fail."""
+
+    effect: Callable[[], None] = lambda: None
+    fail: bool = False
+    commands: list[list[str]] = field(default_factory=list)
+
+    def version(self) -> str:
+        return "1.11.4"
+
+    def run_json(self, args: Sequence[str], ok_codes: Sequence[int] = (0,)) -> JsonRun:
+        self.commands.append(list(args))
+        self.effect()
+        if self.fail:
+            raise PipeError("terraform apply failed: boom")
+        return JsonRun(0, [{"type": "change_summary", "changes": {"add": 1, "change": 0, "remove": 0}},
+                           {"type": "outputs", "outputs": {"app": {"value": "web-2", "sensitive": False}}}])
+
+
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        access_key="k", secret_key="s", bucket="b", region="nyc3", endpoint="http://127.0.0.1:1",
+        path_style=True, state_key=STATE_KEY, clone_dir=tmp_path, working_dir=tmp_path,
+        working_dir_rel=".", mode="apply", plan_id="p1", workspace="default", var_files=[],
+        tf_vars={}, targets=[], locking="auto", lock_timeout="300s", do_token=None, extra_args=[],
+        code_insights=False, api_proxy="http://localhost:29418", commit="c" * 40, build_number="7")
+
+
+def context(tmp_path: Path) -> StepContext:
+    return StepContext.from_env({"BITBUCKET_CLONE_DIR": str(tmp_path), "BITBUCKET_BUILD_NUMBER": "7",
+                                 "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(tmp_path / "shared")})
+
+
+def saved(spaces: FakeSpaces, state: StateRef, plan: bytes = PLAN) -> PlanRecord:
+    record = PlanRecord(plan_id="p1", state_object=STATE_KEY, workspace="default", state=state,
+                        sha256=hashlib.sha256(PLAN).hexdigest(), terraform_version="1.11.4",
+                        created="2026-01-01T00:00:00Z", commit=None, build_number="6",
+                        counts={"create": 1, "update": 0, "replace": 0, "delete": 0}, has_changes=True)
+    PlanStore(spaces, PREFIX).save(record, plan, "{}")  # type: ignore[arg-type]
+    return record
+
+
+def applied(spaces: FakeSpaces) -> dict[str, Any] | None:
+    body = spaces.objects.get(f"{PREFIX}p1/applied.json")
+    return None if body is None else dict(json.loads(body))
+
+
+def run_saved(tmp_path: Path, spaces: FakeSpaces, tf: FakeTerraform) -> int:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    return pipe.run_saved(settings(tmp_path), context(tmp_path), tf, spaces, work,  # type: ignore[arg-type]
+                          conditional_writes=True)
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+def test_save_writes_the_record_last_and_load_checks_the_digest() -> None:
+    spaces = FakeSpaces()
+    record = saved(spaces, StateRef(None, None, None))
+    assert [k.rsplit("/", 1)[1] for m, k in spaces.log if m == "PUT"] == [
+        "plan.tfplan", "plan.json", "record.json"]
+    store = PlanStore(spaces, PREFIX)  # type: ignore[arg-type]
+    assert store.load("p1") == (record, PLAN)
+    spaces.objects[f"{PREFIX}p1/plan.tfplan"] = PLAN + b"\0"
+    with pytest.raises(PipeError, match="does not match its record"):
+        store.load("p1")
+
+
+def test_a_used_plan_id_cannot_be_saved_or_loaded_again() -> None:
+    spaces = FakeSpaces()
+    saved(spaces, StateRef(None, None, None))
+    store = PlanStore(spaces, PREFIX)  # type: ignore[arg-type]
+    store.finish("p1", "7", "applied")
+    with pytest.raises(PipeError, match="already applied"):
+        store.load("p1")
+    with pytest.raises(PipeError, match="already applied"):
+        saved(spaces, StateRef(None, None, None))
+
+
+@pytest.mark.parametrize(("current", "why"), [
+    (StateRef(3, "lin-1", "e1"), None),
+    (StateRef(4, "lin-1", "e2"), "serial 4"),
+    (StateRef(3, "lin-2", "e1"), "lineage lin-2"),  # the lineage alone differs
+    (StateRef(3, "lin-1", "e9"), "ETag e9"),
+    (StateRef(None, None, None), "has been deleted"),
+])
+def test_check_fresh_compares_serial_lineage_and_etag(current: StateRef, why: str | None) -> None:
+    record = saved(FakeSpaces(), StateRef(3, "lin-1", "e1"))
+    if why is None:
+        planstore.check_fresh(record, current)
+        return
+    with pytest.raises(PipeError, match=f"stale: .*{why}"):
+        planstore.check_fresh(record, current)
+
+
+def test_a_plan_made_without_state_is_stale_once_one_exists() -> None:
+    record = saved(FakeSpaces(), StateRef(None, None, None))
+    with pytest.raises(PipeError, match="made when there was no state"):
+        planstore.check_fresh(record, StateRef(1, "lin-1", "e1"))
+
+
+# -- applying a saved plan (tf_apply.pipe.run_saved) -----------------------------------------
+
+def fresh_store(spaces: FakeSpaces) -> None:
+    spaces.state(3)
+    current = planstore.read_state(spaces, STATE_KEY)  # type: ignore[arg-type]
+    saved(spaces, current)
+
+
+def test_apply_claims_first_then_applies_the_saved_file(tmp_path: Path) -> None:
+    spaces = FakeSpaces()
+    fresh_store(spaces)
+    claims: list[dict[str, Any] | None] = []
+
+    def apply_writes_a_state() -> None:
+        claims.append(applied(spaces))
+        spaces.state(4)
+
+    tf = FakeTerraform(effect=apply_writes_a_state)
+    assert run_saved(tmp_path, spaces, tf) == 0
+    assert claims[0] is not None and claims[0]["status"] == "applying"  # claimed before terraform ran
+    assert ("PUT*", f"{PREFIX}p1/applied.json") in spaces.log  # the claim is a conditional write
+    (command,) = tf.commands
+    assert command[0] == "apply" and "-input=false" in command and command[-1].endswith("plan.tfplan")
+    assert Path(command[-1]).read_bytes() == PLAN  # exactly the saved plan
+    done = applied(spaces)
+    assert done is not None and (done["status"], done["build"]) == ("applied", "7")
+    assert "TF_APPLY_OUT_APP=web-2" in (tmp_path / ".do-pipes" / "tf-apply.env").read_text()
+
+
+def test_stale_plan_is_neither_claimed_nor_applied(tmp_path: Path) -> None:
+    spaces = FakeSpaces()
+    fresh_store(spaces)
+    spaces.state(3, lineage="lin-other")  # same serial, another lineage
+    tf = FakeTerraform()
+    with pytest.raises(PipeError, match="stale"):
+        run_saved(tmp_path, spaces, tf)
+    assert tf.commands == [] and applied(spaces) is None
+
+
+def test_failed_apply_that_wrote_nothing_releases_the_claim(tmp_path: Path) -> None:
+    spaces = FakeSpaces()
+    fresh_store(spaces)
+    with pytest.raises(PipeError, match="boom"):
+        run_saved(tmp_path, spaces, FakeTerraform(fail=True))
+    assert applied(spaces) is None  # the plan can be applied again
+    assert ("DELETE", f"{PREFIX}p1/applied.json") in spaces.log
+
+
+def test_failed_apply_that_wrote_the_state_marks_the_plan_failed(tmp_path: Path) -> None:
+    spaces = FakeSpaces()
+    fresh_store(spaces)
+    with pytest.raises(PipeError, match="boom"):
+        run_saved(tmp_path, spaces, FakeTerraform(effect=lambda: spaces.state(4), fail=True))
+    done = applied(spaces)
+    assert done is not None and done["status"] == "failed"
