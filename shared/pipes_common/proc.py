@@ -45,13 +45,15 @@ def run(
     on_line: Callable[[str], None] | None = None,
     error: str | None = None,
     ok_codes: Sequence[int] = (0,),
+    merge_stderr: bool = False,
 ) -> Result:
     """Run ``args`` (a list, never a shell string) and return its :class:`Result`.
 
     ``env`` replaces the environment when given.  ``on_line`` receives each line of stdout as it
-    comes (stderr is still captured) for streaming output.  With ``check``, an exit code not in
-    ``ok_codes`` raises :class:`PipeError` whose message is ``error`` (or a default naming the
-    command) followed by the masked tail of stderr.
+    comes (stderr is still captured, or with ``merge_stderr`` read in the same stream: a tool
+    that reports progress on stderr, as ``docker build`` with BuildKit) for streaming output.
+    With ``check``, an exit code not in ``ok_codes`` raises :class:`PipeError` whose message is
+    ``error`` (or a default naming the command) followed by the masked tail of stderr.
     """
     if isinstance(args, str):  # a shell string would be split wrongly and invite injection
         raise TypeError("proc.run takes an argument list, not a string")
@@ -65,7 +67,7 @@ def run(
                 capture_output=True, text=True, timeout=timeout, check=False)
             result = Result(tuple(argv), completed.returncode, completed.stdout, completed.stderr)
         else:
-            result = _stream(argv, cwd, env, input, timeout, on_line)
+            result = _stream(argv, cwd, env, input, timeout, on_line, merge_stderr)
     except FileNotFoundError as err:
         raise PipeError(f"Command not found: {argv[0]} ({err.strerror}). "
                         "Is it installed in the pipe image?") from None
@@ -81,16 +83,17 @@ def run(
 
 
 def _stream(argv: list[str], cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None,
-            input: str | None, timeout: float | None, on_line: Callable[[str], None]) -> Result:
+            input: str | None, timeout: float | None, on_line: Callable[[str], None],
+            merge_stderr: bool = False) -> Result:
     proc = subprocess.Popen(
         argv, cwd=cwd, env=dict(env) if env is not None else None, text=True, bufsize=1,
         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE)
     err_chunks: list[str] = []
 
     def _read_err() -> None:
-        assert proc.stderr is not None
-        err_chunks.append(proc.stderr.read())
+        if proc.stderr is not None:
+            err_chunks.append(proc.stderr.read())
 
     reader = threading.Thread(target=_read_err, daemon=True)
     reader.start()

@@ -1,8 +1,10 @@
 """build-push: orchestration (variables -> pre-flight -> skip or build -> push -> outputs)."""
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +16,7 @@ from pipes_common.errors import PipeError
 from pipes_common.handoff import BuildPushOutputs
 from pipes_common.registry import ManifestRef, RegistryClient, RegistryError
 
-from . import __version__, preflight, tags
+from . import __version__, buildkit, buildsecrets, preflight, sshkeys, tags
 from .schema import SCHEMA
 
 if TYPE_CHECKING:
@@ -43,6 +45,21 @@ class Settings:
     network: str | None
     skip_if_exists: bool
     push: bool
+    builder: str = "auto"
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    ssh: sshkeys.SshForward | None = field(default=None, repr=False)
+    cache_to: str | None = None
+
+    @property
+    def needs_buildkit(self) -> str | None:
+        """The variable that only BuildKit can honour, if one is set."""
+        if self.secrets:
+            return "SECRETS"
+        if self.ssh is not None:
+            return "SSH"
+        if self.cache_to:
+            return "CACHE_TO"
+        return None
 
     @property
     def repository(self) -> str:
@@ -58,7 +75,13 @@ class Settings:
         return self.host == DOCR_HOST or bool(self.api_url)
 
 
-def settings(values: dict[str, Any], ctx: StepContext) -> Settings:
+def settings(values: dict[str, Any], ctx: StepContext,
+             env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    if values.get("PLATFORMS"):
+        raise PipeError("PLATFORMS is not supported yet: multi-platform builds need docker buildx "
+                        "with a builder of its own, which the pipe does not drive yet; remove "
+                        "PLATFORMS (the image is built for the Docker engine's platform)")
     host = str(values["REGISTRY_HOST"]).strip().removeprefix("https://").removeprefix("http://")
     host = host.rstrip("/")
     context = (ctx.clone_dir / str(values["CONTEXT"])).resolve()
@@ -72,7 +95,7 @@ def settings(values: dict[str, Any], ctx: StepContext) -> Settings:
     plan = tags.plan(ctx, values.get("TAGS"))
     labels = tags.oci_labels(ctx, plan)
     labels.update(tags.key_values(values.get("LABELS"), "LABELS"))
-    return Settings(
+    result = Settings(
         token=str(values["DIGITALOCEAN_ACCESS_TOKEN"]),
         registry_name=str(values["REGISTRY_NAME"]),
         image_name=str(values["IMAGE"]),
@@ -90,7 +113,14 @@ def settings(values: dict[str, Any], ctx: StepContext) -> Settings:
         network=values.get("NETWORK"),
         skip_if_exists=bool(values["SKIP_IF_EXISTS"]),
         push=bool(values["PUSH"]),
+        builder=str(values["BUILDER"]),
+        secrets=buildsecrets.parse(values.get("SECRETS"), env),
+        ssh=sshkeys.forward(values.get("SSH_KEY"), values.get("KNOWN_HOSTS"))
+        if values.get("SSH") else None,
+        cache_to=values.get("CACHE_TO") or None,
     )
+    sshkeys.check_secret_ids(result.ssh, set(result.secrets))
+    return result
 
 
 def _registry_error(err: RegistryError, s: Settings) -> PipeError:
@@ -194,12 +224,42 @@ def _pull_cache(client: docker.DockerClient, refs: list[str], auth: dict[str, st
     return pulled
 
 
+def choose_builder(s: Settings) -> buildkit.Cli | None:
+    """The BuildKit CLI to build with, or None for the classic builder (BUILDER)."""
+    if s.builder == "classic":
+        needs = s.needs_buildkit
+        if needs:
+            raise PipeError(f"{needs} needs BuildKit but BUILDER is classic: set BUILDER to auto "
+                            f"or buildkit, or remove {needs}")
+        return None
+    found = buildkit.probe(os.environ)
+    if found.cli is None:
+        needs = s.needs_buildkit
+        if s.builder == "buildkit" or needs:
+            variable = "BUILDER" if s.builder == "buildkit" else needs
+            raise PipeError(f"{variable} needs BuildKit, which is not available: {found.reason}. "
+                            "Use a docker CLI that builds with BuildKit (Bitbucket runtime 2 "
+                            "mounts one; the pipe image ships one), or set BUILDER: classic "
+                            "without SECRETS, SSH and CACHE_TO")
+        plog.get_logger().warning("BuildKit is not available (%s): building with the classic "
+                                  "builder.", found.reason)
+        return None
+    if s.cache_to and not found.cli.buildx:
+        raise PipeError(f"CACHE_TO needs docker buildx, which the docker CLI {found.cli.path} "
+                        f"({found.cli.version}) lacks: remove CACHE_TO (pushed images carry inline "
+                        "cache metadata that CACHE_FROM reuses), or run with a CLI that has buildx")
+    return found.cli
+
+
 def main() -> int:
     started = time.monotonic()
     log = plog.get_logger()
     values, ctx = runner.start(SCHEMA)
     s = settings(values, ctx)
     log.info("Image %s, tags: %s", s.image, ", ".join(s.tag_plan.tags))
+    # settings that only a build can refuse are checked before any registry call
+    cli = choose_builder(s) if s.needs_buildkit or s.builder != "auto" else None
+    chosen = s.needs_buildkit is not None or s.builder != "auto"
 
     username, password = (s.username or s.token), s.token
     reg: RegistryClient | None = None
@@ -234,18 +294,31 @@ def main() -> int:
     from . import builder, pusher
 
     client = _docker()
+    if not chosen:
+        cli = choose_builder(s)
     auth = {"username": username, "password": password} if s.push else None
     try:
         cache = _pull_cache(client, _cache_sources(reg, s), auth)
     except RegistryError as err:
         raise _registry_error(err, s) from None
     first = s.tag_plan.tags[0]
-    request = builder.BuildRequest(
-        context=s.context, dockerfile=s.dockerfile, tag=f"{s.image}:{first}", target=s.target,
-        build_args=s.build_args, labels=s.labels, cache_from=cache,
-        network=_network(client, s.network))
-    log.info("Building %s from %s", s.image, s.dockerfile.name)
-    image_id = builder.build(client, request)
+    network = _network(client, s.network)
+    if cli is None:
+        log.info("Building %s from %s (classic builder)", s.image, s.dockerfile.name)
+        image_id = builder.build(client, builder.BuildRequest(
+            context=s.context, dockerfile=s.dockerfile, tag=f"{s.image}:{first}", target=s.target,
+            build_args=s.build_args, labels=s.labels, cache_from=cache, network=network))
+    else:
+        build_secrets = dict(s.secrets)
+        if s.ssh is not None and s.ssh.known_hosts:
+            build_secrets[sshkeys.KNOWN_HOSTS_ID] = s.ssh.known_hosts
+        log.info("Building %s from %s (BuildKit, docker CLI %s)", s.image, s.dockerfile.name,
+                 cli.version)
+        image_id = buildkit.build(cli, buildkit.Request(
+            context=s.context, dockerfile=s.dockerfile, tag=f"{s.image}:{first}", target=s.target,
+            build_args=s.build_args, labels=s.labels, cache_from=cache, cache_to=s.cache_to,
+            network=network, secrets=build_secrets,
+            ssh_key=s.ssh.key if s.ssh is not None else None), os.environ)
     for tag in s.tag_plan.tags[1:]:
         client.api.tag(image_id, s.image, tag)
     log.info("Built %s", image_id)

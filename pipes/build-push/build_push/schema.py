@@ -36,6 +36,20 @@ SCHEMA: Schema = {
     "CACHE_FROM": {"type": "list", "schema": {"type": "string"}},
     "NETWORK": {"type": "string", "empty": False,
                 "meta": {"hint": "give a Docker network mode for RUN steps, e.g. host"}},
+    "BUILDER": {"type": "string", "default": "auto", "allowed": ["auto", "buildkit", "classic"]},
+    "SECRETS": {"type": "list", "schema": {"type": "string"}},
+    "SSH": {"type": "boolean", "default": False},
+    "SSH_KEY": {"type": "string", "empty": False,
+                "meta": {"secret": True,
+                         "hint": "give the base64 of a private key ('base64 -w0 < id_ed25519') as "
+                                 "a secured variable, or unset it to use the repository's SSH key"}},
+    "KNOWN_HOSTS": {"type": "string", "empty": False,
+                    "meta": {"hint": "give known_hosts lines ('ssh-keyscan -t ed25519 <host>'), "
+                                     "plain or base64"}},
+    "CACHE_TO": {"type": "string", "empty": False,
+                 "meta": {"hint": "give a buildx cache export, e.g. "
+                                  "type=registry,ref=<image>:buildcache,mode=max"}},
+    "PLATFORMS": {"type": "string"},
     "SKIP_IF_EXISTS": {"type": "boolean", "default": True},
     "PUSH": {"type": "boolean", "default": True},
     "DEBUG": {"type": "boolean", "default": False},

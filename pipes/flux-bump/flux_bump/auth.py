@@ -9,19 +9,16 @@ work folder, used with ``StrictHostKeyChecking=yes`` and our own known_hosts, an
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pipes_common import secrets
+from pipes_common import secrets, sshkey
 from pipes_common.errors import PipeError
 
-PIPELINES_SSH_DIR = Path("/opt/atlassian/pipelines/agent/ssh")
-PIPELINES_KEY = "id_rsa_tmp"  # the repository's SSH key, as Bitbucket mounts it into a pipe
+PIPELINES_SSH_DIR = sshkey.PIPELINES_SSH_DIR
 USER_ENV = "FLUX_BUMP_GIT_USERNAME"
 PASS_ENV = "FLUX_BUMP_GIT_PASSWORD"
 ASKPASS = f"""#!/bin/sh
@@ -97,13 +94,6 @@ def _private_file(path: Path, text: str) -> Path:
     return path
 
 
-def _decode_b64(value: str) -> str | None:
-    try:
-        return base64.b64decode("".join(value.split()), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
-
-
 API_TOKEN_USER = "x-bitbucket-api-token-auth"  # Atlassian's static git username for API tokens
 ACCESS_TOKEN_USER = "x-token-auth"  # and for repository, project and workspace access tokens
 
@@ -136,32 +126,12 @@ def https(remote: Remote, workdir: Path, token: str | None, username: str | None
 
 def ssh(remote: Remote, workdir: Path, key_b64: str | None, known_hosts: str | None,
         token: str | None) -> Credentials:
-    if key_b64:
-        secrets.register(key_b64)
-        key = _decode_b64(key_b64)
-        if key is None or "PRIVATE KEY" not in key:
-            raise PipeError("SSH_KEY is not a base64-encoded private key: encode it with "
-                            "'base64 -w0 < id_ed25519' and pass it as a secured variable")
-    else:
-        source = PIPELINES_SSH_DIR / PIPELINES_KEY
-        try:
-            key = source.read_text(encoding="utf-8")
-        except (FileNotFoundError, NotADirectoryError):
-            raise PipeError("No SSH key for GITOPS_REPO: set SSH_KEY (base64 of a private key "
-                            "with write access) or configure the repository's SSH key in "
-                            "Repository settings > Pipelines > SSH keys") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise PipeError(f"The Pipelines SSH key {source} cannot be read ({type(err).__name__}): "
-                            "set SSH_KEY (base64 of a private key) instead") from None
-    secrets.register(key)
+    key = sshkey.private_key(key_b64, PIPELINES_SSH_DIR, missing=(
+        "No SSH key for GITOPS_REPO: set SSH_KEY (base64 of a private key with write access) or "
+        "configure the repository's SSH key in Repository settings > Pipelines > SSH keys"))
     if known_hosts:
-        text = known_hosts if " " in known_hosts.strip() else (_decode_b64(known_hosts) or "")
-        if " " not in text.strip():
-            raise PipeError("KNOWN_HOSTS is not known_hosts lines ('host keytype key'), plain "
-                            "or base64: get them with 'ssh-keyscan -t ed25519 <host>' and check "
-                            "the fingerprint")
         hosts_file = workdir / "known_hosts"
-        hosts_file.write_text(text.strip() + "\n")
+        hosts_file.write_text(sshkey.known_hosts_lines(known_hosts))
     else:
         hosts_file = PIPELINES_SSH_DIR / "known_hosts"
         if not hosts_file.is_file() or not hosts_file.read_text(errors="replace").strip():

@@ -6,13 +6,11 @@ nothing is written to the clone's ``.git/config``.  The key's text and its base6
 with the masking logger before anything can print them."""
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipes_common import proc, secrets
+from pipes_common import proc, secrets, sshkey
 from pipes_common.errors import PipeError
 
 MAX_LENGTH = 16_384  # an RSA-4096 OpenSSH key is about 3,400 characters, base64 4,600
@@ -40,9 +38,8 @@ class Signing:
 def _text(value: str) -> str | None:
     if "PRIVATE KEY-----" in value:
         return value.replace("\r\n", "\n")
-    try:
-        decoded = base64.b64decode("".join(value.split()), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    decoded = sshkey.decode_b64(value)
+    if decoded is None:
         return None
     secrets.register(decoded)
     return decoded if "PRIVATE KEY-----" in decoded else None

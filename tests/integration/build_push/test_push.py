@@ -62,7 +62,7 @@ def test_first_push_then_skip(app_dir: Path, pipe_env: Callable[..., dict[str, s
     again = run_local("build-push", env, app_dir)
     assert again.code == 0, again.output
     assert "build skipped" in again.output
-    assert "Step 1/" not in again.output
+    assert "INFO: Building " not in again.output
     # the registry saw the check of the commit tag and no write at all
     seen = registry_log.requests_since(registry.log_path, registry.host, start)
     assert ("HEAD", f"/v2/acme/web-first/manifests/sha-{commit[:7]}", 200) in \
@@ -239,7 +239,7 @@ def test_skip_if_exists_false_builds_and_pushes_again(
     again = run_local("build-push", dict(env, SKIP_IF_EXISTS="false"), app_dir)
     assert again.code == 0, again.output
     assert "build skipped" not in again.output
-    assert "Step 1/" in again.output and "✔ Pushed" in again.output
+    assert "INFO: Built sha256:" in again.output and "✔ Pushed" in again.output
     seen = registry_log.requests_since(registry.log_path, registry.host, start)
     assert ("PUT", f"/v2/acme/web-noskip/manifests/sha-{commit[:7]}") in [(r.method, r.uri) for r in seen]
     assert dotenv.source(app_dir / ".do-pipes/build-push.env")["BUILD_PUSH_DIGEST"].startswith("sha256:")

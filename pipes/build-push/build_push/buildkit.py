@@ -1,0 +1,232 @@
+"""``docker build`` with BuildKit through a docker CLI, with a condensed log.
+
+The CLI is the one Bitbucket mounts into a pipe at ``/usr/local/bin/docker`` (runtime 2) when it
+can build with BuildKit, else the one the pipe image ships (``/usr/bin/docker``, Debian's
+``docker.io``).  A CLI before 23.0 builds with BuildKit itself given ``DOCKER_BUILDKIT=1``; a later
+one needs the buildx plugin (without it, ``docker build`` refuses BuildKit).
+
+Secrets and the SSH key reach the build as files of a private temporary folder (0700, files 0600)
+outside the build directory, named by ``--secret id=…,src=…`` and ``--ssh default=…``, and the
+folder is removed when the build ends, whatever happens: the docker CLI 20.10 reads secrets from
+files only.  Their values never appear on the command line.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipes_common import proc
+from pipes_common.errors import PipeError
+from pipes_common.log import get_logger
+
+CANDIDATES = (Path("/usr/local/bin/docker"), Path("/usr/bin/docker"))
+VERTEX_RE = re.compile(r"^#(\d+) (.*)$")
+TIMED_RE = re.compile(r"^\d+\.\d+ (.*)$")
+DONE_RE = re.compile(r"^DONE (\d+(?:\.\d+)?)s$")
+STEP_NAME_RE = re.compile(r"^\[[^\]]*\d+/\d+\] ")
+
+
+@dataclass(frozen=True)
+class Cli:
+    """A docker CLI that can build with BuildKit: ``path``, its version and whether it has buildx."""
+
+    path: Path
+    version: str
+    buildx: bool
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What was found: a BuildKit-capable CLI (or None) and, when none, why."""
+
+    cli: Cli | None
+    reason: str
+
+
+def _major(version: str) -> int:
+    match = re.match(r"^(\d+)", version)
+    return int(match.group(1)) if match else 0
+
+
+def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:
+    parts = re.findall(r"\d+", version)
+    return len(parts) >= 2 and (int(parts[0]), int(parts[1])) >= wanted
+
+
+def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> Probe:
+    """The first candidate CLI that can build with BuildKit against the engine at DOCKER_HOST."""
+    reasons = []
+    for path in candidates:
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            continue
+        result = proc.run([str(path), "version", "--format",
+                           "{{.Client.Version}}|{{.Server.Os}}|{{.Server.APIVersion}}"],
+                          env=env, check=False, timeout=60)
+        fields = result.stdout.strip().split("|")
+        if not result.ok or len(fields) != 3:
+            reasons.append(f"{path} cannot reach the Docker engine")
+            continue
+        version, server_os, api = fields
+        if server_os != "linux" or not _api_at_least(api, (1, 39)):
+            return Probe(None, f"the Docker engine (API {api}, {server_os}) has no BuildKit")
+        buildx = proc.run([str(path), "buildx", "version"], env=env, check=False, timeout=60).ok
+        if buildx or _major(version) < 23:
+            return Probe(Cli(path, version, buildx), "")
+        reasons.append(f"{path} ({version}) has no buildx plugin")
+    if not reasons:
+        return Probe(None, "no docker CLI in the pipe (" + ", ".join(map(str, candidates)) + ")")
+    return Probe(None, "; ".join(reasons))
+
+
+@dataclass
+class Request:
+    context: Path
+    dockerfile: Path
+    tag: str
+    target: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    cache_from: list[str] = field(default_factory=list)
+    cache_to: str | None = None
+    network: str | None = None
+    inline_cache: bool = True
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)  # id -> value
+    ssh_key: str | None = field(default=None, repr=False)
+
+
+@contextmanager
+def private_folder() -> Iterator[Path]:
+    """A 0700 temporary folder of the pipe (never the build directory), removed at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="build-push-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def private_file(path: Path, text: str) -> Path:
+    """Write ``text`` to a new file readable by its owner only (0600 from its creation)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def command(cli: Cli, req: Request, folder: Path) -> list[str]:
+    """The build command line (no secret value in it: those are files of ``folder``)."""
+    args = [str(cli.path), "buildx", "build", "--load"] if cli.buildx else [str(cli.path), "build"]
+    args += ["--progress=plain", "--file", str(req.dockerfile), "--tag", req.tag,
+             "--iidfile", str(folder / "iid")]
+    if req.target:
+        args += ["--target", req.target]
+    build_args = dict(req.build_args)
+    if req.inline_cache:
+        build_args.setdefault("BUILDKIT_INLINE_CACHE", "1")
+    for name, value in build_args.items():
+        args += ["--build-arg", f"{name}={value}"]
+    for name, value in req.labels.items():
+        args += ["--label", f"{name}={value}"]
+    for ref in req.cache_from:
+        args += ["--cache-from", ref]
+    if req.cache_to:
+        args += ["--cache-to", req.cache_to]
+    if req.network:
+        args += ["--network", req.network]
+    for secret_id, value in req.secrets.items():
+        path = private_file(folder / f"secret-{len(args)}", value)
+        args += ["--secret", f"id={secret_id},src={path}"]
+    if req.ssh_key is not None:
+        key = private_file(folder / "ssh-key", req.ssh_key if req.ssh_key.endswith("\n")
+                           else req.ssh_key + "\n")
+        args += ["--ssh", f"default={key}"]
+    args.append(str(req.context))
+    return args
+
+
+class Progress:
+    """Condenses BuildKit's plain progress: one line per Dockerfile step with its time or
+    ``cached``; every output line at DEBUG; the last lines of each step kept for a failure."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.output: dict[str, deque[str]] = {}
+        self.failed: str | None = None
+        self.error = ""
+        self.trailer: list[str] = []
+        self._log = get_logger()
+
+    def line(self, raw: str) -> None:
+        text = raw.rstrip()
+        match = VERTEX_RE.match(text)
+        if not match:
+            if text.strip() and text.strip() != "------":
+                self.trailer.append(text.strip())
+                self._log.debug("  %s", text)
+            return
+        vertex, rest = match.groups()
+        if vertex not in self.names:
+            self.names[vertex] = rest
+            self.output[vertex] = deque(maxlen=20)
+            return
+        name = self.names[vertex]
+        step = bool(STEP_NAME_RE.match(name))
+        done = DONE_RE.match(rest)
+        if done:
+            if step:
+                self._log.info("%s (%ss)", name, done.group(1))
+        elif rest == "CACHED":
+            if step:
+                self._log.info("%s (cached)", name)
+        elif rest.startswith("ERROR"):
+            if self.failed is None:
+                self.failed = vertex
+                self.error = rest.removeprefix("ERROR").lstrip(": ").strip()
+        elif rest.startswith("sha256:"):
+            pass
+        else:
+            timed = TIMED_RE.match(rest)
+            out = timed.group(1) if timed else rest
+            self.output[vertex].append(out)
+            self._log.debug("  %s", out)
+
+    def failure(self, code: int) -> PipeError:
+        """Log the failing step and its last lines; the error for the one ``✖`` line."""
+        log = self._log
+        if self.failed is not None:
+            name = self.names[self.failed]
+            log.error("Build failed at %s", name)
+            for out in self.output[self.failed]:
+                log.error("  %s", out)
+            return PipeError(f"Build failed at {name}: {self.error or f'exit code {code}'}. Fix "
+                             "the Dockerfile or the build context and run again")
+        detail = next((t for t in reversed(self.trailer) if t.lower().startswith("error")),
+                      self.trailer[-1] if self.trailer else f"exit code {code}")
+        for out in self.trailer[-10:]:
+            log.error("  %s", out)
+        return PipeError(f"The BuildKit build failed: {detail}. Fix the Dockerfile or the "
+                         "build options and run again")
+
+
+def build(cli: Cli, req: Request, env: Mapping[str, str]) -> str:
+    """Build ``req`` with BuildKit and return the image id; a failure raises naming the step."""
+    full = dict(env)
+    full["DOCKER_BUILDKIT"] = "1"
+    full["BUILDKIT_PROGRESS"] = "plain"
+    progress = Progress()
+    with private_folder() as folder:
+        args = command(cli, req, folder)
+        result = proc.run(args, env=full, check=False, on_line=progress.line, merge_stderr=True)
+        if not result.ok:
+            raise progress.failure(result.returncode)
+        iid = (folder / "iid").read_text(encoding="utf-8").strip() if (folder / "iid").is_file() else ""
+    if not iid:
+        raise PipeError("The BuildKit build ended without an image id: run again with DEBUG: true "
+                        "and report the log")
+    return iid

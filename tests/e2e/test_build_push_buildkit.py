@@ -1,0 +1,233 @@
+"""build-push on BuildKit, the image run exactly as Bitbucket runs a pipe (testbed.pipes.pipe_command,
+which mounts the Debian docker CLI at /usr/local/bin/docker as Bitbucket runtime 2 does)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import secrets as pysecrets
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import pytest
+from testbed import leaks
+from testbed.do_stub import DOApiStub
+from testbed.fixtures import DOCR_REGISTRY_NAME, canary
+from testbed.git_ssh import GitSshServer
+from testbed.pipe_host import agent_ssh_dir
+from testbed.pipes import REPO_ROOT, PipeHost, PipeRun, bitbucket_env, pipe_command, run_pipe
+from testbed.registry import LocalRegistry
+
+MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+RED_CROSS = "\x1b[31m✖ "
+
+
+@pytest.fixture()
+def build_dir(tmp_path: Path) -> Path:
+    build = tmp_path / "agent" / "build"
+    shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "sample-app", build)
+    subprocess.run(["git", "init", "-q", str(build)], check=True)
+    return build
+
+
+class Bed:
+    """One build-push run's surroundings: the pipe image, the pipe host, the registry stand-in."""
+
+    def __init__(self, image: str, host: PipeHost, registry: LocalRegistry, do_api: DOApiStub,
+                 token: str, base: str) -> None:
+        self.pipe = f"docker://{image}"
+        self.host = host
+        self.registry = registry
+        self.do_api = do_api
+        self.token = token
+        self.base = base
+
+    def variables(self, repo: str, **extra: str) -> dict[str, str]:
+        return {"DIGITALOCEAN_ACCESS_TOKEN": self.token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
+                "IMAGE": repo, "REGISTRY_HOST": self.registry.host,
+                "DIGITALOCEAN_API_URL": self.do_api.url, "BUILD_ARGS_COUNT": "1",
+                "BUILD_ARGS_0": f"BASE_IMAGE={self.base}", **extra}
+
+    def run(self, build_dir: Path, repo: str, *, commit: str | None = None, branch: str = "main",
+            **extra: str) -> PipeRun:
+        step = bitbucket_env(build_dir, commit=commit or pysecrets.token_hex(20), branch=branch)
+        return run_pipe(pipe_command(self.pipe, build_dir, step, self.host,
+                                     variables=self.variables(repo, **extra)))
+
+    def config(self, repo: str, tag: str) -> dict[str, object]:
+        head = self.registry.get(f"/v2/acme/{repo}/manifests/{tag}", headers={"Accept": MANIFEST})
+        blob = self.registry.get(f"/v2/acme/{repo}/blobs/{head.json()['config']['digest']}")
+        config: dict[str, object] = blob.json()
+        return config
+
+
+@pytest.fixture()
+def bed(pipe_image: Callable[[str], str], pipe_host: PipeHost, registry: LocalRegistry,
+        do_api: DOApiStub, do_token: str, base_image: str) -> Bed:
+    return Bed(pipe_image("build-push"), pipe_host, registry, do_api, do_token, base_image)
+
+
+def _dockerfile(build_dir: Path, body: str) -> None:
+    (build_dir / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n" + body)
+
+
+def test_run_mount_cache_builds_with_buildkit(bed: Bed, build_dir: Path) -> None:
+    marker = pysecrets.token_hex(8)  # a step no earlier run has cached
+    run_step = f"RUN --mount=type=cache,target=/root/.cache echo {marker} > /root/.cache/m && cp /root/.cache/m /built"
+    _dockerfile(build_dir, f"{run_step}\nCOPY app.py /app.py\n")
+    commit = pysecrets.token_hex(20)
+    run = bed.run(build_dir, "bk-cache", commit=commit, LABELS_COUNT="1", LABELS_0="team=web")
+    assert run.code == 0, run.output
+    assert "(BuildKit, docker CLI 20.10" in run.output
+    # one line per step with its time, none for BuildKit's internal work
+    lines = [line for line in run.output.splitlines() if run_step in line]
+    assert len(lines) == 1 and re.search(r"2/3\] RUN .* \(\d+\.\d+s\)", lines[0]), run.output
+    assert "[internal]" not in run.output and "#1 " not in run.output
+    config = bed.config("bk-cache", f"sha-{commit[:7]}")
+    labels = config["config"]["Labels"]  # type: ignore[index]
+    assert labels["team"] == "web" and labels["org.opencontainers.image.revision"] == commit
+    # labels are build options: no LABEL step in the image's history
+    assert "LABEL" not in json.dumps(config["history"])
+
+    again = bed.run(build_dir, "bk-cache")  # the next commit: every step cached
+    assert again.code == 0, again.output
+    assert f"2/3] {run_step} (cached)" in again.output, again.output
+
+
+def test_classic_builder_on_the_old_path(bed: Bed, build_dir: Path) -> None:
+    _dockerfile(build_dir, "RUN echo classic > /built\n")
+    run = bed.run(build_dir, "bk-classic", BUILDER="classic")
+    assert run.code == 0, run.output
+    assert "(classic builder)" in run.output and "Step 2/" in run.output
+
+
+def test_multi_stage_target(bed: Bed, build_dir: Path) -> None:
+    _dockerfile(build_dir, "RUN echo one > /stage\nFROM ${BASE_IMAGE} AS second\n"
+                           "RUN echo two > /stage\nFROM second AS third\nRUN false\n")
+    commit = pysecrets.token_hex(20)
+    run = bed.run(build_dir, "bk-target", commit=commit, TARGET="second")
+    assert run.code == 0, run.output
+    history = json.dumps(bed.config("bk-target", f"sha-{commit[:7]}")["history"])
+    assert "echo two" in history and "echo one" not in history and "false" not in history
+
+
+def test_failure_at_a_buildkit_step(bed: Bed, build_dir: Path) -> None:
+    _dockerfile(build_dir, "RUN echo first-line-of-output && echo the-last-words && exit 3\n")
+    run = bed.run(build_dir, "bk-fail")
+    assert run.code == 1
+    assert "ERROR: Build failed at [2/2] RUN echo first-line-of-output" in run.output
+    assert "ERROR:   the-last-words" in run.output
+    last = run.last_line()
+    assert last.startswith(RED_CROSS + "Build failed at [2/2] RUN echo first-line-of-output")
+    assert "exit code: 3" in last
+    assert sum(line.startswith(RED_CROSS) for line in run.output.splitlines()) == 1
+    assert "Traceback" not in run.output
+
+
+def test_secret_never_leaves_the_run_step(bed: Bed, build_dir: Path,
+                                          docker_client: docker.DockerClient) -> None:
+    token = canary("npm-canary-")
+    _dockerfile(build_dir, "RUN --mount=type=secret,id=npmrc,required=true "
+                           "sha256sum /run/secrets/npmrc | cut -c1-64 > /checksum\n")
+    commit = pysecrets.token_hex(20)
+    run = bed.run(build_dir, "bk-secret", commit=commit, SECRETS_COUNT="1",
+                  SECRETS_0="npmrc=NPM_TOKEN", NPM_TOKEN=token, DEBUG="true")
+    assert run.code == 0, run.output
+    ref = f"{bed.registry.host}/acme/bk-secret:sha-{commit[:7]}"
+    container = docker_client.containers.create(ref, command=["cat", "/checksum"])
+    try:
+        data = b"".join(container.get_archive("/checksum")[0])
+    finally:
+        container.remove()
+    assert hashlib.sha256(token.encode()).hexdigest().encode() in data  # the build did see it
+    image = docker_client.images.get(ref)
+    saved = b"".join(image.save())  # every layer, the config and the history
+    for where, blob in (("image", saved), ("history", json.dumps(image.history()).encode()),
+                        ("config", json.dumps(image.attrs).encode())):
+        assert leaks.found_in(blob, token) is None, where
+    leaks.assert_absent(token, text=run.output, paths=[build_dir])
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"BUILDER": "kaniko"}, "BUILDER must be one of: auto, buildkit, classic"),
+    ({"SECRETS_COUNT": "1", "SECRETS_0": "npmrc"}, "SECRETS: entry 1 is not id=VARIABLE"),
+    ({"SECRETS_COUNT": "1", "SECRETS_0": "npmrc=NPM_TOKEN"},
+     "SECRETS: npmrc=NPM_TOKEN names the variable NPM_TOKEN, which is not set"),
+    ({"CACHE_TO": "type=registry,ref=r/x:cache,mode=max"}, "CACHE_TO needs docker buildx"),
+    ({"PLATFORMS": "linux/amd64,linux/arm64"}, "PLATFORMS is not supported yet"),
+    ({"BUILDER": "classic", "SECRETS_COUNT": "1", "SECRETS_0": "npmrc=NPM_TOKEN",
+      "NPM_TOKEN": "npm-canary-value"},
+     "SECRETS needs BuildKit but BUILDER is classic"),
+])
+def test_bad_input(bed: Bed, build_dir: Path, extra: dict[str, str], message: str) -> None:
+    run = bed.run(build_dir, "bk-bad", **extra)
+    assert run.code == 1, run.output
+    assert run.last_line().startswith(RED_CROSS + message), run.output
+    assert sum(line.startswith(RED_CROSS) for line in run.output.splitlines()) == 1
+    assert "Traceback" not in run.output
+    assert bed.registry.tags("acme/bk-bad") in (None, [])
+
+
+def test_ssh_forwards_the_pipelines_key_to_run_mount_ssh(
+        bed: Bed, build_dir: Path, tmp_path: Path, git_ssh: GitSshServer,
+        docker_client: docker.DockerClient) -> None:
+    """A private git dependency cloned over SSH inside the build, with the repository's SSH key
+    as Bitbucket mounts it (ssh folder id_rsa_tmp) and its known hosts; the key stays out."""
+    name = f"dep-{pysecrets.token_hex(4)}.git"
+    work = tmp_path / "dep"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    (work / "dep.txt").write_text("private dependency\n")
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "dep"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(git_ssh.root / name)], check=True)
+    ssh_dir = agent_ssh_dir(tmp_path / "agent-ssh", key=git_ssh.client_key,
+                            known_hosts=git_ssh.known_hosts_line)
+    bed.host = dataclasses.replace(bed.host, ssh_dir=ssh_dir)
+    _dockerfile(build_dir, "RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends "
+                           "openssh-client >/dev/null\n"
+                           "RUN --mount=type=ssh --mount=type=secret,id=known_hosts,target=/root/.ssh/known_hosts "
+                           f"git clone -q {git_ssh.url(name)} /dep && rm -rf /dep/.git\n")
+    commit = pysecrets.token_hex(20)
+    run = bed.run(build_dir, "bk-ssh", commit=commit, SSH="true")
+    assert run.code == 0, run.output
+    ref = f"{bed.registry.host}/acme/bk-ssh:sha-{commit[:7]}"
+    container = docker_client.containers.create(ref, command=["true"])
+    try:
+        data = b"".join(container.get_archive("/dep/dep.txt")[0])
+    finally:
+        container.remove()
+    assert b"private dependency" in data
+    image = docker_client.images.get(ref)
+    saved = b"".join(image.save())
+    key_body = "".join(git_ssh.client_key.strip().splitlines()[1:-1])
+    for blob in (saved, json.dumps(image.history()).encode(), json.dumps(image.attrs).encode()):
+        assert leaks.found_in(blob, key_body) is None
+    leaks.assert_absent(key_body, text=run.output, paths=[build_dir])
+
+
+def test_next_commit_on_a_fresh_engine_reuses_the_registry_cache(
+        bed: Bed, build_dir: Path, docker_client: docker.DockerClient) -> None:
+    """The second commit of a branch on a runner that has nothing (no build cache, no image of
+    the repository): the unchanged steps come from the image the first commit pushed."""
+    marker = pysecrets.token_hex(8)
+    slow_step = f"RUN echo {marker} > /deps && sleep 2"
+    _dockerfile(build_dir, f"{slow_step}\nCOPY app.py /app.py\n")
+    first = bed.run(build_dir, "bk-fresh", branch="feature")
+    assert first.code == 0, first.output
+    assert f"2/3] {slow_step} (cached)" not in first.output
+
+    for image in docker_client.images.list(name=f"{bed.registry.host}/acme/bk-fresh"):
+        docker_client.images.remove(image.id, force=True)
+    docker_client.api.prune_builds(all=True)  # BuildKit's cache: a fresh runner has none
+    (build_dir / "app.py").write_text((build_dir / "app.py").read_text() + "\n# next commit\n")
+
+    second = bed.run(build_dir, "bk-fresh", branch="feature")
+    assert second.code == 0, second.output
+    assert "bk-fresh:feature pulled" in second.output
+    assert f"2/3] {slow_step} (cached)" in second.output, second.output
+    assert "3/3] COPY app.py /app.py (cached)" not in second.output

@@ -1,0 +1,140 @@
+"""The BuildKit builder's pure parts: the command line (no secret value on it, private files
+removed), the condensed progress, SECRETS parsing and the choice of builder."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import stat
+from pathlib import Path
+
+import pytest
+from build_push import buildkit, buildsecrets, pipe, tags
+from pipes_common.errors import PipeError
+
+PLAIN_OK = """#1 [internal] load build definition from Dockerfile
+#1 sha256:aaaa
+#1 transferring dockerfile: 120B done
+#1 DONE 0.0s
+
+#5 [stage-0 2/3] RUN echo hi
+#5 sha256:bbbb
+#5 0.311 hi
+#5 DONE 0.4s
+
+#6 [stage-0 3/3] COPY app.py /app.py
+#6 CACHED
+"""
+
+PLAIN_FAIL = """#5 [stage-0 2/2] RUN echo first && echo last && exit 3
+#5 0.2 first
+#5 0.2 last
+#5 ERROR: executor failed running [/bin/sh -c echo first && echo last && exit 3]: exit code: 3
+------
+ > [stage-0 2/2] RUN echo first && echo last && exit 3:
+------
+error: failed to solve: executor failed running [/bin/sh -c ...]: exit code: 3
+"""
+
+
+def _feed(text: str) -> buildkit.Progress:
+    progress = buildkit.Progress()
+    for line in text.splitlines():
+        progress.line(line)
+    return progress
+
+
+def _lines(capsys: pytest.CaptureFixture[str], level: str) -> list[str]:
+    out = capsys.readouterr().out
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    return [line.removeprefix(f"{level}: ") for line in plain.splitlines() if line.startswith(f"{level}: ")]
+
+
+def test_one_line_per_step_with_time_or_cached(capsys: pytest.CaptureFixture[str]) -> None:
+    _feed(PLAIN_OK)
+    assert _lines(capsys, "INFO") == ["[stage-0 2/3] RUN echo hi (0.4s)",
+                                      "[stage-0 3/3] COPY app.py /app.py (cached)"]
+
+
+def test_failure_names_the_step_and_its_last_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    error = _feed(PLAIN_FAIL).failure(1)
+    assert str(error).startswith("Build failed at [stage-0 2/2] RUN echo first && echo last && "
+                                 "exit 3: executor failed running")
+    assert _lines(capsys, "ERROR") == [
+        "Build failed at [stage-0 2/2] RUN echo first && echo last && exit 3", "  first", "  last"]
+
+
+def test_command_has_no_secret_value_and_private_files(tmp_path: Path) -> None:
+    cli = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=False)
+    req = buildkit.Request(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/i:t",
+                           labels={"team": "web"}, cache_from=["r/i:main"], network="host",
+                           secrets={"npmrc": "s3cret-value"}, ssh_key="KEY")
+    with buildkit.private_folder() as folder:
+        args = buildkit.command(cli, req, folder)
+        assert "s3cret-value" not in " ".join(args) and "KEY" not in " ".join(args)
+        secret_arg = args[args.index("--secret") + 1]
+        path = Path(secret_arg.split("src=", 1)[1])
+        assert secret_arg.startswith("id=npmrc,") and path.read_text() == "s3cret-value"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert args[args.index("--label"):args.index("--label") + 2] == ["--label", "team=web"]
+        assert args[args.index("--build-arg"):args.index("--build-arg") + 2] == \
+            ["--build-arg", "BUILDKIT_INLINE_CACHE=1"]
+        assert args[:2] == ["/usr/bin/docker", "build"] and args[-1] == str(tmp_path)
+    assert not folder.exists()
+
+
+@pytest.mark.parametrize(("entries", "env", "message"), [
+    (["npmrc"], {}, "SECRETS: entry 1 is not id=VARIABLE"),
+    (["a=B", "dop_v1_abc"], {"B": "x"}, "SECRETS: entry 2 is not id=VARIABLE"),
+    (["npmrc=NPM_TOKEN"], {}, "SECRETS: npmrc=NPM_TOKEN names the variable NPM_TOKEN, which is not set"),
+    (["a=B", "a=C"], {"B": "x", "C": "y"}, "SECRETS: the id 'a' is given twice"),
+])
+def test_bad_secrets(entries: list[str], env: dict[str, str], message: str) -> None:
+    with pytest.raises(PipeError) as err:
+        buildsecrets.parse(entries, env)
+    assert str(err.value).startswith(message)
+    assert "dop_v1_abc" not in str(err.value)
+
+
+def test_secrets_read_from_the_named_variables() -> None:
+    assert buildsecrets.parse(["npmrc=NPM_TOKEN"], {"NPM_TOKEN": "v"}) == {"npmrc": "v"}
+
+
+def test_a_cli_from_23_needs_buildx(tmp_path: Path) -> None:
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\nif [ \"$1\" = version ]; then echo '28.0.1|linux|1.48'; exit 0; fi\nexit 1\n")
+    fake.chmod(0o755)
+    found = buildkit.probe({"PATH": "/usr/bin:/bin"}, (fake,))
+    assert found.cli is None and "has no buildx plugin" in found.reason
+    old = tmp_path / "old-docker"
+    old.write_text(fake.read_text().replace("28.0.1", "20.10.24"))
+    old.chmod(0o755)
+    found = buildkit.probe({"PATH": "/usr/bin:/bin"}, (fake, old))
+    assert found.cli == buildkit.Cli(old, "20.10.24", buildx=False)
+
+
+def _settings(**changes: object) -> pipe.Settings:
+    base = pipe.Settings(
+        token="t", registry_name="acme", image_name="web", host="r.example", username=None,
+        api_url=None, tag_plan=tags.TagPlan(tags=["main"], commit_tag=None, branch_tag="main"),
+        commit=None, dockerfile=Path("Dockerfile"), context=Path("."), target=None, build_args={},
+        labels={}, cache_from=None, network=None, skip_if_exists=True, push=True)
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_auto_falls_back_to_classic_with_one_warning(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(buildkit, "probe", lambda env: buildkit.Probe(None, "no docker CLI in the pipe"))
+    assert pipe.choose_builder(_settings()) is None
+    assert _lines(capsys, "WARNING") == [
+        "BuildKit is not available (no docker CLI in the pipe): building with the classic builder."]
+    with pytest.raises(PipeError, match=r"^BUILDER needs BuildKit, which is not available"):
+        pipe.choose_builder(_settings(builder="buildkit"))
+    with pytest.raises(PipeError, match=r"^SECRETS needs BuildKit, which is not available"):
+        pipe.choose_builder(_settings(secrets={"npmrc": "v"}))
+
+
+def test_classic_refuses_what_only_buildkit_does() -> None:
+    with pytest.raises(PipeError, match=r"^CACHE_TO needs BuildKit but BUILDER is classic"):
+        pipe.choose_builder(_settings(builder="classic", cache_to="type=registry,ref=r/x:c"))
+    assert pipe.choose_builder(_settings(builder="classic")) is None
