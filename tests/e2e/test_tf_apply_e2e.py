@@ -77,3 +77,47 @@ def test_plan_on_pr_then_apply_on_main(tmp_path: Path, moto_s3: MotoS3, terrafor
     config = docker_client.images.get(image).attrs["Config"]
     assert config["Labels"]["io.do-pipes.terraform-version"] == terraform_image.split(":")[1]
     assert config["Entrypoint"] == ["/opt/pipe/bin/python", "-m", "tf_apply"]
+
+
+def test_plan_comment_on_the_pull_request(tmp_path: Path, moto_s3: MotoS3, terraform_image: str,
+                                          pipe_image: Callable[[str], str], pipe_host: PipeHost) -> None:
+    """A pull-request pipeline (BITBUCKET_PR_ID set): the plan becomes one comment per working
+    directory, updated (not duplicated) by the next push's plan."""
+    from testbed.bitbucket_comments import open_pull_request
+    from testbed.bitbucket_stub import BitbucketState, BitbucketStub
+
+    image = pipe_image("tf-apply")
+    build = tmp_path / "build"
+    for folder in ("infra", "infra2"):
+        shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "tf-apply" / "basic", build / folder)
+    bucket = moto_s3.create_bucket(f"e2e-{pysecrets.token_hex(6)}")
+    token, password = canary("bbtoken-e2e-"), canary("e2e-pw-")
+    runs: list[PipeRun] = []
+    with BitbucketStub(BitbucketState(tokens={token})) as api:
+        open_pull_request(api.state.pullrequests, "acme/web", 3)
+
+        def plan(folder: str, size: str) -> PipeRun:
+            step = bitbucket_env(build, commit=pysecrets.token_hex(20), branch="feature")
+            step["BITBUCKET_PR_ID"] = "3"
+            given = {"SPACES_ACCESS_KEY_ID": canary("DO00E2E"), "SPACES_SECRET_ACCESS_KEY": canary("s-"),
+                     "SPACES_BUCKET": bucket, "SPACES_ENDPOINT": moto_s3.url, "MODE": "plan",
+                     "WORKING_DIR": folder, "STATE_KEY": f"web/{folder}/terraform.tfstate",
+                     "CODE_INSIGHTS": "false", "BITBUCKET_ACCESS_TOKEN": token,
+                     "BITBUCKET_API_URL": api.url, "VARS_COUNT": "2", "VARS_0": f"size={size}",
+                     "VARS_1": f"db_password={password}"}
+            result = run_pipe(pipe_command(f"docker://{image}", build, step, pipe_host,
+                                           variables=given), timeout=300)
+            runs.append(result)
+            assert result.code == 0, result.output
+            return result
+
+        assert "plan comment 1 created" in plan("infra", "1").output
+        assert "plan comment 2 created" in plan("infra2", "1").output
+        assert "plan comment 1 updated" in plan("infra", "2").output
+        comments = api.state.comments.on("acme", "web", 3)
+    assert [c["content"]["raw"].splitlines()[-1] for c in comments] == [
+        "[//]: # (tf-apply plan infra default)", "[//]: # (tf-apply plan infra2 default)"]
+    assert "2 to create" in comments[0]["content"]["raw"]
+    text = "\n".join(r.output for r in runs) + "".join(c["content"]["raw"] for c in comments)
+    for secret in (token, password):
+        assert_absent(secret, text=text)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import bitbucket_comments
 from .httpserve import QuietHandler, StateServer, StateStub
 
 _PATH = re.compile(r"^/2\.0/repositories/([^/]+)/([^/]+)/pullrequests(?:/(\d+))?/?$")
@@ -36,11 +37,16 @@ class BitbucketState:
     pullrequests: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     branch_exists: Callable[[str, str, str], bool] | None = None
+    # --- pull request comments (tf-apply): testbed/bitbucket_comments.py ---
+    comments: bitbucket_comments.CommentStore = field(
+        default_factory=bitbucket_comments.CommentStore)
+    # --- end of pull request comments ---
 
     def reset(self) -> None:
         self.pullrequests.clear()
         self.requests.clear()
         self.branch_exists = None
+        self.comments.reset()  # pull request comments (tf-apply)
 
 
 def _error(message: str) -> dict[str, Any]:
@@ -82,7 +88,15 @@ class _Handler(QuietHandler):
         return unquote(match.group(1)), unquote(match.group(2)), (
             int(match.group(3)) if match.group(3) else None)
 
+    # --- pull request comments (tf-apply): testbed/bitbucket_comments.py answers them ---
+    def do_PUT(self) -> None:
+        if not bitbucket_comments.handle(self, "PUT"):
+            self.send_json(404, _error("Resource not found"))
+    # --- end of pull request comments ---
+
     def do_GET(self) -> None:
+        if bitbucket_comments.handle(self, "GET"):  # pull request comments (tf-apply)
+            return
         state = self.server.state
         state.requests.append(("GET", self.path))
         if not self._auth():
@@ -115,6 +129,8 @@ class _Handler(QuietHandler):
         return self.send_json(200, body)
 
     def do_POST(self) -> None:
+        if bitbucket_comments.handle(self, "POST"):  # pull request comments (tf-apply)
+            return
         state = self.server.state
         state.requests.append(("POST", self.path))
         if not self._auth():

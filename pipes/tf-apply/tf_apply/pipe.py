@@ -11,7 +11,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipes_common import log as plog
 from pipes_common import outputs, runner
@@ -142,15 +142,56 @@ def run_plan(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work:
         terraform_version=str(plan_doc.get("terraform_version") or tf.version()),
         created=planstore.now(), commit=s.commit, build_number=s.build_number,
         counts=sm.counts, has_changes=run.code == 2)
-    store.save(record, plan_bytes, redact.plan_json(plan_doc))
+    redacted, sensitive = redact.plan_json_and_values(plan_doc)  # plan_doc is redacted too
+    store.save(record, plan_bytes, redacted)
     _log_summary(sm)
     log.info("Saved plan stored at %s%s/ (made against %s).", s.plans_prefix, s.plan_id,
              after.describe())
     _report(s, ctx, sm, s.plan_id)
     _publish(ctx, s, sm, None, s.plan_id)
+    _comment(s, ctx, tf, sm, plan_doc, plan_file, sensitive)
     plog.success(f"Plan saved as PLAN_ID {s.plan_id}: {sm.headline()}"
                  + ("" if run.code == 2 else " (no changes)"))
     return 0
+
+
+def _comment(s: Settings, ctx: StepContext, tf: Terraform, sm: summary.Summary,
+             plan_doc: dict[str, Any], plan_file: Path, sensitive: set[str]) -> None:
+    """In a pull-request pipeline: the plan as the pull request's one comment for this working
+    directory and workspace (created, or updated on later pushes)."""
+    if not s.pr_id or not s.comment:
+        return
+    log = plog.get_logger()
+    if not s.bb_token:
+        log.warning("Pull request comment skipped: BITBUCKET_ACCESS_TOKEN is not set (pass an "
+                    "access token with the pull request write scope, or set COMMENT: false).")
+        return
+    if not ctx.workspace or not ctx.repo_slug:
+        log.warning("Pull request comment skipped: BITBUCKET_WORKSPACE or BITBUCKET_REPO_SLUG "
+                    "is not set (not running in Bitbucket Pipelines).")
+        return
+    from pipes_common import secrets
+
+    from . import bbcomment, insights, prcomment, redact
+
+    for value in sensitive:
+        secrets.register(value)
+    where = prcomment.Where(
+        working_dir=s.working_dir_rel, workspace=s.workspace, commit=s.commit,
+        build_url=ctx.build_url, plan_id=s.plan_id,
+        plan_location=f"s3://{s.bucket}/{s.plans_prefix}{s.plan_id}/plan.json",
+        report_id=insights.report_id(s.workspace, s.working_dir_rel) if s.code_insights else None)
+    text = redact.redact_text(tf.show_text(plan_file), sensitive)
+    markdown = prcomment.body(sm, prcomment.output_changes(plan_doc), text, where)
+    client = bbcomment.CommentClient(s.bb_token, s.bb_api_url)
+    try:
+        posted = client.upsert(ctx.workspace, ctx.repo_slug, s.pr_id,
+                               prcomment.marker(s.working_dir_rel, s.workspace), markdown)
+    except bbcomment.TransientError as err:
+        log.warning("Pull request comment not posted: %s; the plan itself is fine.", err)
+        return
+    log.info("Pull request #%s: plan comment %s %s.", s.pr_id, posted.comment_id,
+             "created" if posted.created else "updated")
 
 
 def run_saved(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work: Path,

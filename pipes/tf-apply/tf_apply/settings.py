@@ -40,6 +40,10 @@ class Settings:
     code_insights: bool
     api_proxy: str
     debug: bool = False
+    comment: bool = True
+    bb_token: str | None = None
+    bb_api_url: str = "https://api.bitbucket.org"
+    pr_id: str | None = None
     commit: str | None = None
     build_number: str | None = None
 
@@ -163,6 +167,10 @@ def build(values: dict[str, Any], ctx: StepContext) -> Settings:
         code_insights=bool(values["CODE_INSIGHTS"]),
         api_proxy=str(values["BITBUCKET_API_PROXY"]).rstrip("/"),
         debug=bool(values.get("DEBUG")),
+        comment=bool(values.get("COMMENT", True)),
+        bb_token=values.get("BITBUCKET_ACCESS_TOKEN") or None,
+        bb_api_url=str(values.get("BITBUCKET_API_URL") or "https://api.bitbucket.org").rstrip("/"),
+        pr_id=ctx.pr_id,
         commit=ctx.commit,
         build_number=ctx.build_number,
     )

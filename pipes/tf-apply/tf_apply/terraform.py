@@ -190,6 +190,11 @@ class Terraform:
         data: dict[str, Any] = json.loads(out)
         return data
 
+    def show_text(self, plan_file: Path) -> str:
+        """The saved plan as Terraform prints it (sensitive attributes already hidden)."""
+        return self._run(["show", "-no-color", str(plan_file)],
+                         error="terraform show of the saved plan failed").stdout
+
 
 def _one_line(text: str, limit: int = 600) -> str:
     flat = " ".join(part.strip() for part in text.splitlines() if part.strip())
