@@ -62,17 +62,28 @@ def lock_error(info: LockInfo, timeout: str, working_dir: str) -> PipeError:
 
 
 def version_error(text: str, bundled: str) -> PipeError | None:
-    """Terraform's "Unsupported Terraform Core version" made into one clear message."""
+    """Terraform's "Unsupported Terraform Core version" made into one clear message: the
+    constraint, the bundled Terraform and the tf-apply release whose Terraform matches."""
     if "Unsupported Terraform Core version" not in text:
         return None
+    from . import __version__, tfversions
+
     constraint = re.search(r'required_version\s*=\s*"([^"]+)"', text)
     location = re.search(r"on (\S+) line (\d+)", text)
+    release = tfversions.release_for(constraint.group(1)) if constraint else None
+    if release is not None:
+        fix = (f"use tf-apply {release[0]} (it bundles Terraform {release[1]}), or widen "
+               "required_version")
+    else:
+        fix = ("no tf-apply release bundles a matching Terraform: widen required_version"
+               if constraint else "use a tf-apply release that bundles a matching Terraform, "
+               "or widen required_version")
     return PipeError(
         f"The configuration's required_version"
-        f"{' (' + constraint.group(1) + ')' if constraint else ''} rules out the Terraform "
-        f"{bundled} bundled in this pipe"
+        f"{' (' + constraint.group(1) + ')' if constraint else ''} rules out Terraform "
+        f"{bundled}, bundled in tf-apply {__version__}"
         f"{' (' + location.group(1) + ' line ' + location.group(2) + ')' if location else ''}: "
-        f"use a tf-apply release that bundles a matching Terraform, or widen required_version")
+        f"{fix}")
 
 
 @dataclass
