@@ -21,7 +21,7 @@ def _parts(version: str) -> tuple[int, ...]:
 
 
 def _pad(parts: tuple[int, ...]) -> tuple[int, ...]:
-    return (parts + (0, 0, 0))[:3]
+    return (*parts, 0, 0, 0)[:3]
 
 
 def satisfies(version: str, constraint: str) -> bool | None:
