@@ -57,7 +57,8 @@ def report_id(workspace: str, working_dir: str) -> str:
 
 
 def report_body(summary: Summary, *, mode: str, workspace: str, working_dir: str,
-                plan_id: str | None, link: str | None) -> dict[str, Any]:
+                plan_id: str | None, link: str | None, result: str = "PASSED",
+                details: str | None = None) -> dict[str, Any]:
     counts = summary.counts
     data: list[dict[str, Any]] = [
         {"title": "To create", "type": "NUMBER", "value": counts["create"]},
@@ -70,11 +71,11 @@ def report_body(summary: Summary, *, mode: str, workspace: str, working_dir: str
         data.append({"title": "Plan id", "type": "TEXT", "value": plan_id})
     body: dict[str, Any] = {
         "title": f"Terraform {mode}: {working_dir} ({workspace})"[:450],
-        "details": f"Plan: {summary.headline()}." + (
-            f" Saved as plan id {plan_id}." if plan_id else ""),
+        "details": details or (f"Plan: {summary.headline()}." + (
+            f" Saved as plan id {plan_id}." if plan_id else "")),
         "report_type": REPORT_TYPE,
         "reporter": "tf-apply pipe",
-        "result": "PASSED",
+        "result": result,
         "data": data,
     }
     if link:

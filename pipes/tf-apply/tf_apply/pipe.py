@@ -194,6 +194,44 @@ def _comment(s: Settings, ctx: StepContext, tf: Terraform, sm: summary.Summary,
              "created" if posted.created else "updated")
 
 
+def run_drift(s: Settings, ctx: StepContext, tf: Terraform) -> int:
+    """Plan with ``-detailed-exitcode`` (``-refresh-only`` with REFRESH_ONLY): exit 2 is drift."""
+    log = plog.get_logger()
+    run = tf.run_json(["plan", *_common_args(s), "-detailed-exitcode",
+                       *(["-refresh-only"] if s.refresh_only else []), *s.extra_args],
+                      ok_codes=(0, 2))
+    sm = summary.drift_from_events(run.events)
+    # exit 2 with no resource changed: only outputs differ; with -refresh-only that comes from
+    # the configuration (not from outside Terraform), so it is no drift there
+    drifted = run.code == 2 and (sm.has_changes or not s.refresh_only)
+    what = "changes outside Terraform" if s.refresh_only else "differences from the configuration"
+    if run.code == 2 and not sm.has_changes:
+        log.info("Only outputs differ%s.", " (from the configuration: not drift with "
+                 "REFRESH_ONLY)" if s.refresh_only else "")
+        what += ", outputs only"
+    _log_summary(sm)
+    if s.code_insights:
+        from . import insights
+
+        body = insights.report_body(
+            sm, mode="drift", workspace=s.workspace, working_dir=s.working_dir_rel, plan_id=None,
+            link=ctx.build_url, result="FAILED" if drifted else "PASSED",
+            details=(f"Drift ({what}): {sm.headline()}." if drifted else "No drift."))
+        insights.send(os.environ, ctx, s.api_proxy, body,
+                      insights.report_id(s.workspace, s.working_dir_rel) + "-drift")
+    _publish(ctx, s, sm, None)
+    if not drifted:
+        plog.success(f"No drift in {s.working_dir_rel} ({s.workspace})")
+        return 0
+    message = f"Drift in {s.working_dir_rel} ({s.workspace}), {what}: {sm.headline()}"
+    if s.fail_on_drift:
+        raise PipeError(f"{message} (FAIL_ON_DRIFT is true: set it to false to only report "
+                        "drift)")
+    log.warning("%s.", message)
+    plog.success("Drift reported (FAIL_ON_DRIFT is false)")
+    return 0
+
+
 def run_saved(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work: Path,
               conditional_writes: bool) -> int:
     from . import planstore
@@ -273,6 +311,8 @@ def main() -> int:
         spaces, conditional_writes = ready.result()
         log.info("Initialised (%.1fs).", time.monotonic() - started)
         tf.workspace(s.workspace, create=s.mode in ("plan", "apply"))
+        if s.mode == "drift":
+            return run_drift(s, ctx, tf)
         if s.mode == "output":
             outs = tfoutputs.split(tf.output_json())
             _publish(ctx, s, None, outs)

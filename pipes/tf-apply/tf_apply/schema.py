@@ -4,7 +4,7 @@ from __future__ import annotations
 from pipes_common.variables import Schema
 
 DEFAULT_API_URL = "https://api.bitbucket.org"
-MODES = ("plan", "apply", "destroy", "validate", "output")
+MODES = ("plan", "apply", "destroy", "validate", "output", "drift")
 LOCKING_MODES = ("auto", "lockfile", "off")
 
 SCHEMA: Schema = {
@@ -57,6 +57,8 @@ SCHEMA: Schema = {
                          "when the configuration uses no DigitalOcean provider"}},
     "EXTRA_ARGS": {"type": "list", "schema": {"type": "string"}},
     "CODE_INSIGHTS": {"type": "boolean", "default": True},
+    "REFRESH_ONLY": {"type": "boolean", "default": False},
+    "FAIL_ON_DRIFT": {"type": "boolean", "default": True},
     "COMMENT": {"type": "boolean", "default": True},
     "BITBUCKET_ACCESS_TOKEN": {
         "type": "string", "empty": False,
