@@ -84,7 +84,8 @@ def report_body(summary: Summary, *, mode: str, workspace: str, working_dir: str
 
 
 def send(env: Mapping[str, str], ctx: StepContext, proxy: str, body: dict[str, Any],
-         rid: str, timeout: float = 10.0) -> bool:
+         rid: str, timeout: float = 10.0,
+         annotations: list[dict[str, Any]] | None = None) -> bool:
     log = get_logger()
     if not in_pipelines(env, ctx):
         log.info("Code Insights report skipped: not running in Bitbucket Pipelines.")
@@ -93,10 +94,13 @@ def send(env: Mapping[str, str], ctx: StepContext, proxy: str, body: dict[str, A
     client = _ProxiedInsights(ctx.repo_slug, ctx.workspace, proxy, timeout)
     try:
         client.create_report(ctx.commit, {**body, "external_id": rid})
+        for start in range(0, len(annotations or []), 100):  # at most 100 per request
+            client.create_bulk_annotations(ctx.commit, rid, (annotations or [])[start:start + 100])
     except (requests.RequestException, SystemExit) as err:
         log.warning("Code Insights report not sent (%s); the plan itself is fine.",
                     type(err).__name__ if not isinstance(err, requests.HTTPError)
                     else f"HTTP {err.response.status_code if err.response is not None else '?'}")
         return False
-    log.info("Code Insights report %s sent.", rid)
+    log.info("Code Insights report %s sent%s.", rid,
+             f" with {len(annotations)} annotations" if annotations else "")
     return True

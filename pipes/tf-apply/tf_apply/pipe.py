@@ -194,6 +194,41 @@ def _comment(s: Settings, ctx: StepContext, tf: Terraform, sm: summary.Summary,
              "created" if posted.created else "updated")
 
 
+def run_validate(s: Settings, ctx: StepContext, tf: Terraform) -> int:
+    """``terraform validate -json`` and ``fmt -check -recursive``: every finding logged with
+    file and line and sent as a Code Insights annotation; errors or unformatted files fail."""
+    from . import validation
+
+    log = plog.get_logger()
+    findings = validation.from_diagnostics(tf.validate_json(), s.working_dir_rel)
+    findings += validation.from_fmt(tf.fmt_check(), s.working_dir_rel)
+    for finding in findings:
+        (log.warning if finding.kind == "warning" else log.info)("%s", finding.text())
+    errors = sum(1 for f in findings if f.kind == "error")
+    unformatted = sum(1 for f in findings if f.kind == "format")
+    failed = bool(errors or unformatted)
+    headline = (f"{errors} validation errors, {unformatted} unformatted files, "
+                f"{len(findings) - errors - unformatted} warnings")
+    if s.code_insights:
+        from . import insights
+
+        body = insights.report_body(
+            summary.Summary(), mode="validate", workspace=s.workspace,
+            working_dir=s.working_dir_rel, plan_id=None, link=ctx.build_url,
+            result="FAILED" if failed else "PASSED", details=headline + ".")
+        body["data"] = [{"title": "Errors", "type": "NUMBER", "value": errors},
+                        {"title": "Unformatted files", "type": "NUMBER", "value": unformatted}]
+        insights.send(os.environ, ctx, s.api_proxy, body,
+                      insights.report_id(s.workspace, s.working_dir_rel) + "-validate",
+                      annotations=validation.annotation_bodies(findings))
+    if failed:
+        first = next(f for f in findings if f.kind in ("error", "format"))
+        raise PipeError(f"Configuration in {s.working_dir_rel}: {headline} (first: "
+                        f"{first.where()}: {first.summary})")
+    plog.success(f"Configuration in {s.working_dir_rel} is valid and formatted")
+    return 0
+
+
 def run_drift(s: Settings, ctx: StepContext, tf: Terraform) -> int:
     """Plan with ``-detailed-exitcode`` (``-refresh-only`` with REFRESH_ONLY): exit 2 is drift."""
     log = plog.get_logger()
@@ -297,9 +332,7 @@ def main() -> int:
         work = Path(tmp)
         if s.mode == "validate":
             tf.init(None)
-            tf.run_json(["validate", "-no-color"])
-            plog.success(f"Configuration in {s.working_dir_rel} is valid")
-            return 0
+            return run_validate(s, ctx, tf)
         backend_file = atomic_write(work / "backend.hcl", backend.backend_config(s), mode=0o600)
         ready = pool.submit(_spaces_and_locking, s, pool.submit)
         try:

@@ -201,6 +201,39 @@ class Terraform:
         data: dict[str, Any] = json.loads(out)
         return data
 
+    def validate_json(self) -> list[dict[str, Any]]:
+        """The diagnostics of ``terraform validate -json`` (one JSON document, any exit code)."""
+        result = self._run(["validate", "-json", "-no-color"], check=False)
+        try:
+            doc = json.loads(result.stdout)
+        except ValueError:
+            raise PipeError("terraform validate failed: "
+                            + _diagnostic_text(result.stderr + "\n" + result.stdout)) from None
+        return [d for d in doc.get("diagnostics") or [] if isinstance(d, dict)]
+
+    def fmt_check(self) -> list[tuple[str, int]]:
+        """``terraform fmt -check -recursive -diff``: (file, first changed line) of each file
+        that is not formatted."""
+        result = self._run(["fmt", "-check", "-recursive", "-diff", "-no-color"], check=False)
+        if result.returncode not in (0, 3):
+            raise PipeError("terraform fmt failed: " + _diagnostic_text(result.stderr + "\n"
+                                                                       + result.stdout))
+        found: list[tuple[str, int]] = []
+        current: str | None = None
+        at = 0  # the old file's line the diff is at, within the first hunk of ``current``
+        for line in result.stdout.splitlines():
+            if line.startswith("--- old/"):
+                current, at = line[len("--- old/"):].strip(), 0
+            elif current and line.startswith("@@"):
+                hunk = re.match(r"@@ -(\d+)", line)
+                at = int(hunk.group(1)) if hunk else 1
+            elif current and at and line.startswith(("-", "+")) and not line.startswith("+++"):
+                found.append((current, max(1, at)))  # the first changed line
+                current = None
+            elif current and at and line.startswith(" "):
+                at += 1
+        return found
+
     def show_text(self, plan_file: Path) -> str:
         """The saved plan as Terraform prints it (sensitive attributes already hidden)."""
         return self._run(["show", "-no-color", str(plan_file)],
