@@ -130,7 +130,7 @@ def test_refused_fails_with_one_line(stack: Stack, api: BitbucketStub, token: st
 
 def test_rate_limited_then_posted(stack: Stack, api: BitbucketStub, token: str) -> None:
     api.state.comments.faults += [(429, {"Retry-After": "1"})] * 2
-    run = _plan(stack, api, token)
+    run = _plan(stack, api, token, DEBUG="true")  # the retries logged, the token masked
     assert run.code == 0, run.output
     assert len(_raws(api)) == 1 and "created" in run.output
     assert [m for m, _, _ in api.state.comments.requests][:3] == ["GET", "GET", "GET"]
