@@ -25,6 +25,7 @@ needed.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from .fsutil import atomic_write
 SCHEMA_VERSION = 1
 KIND = "do-pipes/outputs"
 FILE_NAME = "outputs.json"
+RUNS_DIR = "runs"  # beside outputs.json: one file per run of the pipe in the step (read_all)
 
 
 class HandoffError(PipeError):
@@ -142,7 +144,12 @@ def write(ctx: StepContext, outputs: Outputs, pipe_version: str) -> Path | None:
     path = own_file(ctx)
     if path is None:
         return None
-    return atomic_write(path, encode(outputs, pipe_version))
+    text = encode(outputs, pipe_version)
+    # every run also keeps its own file, so a later pipe can take what each run handed over
+    # (build-push run once per service, then one flux-bump for all of them: read_all)
+    stamp = json.loads(text)["written"].replace(":", "").replace(".", "")
+    atomic_write(path.parent / RUNS_DIR / f"{stamp}-{os.getpid()}.json", text)
+    return atomic_write(path, text)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -228,6 +235,22 @@ def load(path: Path, cls: type[T], instead: str) -> T:
     except ValueError as err:
         raise HandoffError(f"The {pipe} outputs at {path} are damaged ({err}): run {pipe} again "
                            f"earlier in this step, or {instead}") from None
+
+
+def read_all(ctx: StepContext, cls: type[T], instead: str) -> list[T]:
+    """What every run of a pipe of kind ``cls`` handed over earlier in this step, oldest first
+    (one item per run; ``[]`` when none).  The folder chosen is the one :func:`read` chooses; a
+    run file that cannot be used stops the reader like :func:`read` does."""
+    latest = read(ctx, cls, instead)
+    if latest is None:
+        return []
+    shared = ctx.shared_storage_dir
+    assert shared is not None
+    chosen = next(p for p in candidates(shared, cls.PIPE) if not _foreign(p))
+    runs = sorted((chosen.parent / RUNS_DIR).glob("*.json"))  # named by time written
+    if not runs:  # written by a release without run files: the last run only
+        return [latest]
+    return [load(p, cls, instead) for p in runs]
 
 
 def read(ctx: StepContext, cls: type[T], instead: str) -> T | None:

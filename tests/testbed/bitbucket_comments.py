@@ -10,8 +10,9 @@ published Bitbucket Cloud 2.0 contract:
   same body, ``200`` and the updated comment.
 A comment is ``{"type": "pullrequest_comment", "id", "content": {"raw", "markup": "markdown",
 "html"}, "user", "created_on", "updated_on", "deleted", "pending", "pullrequest": {"id"}, "links"}``.
-Errors: ``401`` for a missing or unknown token, ``403`` for a known token without the
-``pullrequest:write`` scope (writes only), ``404`` for an unknown pull request or comment,
+Errors: ``401`` for a missing or unknown credential (the stub's own check: a Bearer access
+token or a Basic Atlassian API token), ``403`` for one in the stub's ``no_write`` (writes
+only), ``404`` for an unknown pull request or comment,
 ``400`` for a body without ``content.raw`` or longer than :data:`MAX_RAW`; ``faults`` are served
 first, one per request (e.g. ``(429, {"Retry-After": "1"})``).
 """
@@ -36,13 +37,11 @@ MAX_RAW = 32768  # characters of content.raw the stub accepts (Bitbucket Cloud's
 @dataclass
 class CommentStore:
     comments: list[dict[str, Any]] = field(default_factory=list)
-    read_only_tokens: set[str] = field(default_factory=set)  # valid, without pullrequest:write
     faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     requests: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
 
     def reset(self) -> None:
         self.comments.clear()
-        self.read_only_tokens.clear()
         self.faults.clear()
         self.requests.clear()
 
@@ -108,9 +107,8 @@ def handle(h: _Handler, method: str) -> bool:
         h.send_json(status, _error("Rate limit for this resource has been exceeded"
                                    if status == 429 else "Something went wrong"), headers)
         return True
-    auth = h.headers.get("Authorization", "")
-    token = auth[7:] if auth.startswith("Bearer ") else ""
-    if token not in state.tokens and token not in store.read_only_tokens:
+    token = h._credential()
+    if token is None:
         h.send_json(401, _error("Token is invalid, expired or not supported for this endpoint."))
         return True
     workspace, slug = unquote(match.group(1)), unquote(match.group(2))
@@ -123,7 +121,7 @@ def handle(h: _Handler, method: str) -> bool:
     if method == "GET":
         _list(h, store, (workspace, slug, pr_id), comment_id)
         return True
-    if token in store.read_only_tokens:
+    if token in state.no_write:
         h.send_json(403, _error("Your credentials lack one or more required privilege scopes.",
                                 detail={"granted": ["pullrequest"],
                                         "required": ["pullrequest:write"]}))

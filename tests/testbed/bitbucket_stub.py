@@ -8,13 +8,25 @@
   ``source.branch.name`` required; ``201`` with the pull request (``links.html.href``,
   ``links.self.href``, ``source``/``destination`` with branch, commit and repository).
 - ``GET  /2.0/repositories/{workspace}/{repo_slug}/pullrequests/{id}``.
-Auth: ``Authorization: Bearer <token>``; errors are ``{"type": "error", "error": {"message"}}``.
+- ``PUT  /2.0/repositories/{workspace}/{repo_slug}/pullrequests/{id}``: mutates the pull request
+  ("only open pull requests can be mutated"): ``title``, ``description``, ``destination``,
+  ``reviewers`` (the list given replaces the old one) and ``close_source_branch``; ``200`` with it.
+- ``reviewers`` in a POST or PUT body: a list of account objects naming ``account_id`` or
+  ``uuid``; the answer lists them as ``{"type": "user", "account_id", "uuid", "display_name"}``.
+  With ``accounts`` set (account id -> uuid), an unknown reviewer is a ``400``.
+Auth, the forms Atlassian documents for the REST API: ``Authorization: Bearer <token>`` for a
+repository, project or workspace access token (``tokens``), and HTTP Basic ``<email>:<API token>``
+for an Atlassian API token (``api_tokens``, email -> token; a username instead of the email, or an
+app password, is a ``401``).  A credential in ``no_write`` (without the pull-request write scope)
+gets ``403`` "Your credentials lack one or more required privilege scopes." on POST and PUT.
+Errors are ``{"type": "error", "error": {"message"}}``.
 The stub refuses a second open pull request for the same source and destination (so a client
 that does not look for the open one first is caught) and a source branch that does not exist
 when ``branch_exists`` says so.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -37,6 +49,10 @@ class BitbucketState:
     pullrequests: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     branch_exists: Callable[[str, str, str], bool] | None = None
+    accounts: dict[str, str] | None = None  # account_id -> uuid of the workspace's users
+    api_tokens: dict[str, str] = field(default_factory=dict)  # Atlassian account email -> API token
+    no_write: set[str] = field(default_factory=set)  # tokens without the pull-request write scope
+    bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (method, JSON body)
     # --- pull request comments (tf-apply): testbed/bitbucket_comments.py ---
     comments: bitbucket_comments.CommentStore = field(
         default_factory=bitbucket_comments.CommentStore)
@@ -45,7 +61,11 @@ class BitbucketState:
     def reset(self) -> None:
         self.pullrequests.clear()
         self.requests.clear()
+        self.bodies.clear()
         self.branch_exists = None
+        self.accounts = None
+        self.api_tokens.clear()
+        self.no_write.clear()
         self.comments.reset()  # pull request comments (tf-apply)
 
 
@@ -73,13 +93,52 @@ def _matches(pr: dict[str, Any], query: str) -> bool:
     return True
 
 
+def _reviewers(state: BitbucketState, given: Any) -> list[dict[str, Any]] | str:
+    """The reviewer accounts of a request body, or the error message of a bad list."""
+    if not isinstance(given, list):
+        return "reviewers: expected a list of accounts"
+    out: list[dict[str, Any]] = []
+    for item in given:
+        if not isinstance(item, dict) or not (item.get("account_id") or item.get("uuid")):
+            return "reviewers: each reviewer needs an account_id or a uuid"
+        account_id, uuid = item.get("account_id"), item.get("uuid")
+        if state.accounts is not None:
+            by_uuid = {u: a for a, u in state.accounts.items()}
+            if account_id is not None and account_id not in state.accounts:
+                return f"reviewers: {account_id} is not a valid user"
+            if uuid is not None and uuid not in by_uuid:
+                return f"reviewers: {uuid} is not a valid user"
+            account_id = account_id or by_uuid[str(uuid)]
+            uuid = uuid or state.accounts[str(account_id)]
+        out.append({"type": "user", "account_id": account_id, "uuid": uuid,
+                    "display_name": account_id or uuid})
+    return out
+
+
 class _Handler(QuietHandler):
     server: StateServer[BitbucketState]
     json_content_type = "application/json; charset=utf-8"
 
-    def _auth(self) -> bool:
+    def _credential(self) -> str | None:
+        """The token the request authenticates with, or None."""
+        state = self.server.state
         header = self.headers.get("Authorization", "")
-        return header.startswith("Bearer ") and header[7:] in self.server.state.tokens
+        if header.startswith("Bearer ") and header[7:] in state.tokens:
+            return header[7:]
+        if header.startswith("Basic "):
+            try:
+                email, _, token = base64.b64decode(header[6:]).decode().partition(":")
+            except ValueError:
+                return None
+            if "@" in email and state.api_tokens.get(email) == token:
+                return token
+        return None
+
+    def _auth(self) -> bool:
+        return self._credential() is not None
+
+    def _may_write(self) -> bool:
+        return self._credential() not in self.server.state.no_write
 
     def _route(self) -> tuple[str, str, int | None] | None:
         match = _PATH.match(urlsplit(self.path).path)
@@ -87,12 +146,6 @@ class _Handler(QuietHandler):
             return None
         return unquote(match.group(1)), unquote(match.group(2)), (
             int(match.group(3)) if match.group(3) else None)
-
-    # --- pull request comments (tf-apply): testbed/bitbucket_comments.py answers them ---
-    def do_PUT(self) -> None:
-        if not bitbucket_comments.handle(self, "PUT"):
-            self.send_json(404, _error("Resource not found"))
-    # --- end of pull request comments ---
 
     def do_GET(self) -> None:
         if bitbucket_comments.handle(self, "GET"):  # pull request comments (tf-apply)
@@ -135,6 +188,9 @@ class _Handler(QuietHandler):
         state.requests.append(("POST", self.path))
         if not self._auth():
             return self.send_json(401, _error("Token is invalid, expired or not supported for this endpoint."))
+        if not self._may_write():
+            return self.send_json(403, _error("Your credentials lack one or more required "
+                                              "privilege scopes."))
         route = self._route()
         if route is None or route[2] is not None:
             return self.send_json(404, _error("Resource not found"))
@@ -143,6 +199,10 @@ class _Handler(QuietHandler):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
         except ValueError:
             return self.send_json(400, _error("Malformed JSON body"))
+        state.bodies.append(("POST", body))
+        reviewers = _reviewers(state, body.get("reviewers", []))
+        if isinstance(reviewers, str):
+            return self.send_json(400, _error(reviewers))
         title = body.get("title")
         source = ((body.get("source") or {}).get("branch") or {}).get("name")
         dest = ((body.get("destination") or {}).get("branch") or {}).get("name") or "main"
@@ -172,6 +232,7 @@ class _Handler(QuietHandler):
             "destination": {"branch": {"name": dest}, "commit": {"hash": "0" * 12},
                             "repository": repo},
             "close_source_branch": bool(body.get("close_source_branch", False)),
+            "reviewers": reviewers, "participants": [],
             "comment_count": 0, "task_count": 0, "reason": "",
             "created_on": now, "updated_on": now,
             "links": {
@@ -181,6 +242,51 @@ class _Handler(QuietHandler):
         }
         state.pullrequests.append(pr)
         return self.send_json(201, pr)
+
+    def do_PUT(self) -> None:
+        if bitbucket_comments.handle(self, "PUT"):  # pull request comments (tf-apply)
+            return
+        state = self.server.state
+        state.requests.append(("PUT", self.path))
+        if not self._auth():
+            return self.send_json(401, _error("Token is invalid, expired or not supported for this endpoint."))
+        if not self._may_write():
+            return self.send_json(403, _error("Your credentials lack one or more required "
+                                              "privilege scopes."))
+        route = self._route()
+        if route is None or route[2] is None:
+            return self.send_json(404, _error("Resource not found"))
+        workspace, slug, number = route
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        except ValueError:
+            return self.send_json(400, _error("Malformed JSON body"))
+        state.bodies.append(("PUT", body))
+        full = f"{workspace}/{slug}"
+        found = [pr for pr in state.pullrequests
+                 if pr["id"] == number and pr["destination"]["repository"]["full_name"] == full]
+        if not found:
+            return self.send_json(404, _error(f"Pull request {number} not found"))
+        pr = found[0]
+        if pr["state"] != "OPEN":
+            return self.send_json(400, _error("Only open pull requests can be mutated."))
+        if "reviewers" in body:
+            reviewers = _reviewers(state, body["reviewers"])
+            if isinstance(reviewers, str):
+                return self.send_json(400, _error(reviewers))
+            pr["reviewers"] = reviewers
+        if "title" in body:
+            if not body["title"]:
+                return self.send_json(400, _error("title: This field is required."))
+            pr["title"] = body["title"]
+        for key in ("description", "close_source_branch"):
+            if key in body:
+                pr[key] = body[key]
+        dest = ((body.get("destination") or {}).get("branch") or {}).get("name")
+        if dest:
+            pr["destination"]["branch"]["name"] = dest
+        pr["updated_on"] = datetime.now(UTC).isoformat()
+        return self.send_json(200, pr)
 
 
 class BitbucketStub(StateStub[BitbucketState]):

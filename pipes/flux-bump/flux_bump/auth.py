@@ -76,7 +76,7 @@ def parse_remote(url: str) -> Remote:
 class Credentials:
     """What git needs in its environment; ``files`` are removed by :func:`cleanup`."""
     env: dict[str, str] = field(default_factory=dict)
-    kind: str = "none"  # "token", "password", "ssh", "none"
+    kind: str = "none"  # "token", "api-token", "password", "ssh", "none"
     token: str | None = None  # the Bitbucket token, for the REST API
     files: list[Path] = field(default_factory=list)
 
@@ -104,8 +104,12 @@ def _decode_b64(value: str) -> str | None:
         return None
 
 
+API_TOKEN_USER = "x-bitbucket-api-token-auth"  # Atlassian's static git username for API tokens
+ACCESS_TOKEN_USER = "x-token-auth"  # and for repository, project and workspace access tokens
+
+
 def https(remote: Remote, workdir: Path, token: str | None, username: str | None,
-          password: str | None) -> Credentials:
+          password: str | None, api_token: str | None = None) -> Credentials:
     askpass = workdir / "askpass.sh"
     askpass.write_text(ASKPASS)
     askpass.chmod(0o700)
@@ -114,9 +118,13 @@ def https(remote: Remote, workdir: Path, token: str | None, username: str | None
         secrets.register(password)
         env.update({USER_ENV: username or remote.username or "git", PASS_ENV: password})
         return Credentials(env, "password", token)
+    if api_token:
+        secrets.register(api_token)
+        env.update({USER_ENV: API_TOKEN_USER, PASS_ENV: api_token})
+        return Credentials(env, "api-token", token)
     if token:
         secrets.register(token)
-        env.update({USER_ENV: "x-token-auth", PASS_ENV: token})
+        env.update({USER_ENV: ACCESS_TOKEN_USER, PASS_ENV: token})
         return Credentials(env, "token", token)
     if remote.password:
         env.update({USER_ENV: remote.username or "git", PASS_ENV: remote.password})

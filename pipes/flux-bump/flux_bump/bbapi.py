@@ -1,11 +1,14 @@
 """Bitbucket Cloud pull requests: ``/2.0/repositories/{workspace}/{repo_slug}/pullrequests``.
 
 Bearer auth with a repository/workspace access token.  An open pull request whose source branch is
-ours is reused (listed with ``q=source.branch.name="…" AND state="OPEN"``), not duplicated.
+ours (listed with ``q=source.branch.name="…" AND state="OPEN"``) is updated
+(``PUT .../pullrequests/{id}``), not duplicated.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -25,9 +28,19 @@ class PullRequest:
 
 
 class BitbucketClient:
-    def __init__(self, token: str, api_url: str = DEFAULT_API_URL, timeout: float = 30.0) -> None:
+    def __init__(self, token: str, api_url: str = DEFAULT_API_URL, timeout: float = 30.0,
+                 email: str | None = None) -> None:
+        """``token``: an access token (``Bearer``), or with ``email`` an Atlassian API token
+        (HTTP Basic with the account's email, as Atlassian documents for the REST API)."""
         secrets.register(token)
         self._token = token
+        self._email = email
+        if email:
+            basic = base64.b64encode(f"{email}:{token}".encode()).decode()
+            secrets.register(basic)
+            self._authorization = f"Basic {basic}"
+        else:
+            self._authorization = f"Bearer {token}"
         self.api_url = api_url.rstrip("/")
         self._session = httpclient.session()
         self._timeout = timeout
@@ -38,14 +51,13 @@ class BitbucketClient:
         try:
             resp = self._session.request(
                 method, f"{self.api_url}{path}", timeout=self._timeout,
-                headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
+                headers={"Authorization": self._authorization, "Accept": "application/json"},
                 **kwargs)
         except requests.RequestException as err:
             raise PipeError(f"BITBUCKET_API_URL: the Bitbucket API at {self.api_url} is "
                             f"unreachable ({type(err).__name__})") from None
         if resp.status_code in (401, 403):
-            raise PipeError(f"The Bitbucket API refused BITBUCKET_ACCESS_TOKEN ({resp.status_code}): "
-                            "use an access token with the pullrequest:write scope")
+            raise PipeError(self._refused(resp.status_code))
         if not resp.ok:
             detail = resp.reason
             with contextlib.suppress(ValueError):
@@ -58,6 +70,19 @@ class BitbucketClient:
         except ValueError:
             raise PipeError(f"The Bitbucket API returned a body that is not JSON for {path}") from None
         return data
+
+    def _refused(self, code: int) -> str:
+        if self._email:
+            why = ("the token lacks the write:pullrequest:bitbucket scope, or its account may not "
+                   "open pull requests here" if code == 403 else
+                   "it is expired or revoked, not an API token with scopes, or ATLASSIAN_EMAIL is "
+                   "not its account's email (the REST API takes the email, not the username)")
+            return f"The Bitbucket API refused ATLASSIAN_API_TOKEN ({code}): {why}"
+        why = ("it lacks the pullrequest:write scope: create an access token with "
+               "pullrequest:write and repository:write" if code == 403 else
+               "it is expired, revoked or mistyped (an app password or an API token does not go "
+               "here: API tokens go in ATLASSIAN_API_TOKEN with ATLASSIAN_EMAIL)")
+        return f"The Bitbucket API refused BITBUCKET_ACCESS_TOKEN ({code}): {why}"
 
     @staticmethod
     def _base(workspace: str, slug: str) -> str:
@@ -74,22 +99,46 @@ class BitbucketClient:
         return None
 
     def create(self, workspace: str, slug: str, source: str, destination: str, title: str,
-               description: str) -> PullRequest:
+               description: str, reviewers: Sequence[str] = (),
+               close_source_branch: bool = True) -> PullRequest:
         body = {"title": title, "description": description,
                 "source": {"branch": {"name": source}},
                 "destination": {"branch": {"name": destination}},
-                "close_source_branch": True}
+                "reviewers": [reviewer(r) for r in reviewers],
+                "close_source_branch": close_source_branch}
         # POST is not retried by the session: a retried create could open a second pull request
         data = self._request("POST", self._base(workspace, slug), failure="Creating the pull request failed",
                              json=body)
         return PullRequest(int(data["id"]), _html(data), created=True)
 
-    def open_or_reuse(self, workspace: str, slug: str, source: str, destination: str,
-                      title: str, description: str) -> PullRequest:
+    def update(self, workspace: str, slug: str, number: int, title: str, description: str,
+               reviewers: Sequence[str] = (), close_source_branch: bool = True) -> PullRequest:
+        """``PUT .../pullrequests/{id}``: the open pull request gets the new title and description
+        (and the reviewers, when some are given: the list replaces the one it has)."""
+        body: dict[str, Any] = {"title": title, "description": description,
+                                "close_source_branch": close_source_branch}
+        if reviewers:
+            body["reviewers"] = [reviewer(r) for r in reviewers]
+        data = self._request("PUT", f"{self._base(workspace, slug)}/{number}",
+                             failure=f"Updating pull request #{number} failed", json=body)
+        return PullRequest(int(data["id"]), _html(data), created=False)
+
+    def open_or_update(self, workspace: str, slug: str, source: str, destination: str,
+                       title: str, description: str, reviewers: Sequence[str] = (),
+                       close_source_branch: bool = True) -> PullRequest:
+        """The open pull request of ``source`` updated, or a new one: never a second one."""
         existing = self.find_open(workspace, slug, source)
         if existing is not None:
-            return existing
-        return self.create(workspace, slug, source, destination, title, description)
+            return self.update(workspace, slug, existing.id, title, description, reviewers,
+                               close_source_branch)
+        return self.create(workspace, slug, source, destination, title, description, reviewers,
+                           close_source_branch)
+
+
+def reviewer(value: str) -> dict[str, str]:
+    """A reviewer as the API takes it: ``{"uuid": "{…}"}`` for a UUID in braces, else
+    ``{"account_id": …}`` (an Atlassian account id)."""
+    return {"uuid": value} if value.startswith("{") else {"account_id": value}
 
 
 def _html(pr: dict[str, Any]) -> str:

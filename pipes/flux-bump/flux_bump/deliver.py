@@ -15,6 +15,9 @@ from pipes_common.log import get_logger
 from . import engine
 from .bbapi import BitbucketClient, PullRequest
 from .gitrepo import Git
+from .message import fill
+from .references import Target
+from .schema import BRANCH_RE
 
 Rescan = Callable[[], engine.Result]  # fetch the new tip, check it out, scan it again
 Message = Callable[[engine.Result], str]
@@ -91,18 +94,71 @@ def pr_branch(image: str, tag: str) -> str:
     return f"flux-bump/{slug(short)[:60]}-{slug(tag)[:60]}-{digest}"
 
 
-def pull_request(git: Git, root: Path, target_branch: str, image: str, tag: str,
+def pr_branch_for(targets: Sequence[Target]) -> str:
+    """The pull-request branch of one change: :func:`pr_branch` for one image; for several,
+    their count and a hash of every ``image:tag``."""
+    if len(targets) == 1:
+        return pr_branch(targets[0].image, targets[0].tag)
+    pairs = "\n".join(sorted(f"{t.image}:{t.tag}" for t in targets))
+    return f"flux-bump/{len(targets)}-images-{hashlib.sha256(pairs.encode()).hexdigest()[:8]}"
+
+
+BRANCH_FIELDS = ("name", "image", "tag", "short_digest", "commit", "short_commit")
+MAX_BRANCH = 200
+
+
+def _slug(text: str, keep: str = "") -> str:
+    return re.sub(r"-{2,}", "-", re.sub(rf"[^A-Za-z0-9._{re.escape(keep)}-]", "-", text)).strip("-.")
+
+
+def branch_name(template: str, targets: Sequence[Target], commit: str | None) -> str:
+    """``BRANCH_NAME`` filled in: ``{name}`` (the image's last path component, ``<n>-images``
+    for several), ``{image}`` (the image path, ``/`` kept), ``{tag}``, ``{short_digest}`` (12
+    hex digits), ``{commit}`` and ``{short_commit}`` (the source commit); characters a branch
+    cannot hold become ``-``.  The result must be a valid branch name."""
+    many = len(targets) > 1
+    digests = [t.digest.partition(":")[2][:12] for t in targets if t.digest]
+    values = {
+        "name": f"{len(targets)}-images" if many else _slug(targets[0].image.rsplit("/", 1)[-1]),
+        "image": "-".join(_slug(t.image, "/") for t in targets),
+        "tag": "-".join(_slug(t.tag) for t in targets),
+        "short_digest": "-".join(digests), "commit": commit or "", "short_commit": (commit or "")[:12],
+    }
+    rendered = fill(template, values, "BRANCH_NAME", BRANCH_FIELDS).strip()
+    if not rendered or len(rendered) > MAX_BRANCH or not re.match(BRANCH_RE, rendered):
+        shown = rendered[:MAX_BRANCH] + ("…" if len(rendered) > MAX_BRANCH else "")
+        raise PipeError(f"BRANCH_NAME gives '{shown}', which is not a valid branch name (at most "
+                        f"{MAX_BRANCH} characters, no spaces, '..', '~', '^', ':', '?', '*', '[', "
+                        "'\\', no leading '/', no trailing '/', '.' or '.lock'): fix the template, "
+                        "e.g. flux-bump/{name}-{tag}")
+    return rendered
+
+
+def pull_request(git: Git, root: Path, target_branch: str, branch: str,
                  result: engine.Result, message: str, client: BitbucketClient,
-                 workspace: str, slug: str) -> Delivered:
-    """Commit onto a branch of our own (force-pushed: it is ours) and open or reuse its PR."""
+                 workspace: str, slug: str, reviewers: Sequence[str] = (),
+                 close_source_branch: bool = True) -> Delivered:
+    """Commit onto ``branch``, a branch of our own, and open its pull request or update the open
+    one.  An existing branch is moved forward, never forced: the new commit has the old tip as a
+    parent (see :meth:`Git.onto_branch`)."""
     log = get_logger()
-    branch = pr_branch(image, tag)
     engine.write(root, result)
     commit = git.commit([c.path for c in result.changes], message)
-    ok, _, text = git.push("HEAD", branch, force=True)
-    if not ok:
-        raise git.explain(text, target_branch)
-    log.info("Pushed %s to the pull-request branch %s.", commit[:12], branch)
+    tip = git.remote_tip(branch)
+    pushed: str | None = commit
+    if tip is not None:
+        pushed = git.onto_branch(commit, branch, tip)
+    if pushed is None:
+        assert tip is not None
+        log.info("The pull-request branch %s already holds this change at %s.", branch, tip[:12])
+        commit = tip
+    else:
+        ok, _, text = git.push(pushed, branch)
+        if not ok:
+            raise git.explain(text, target_branch)
+        commit = pushed
+        log.info("Pushed %s to the pull-request branch %s.", commit[:12], branch)
     title, _, body = message.partition("\n")
-    pr = client.open_or_reuse(workspace, slug, branch, target_branch, title.strip(), body.strip())
+    pr = client.open_or_update(workspace, slug, branch, target_branch, title.strip(), body.strip(),
+                               reviewers, close_source_branch)
     return Delivered(commit, result, 1, pr=pr, branch=branch)

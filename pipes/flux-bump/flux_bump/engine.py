@@ -9,16 +9,17 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 from pipes_common.fsutil import atomic_write
+from yaml.nodes import MappingNode, ScalarNode
 
 from . import imageref, markers
 from .references import DocScan, Found, Target, collect_markers, plan_document, policies_naming
-from .yamldoc import EditError, Plan, apply, compose
+from .yamldoc import EditError, Insert, Plan, Replace, apply, compose, mapping_get
 
 SUFFIXES = (".yaml", ".yml")
 NAMES = ("Kustomization",)
@@ -120,12 +121,43 @@ class _Parsed:
     scans: list[DocScan]
 
 
-def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result) -> _Parsed | None:
+@dataclass
+class Cache:
+    """What :func:`scan_all` reads once for all its images: each file's bytes (None: not on
+    disk) and each parsed text (a list of document scans, or the reason it was skipped)."""
+    raw: dict[str, bytes | None] = field(default_factory=dict)
+    parsed: dict[str, tuple[str, list[DocScan] | str]] = field(default_factory=dict)
+
+
+def _raw(root: Path, rel: str, cache: Cache | None) -> bytes | None:
+    if cache is not None and rel in cache.raw:
+        return cache.raw[rel]
     full = root / rel
-    if full.is_symlink() or not full.is_file():
-        return None
-    raw = full.read_bytes()
-    if not any(n in raw for n in needles):
+    raw = None if full.is_symlink() or not full.is_file() else full.read_bytes()
+    if cache is not None:
+        cache.raw[rel] = raw
+    return raw
+
+
+def _parse(rel: str, text: str) -> list[DocScan] | str:
+    """The document scans of ``text``, or why it is skipped."""
+    try:
+        docs = compose(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or err.__class__.__name__
+        return f"{rel}: not valid YAML{where} ({problem})"
+    return [collect_markers(text, d) for d in docs]
+
+
+def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result,
+          overlay: Mapping[str, str], cache: Cache | None = None) -> _Parsed | None:
+    if rel in overlay:  # already edited for another image of the same change
+        raw: bytes | None = overlay[rel].encode("utf-8")
+    else:
+        raw = _raw(root, rel, cache)
+    if raw is None or not any(n in raw for n in needles):
         return None
     result.parsed.append(rel)
     try:
@@ -133,27 +165,33 @@ def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result) -> _Pa
     except UnicodeDecodeError:
         result.skipped.append(f"{rel}: not UTF-8 text")
         return None
-    try:
-        docs = compose(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or err.__class__.__name__
-        result.skipped.append(f"{rel}: not valid YAML{where} ({problem})")
+    known = cache.parsed.get(rel) if cache is not None else None
+    if known is not None and known[0] == text:
+        scans = known[1]
+    else:
+        scans = _parse(rel, text)
+        if cache is not None:
+            cache.parsed[rel] = (text, scans)
+    if isinstance(scans, str):
+        result.skipped.append(scans)
         return None
-    return _Parsed(rel, text, [collect_markers(text, d) for d in docs])
+    return _Parsed(rel, text, scans)
 
 
 def scan(root: Path, target: Target, paths: Sequence[str] | None = None,
-         searched: Sequence[str] | None = None) -> Result:
+         searched: Sequence[str] | None = None, overlay: Mapping[str, str] | None = None,
+         cache: Cache | None = None) -> Result:
     """Find every reference to ``target`` below ``root`` and compute the edited files (not written).
 
     ``searched`` lists the files considered when only some of them are on disk (a sparse checkout
-    of the files that contain a needle); by default the files below ``root`` are walked."""
+    of the files that contain a needle); by default the files below ``root`` are walked.
+    ``overlay`` holds texts that replace the files on disk (edits already planned for other
+    images of the same change); ``cache`` keeps what was read and parsed for the next image."""
     result = Result()
     result.searched = sorted(searched) if searched is not None else candidate_files(root, paths)
     wanted = [n.encode() for n in needles(target)]
-    parsed = [p for p in (_load(root, rel, wanted, result) for rel in result.searched) if p]
+    parsed = [p for p in (_load(root, rel, wanted, result, overlay or {}, cache)
+                          for rel in result.searched) if p]
     if target.policies:
         result.policies = set(target.policies)
     else:
@@ -177,6 +215,104 @@ def scan(root: Path, target: Target, paths: Sequence[str] | None = None,
         if after != item.text:
             result.changes.append(FileChange(item.path, item.text, after, found))
     return result
+
+
+@dataclass
+class Multi(Result):
+    """The change of several images at once: the union of their results, each file edited for
+    every image in turn (``per_target`` keeps each image's own result, in order)."""
+    per_target: list[tuple[Target, Result]] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[Target]:
+        """The images with no reference at all (then nothing may change)."""
+        return [t for t, r in self.per_target if not r.found]
+
+
+def scan_all(root: Path, targets: Sequence[Target], paths: Sequence[str] | None = None,
+             searched: Sequence[str] | None = None, chart_app_version: bool = False) -> Multi:
+    """:func:`scan` for each of ``targets`` in turn, each seeing the edits of those before it;
+    one combined result.  With ``chart_app_version``, the ``Chart.yaml`` beside each Helm values
+    file bumped gets that image's tag as ``appVersion``.  Raises :class:`BumpError` when any file
+    cannot be edited exactly."""
+    multi = Multi()
+    texts: dict[str, str] = {}
+    before: dict[str, str] = {}
+    found: dict[str, list[Found]] = {}
+    cache = Cache()
+    for target in targets:
+        res = scan(root, target, paths, searched, overlay=texts, cache=cache)
+        multi.per_target.append((target, res))
+        multi.searched = res.searched
+        multi.parsed = sorted(set(multi.parsed) | set(res.parsed))
+        multi.found += res.found
+        multi.skipped += [s for s in res.skipped if s not in multi.skipped]
+        multi.warnings += [w for w in res.warnings if w not in multi.warnings]
+        multi.policies |= res.policies
+        for change in res.changes:
+            before.setdefault(change.path, change.before)
+            texts[change.path] = change.after
+            found.setdefault(change.path, []).extend(change.found)
+    if chart_app_version:
+        _chart_versions(root, multi, before, texts, found)
+    multi.changes = [FileChange(p, before[p], texts[p], found[p]) for p in sorted(texts)
+                     if texts[p] != before[p]]
+    return multi
+
+
+VALUES_FILE = re.compile(r"^values(?:[-.][^/]*)?\.ya?ml$")
+
+
+def _chart_versions(root: Path, multi: Multi, before: dict[str, str], texts: dict[str, str],
+                    found: dict[str, list[Found]]) -> None:
+    """``appVersion`` of the chart whose values file a target's tag went into."""
+    tags: dict[str, set[str]] = {}
+    for target, res in multi.per_target:
+        for path, f in res.found:
+            folder, _, name = path.rpartition("/")
+            if f.kind == "helmvalues" and f.new == target.tag and VALUES_FILE.match(name):
+                tags.setdefault(f"{folder}/Chart.yaml" if folder else "Chart.yaml", set()).add(
+                    target.tag)
+    for chart, wanted in sorted(tags.items()):
+        full = root / chart
+        if chart not in texts and (full.is_symlink() or not full.is_file()):
+            multi.warnings.append(f"{chart}: no Chart.yaml beside the values file: appVersion "
+                                  "left alone")
+            continue
+        if len(wanted) > 1:
+            multi.warnings.append(f"{chart}: its values hold several new tags "
+                                  f"({', '.join(sorted(wanted))}): appVersion left alone")
+            continue
+        text = texts.get(chart) or full.read_text(encoding="utf-8")
+        try:
+            docs = compose(text)
+        except yaml.YAMLError:
+            multi.skipped.append(f"{chart}: not valid YAML (appVersion left alone)")
+            continue
+        if len(docs) != 1 or not isinstance(docs[0], MappingNode):
+            continue
+        tag = next(iter(wanted))
+        node = mapping_get(docs[0], "appVersion")
+        plan = Plan()
+        if node is None:
+            plan.inserts.append(Insert(docs[0], "appVersion", tag))
+            f = Found("chart", docs[0].start_mark.line + 1, "appVersion (added)", None, tag)
+        elif isinstance(node, ScalarNode):
+            f = Found("chart", node.start_mark.line + 1, "appVersion", str(node.value), tag)
+            if str(node.value) != tag:
+                plan.replaces.append(Replace(node, tag))
+        else:
+            continue
+        multi.found.append((chart, f))
+        if not plan:
+            continue
+        try:
+            after = apply(text, docs, plan)
+        except EditError as err:
+            raise BumpError(f"{chart}: {err}") from None
+        before.setdefault(chart, text)
+        texts[chart] = after
+        found.setdefault(chart, []).append(f)
 
 
 def write(root: Path, result: Result) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,36 @@ def sparse_pattern(path: str) -> str:
     return "/" + escaped
 
 
+def refused(kind: str, url: str, forbidden: bool) -> str:
+    """Why ``url`` likely rejected credentials of ``kind`` (401, or 403 when ``forbidden``), and
+    the fix."""
+    head = f"{url} rejected the credentials ({'403' if forbidden else '401'}): "
+    if kind == "token":
+        return head + ("BITBUCKET_ACCESS_TOKEN may not write to the repository: give the access "
+                       "token the repository:write scope (and pullrequest:write for pull "
+                       "requests), on this repository, its project or workspace" if forbidden else
+                       "BITBUCKET_ACCESS_TOKEN is expired, revoked or mistyped: create a "
+                       "repository, project or workspace access token and pass it as a secured "
+                       "variable")
+    if kind == "api-token":
+        return head + ("ATLASSIAN_API_TOKEN may not write to the repository: create the API "
+                       "token with the write:repository:bitbucket scope (and "
+                       "write:pullrequest:bitbucket for pull requests), for an account with "
+                       "write access" if forbidden else
+                       "ATLASSIAN_API_TOKEN is expired, revoked, mistyped, or an API token "
+                       "without scopes: create an API token with scopes (Atlassian account > "
+                       "Security > API tokens) and pass it as a secured variable")
+    if kind == "password":
+        return head + ("check that GIT_USERNAME/GIT_PASSWORD may write to the repository" if
+                       forbidden else "GIT_USERNAME/GIT_PASSWORD was refused") + (
+            "; if GIT_PASSWORD is a Bitbucket app password: app passwords no longer work, use "
+            "an access token (BITBUCKET_ACCESS_TOKEN) or an Atlassian API token "
+            "(ATLASSIAN_EMAIL and ATLASSIAN_API_TOKEN)")
+    return head + ("set BITBUCKET_ACCESS_TOKEN (a repository, project or workspace access "
+                   "token), or ATLASSIAN_EMAIL and ATLASSIAN_API_TOKEN, or use an SSH URL with "
+                   "SSH_KEY")
+
+
 @dataclass(frozen=True)
 class Identity:
     name: str
@@ -46,8 +76,10 @@ class Git:
     """One working clone of the GitOps repository."""
 
     def __init__(self, root: Path, remote: Remote, creds: Credentials, identity: Identity,
-                 home: Path) -> None:
+                 home: Path, extra_env: Mapping[str, str] | None = None,
+                 signed: bool = False) -> None:
         self.root = root
+        self.signed = signed  # commit-tree ignores commit.gpgSign: it is told with -S
         self.remote = remote
         self.creds = creds
         self.env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
@@ -58,6 +90,7 @@ class Git:
             "GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
             "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email,
             **creds.env,
+            **(extra_env or {}),  # e.g. the commit signing configuration (signing.Signing.env)
         })
 
     def git(self, *args: str, check: bool = True, error: str | None = None,
@@ -81,8 +114,9 @@ class Git:
                              "pipelines SSH key) has access to GITOPS_REPO")
         if re.search(r"Authentication failed|could not read Username|could not read Password|"
                      r"returned error: 40[13]|HTTP 40[13]|invalid credentials|access denied", text, re.I):
-            return PipeError(f"{url} rejected the credentials: check BITBUCKET_ACCESS_TOKEN (or "
-                             "GIT_USERNAME/GIT_PASSWORD) and that it may write to the repository")
+            forbidden = bool(re.search(r"returned error: 403|HTTP 403|access denied|cannot write",
+                                       text, re.I))
+            return PipeError(refused(self.creds.kind, url, forbidden))
         if re.search(r"not found|does not appear to be a git repository|returned error: 404|"
                      r"No such file or directory", text, re.I):
             return PipeError(f"GITOPS_REPO: no repository at {url}: check the URL")
@@ -220,8 +254,38 @@ class Git:
         finally:
             index.unlink(missing_ok=True)
         message = self.git("log", "-1", "--format=%B", ours).stdout
-        res = proc.run(["git", "commit-tree", tree, "-p", tip, "-F", "-"], cwd=self.root,
+        sign = ["-S"] if self.signed else []
+        res = proc.run(["git", "commit-tree", *sign, tree, "-p", tip, "-F", "-"], cwd=self.root,
                        env=self.env, input=message)
+        return res.stdout.strip()
+
+    def remote_tip(self, branch: str) -> str | None:
+        """The commit ``branch`` points at on the server, or None when it does not exist."""
+        res = self.git("ls-remote", "--heads", "origin", f"refs/heads/{branch}", check=False)
+        if not res.ok:
+            raise self.explain(res.stderr, branch)
+        for line in res.stdout.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref == f"refs/heads/{branch}":
+                return sha
+        return None
+
+    def onto_branch(self, commit: str, branch: str, tip: str) -> str | None:
+        """``commit`` (made on the target branch) as a fast-forward of ``branch`` at ``tip``, so
+        that updating the branch needs no force: a commit with the tree of ``commit`` and the
+        parents ``tip`` and ``commit``'s parent.  Its merge base with the target branch is that
+        parent, so the pull request shows exactly the edit.  None when ``tip`` already has that
+        tree (nothing to push)."""
+        self.git("fetch", "--quiet", "--depth", "1", "--no-tags", "--filter=blob:none", "origin",
+                 f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
+        tree = self.git("rev-parse", f"{commit}^{{tree}}").stdout.strip()
+        if self.git("rev-parse", f"{tip}^{{tree}}").stdout.strip() == tree:
+            return None
+        parent = self.git("rev-parse", f"{commit}^").stdout.strip()
+        message = self.git("log", "-1", "--format=%B", commit).stdout
+        sign = ["-S"] if self.signed else []
+        res = proc.run(["git", "commit-tree", *sign, tree, "-p", tip, "-p", parent, "-F", "-"],
+                       cwd=self.root, env=self.env, input=message)
         return res.stdout.strip()
 
     def reset_to(self, commit: str) -> None:

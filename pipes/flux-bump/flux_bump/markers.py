@@ -1,6 +1,7 @@
 """Flux setter markers, with the grammar of Flux's image-automation-controller (kyaml setters).
 
-A scalar is marked when its line comment, with every leading ``#`` removed, is a JSON object whose
+A scalar is marked when its line comment (or else its head comment, see
+:func:`yamldoc.head_comment`), with every leading ``#`` removed, is a JSON object whose
 values are all strings and whose ``$imagepolicy`` value is not empty; anything else is an ordinary
 comment.  The value names the setter: ``<namespace>:<policy>`` (the full image), or with the suffix
 ``:tag``, ``:name`` or ``:digest`` only that part of it.

@@ -5,22 +5,29 @@
    whose ``name`` or ``newName`` is the image: ``newTag`` (and ``digest``);
 3. HelmRelease ``spec.values`` ``image`` maps whose ``repository`` (or ``registry/repository``) is
    the image: ``tag`` (and ``digest``);
-4. plain ``image: <image>:<tag>[@digest]`` scalars anywhere.
+4. plain ``image: <image>:<tag>[@digest]`` scalars anywhere;
+5. Argo CD Image Updater's write-back files ``.argocd-source[-<app>].yaml``: ``kustomize.images``
+   entries (``[alias=]<image>[:tag][@digest]``) and ``helm.parameters`` pairs (``<p>.name`` or
+   ``<p>.repository`` naming the image: ``<p>.tag``, ``<p>.digest``; a ``<p>.spec`` full reference);
+6. plain Helm values files (a document without ``apiVersion`` and ``kind``): ``image`` maps whose
+   ``repository`` (or ``registry/repository``) is the image, as in HelmRelease values.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from . import imageref, markers
-from .yamldoc import Insert, Plan, Replace, line_comment, mapping_get, scalar_str, walk
+from .yamldoc import Insert, Plan, Replace, head_comment, line_comment, mapping_get, scalar_str, walk
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/"
 FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/"
 HELM_API = "helm.toolkit.fluxcd.io/"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-KINDS = ("marker", "kustomize", "helmrelease", "image")
+KINDS = ("marker", "kustomize", "helmrelease", "image", "argocd", "helmvalues", "chart")
+ARGOCD_SOURCE = re.compile(r"^\.argocd-source(?:-[^/]+)?\.ya?ml$")
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,9 @@ class Target:
     digest: str | None = None
     pin: bool = False
     policies: tuple[str, ...] = ()
+    # HELM_KEYS: dotted paths of the repository, the tag and optionally the digest in Helm values
+    # (instead of ``image`` maps at any depth)
+    helm_keys: tuple[str, ...] = ()
 
     def full(self, old: str | None = None) -> str:
         """``image:tag``, with ``@digest`` when pinning, or when ``old`` pinned one and it is known."""
@@ -71,12 +81,34 @@ def _names_in(mapping: Node) -> set[str]:
     return {n for n in found if n}
 
 
+def _own_line_scalars(root: Node) -> set[int]:
+    """The scalars that can carry a head comment of their own in go-yaml v3: block sequence
+    items, and mapping values on a later line than their key (a comment above ``key: value``
+    is the key's, which kyaml does not read)."""
+    found: set[int] = set()
+    for node, flow in walk(root):
+        if flow:
+            continue
+        if isinstance(node, SequenceNode) and not node.flow_style:
+            found |= {id(item) for item in node.value if isinstance(item, ScalarNode)}
+        elif isinstance(node, MappingNode) and not node.flow_style:
+            found |= {id(v) for k, v in node.value if isinstance(v, ScalarNode)
+                      and v.start_mark.line > k.end_mark.line}
+    return found
+
+
 def collect_markers(text: str, root: Node) -> DocScan:
+    """The marked scalars of one document.  As kyaml's ``FieldMeta.Read``: the line comment is
+    read first, and when it is not a marker, the head comment (the line above)."""
     scan = DocScan(root)
+    own_line = _own_line_scalars(root)
     for node, flow in walk(root):
         if isinstance(node, ScalarNode):
             comment = line_comment(text, node)
             marker = markers.parse(comment) if comment else None
+            if marker is None and id(node) in own_line:
+                head = head_comment(text, node)
+                marker = markers.parse(head) if head else None
             if marker is not None:
                 scan.marked.append((node, marker, flow))
         elif isinstance(node, MappingNode):
@@ -182,14 +214,24 @@ class _Planner:
             self.set_key(entry, "newTag", self.t.tag, "kustomize", flow)
             self.digest_field(entry, "kustomize", flow)
 
-    # -- 3. HelmRelease ----------------------------------------------------------------------
+    # -- 3. HelmRelease, and 6. plain Helm values files -------------------------------------
     def helmrelease(self, root: Node) -> None:
         api = scalar_str(mapping_get(root, "apiVersion")) or ""
-        if scalar_str(mapping_get(root, "kind")) != "HelmRelease" or not api.startswith(HELM_API):
+        kind = scalar_str(mapping_get(root, "kind"))
+        if kind is None and not api and isinstance(root, MappingNode):
+            self.image_maps(root, "helmvalues")  # a values file: no Kubernetes object
+            return
+        if kind != "HelmRelease" or not api.startswith(HELM_API):
             return
         spec = mapping_get(root, "spec")
         values = mapping_get(spec, "values") if spec is not None else None
         if values is None:
+            return
+        self.image_maps(values, "helmrelease")
+
+    def image_maps(self, values: Node, kind: str) -> None:
+        if self.t.helm_keys:
+            self.keyed_values(values, kind)
             return
         for node, flow in walk(values):
             image = mapping_get(node, "image")
@@ -200,8 +242,80 @@ class _Planner:
             if repo is None or self.t.image not in {repo, f"{registry}/{repo}" if registry else None}:
                 continue
             inner = flow or bool(image.flow_style)
-            self.set_key(image, "tag", self.t.tag, "helmrelease", inner)
-            self.digest_field(image, "helmrelease", inner)
+            self.set_key(image, "tag", self.t.tag, kind, inner)
+            self.digest_field(image, kind, inner)
+
+    def keyed_values(self, values: Node, kind: str) -> None:
+        """HELM_KEYS: the repository at its path names the image: the tag (and digest) at theirs."""
+        def at(path: str) -> Node | None:
+            node: Node | None = values
+            for part in path.split("."):
+                node = mapping_get(node, part) if node is not None else None
+            return node
+
+        repo_path, tag_path, *rest = self.t.helm_keys
+        if scalar_str(at(repo_path)) != self.t.image:
+            return
+        for path, new in ((tag_path, self.t.tag), *((p, self.t.digest) for p in rest)):
+            parent_path, _, key = path.rpartition(".")
+            parent = at(parent_path) if parent_path else values
+            if not isinstance(parent, MappingNode):
+                continue
+            if path != tag_path:  # the digest: as for digest fields
+                existing = mapping_get(parent, key)
+                if not new or not (self.t.pin or existing is not None):
+                    continue
+            assert new is not None
+            self.set_key(parent, key, new, kind, bool(parent.flow_style))
+
+    # -- 5. Argo CD Image Updater write-back files --------------------------------------------
+    def argocd_source(self, root: Node, filename: str) -> None:
+        if not ARGOCD_SOURCE.match(filename):
+            return
+        kustomize = mapping_get(root, "kustomize")
+        images = mapping_get(kustomize, "images") if kustomize is not None else None
+        if isinstance(images, SequenceNode):
+            flow = bool(images.flow_style)
+            for entry in images.value:
+                text = scalar_str(entry)
+                if text is None:
+                    continue
+                alias, eq, spec = text.rpartition("=")
+                ref = imageref.parse(spec)
+                if ref is None or ref.name != self.t.image:
+                    continue
+                assert isinstance(entry, ScalarNode)
+                new = f"{alias}{eq}{self.t.full(spec)}"
+                self.set_scalar(entry, new, "argocd", "kustomize.images", flow)
+        helm = mapping_get(root, "helm")
+        params = mapping_get(helm, "parameters") if helm is not None else None
+        if not isinstance(params, SequenceNode):
+            return
+        by_name: dict[str, MappingNode] = {}
+        for item in params.value:
+            name = scalar_str(mapping_get(item, "name")) if isinstance(item, MappingNode) else None
+            if name is not None and isinstance(item, MappingNode):
+                by_name[name] = item
+        for name, item in by_name.items():
+            value = scalar_str(mapping_get(item, "value"))
+            prefix, _, leaf = name.rpartition(".")
+            flow = bool(params.flow_style or item.flow_style)
+            if leaf == "spec" and value and (ref := imageref.parse(value)) is not None \
+                    and ref.name == self.t.image:
+                self._param(item, self.t.full(value), name, flow)
+            if leaf not in ("name", "repository") or value != self.t.image:
+                continue
+            tag_item = by_name.get(f"{prefix}.tag" if prefix else "tag")
+            if tag_item is not None:
+                self._param(tag_item, self.t.tag, f"{prefix}.tag", flow)
+            digest_item = by_name.get(f"{prefix}.digest" if prefix else "digest")
+            if digest_item is not None and self.t.digest:
+                self._param(digest_item, self.t.digest, f"{prefix}.digest", flow)
+
+    def _param(self, item: MappingNode, new: str, name: str, flow: bool) -> None:
+        node = mapping_get(item, "value")
+        if isinstance(node, ScalarNode):
+            self.set_scalar(node, new, "argocd", f"helm.parameters {name}", flow)
 
     # -- 4. plain image: scalars -------------------------------------------------------------
     def plain(self, root: Node) -> None:
@@ -229,6 +343,7 @@ def plan_document(scan: DocScan, target: Target, policies: set[str], filename: s
     planner = _Planner(target, warnings, where)
     planner.markers(scan, policies)
     if not target.policies:
+        planner.argocd_source(scan.root, filename)
         planner.kustomize(scan.root, filename)
         planner.helmrelease(scan.root)
         planner.plain(scan.root)

@@ -5,7 +5,7 @@ from pipes_common.variables import Schema
 
 from .bbapi import DEFAULT_API_URL
 
-MODES = ("push", "pull-request", "dry-run")
+MODES = ("push", "pull-request", "dry-run", "promote")
 BRANCH_RE = r"^(?!/|.*([/.]\.|//|@\{|\\|\.lock$|[/.]$))[^\x00-\x20~^:?*\[\x7f]+$"
 
 SCHEMA: Schema = {
@@ -23,14 +23,32 @@ SCHEMA: Schema = {
                              "most 128, not starting with '.' or '-')"}},
     "DIGEST": {"type": "string", "empty": False,
                "meta": {"hint": "give the image digest as sha256:<64 hex digits>"}},
+    "IMAGES": {"type": "list", "maxlength": 50, "schema": {"type": "string"},
+               "meta": {"hint": "give at most 50 items image=tag[@digest], e.g. "
+                                "['registry.digitalocean.com/acme/web=1.4.2']"}},
     "POLICY": {"type": "list", "schema": {"type": "string"}},
     "PATHS": {"type": "list", "schema": {"type": "string"}},
+    "FROM_PATHS": {"type": "list", "maxlength": 50, "schema": {"type": "string", "maxlength": 1024},
+                   "meta": {"hint": "give at most 50 globs of the environment to copy from, e.g. "
+                                    "['clusters/staging/**']"}},
     "PIN_DIGEST": {"type": "boolean", "default": False},
+    "CHART_APP_VERSION": {"type": "boolean", "default": False},
+    "HELM_KEYS": {"type": "list", "maxlength": 3, "schema": {"type": "string", "maxlength": 200},
+                  "meta": {"hint": "give 2 or 3 dotted key paths: repository, tag and optionally "
+                                   "digest, e.g. ['app.image.repository', 'app.image.tag']"}},
     "MODE": {"type": "string", "default": "push", "allowed": list(MODES)},
     "BITBUCKET_ACCESS_TOKEN": {
         "type": "string", "empty": False,
         "meta": {"secret": True, "hint": "pass a repository access token of the GitOps repository "
                                          "as a secured variable"}},
+    "ATLASSIAN_EMAIL": {"type": "string", "empty": False, "maxlength": 254,
+                        "regex": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                        "meta": {"hint": "give the email of the Atlassian account the API token "
+                                         "belongs to, e.g. ci-bot@example.com"}},
+    "ATLASSIAN_API_TOKEN": {
+        "type": "string", "empty": False, "maxlength": 1024,
+        "meta": {"secret": True, "hint": "pass an Atlassian API token with scopes (at most 1024 "
+                                         "characters) as a secured variable"}},
     "GIT_USERNAME": {"type": "string", "empty": False},
     "GIT_PASSWORD": {"type": "string", "empty": False,
                      "meta": {"secret": True, "hint": "pass it as a secured variable"}},
@@ -39,7 +57,18 @@ SCHEMA: Schema = {
                                                  "(base64 -w0 < id_ed25519)"}},
     "KNOWN_HOSTS": {"type": "string", "empty": False,
                     "meta": {"hint": "give known_hosts lines (ssh-keyscan <host>), plain or base64"}},
-    "COMMIT_MESSAGE": {"type": "string", "empty": False},
+    "COMMIT_MESSAGE": {"type": "string", "empty": False, "maxlength": 10_000,
+                       "meta": {"hint": "give a template of at most 10000 characters, e.g. "
+                                        "'Bump {image} to {tag}'"}},
+    "BRANCH_NAME": {"type": "string", "empty": False, "maxlength": 200,
+                    "meta": {"hint": "give a branch name template of at most 200 characters, "
+                                     "e.g. flux-bump/{name}-{tag}"}},
+    "REVIEWERS": {"type": "list", "maxlength": 20, "schema": {"type": "string"},
+                  "meta": {"hint": "give at most 20 Atlassian account ids (or {uuid}s)"}},
+    "CLOSE_SOURCE_BRANCH": {"type": "boolean", "default": True},
+    "SIGNING_KEY": {"type": "string", "empty": False,
+                    "meta": {"secret": True, "hint": "give an unencrypted SSH private key, plain or "
+                                                     "base64, as a secured variable"}},
     "GIT_AUTHOR_NAME": {"type": "string", "default": "flux-bump", "empty": False},
     "GIT_AUTHOR_EMAIL": {"type": "string", "default": "flux-bump@noreply.bitbucket.org",
                          "empty": False},

@@ -26,9 +26,16 @@ class EditError(Exception):
     """An edit that cannot be made exactly (the file is then left alone)."""
 
 
+# libyaml's composer (when PyYAML has it) is several times faster and gives the same character
+# positions, except after a byte-order mark (it does not count it): such a text, rare, takes the
+# Python one.  The result is checked after every edit all the same (see :func:`apply`).
+_FAST = getattr(yaml, "CSafeLoader", None)
+
+
 def compose(text: str) -> list[Node]:
     """Every document of ``text`` as a node tree with positions (raises ``yaml.YAMLError``)."""
-    return [doc for doc in yaml.compose_all(text, Loader=yaml.SafeLoader) if doc is not None]
+    loader = _FAST if _FAST is not None and "\ufeff" not in text else yaml.SafeLoader
+    return [doc for doc in yaml.compose_all(text, Loader=loader) if doc is not None]
 
 
 def value_span(text: str, node: ScalarNode) -> tuple[int, int]:
@@ -48,6 +55,31 @@ def line_comment(text: str, node: ScalarNode) -> str | None:
     if match is None:
         return None
     return match.group(1)
+
+
+def head_comment(text: str, node: ScalarNode) -> str | None:
+    """The head comment of a scalar that starts its own line (a block sequence item ``- value``,
+    or a mapping value on the line after its key), as go-yaml v3 gives it to kyaml: the comment
+    lines right above that line, up to a blank or other line.  Only a single line is returned
+    (with its ``#``): kyaml reads the lines joined, and more than one is never a marker.  None
+    when there is no such comment, or the scalar does not start its line."""
+    if node.style in ("|", ">"):
+        return None
+    start = node.start_mark.index
+    line_start = text.rfind("\n", 0, start) + 1
+    lead = text[line_start:start]
+    if lead.strip(" \t-") or lead.count("-") > 1:
+        return None
+    above: list[str] = []
+    end = line_start - 1  # the newline ending the line above
+    while end > 0:
+        begin = text.rfind("\n", 0, end) + 1
+        line = text[begin:end].rstrip("\r").strip(" \t")
+        if not line.startswith("#"):
+            break
+        above.append(line)
+        end = begin - 1
+    return above[0] if len(above) == 1 else None
 
 
 def mapping_get(node: Node, key: str) -> Node | None:

@@ -40,12 +40,14 @@ def test_pull_request_created_then_reused(make_repo: Callable[..., GitopsRepo],
     assert "Updated the open pull request #1" in again.last_line()
     assert len(pr_api.state.pullrequests) == 1
     assert [m for m, _ in pr_api.state.requests].count("POST") == 1
-    # the rerun looked its pull request up (open, by source branch) and created none
+    # the rerun looked its pull request up (open, by source branch), created none and updated it
+    # (PUT .../pullrequests/1: title, description; issue 14)
     rerun = pr_api.state.requests[requests_before:]
-    assert [m for m, _ in rerun] == ["GET"], rerun
-    assert all("source.branch.name" in p and "OPEN" in p for _, p in rerun)
-    # the target branch was never pushed to; only the pipe's own branch was (forced on the rerun,
-    # as documented: it belongs to the pipe)
+    assert [m for m, _ in rerun] == ["GET", "PUT"], rerun
+    assert rerun[1][1].endswith("/pullrequests/1")
+    assert "source.branch.name" in rerun[0][1] and "OPEN" in rerun[0][1]
+    # the target branch was never pushed to; only the pipe's own branch was (moved forward on the
+    # rerun, not forced)
     updates = [(u.phase, u.ref) for u in repo.updates()]
     assert ("updated", f"refs/heads/{branch}") in updates
     assert not [u for u in repo.updates() if u.ref == "refs/heads/main"]

@@ -119,7 +119,8 @@ def test_refused_fails_with_one_line(stack: Stack, api: BitbucketStub, token: st
         used = canary("bbwrong-")
     elif case == "no-scope":
         used = canary("bbread-")
-        api.state.comments.read_only_tokens.add(used)
+        api.state.tokens.add(used)
+        api.state.no_write.add(used)
     extra = {"BITBUCKET_PR_ID": "99"} if case == "no-such-pr" else {}
     run = _plan(stack, api, used, **extra)
     assert_failed_cleanly(run, "BITBUCKET_ACCESS_TOKEN", f"({status})", needle)

@@ -50,6 +50,16 @@ class FakeGit:
     def explain(self, stderr: str, branch: str) -> PipeError:
         return PipeError(f"explained: {stderr}")
 
+    existing: str | None = None  # the pull-request branch's tip on the server, if it exists
+
+    def remote_tip(self, branch: str) -> str | None:
+        self.calls.append(("remote_tip", branch))
+        return self.existing
+
+    def onto_branch(self, commit: str, branch: str, tip: str) -> str | None:
+        self.calls.append(("onto_branch", commit, tip))
+        return f"{commit}-after-{tip}"
+
 
 @pytest.fixture()
 def repo(tmp_path: Path) -> tuple[Path, engine.Result]:
@@ -137,19 +147,24 @@ def test_new_tip_is_rescanned_when_the_commit_cannot_be_replayed(repo: tuple[Pat
     assert len(pushes(git)) == 1
 
 
-def test_pull_request_uses_its_own_branch(repo: tuple[Path, engine.Result]) -> None:
+@pytest.mark.parametrize("existing", [None, "old-tip"])
+def test_pull_request_uses_its_own_branch_never_forced(repo: tuple[Path, engine.Result],
+                                                       existing: str | None) -> None:
     root, result = repo
-    git = FakeGit()
-    opened: list[tuple[str, ...]] = []
+    git = FakeGit(existing=existing)
+    opened: list[tuple[object, ...]] = []
 
     class Client:
-        def open_or_reuse(self, *args: str) -> PullRequest:
+        def open_or_update(self, *args: object) -> PullRequest:
             opened.append(args)
             return PullRequest(7, "https://bitbucket.org/acme/gitops/pull-requests/7", created=True)
 
-    done = deliver.pull_request(git, root, "main", "reg.io/web", "2.0.0", result,  # type: ignore[arg-type]
-                                "Bump web\n\nbody", Client(), "acme", "gitops")  # type: ignore[arg-type]
     branch = deliver.pr_branch("reg.io/web", "2.0.0")
-    assert pushes(git) == [("HEAD", branch, True)]  # forced: the branch is the pipe's own
-    assert opened == [("acme", "gitops", branch, "main", "Bump web", "body")]
-    assert (done.branch, done.pr) == (branch, PullRequest(7, "https://bitbucket.org/acme/gitops/pull-requests/7", True))
+    done = deliver.pull_request(git, root, "main", branch, result,  # type: ignore[arg-type]
+                                "Bump web\n\nbody", Client(), "acme", "gitops")  # type: ignore[arg-type]
+    # a new branch gets the commit; an existing one is moved forward from its tip: never forced
+    pushed = "c1" if existing is None else "c1-after-old-tip"
+    assert pushes(git) == [(pushed, branch, False)]
+    assert opened == [("acme", "gitops", branch, "main", "Bump web", "body", (), True)]
+    assert (done.branch, done.commit, done.pr) == (
+        branch, pushed, PullRequest(7, "https://bitbucket.org/acme/gitops/pull-requests/7", True))
