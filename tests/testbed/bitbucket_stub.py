@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import bitbucket_comments
 from .httpserve import QuietHandler, StateServer, StateStub
 
 _PATH = re.compile(r"^/2\.0/repositories/([^/]+)/([^/]+)/pullrequests(?:/(\d+))?/?$")
@@ -52,6 +53,10 @@ class BitbucketState:
     api_tokens: dict[str, str] = field(default_factory=dict)  # Atlassian account email -> API token
     no_write: set[str] = field(default_factory=set)  # tokens without the pull-request write scope
     bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (method, JSON body)
+    # --- pull request comments (tf-apply): testbed/bitbucket_comments.py ---
+    comments: bitbucket_comments.CommentStore = field(
+        default_factory=bitbucket_comments.CommentStore)
+    # --- end of pull request comments ---
 
     def reset(self) -> None:
         self.pullrequests.clear()
@@ -61,6 +66,7 @@ class BitbucketState:
         self.accounts = None
         self.api_tokens.clear()
         self.no_write.clear()
+        self.comments.reset()  # pull request comments (tf-apply)
 
 
 def _error(message: str) -> dict[str, Any]:
@@ -142,6 +148,8 @@ class _Handler(QuietHandler):
             int(match.group(3)) if match.group(3) else None)
 
     def do_GET(self) -> None:
+        if bitbucket_comments.handle(self, "GET"):  # pull request comments (tf-apply)
+            return
         state = self.server.state
         state.requests.append(("GET", self.path))
         if not self._auth():
@@ -174,6 +182,8 @@ class _Handler(QuietHandler):
         return self.send_json(200, body)
 
     def do_POST(self) -> None:
+        if bitbucket_comments.handle(self, "POST"):  # pull request comments (tf-apply)
+            return
         state = self.server.state
         state.requests.append(("POST", self.path))
         if not self._auth():
@@ -234,6 +244,8 @@ class _Handler(QuietHandler):
         return self.send_json(201, pr)
 
     def do_PUT(self) -> None:
+        if bitbucket_comments.handle(self, "PUT"):  # pull request comments (tf-apply)
+            return
         state = self.server.state
         state.requests.append(("PUT", self.path))
         if not self._auth():

@@ -14,6 +14,12 @@ report: ``title``, ``details`` and ``report_type`` (SECURITY, COVERAGE, TEST or 
 type BOOLEAN, DATE, DURATION, LINK, NUMBER, PERCENTAGE or TEXT.  200 returns the stored report
 (``type: report``, ``uuid``, ``created_on``, ``updated_on``); errors are ``{"type": "error",
 "error": {"message": ...}}``.
+
+``POST .../reports/{reportId}/annotations`` with a list of at most 100 annotations (bulk):
+``external_id`` and ``summary`` required, ``annotation_type`` VULNERABILITY, CODE_SMELL or BUG,
+``severity`` LOW, MEDIUM, HIGH or CRITICAL, ``result`` PASSED, FAILED, SKIPPED or IGNORED,
+``path``, ``line`` (at least 1), ``details``; 404 when the report does not exist; 200 returns the
+stored annotations.
 """
 from __future__ import annotations
 
@@ -32,11 +38,17 @@ REPORT_PATH = re.compile(r"^/2\.0/repositories/([^/]+)/([^/]+)/commit/([0-9a-f]{
 REPORT_TYPES = {"SECURITY", "COVERAGE", "TEST", "BUG"}
 RESULTS = {"PASSED", "FAILED", "PENDING"}
 DATA_TYPES = {"BOOLEAN", "DATE", "DURATION", "LINK", "NUMBER", "PERCENTAGE", "TEXT"}
+ANNOTATIONS_PATH = re.compile(
+    r"^/2\.0/repositories/([^/]+)/([^/]+)/commit/([0-9a-f]{7,40})/reports/([^/]+)/annotations$")
+ANNOTATION_TYPES = {"VULNERABILITY", "CODE_SMELL", "BUG"}
+SEVERITIES = {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
+ANNOTATION_RESULTS = {"PASSED", "FAILED", "SKIPPED", "IGNORED"}
 
 
 @dataclass
 class ReportsState:
     reports: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    annotations: dict[tuple[str, str, str, str], list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -58,6 +70,23 @@ def validate(report: Any) -> str | None:
         if not isinstance(item, dict) or not item.get("title") or item.get("type") not in DATA_TYPES \
                 or "value" not in item:
             return "data: each element needs a title, a valid type and a value."
+    return None
+
+
+def validate_annotation(item: Any) -> str | None:
+    """The error Bitbucket would give for one annotation of a bulk request, or None."""
+    if not isinstance(item, dict):
+        return "Each annotation must be a JSON object"
+    for name in ("external_id", "summary"):
+        if not item.get(name):
+            return f"{name}: This field is required."
+    checks = (("annotation_type", ANNOTATION_TYPES), ("severity", SEVERITIES),
+              ("result", ANNOTATION_RESULTS))
+    for name, allowed in checks:
+        if name in item and item[name] not in allowed:
+            return f"{name}: '{item[name]}' is not a valid choice."
+    if "line" in item and (not isinstance(item["line"], int) or item["line"] < 1):
+        return "line: Ensure this value is greater than or equal to 1."
     return None
 
 
@@ -90,6 +119,32 @@ class _Handler(QuietHandler):
                   "created_on": old.get("created_on", stamp), "updated_on": stamp}
         stored.setdefault("external_id", match.group(4))
         self.server.state.reports[key] = stored
+        return self.send_json(200, stored)
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        self.server.state.requests.append(("POST", self.path))
+        if url.hostname != API_HOST:
+            return self._error(502, f"the stub proxies {API_HOST} only")
+        match = ANNOTATIONS_PATH.match(url.path)
+        if not match:
+            return self._error(404, "Resource not found")
+        key = (match.group(1), match.group(2), match.group(3), match.group(4))
+        if key not in self.server.state.reports:
+            return self._error(404, f"Report {match.group(4)} not found")
+        try:
+            items = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+        except ValueError:
+            return self._error(400, "The request body is not valid JSON")
+        if not isinstance(items, list) or not 1 <= len(items) <= 100:
+            return self._error(400, "Send a list of 1 to 100 annotations")
+        for item in items:
+            problem = validate_annotation(item)
+            if problem:
+                return self._error(400, problem)
+        stored = [{**item, "type": "report_annotation", "uuid": "{" + str(uuid.uuid4()) + "}"}
+                  for item in items]
+        self.server.state.annotations.setdefault(key, []).extend(stored)
         return self.send_json(200, stored)
 
     def do_GET(self) -> None:

@@ -57,7 +57,8 @@ def report_id(workspace: str, working_dir: str) -> str:
 
 
 def report_body(summary: Summary, *, mode: str, workspace: str, working_dir: str,
-                plan_id: str | None, link: str | None) -> dict[str, Any]:
+                plan_id: str | None, link: str | None, result: str = "PASSED",
+                details: str | None = None) -> dict[str, Any]:
     counts = summary.counts
     data: list[dict[str, Any]] = [
         {"title": "To create", "type": "NUMBER", "value": counts["create"]},
@@ -70,11 +71,11 @@ def report_body(summary: Summary, *, mode: str, workspace: str, working_dir: str
         data.append({"title": "Plan id", "type": "TEXT", "value": plan_id})
     body: dict[str, Any] = {
         "title": f"Terraform {mode}: {working_dir} ({workspace})"[:450],
-        "details": f"Plan: {summary.headline()}." + (
-            f" Saved as plan id {plan_id}." if plan_id else ""),
+        "details": details or (f"Plan: {summary.headline()}." + (
+            f" Saved as plan id {plan_id}." if plan_id else "")),
         "report_type": REPORT_TYPE,
         "reporter": "tf-apply pipe",
-        "result": "PASSED",
+        "result": result,
         "data": data,
     }
     if link:
@@ -83,7 +84,8 @@ def report_body(summary: Summary, *, mode: str, workspace: str, working_dir: str
 
 
 def send(env: Mapping[str, str], ctx: StepContext, proxy: str, body: dict[str, Any],
-         rid: str, timeout: float = 10.0) -> bool:
+         rid: str, timeout: float = 10.0,
+         annotations: list[dict[str, Any]] | None = None) -> bool:
     log = get_logger()
     if not in_pipelines(env, ctx):
         log.info("Code Insights report skipped: not running in Bitbucket Pipelines.")
@@ -92,10 +94,13 @@ def send(env: Mapping[str, str], ctx: StepContext, proxy: str, body: dict[str, A
     client = _ProxiedInsights(ctx.repo_slug, ctx.workspace, proxy, timeout)
     try:
         client.create_report(ctx.commit, {**body, "external_id": rid})
+        for start in range(0, len(annotations or []), 100):  # at most 100 per request
+            client.create_bulk_annotations(ctx.commit, rid, (annotations or [])[start:start + 100])
     except (requests.RequestException, SystemExit) as err:
         log.warning("Code Insights report not sent (%s); the plan itself is fine.",
                     type(err).__name__ if not isinstance(err, requests.HTTPError)
                     else f"HTTP {err.response.status_code if err.response is not None else '?'}")
         return False
-    log.info("Code Insights report %s sent.", rid)
+    log.info("Code Insights report %s sent%s.", rid,
+             f" with {len(annotations)} annotations" if annotations else "")
     return True

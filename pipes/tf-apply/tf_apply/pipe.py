@@ -11,7 +11,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipes_common import log as plog
 from pipes_common import outputs, runner
@@ -142,14 +142,128 @@ def run_plan(s: Settings, ctx: StepContext, tf: Terraform, spaces: Spaces, work:
         terraform_version=str(plan_doc.get("terraform_version") or tf.version()),
         created=planstore.now(), commit=s.commit, build_number=s.build_number,
         counts=sm.counts, has_changes=run.code == 2)
-    store.save(record, plan_bytes, redact.plan_json(plan_doc))
+    redacted, sensitive = redact.plan_json_and_values(plan_doc)  # plan_doc is redacted too
+    store.save(record, plan_bytes, redacted)
     _log_summary(sm)
     log.info("Saved plan stored at %s%s/ (made against %s).", s.plans_prefix, s.plan_id,
              after.describe())
     _report(s, ctx, sm, s.plan_id)
     _publish(ctx, s, sm, None, s.plan_id)
+    _comment(s, ctx, tf, sm, plan_doc, plan_file, sensitive)
     plog.success(f"Plan saved as PLAN_ID {s.plan_id}: {sm.headline()}"
                  + ("" if run.code == 2 else " (no changes)"))
+    return 0
+
+
+def _comment(s: Settings, ctx: StepContext, tf: Terraform, sm: summary.Summary,
+             plan_doc: dict[str, Any], plan_file: Path, sensitive: set[str]) -> None:
+    """In a pull-request pipeline: the plan as the pull request's one comment for this working
+    directory and workspace (created, or updated on later pushes)."""
+    if not s.pr_id or not s.comment:
+        return
+    log = plog.get_logger()
+    if not s.bb_token:
+        log.warning("Pull request comment skipped: BITBUCKET_ACCESS_TOKEN is not set (pass an "
+                    "access token with the pull request write scope, or set COMMENT: false).")
+        return
+    if not ctx.workspace or not ctx.repo_slug:
+        log.warning("Pull request comment skipped: BITBUCKET_WORKSPACE or BITBUCKET_REPO_SLUG "
+                    "is not set (not running in Bitbucket Pipelines).")
+        return
+    from pipes_common import secrets
+
+    from . import bbcomment, insights, prcomment, redact
+
+    for value in sensitive:
+        secrets.register(value)
+    where = prcomment.Where(
+        working_dir=s.working_dir_rel, workspace=s.workspace, commit=s.commit,
+        build_url=ctx.build_url, plan_id=s.plan_id,
+        plan_location=f"s3://{s.bucket}/{s.plans_prefix}{s.plan_id}/plan.json",
+        report_id=insights.report_id(s.workspace, s.working_dir_rel) if s.code_insights else None)
+    text = redact.redact_text(tf.show_text(plan_file), sensitive)
+    markdown = prcomment.body(sm, prcomment.output_changes(plan_doc), text, where)
+    client = bbcomment.CommentClient(s.bb_token, s.bb_api_url)
+    try:
+        posted = client.upsert(ctx.workspace, ctx.repo_slug, s.pr_id,
+                               prcomment.marker(s.working_dir_rel, s.workspace), markdown)
+    except bbcomment.TransientError as err:
+        log.warning("Pull request comment not posted: %s; the plan itself is fine.", err)
+        return
+    log.info("Pull request #%s: plan comment %s %s.", s.pr_id, posted.comment_id,
+             "created" if posted.created else "updated")
+
+
+def run_validate(s: Settings, ctx: StepContext, tf: Terraform) -> int:
+    """``terraform validate -json`` and ``fmt -check -recursive``: every finding logged with
+    file and line and sent as a Code Insights annotation; errors or unformatted files fail."""
+    from . import validation
+
+    log = plog.get_logger()
+    findings = validation.from_diagnostics(tf.validate_json(), s.working_dir_rel)
+    findings += validation.from_fmt(tf.fmt_check(), s.working_dir_rel)
+    for finding in findings:
+        (log.warning if finding.kind == "warning" else log.info)("%s", finding.text())
+    errors = sum(1 for f in findings if f.kind == "error")
+    unformatted = sum(1 for f in findings if f.kind == "format")
+    failed = bool(errors or unformatted)
+    headline = (f"{errors} validation errors, {unformatted} unformatted files, "
+                f"{len(findings) - errors - unformatted} warnings")
+    if s.code_insights:
+        from . import insights
+
+        body = insights.report_body(
+            summary.Summary(), mode="validate", workspace=s.workspace,
+            working_dir=s.working_dir_rel, plan_id=None, link=ctx.build_url,
+            result="FAILED" if failed else "PASSED", details=headline + ".")
+        body["data"] = [{"title": "Errors", "type": "NUMBER", "value": errors},
+                        {"title": "Unformatted files", "type": "NUMBER", "value": unformatted}]
+        insights.send(os.environ, ctx, s.api_proxy, body,
+                      insights.report_id(s.workspace, s.working_dir_rel) + "-validate",
+                      annotations=validation.annotation_bodies(findings))
+    if failed:
+        first = next(f for f in findings if f.kind in ("error", "format"))
+        raise PipeError(f"Configuration in {s.working_dir_rel}: {headline} (first: "
+                        f"{first.where()}: {first.summary})")
+    plog.success(f"Configuration in {s.working_dir_rel} is valid and formatted")
+    return 0
+
+
+def run_drift(s: Settings, ctx: StepContext, tf: Terraform) -> int:
+    """Plan with ``-detailed-exitcode`` (``-refresh-only`` with REFRESH_ONLY): exit 2 is drift."""
+    log = plog.get_logger()
+    run = tf.run_json(["plan", *_common_args(s), "-detailed-exitcode",
+                       *(["-refresh-only"] if s.refresh_only else []), *s.extra_args],
+                      ok_codes=(0, 2))
+    sm = summary.drift_from_events(run.events)
+    # exit 2 with no resource changed: only outputs differ; with -refresh-only that comes from
+    # the configuration (not from outside Terraform), so it is no drift there
+    drifted = run.code == 2 and (sm.has_changes or not s.refresh_only)
+    what = "changes outside Terraform" if s.refresh_only else "differences from the configuration"
+    if run.code == 2 and not sm.has_changes:
+        log.info("Only outputs differ%s.", " (from the configuration: not drift with "
+                 "REFRESH_ONLY)" if s.refresh_only else "")
+        what += ", outputs only"
+    _log_summary(sm)
+    if s.code_insights:
+        from . import insights
+
+        body = insights.report_body(
+            sm, mode="drift", workspace=s.workspace, working_dir=s.working_dir_rel, plan_id=None,
+            link=ctx.build_url, result="FAILED" if drifted else "PASSED",
+            details=(f"Drift ({what}): {sm.headline()}." if drifted else "No drift."))
+        insights.send(os.environ, ctx, s.api_proxy, body,
+                      insights.report_id(s.workspace, s.working_dir_rel) + "-drift")
+    _publish(ctx, s, sm, None)
+    if not drifted:
+        plog.success(f"No drift in {s.working_dir_rel} ({s.workspace})")
+        return 0
+    message = f"Drift in {s.working_dir_rel} ({s.workspace}), {what}: {sm.headline()}"
+    if s.fail_on_drift:
+        raise PipeError(f"{message} (FAIL_ON_DRIFT is true: set it to false to only report "
+                        "drift)")
+    log.warning("%s.", message)
+    plog.success("Drift reported (FAIL_ON_DRIFT is false)")
     return 0
 
 
@@ -218,9 +332,7 @@ def main() -> int:
         work = Path(tmp)
         if s.mode == "validate":
             tf.init(None)
-            tf.run_json(["validate", "-no-color"])
-            plog.success(f"Configuration in {s.working_dir_rel} is valid")
-            return 0
+            return run_validate(s, ctx, tf)
         backend_file = atomic_write(work / "backend.hcl", backend.backend_config(s), mode=0o600)
         ready = pool.submit(_spaces_and_locking, s, pool.submit)
         try:
@@ -232,6 +344,8 @@ def main() -> int:
         spaces, conditional_writes = ready.result()
         log.info("Initialised (%.1fs).", time.monotonic() - started)
         tf.workspace(s.workspace, create=s.mode in ("plan", "apply"))
+        if s.mode == "drift":
+            return run_drift(s, ctx, tf)
         if s.mode == "output":
             outs = tfoutputs.split(tf.output_json())
             _publish(ctx, s, None, outs)

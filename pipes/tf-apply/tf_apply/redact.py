@@ -68,6 +68,19 @@ def plan_json(plan: dict[str, Any]) -> str:
     Every value a mask marks is replaced; then any remaining copy of such a value elsewhere in
     the document (Terraform repeats values in several sections) is replaced in the text too.
     """
+    return plan_json_and_values(plan)[0]
+
+
+def redact_text(value: str, found: set[str]) -> str:
+    """``value`` with every sensitive value in ``found`` (4 characters or more) replaced."""
+    for secret in sorted(found, key=len, reverse=True):
+        if len(secret) >= 4:
+            value = value.replace(secret, REDACTED)
+    return value
+
+
+def plan_json_and_values(plan: dict[str, Any]) -> tuple[str, set[str]]:
+    """:func:`plan_json`, and the sensitive values it took out (to redact other texts)."""
     found: set[str] = set()
     for name in _sensitive_variables(plan.get("configuration")):
         var = (plan.get("variables") or {}).get(name)
@@ -86,4 +99,4 @@ def plan_json(plan: dict[str, Any]) -> str:
     for value in sorted(found, key=len, reverse=True):
         if len(value) >= 4:
             text = text.replace(json.dumps(value)[1:-1], REDACTED)
-    return text + "\n"
+    return text + "\n", found

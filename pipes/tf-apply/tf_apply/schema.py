@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pipes_common.variables import Schema
 
-MODES = ("plan", "apply", "destroy", "validate", "output")
+DEFAULT_API_URL = "https://api.bitbucket.org"
+MODES = ("plan", "apply", "destroy", "validate", "output", "drift")
 LOCKING_MODES = ("auto", "lockfile", "off")
 
 SCHEMA: Schema = {
@@ -56,6 +57,18 @@ SCHEMA: Schema = {
                          "when the configuration uses no DigitalOcean provider"}},
     "EXTRA_ARGS": {"type": "list", "schema": {"type": "string"}},
     "CODE_INSIGHTS": {"type": "boolean", "default": True},
+    "REFRESH_ONLY": {"type": "boolean", "default": False},
+    "FAIL_ON_DRIFT": {"type": "boolean", "default": True},
+    "COMMENT": {"type": "boolean", "default": True},
+    "BITBUCKET_ACCESS_TOKEN": {
+        "type": "string", "empty": False,
+        "meta": {"secret": True,
+                 "hint": "pass a repository, project or workspace access token with the pull "
+                         "request write scope as a secured variable, or leave it unset"}},
+    "BITBUCKET_API_URL": {
+        "type": "string", "default": DEFAULT_API_URL, "empty": False,
+        "regex": r"^https?://[^\s]+$",
+        "meta": {"hint": "give the Bitbucket API base URL (default https://api.bitbucket.org)"}},
     "BITBUCKET_API_PROXY": {  # where a pipe reaches the Pipelines proxy: the step's Docker host
         "type": "string", "empty": False, "regex": r"^https?://[^\s/]+/?$",
         "default": "http://host.docker.internal:29418",

@@ -40,6 +40,12 @@ class Settings:
     code_insights: bool
     api_proxy: str
     debug: bool = False
+    comment: bool = True
+    refresh_only: bool = False
+    fail_on_drift: bool = True
+    bb_token: str | None = None
+    bb_api_url: str = "https://api.bitbucket.org"
+    pr_id: str | None = None
     commit: str | None = None
     build_number: str | None = None
 
@@ -136,6 +142,9 @@ def build(values: dict[str, Any], ctx: StepContext) -> Settings:
             raise PipeError("PLAN_ID: no default without BITBUCKET_COMMIT: set PLAN_ID to name "
                             "the saved plan")
         plan_id = ctx.commit
+    if values.get("REFRESH_ONLY") and mode != "drift":
+        raise PipeError(f"REFRESH_ONLY: only used with MODE drift, not {mode}: remove "
+                        "REFRESH_ONLY")
     if plan_id and mode not in ("plan", "apply"):
         raise PipeError(f"PLAN_ID: only used with MODE plan or apply, not {mode}: remove PLAN_ID")
     return Settings(
@@ -163,6 +172,12 @@ def build(values: dict[str, Any], ctx: StepContext) -> Settings:
         code_insights=bool(values["CODE_INSIGHTS"]),
         api_proxy=str(values["BITBUCKET_API_PROXY"]).rstrip("/"),
         debug=bool(values.get("DEBUG")),
+        comment=bool(values.get("COMMENT", True)),
+        refresh_only=bool(values.get("REFRESH_ONLY", False)),
+        fail_on_drift=bool(values.get("FAIL_ON_DRIFT", True)),
+        bb_token=values.get("BITBUCKET_ACCESS_TOKEN") or None,
+        bb_api_url=str(values.get("BITBUCKET_API_URL") or "https://api.bitbucket.org").rstrip("/"),
+        pr_id=ctx.pr_id,
         commit=ctx.commit,
         build_number=ctx.build_number,
     )

@@ -69,6 +69,28 @@ def from_plan_json(plan: dict[str, Any]) -> Summary:
     return summary
 
 
+def drift_from_events(events: Iterable[dict[str, Any]]) -> Summary:
+    """What ``plan -json`` reports as changed: ``planned_change`` events, and ``resource_drift``
+    events (changes made outside Terraform, all a ``-refresh-only`` plan reports) as updates,
+    deletions or creations; one entry per address."""
+    summary = Summary()
+    seen: set[str] = set()
+    for event in events:
+        kind = event.get("type")
+        if kind not in ("planned_change", "resource_drift"):
+            continue
+        change = event.get("change") or {}
+        action = str(change.get("action", ""))
+        if action == "noop" or action not in (*ACTIONS, "read"):
+            continue
+        action = "update" if action == "read" else action
+        addr = str((change.get("resource") or {}).get("addr", "?"))
+        if addr not in seen:
+            seen.add(addr)
+            summary.changes.append((addr, action))
+    return summary
+
+
 def from_events(events: Iterable[dict[str, Any]]) -> Summary:
     """From the ``planned_change`` events of ``terraform plan/apply -json``."""
     summary = Summary()

@@ -62,17 +62,28 @@ def lock_error(info: LockInfo, timeout: str, working_dir: str) -> PipeError:
 
 
 def version_error(text: str, bundled: str) -> PipeError | None:
-    """Terraform's "Unsupported Terraform Core version" made into one clear message."""
+    """Terraform's "Unsupported Terraform Core version" made into one clear message: the
+    constraint, the bundled Terraform and the tf-apply release whose Terraform matches."""
     if "Unsupported Terraform Core version" not in text:
         return None
+    from . import __version__, tfversions
+
     constraint = re.search(r'required_version\s*=\s*"([^"]+)"', text)
     location = re.search(r"on (\S+) line (\d+)", text)
+    release = tfversions.release_for(constraint.group(1)) if constraint else None
+    if release is not None:
+        fix = (f"use tf-apply {release[0]} (it bundles Terraform {release[1]}), or widen "
+               "required_version")
+    else:
+        fix = ("no tf-apply release bundles a matching Terraform: widen required_version"
+               if constraint else "use a tf-apply release that bundles a matching Terraform, "
+               "or widen required_version")
     return PipeError(
         f"The configuration's required_version"
-        f"{' (' + constraint.group(1) + ')' if constraint else ''} rules out the Terraform "
-        f"{bundled} bundled in this pipe"
+        f"{' (' + constraint.group(1) + ')' if constraint else ''} rules out Terraform "
+        f"{bundled}, bundled in tf-apply {__version__}"
         f"{' (' + location.group(1) + ' line ' + location.group(2) + ')' if location else ''}: "
-        f"use a tf-apply release that bundles a matching Terraform, or widen required_version")
+        f"{fix}")
 
 
 @dataclass
@@ -189,6 +200,44 @@ class Terraform:
                         error="terraform show of the saved plan failed").stdout
         data: dict[str, Any] = json.loads(out)
         return data
+
+    def validate_json(self) -> list[dict[str, Any]]:
+        """The diagnostics of ``terraform validate -json`` (one JSON document, any exit code)."""
+        result = self._run(["validate", "-json", "-no-color"], check=False)
+        try:
+            doc = json.loads(result.stdout)
+        except ValueError:
+            raise PipeError("terraform validate failed: "
+                            + _diagnostic_text(result.stderr + "\n" + result.stdout)) from None
+        return [d for d in doc.get("diagnostics") or [] if isinstance(d, dict)]
+
+    def fmt_check(self) -> list[tuple[str, int]]:
+        """``terraform fmt -check -recursive -diff``: (file, first changed line) of each file
+        that is not formatted."""
+        result = self._run(["fmt", "-check", "-recursive", "-diff", "-no-color"], check=False)
+        if result.returncode not in (0, 3):
+            raise PipeError("terraform fmt failed: " + _diagnostic_text(result.stderr + "\n"
+                                                                       + result.stdout))
+        found: list[tuple[str, int]] = []
+        current: str | None = None
+        at = 0  # the old file's line the diff is at, within the first hunk of ``current``
+        for line in result.stdout.splitlines():
+            if line.startswith("--- old/"):
+                current, at = line[len("--- old/"):].strip(), 0
+            elif current and line.startswith("@@"):
+                hunk = re.match(r"@@ -(\d+)", line)
+                at = int(hunk.group(1)) if hunk else 1
+            elif current and at and line.startswith(("-", "+")) and not line.startswith("+++"):
+                found.append((current, max(1, at)))  # the first changed line
+                current = None
+            elif current and at and line.startswith(" "):
+                at += 1
+        return found
+
+    def show_text(self, plan_file: Path) -> str:
+        """The saved plan as Terraform prints it (sensitive attributes already hidden)."""
+        return self._run(["show", "-no-color", str(plan_file)],
+                         error="terraform show of the saved plan failed").stdout
 
 
 def _one_line(text: str, limit: int = 600) -> str:

@@ -103,7 +103,8 @@ def test_validate(stack: Stack) -> None:
 def test_required_version_refused(make_stack: Callable[..., Stack]) -> None:
     stack = make_stack("old-version")
     run = stack.run(MODE="plan", PLAN_ID="v")
-    assert_failed_cleanly(run, "required_version", "~> 1.5.0", "1.11.4")
+    assert_failed_cleanly(run, "required_version", "~> 1.5.0", "Terraform 1.11.4",
+                          "no tf-apply release bundles a matching Terraform")
     assert not [k for k in stack.objects() if k.endswith(".tfstate")]
 
 
