@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -12,19 +10,9 @@ from docker.errors import APIError, DockerException
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
 
+from .request import BuildRequest
+
 STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-
-
-@dataclass
-class BuildRequest:
-    context: Path
-    dockerfile: Path
-    tag: str
-    target: str | None = None
-    build_args: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    cache_from: list[str] = field(default_factory=list)
-    network: str | None = None
 
 
 def build(client: docker.DockerClient, req: BuildRequest) -> str:

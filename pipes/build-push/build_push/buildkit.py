@@ -19,12 +19,14 @@ import tempfile
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipes_common import proc
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
+
+from .request import BuildRequest
 
 CANDIDATES = (Path("/usr/local/bin/docker"), Path("/usr/bin/docker"))
 VERTEX_RE = re.compile(r"^#(\d+) (.*)$")
@@ -85,22 +87,6 @@ def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> 
     return Probe(None, "; ".join(reasons))
 
 
-@dataclass
-class Request:
-    context: Path
-    dockerfile: Path
-    tag: str
-    target: str | None = None
-    build_args: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    cache_from: list[str] = field(default_factory=list)
-    cache_to: str | None = None
-    network: str | None = None
-    inline_cache: bool = True
-    secrets: dict[str, str] = field(default_factory=dict, repr=False)  # id -> value
-    ssh_key: str | None = field(default=None, repr=False)
-
-
 @contextmanager
 def private_folder() -> Iterator[Path]:
     """A 0700 temporary folder of the pipe (never the build directory), removed at the end."""
@@ -119,7 +105,7 @@ def private_file(path: Path, text: str) -> Path:
     return path
 
 
-def command(cli: Cli, req: Request, folder: Path) -> list[str]:
+def command(cli: Cli, req: BuildRequest, folder: Path) -> list[str]:
     """The build command line (no secret value in it: those are files of ``folder``)."""
     args = [str(cli.path), "buildx", "build", "--load"] if cli.buildx else [str(cli.path), "build"]
     args += ["--progress=plain", "--file", str(req.dockerfile), "--tag", req.tag,
@@ -214,7 +200,7 @@ class Progress:
                          "build options and run again")
 
 
-def build(cli: Cli, req: Request, env: Mapping[str, str]) -> str:
+def build(cli: Cli, req: BuildRequest, env: Mapping[str, str]) -> str:
     """Build ``req`` with BuildKit and return the image id; a failure raises naming the step."""
     full = dict(env)
     full["DOCKER_BUILDKIT"] = "1"

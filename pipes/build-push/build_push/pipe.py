@@ -17,6 +17,7 @@ from pipes_common.handoff import BuildPushOutputs
 from pipes_common.registry import ManifestRef, RegistryClient, RegistryError
 
 from . import __version__, buildkit, buildsecrets, preflight, sshkeys, tags
+from .request import BuildRequest
 from .schema import SCHEMA
 
 if TYPE_CHECKING:
@@ -303,22 +304,20 @@ def main() -> int:
         raise _registry_error(err, s) from None
     first = s.tag_plan.tags[0]
     network = _network(client, s.network)
+    request = BuildRequest(
+        context=s.context, dockerfile=s.dockerfile, tag=f"{s.image}:{first}", target=s.target,
+        build_args=s.build_args, labels=s.labels, cache_from=cache, network=network,
+        cache_to=s.cache_to, secrets=dict(s.secrets),
+        ssh_key=s.ssh.key if s.ssh is not None else None)
     if cli is None:
         log.info("Building %s from %s (classic builder)", s.image, s.dockerfile.name)
-        image_id = builder.build(client, builder.BuildRequest(
-            context=s.context, dockerfile=s.dockerfile, tag=f"{s.image}:{first}", target=s.target,
-            build_args=s.build_args, labels=s.labels, cache_from=cache, network=network))
+        image_id = builder.build(client, request)
     else:
-        build_secrets = dict(s.secrets)
         if s.ssh is not None and s.ssh.known_hosts:
-            build_secrets[sshkeys.KNOWN_HOSTS_ID] = s.ssh.known_hosts
+            request.secrets[sshkeys.KNOWN_HOSTS_ID] = s.ssh.known_hosts
         log.info("Building %s from %s (BuildKit, docker CLI %s)", s.image, s.dockerfile.name,
                  cli.version)
-        image_id = buildkit.build(cli, buildkit.Request(
-            context=s.context, dockerfile=s.dockerfile, tag=f"{s.image}:{first}", target=s.target,
-            build_args=s.build_args, labels=s.labels, cache_from=cache, cache_to=s.cache_to,
-            network=network, secrets=build_secrets,
-            ssh_key=s.ssh.key if s.ssh is not None else None), os.environ)
+        image_id = buildkit.build(cli, request, os.environ)
     for tag in s.tag_plan.tags[1:]:
         client.api.tag(image_id, s.image, tag)
     log.info("Built %s", image_id)

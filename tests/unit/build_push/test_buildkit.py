@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from build_push import buildkit, buildsecrets, pipe, tags
+from build_push.request import BuildRequest
 from pipes_common.errors import PipeError
 
 PLAIN_OK = """#1 [internal] load build definition from Dockerfile
@@ -65,7 +66,7 @@ def test_failure_names_the_step_and_its_last_lines(capsys: pytest.CaptureFixture
 
 def test_command_has_no_secret_value_and_private_files(tmp_path: Path) -> None:
     cli = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=False)
-    req = buildkit.Request(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/i:t",
+    req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/i:t",
                            labels={"team": "web"}, cache_from=["r/i:main"], network="host",
                            secrets={"npmrc": "s3cret-value"}, ssh_key="KEY")
     with buildkit.private_folder() as folder:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from build_push import builder, pipe, preflight, pusher
+from build_push.request import BuildRequest
 from build_push.schema import SCHEMA
 from pipes_common.docr import DOApiError, DockerCredentials
 from pipes_common.errors import PipeError
@@ -110,7 +111,7 @@ class FakeEngine:
     def tag(self, image_id: str, repo: str, tag: str) -> None:
         self.events.append(("tag", tag))
 
-    def build(self, client: object, req: builder.BuildRequest) -> str:
+    def build(self, client: object, req: BuildRequest) -> str:
         self.events.append(("build", req))
         return "sha256:image"
 
@@ -128,7 +129,7 @@ class Ports:
     engine: FakeEngine
     build_dir: Path
 
-    def built(self) -> builder.BuildRequest | None:
+    def built(self) -> BuildRequest | None:
         found = [e[1] for e in self.engine.events if e[0] == "build"]
         return found[0] if found else None
 

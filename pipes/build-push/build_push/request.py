@@ -1,0 +1,22 @@
+"""What to build: one request for both builders (the classic engine API and BuildKit's CLI)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class BuildRequest:
+    context: Path
+    dockerfile: Path
+    tag: str
+    target: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    cache_from: list[str] = field(default_factory=list)
+    network: str | None = None
+    # BuildKit only (the pipe refuses them with the classic builder before it builds)
+    cache_to: str | None = None
+    inline_cache: bool = True
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)  # id -> value
+    ssh_key: str | None = field(default=None, repr=False)
