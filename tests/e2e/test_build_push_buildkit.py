@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 import secrets as pysecrets
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -19,19 +18,11 @@ from testbed.do_stub import DOApiStub
 from testbed.fixtures import DOCR_REGISTRY_NAME, canary
 from testbed.git_ssh import GitSshServer
 from testbed.pipe_host import agent_ssh_dir
-from testbed.pipes import REPO_ROOT, PipeHost, PipeRun, bitbucket_env, pipe_command, run_pipe
+from testbed.pipes import PipeHost, PipeRun, bitbucket_env, pipe_command, run_pipe
 from testbed.registry import LocalRegistry
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 RED_CROSS = "\x1b[31m✖ "
-
-
-@pytest.fixture()
-def build_dir(tmp_path: Path) -> Path:
-    build = tmp_path / "agent" / "build"
-    shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "sample-app", build)
-    subprocess.run(["git", "init", "-q", str(build)], check=True)
-    return build
 
 
 class Bed:

@@ -5,30 +5,19 @@ from __future__ import annotations
 
 import json
 import secrets as pysecrets
-import shutil
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import docker
-import pytest
 from testbed import leaks
 from testbed.do_stub import DOApiStub
 from testbed.fixtures import DOCR_REGISTRY_NAME
-from testbed.pipes import REPO_ROOT, PipeHost, bitbucket_env, pipe_command, read_handoff, run_pipe
+from testbed.pipes import PipeHost, bitbucket_env, pipe_command, read_handoff, run_pipe
 from testbed.registry import LocalRegistry
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-
-
-@pytest.fixture()
-def build_dir(tmp_path: Path) -> Path:
-    build = tmp_path / "agent" / "build"
-    shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "sample-app", build)
-    subprocess.run(["git", "init", "-q", str(build)], check=True)
-    return build
 
 
 def engine_work(client: docker.DockerClient, since: datetime, until: datetime) -> list[str]:

@@ -127,3 +127,41 @@ def expected_tree(scenario: str) -> dict[str, bytes]:
 
 def fail_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if "✖" in line]
+
+
+MOVE_ONCE_HOOK = """#!/bin/sh
+# moves main once, while the first push is being received: that push then fails to update the ref
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+if [ ! -f moved ]; then
+  touch moved
+  commit=$(git -c user.name=other -c user.email=other@example.com commit-tree \\
+    refs/heads/main^{tree} -p refs/heads/main -m "someone else pushed")
+  git update-ref refs/heads/main "$commit"
+fi
+"""
+
+
+ADD_ONCE_HOOK = """#!/bin/sh
+# like MOVE_ONCE_HOOK, but the other commit adds the file {path}
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+if [ ! -f moved ]; then
+  touch moved
+  export GIT_INDEX_FILE="$PWD/other.index"
+  git read-tree refs/heads/main
+  blob=$(printf '%s\\n' '{line}' | git hash-object -w --stdin)
+  git update-index --add --cacheinfo "100644,$blob,{path}"
+  tree=$(git write-tree)
+  rm -f "$GIT_INDEX_FILE"
+  commit=$(git -c user.name=other -c user.email=other@example.com commit-tree "$tree" \\
+    -p refs/heads/main -m "someone else added {path}")
+  git update-ref refs/heads/main "$commit"
+fi
+"""
+
+
+def move_main_once(repo: GitopsRepo, add: tuple[str, str] | None = None) -> None:
+    """A pre-receive hook that moves main once while the first push is received (with ``add``,
+    the other commit adds the file ``add[0]`` holding the line ``add[1]``)."""
+    hook = repo.path / "hooks" / "pre-receive"
+    hook.write_text(ADD_ONCE_HOOK.format(path=add[0], line=add[1]) if add else MOVE_ONCE_HOOK)
+    hook.chmod(0o755)

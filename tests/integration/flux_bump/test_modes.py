@@ -12,7 +12,7 @@ from testbed.git_http import GitHttpServer, git
 from testbed.pipes import bitbucket_env, run_local
 
 from ..handoff import outputs_of
-from .conftest import GitopsRepo
+from .conftest import GitopsRepo, move_main_once
 
 
 def test_pull_request_created_then_reused(make_repo: Callable[..., GitopsRepo],
@@ -141,47 +141,11 @@ def test_concurrent_bumps_in_one_file_rescan(make_repo: Callable[..., GitopsRepo
     assert git("rev-list", "--merges", "--count", "main", cwd=repo.path).strip() == "0"
 
 
-MOVE_ONCE_HOOK = """#!/bin/sh
-# moves main once, while the first push is being received: that push then fails to update the ref
-unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
-if [ ! -f moved ]; then
-  touch moved
-  commit=$(git -c user.name=other -c user.email=other@example.com commit-tree \\
-    refs/heads/main^{tree} -p refs/heads/main -m "someone else pushed")
-  git update-ref refs/heads/main "$commit"
-fi
-"""
-
-
-ADD_ONCE_HOOK = """#!/bin/sh
-# like MOVE_ONCE_HOOK, but the other commit adds the file {path}
-unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
-if [ ! -f moved ]; then
-  touch moved
-  export GIT_INDEX_FILE="$PWD/other.index"
-  git read-tree refs/heads/main
-  blob=$(printf '%s\\n' '{line}' | git hash-object -w --stdin)
-  git update-index --add --cacheinfo "100644,$blob,{path}"
-  tree=$(git write-tree)
-  rm -f "$GIT_INDEX_FILE"
-  commit=$(git -c user.name=other -c user.email=other@example.com commit-tree "$tree" \\
-    -p refs/heads/main -m "someone else added {path}")
-  git update-ref refs/heads/main "$commit"
-fi
-"""
-
-
-def _move_once(repo: GitopsRepo, add: tuple[str, str] | None = None) -> None:
-    hook = repo.path / "hooks" / "pre-receive"
-    hook.write_text(ADD_ONCE_HOOK.format(path=add[0], line=add[1]) if add else MOVE_ONCE_HOOK)
-    hook.chmod(0o755)
-
-
 def test_rejected_push_is_retried_never_forced(make_repo: Callable[..., GitopsRepo],
                                                flux_env: Callable[..., dict[str, str]],
                                                build_dir: Path) -> None:
     repo = make_repo({"a.yaml": "image: ghcr.io/acme/web:1.0.0\n"})
-    _move_once(repo)
+    move_main_once(repo)
     run = run_local("flux-bump", flux_env(repo.http_url), build_dir)
     assert run.code == 0, run.output
     assert "re-applying the edit on the new tip (retry 1 of 5" in run.output
@@ -197,7 +161,7 @@ def test_rejected_push_is_retried_never_forced(make_repo: Callable[..., GitopsRe
 def test_retries_exhausted(make_repo: Callable[..., GitopsRepo],
                            flux_env: Callable[..., dict[str, str]], build_dir: Path) -> None:
     repo = make_repo({"a.yaml": "image: ghcr.io/acme/web:1.0.0\n"})
-    _move_once(repo)
+    move_main_once(repo)
     run = run_local("flux-bump", flux_env(repo.http_url, RETRIES="0"), build_dir)
     assert run.code == 1 and "Traceback" not in run.output
     assert "rejected 1 times because the branch kept moving" in run.last_line()
@@ -209,7 +173,7 @@ def test_a_reference_added_upstream_while_we_pushed_is_bumped_too(
         make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
         build_dir: Path) -> None:
     repo = make_repo({"a.yaml": "image: ghcr.io/acme/web:1.0.0\n"})
-    _move_once(repo, add=("apps/b.yaml", "image: ghcr.io/acme/web:1.0.0"))
+    move_main_once(repo, add=("apps/b.yaml", "image: ghcr.io/acme/web:1.0.0"))
     run = run_local("flux-bump", flux_env(repo.http_url, DEBUG="true"), build_dir)
     assert run.code == 0, run.output
     assert "re-applying the edit on the new tip" in run.output
@@ -231,7 +195,7 @@ def test_upstream_changes_with_nothing_to_edit_are_replayed_without_a_new_scan(
         build_dir: Path, path: str, line: str) -> None:
     repo = make_repo({"a.yaml": "image: ghcr.io/acme/web:1.0.0\n",
                       "apps/api.yaml": "image: ghcr.io/acme/api:1.0.0\n"})
-    _move_once(repo, add=(path, line))
+    move_main_once(repo, add=(path, line))
     run = run_local("flux-bump", flux_env(repo.http_url, DEBUG="true"), build_dir)
     assert run.code == 0, run.output
     assert "Replayed the edit" in run.output

@@ -12,7 +12,7 @@ from testbed import leaks
 from testbed.bitbucket_stub import BitbucketStub
 from testbed.pipes import run_local
 
-from .conftest import GitopsRepo, fail_lines
+from .conftest import GitopsRepo, fail_lines, move_main_once
 
 FILES = {"apps/web.yaml": "image: ghcr.io/acme/web:1.0.0\n"}
 EMAIL = "flux-bump@noreply.bitbucket.org"
@@ -89,25 +89,11 @@ def test_bad_signing_key_is_one_line(make_repo: Callable[..., GitopsRepo],
     assert repo.head() == head
 
 
-MOVE_ONCE_HOOK = """#!/bin/sh
-# moves main once while the first push is received: the pipe re-applies its commit on the new tip
-unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
-if [ ! -f moved ]; then
-  touch moved
-  commit=$(git -c user.name=other -c user.email=other@example.com commit-tree \\
-    refs/heads/main^{tree} -p refs/heads/main -m "someone else pushed")
-  git update-ref refs/heads/main "$commit"
-fi
-"""
-
-
 def test_the_commit_replayed_after_a_race_is_signed(make_repo: Callable[..., GitopsRepo],
                                                     flux_env: Callable[..., dict[str, str]],
                                                     build_dir: Path, tmp_path: Path) -> None:
     repo = make_repo(FILES)
-    hook = repo.path / "hooks" / "pre-receive"
-    hook.write_text(MOVE_ONCE_HOOK)
-    hook.chmod(0o755)
+    move_main_once(repo)
     key, public = keypair(tmp_path, "signing")
     run = run_local("flux-bump", flux_env(repo.http_url, SIGNING_KEY=key, DEBUG="true"), build_dir)
     assert run.code == 0, run.output
