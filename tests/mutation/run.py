@@ -57,7 +57,7 @@ PATCHES = (
     Patch("flux-bump yamldoc.apply without the exactly-the-intended-change comparison",
           f"{FB}/yamldoc.py", "    if _flatten(after, None) != _flatten(docs, plan):", "    if False:",
           ("tests/unit/flux_bump",)),
-    Patch("tf-apply applies a plan made by another Terraform version", f"{TF}/pipe.py",
+    Patch("tf-apply applies a plan made by another Terraform version", f"{TF}/applying.py",
           "    if record.terraform_version != tf.version():", "    if False:",
           (f"{IT_TF}/test_claim.py::test_a_plan_made_by_another_terraform_version_is_refused",)),
     # -- more, in the modules issue 15 names ------------------------------------------------------
@@ -92,7 +92,7 @@ PATCHES = (
           "    if record.state == current:\n",
           "    if (record.state.serial, record.state.etag) == (current.serial, current.etag):\n",
           ("tests/unit/tf_apply",)),
-    Patch("tf-apply: a failed apply that wrote nothing keeps the claim", f"{TF}/pipe.py",
+    Patch("tf-apply: a failed apply that wrote nothing keeps the claim", f"{TF}/applying.py",
           "            store.release(s.plan_id)  # nothing was written", "            pass  # nothing was written",
           ("tests/unit/tf_apply",)),
     Patch("flux-bump: the target branch is force-pushed", f"{FB}/deliver.py",

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
-from tf_apply import pipe, planstore
+from tf_apply import applying, planstore
 from tf_apply.planstore import PlanRecord, PlanStore, StateRef
+from tf_apply.run import Run
 from tf_apply.s3 import PreconditionFailed, S3Object
 from tf_apply.settings import Settings
 from tf_apply.terraform import JsonRun
@@ -104,8 +105,8 @@ def applied(spaces: FakeSpaces) -> dict[str, Any] | None:
 def run_saved(tmp_path: Path, spaces: FakeSpaces, tf: FakeTerraform) -> int:
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    return pipe.run_saved(settings(tmp_path), context(tmp_path), tf, spaces, work,  # type: ignore[arg-type]
-                          conditional_writes=True)
+    return applying.run_saved(Run(settings(tmp_path), context(tmp_path), tf, work,  # type: ignore[arg-type]
+                                  spaces, conditional_writes=True))  # type: ignore[arg-type]
 
 
 # -- the store ---------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def test_a_plan_made_without_state_is_stale_once_one_exists() -> None:
         planstore.check_fresh(record, StateRef(1, "lin-1", "e1"))
 
 
-# -- applying a saved plan (tf_apply.pipe.run_saved) -----------------------------------------
+# -- applying a saved plan (tf_apply.applying.run_saved) -----------------------------------------
 
 def fresh_store(spaces: FakeSpaces) -> None:
     spaces.state(3)

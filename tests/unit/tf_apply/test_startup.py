@@ -13,9 +13,9 @@ SLOW = ("boto3", "botocore", "s3transfer", "requests", "urllib3", "bitbucket_pip
 SCRIPT = """
 import json, os, sys
 from pipes_common import runner
-from tf_apply.pipe import SCHEMA, build
+from tf_apply.pipe import SCHEMA, Settings
 values, ctx = runner.start(SCHEMA)
-build(values, ctx)
+Settings.from_values(values, ctx)
 print(json.dumps(sorted(m for m in {slow!r} if m in sys.modules)))
 """
 

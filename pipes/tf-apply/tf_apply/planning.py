@@ -1,0 +1,88 @@
+"""``MODE: plan``: a saved plan in Spaces, its summary, and in a pull request its comment."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pipes_common import log as plog
+from pipes_common.errors import PipeError
+
+from . import planstore, redact, summary
+from .run import Result, Run, common_args, log_summary, publish, report
+
+
+def run_plan(run: Run) -> int:
+    s, tf, spaces = run.s, run.tf, run.store
+    assert s.plan_id
+    log = plog.get_logger()
+    store = planstore.PlanStore(spaces, s.plans_prefix)
+    if store.applied(s.plan_id) is not None:
+        raise PipeError(f"PLAN_ID: a plan '{s.plan_id}' was already applied: plan ids are "
+                        "single-use; set another PLAN_ID")
+    before = planstore.read_state(spaces, s.state_object)
+    plan_file = run.work / planstore.PLAN_FILE
+    result = tf.run_json(["plan", *common_args(s), "-detailed-exitcode", f"-out={plan_file}",
+                          *s.extra_args], ok_codes=(0, 2))
+    after = planstore.read_state(spaces, s.state_object)
+    if after != before:
+        raise PipeError("The state changed while the plan was made (another run applied): run "
+                        "the plan again")
+    plan_doc = tf.show_json(plan_file)
+    sm = summary.from_plan_json(plan_doc)
+    plan_bytes = plan_file.read_bytes()
+    record = planstore.PlanRecord(
+        plan_id=s.plan_id, state_object=s.state_object, workspace=s.workspace, state=after,
+        sha256=hashlib.sha256(plan_bytes).hexdigest(),
+        terraform_version=str(plan_doc.get("terraform_version") or tf.version()),
+        created=planstore.now(), commit=s.commit, build_number=s.build_number,
+        counts=sm.counts, has_changes=result.code == 2)
+    redacted, sensitive = redact.plan_json_and_values(plan_doc)  # plan_doc is redacted too
+    store.save(record, plan_bytes, redacted)
+    log_summary(sm)
+    log.info("Saved plan stored at %s%s/ (made against %s).", s.plans_prefix, s.plan_id,
+             after.describe())
+    report(run, sm, s.plan_id)
+    publish(run, Result(sm=sm, plan_id=s.plan_id))
+    comment(run, sm, plan_doc, sensitive)
+    plog.success(f"Plan saved as PLAN_ID {s.plan_id}: {sm.headline()}"
+                 + ("" if result.code == 2 else " (no changes)"))
+    return 0
+
+
+def comment(run: Run, sm: summary.Summary, plan_doc: dict[str, Any], sensitive: set[str]) -> None:
+    """In a pull-request pipeline: the plan as the pull request's one comment for this working
+    directory and workspace (created, or updated on later pushes)."""
+    s, ctx = run.s, run.ctx
+    if not s.pr_id or not s.comment:
+        return
+    log = plog.get_logger()
+    if not s.bb_token:
+        log.warning("Pull request comment skipped: BITBUCKET_ACCESS_TOKEN is not set (pass an "
+                    "access token with the pull request write scope, or set COMMENT: false).")
+        return
+    if not ctx.workspace or not ctx.repo_slug:
+        log.warning("Pull request comment skipped: BITBUCKET_WORKSPACE or BITBUCKET_REPO_SLUG "
+                    "is not set (not running in Bitbucket Pipelines).")
+        return
+    from pipes_common import secrets
+
+    from . import bbcomment, insights, prcomment
+
+    for value in sensitive:
+        secrets.register(value)
+    where = prcomment.Where(
+        working_dir=s.working_dir_rel, workspace=s.workspace, commit=s.commit,
+        build_url=ctx.build_url, plan_id=s.plan_id,
+        plan_location=f"s3://{s.bucket}/{s.plans_prefix}{s.plan_id}/plan.json",
+        report_id=insights.report_id(s.workspace, s.working_dir_rel) if s.code_insights else None)
+    text = redact.redact_text(run.tf.show_text(run.work / planstore.PLAN_FILE), sensitive)
+    markdown = prcomment.body(sm, prcomment.output_changes(plan_doc), text, where)
+    client = bbcomment.CommentClient(s.bb_token, s.bb_api_url)
+    try:
+        posted = client.upsert(ctx.workspace, ctx.repo_slug, s.pr_id,
+                               prcomment.marker(s.working_dir_rel, s.workspace), markdown)
+    except bbcomment.TransientError as err:
+        log.warning("Pull request comment not posted: %s; the plan itself is fine.", err)
+        return
+    log.info("Pull request #%s: plan comment %s %s.", s.pr_id, posted.comment_id,
+             "created" if posted.created else "updated")
