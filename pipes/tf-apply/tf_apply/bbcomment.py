@@ -1,14 +1,21 @@
-"""Post or update the plan's pull request comment through the Bitbucket Cloud REST API.
+"""The Bitbucket Cloud REST API calls of tf-apply: the plan's pull request comment, and the
+pull requests of a commit (to find the reviewed plan after a merge).
 
 ``/2.0/repositories/{workspace}/{repo_slug}/pullrequests/{id}/comments``: the paginated listing
 (``values``, ``next``) is searched for the comment holding our marker; found, it is replaced
 (``PUT .../comments/{comment_id}``), else one is created (``POST``).  Bearer auth with
 ``BITBUCKET_ACCESS_TOKEN``.  Reads and the PUT are retried by the shared client (429 honouring
 ``Retry-After``); the POST is not, so a retry never leaves two comments.
+
+``GET /2.0/repositories/{workspace}/{repo_slug}/commit/{commit}/pullrequests``: the paginated
+pull requests "as part of which this commit was reviewed"; ``202`` while Bitbucket still indexes
+the repository's pull requests (asked again a few times), ``404`` when the repository is unknown
+or its pull request links are not indexed.
 """
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +27,12 @@ from pipes_common.errors import PipeError
 from .prcomment import has_marker
 
 MAX_PAGES = 50
+INDEXING_ATTEMPTS = 4
+INDEXING_WAIT = 5.0  # seconds between two questions while Bitbucket indexes (202)
+COMMENT_403 = ("BITBUCKET_ACCESS_TOKEN: the token may not write pull request comments (403): give "
+               "the access token the pull request write scope (pullrequest:write)")
+COMMENT_404 = ("BITBUCKET_ACCESS_TOKEN: the pull request was not found (404): use an access token "
+               "of this repository (or its project or workspace), or check BITBUCKET_API_URL")
 
 
 class TransientError(Exception):
@@ -33,14 +46,18 @@ class Posted:
 
 
 class CommentClient:
-    def __init__(self, token: str, api_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, token: str, api_url: str, timeout: float = 30.0,
+                 sleep: httpclient.Sleep | None = None) -> None:
         secrets.register(token)
         self._token = token
         self.api_url = api_url.rstrip("/")
-        self._session = httpclient.session()
+        self._sleep = sleep or time.sleep
+        self._session = httpclient.session(sleep=self._sleep)
         self._timeout = timeout
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    def _request(self, method: str, url: str, refused: tuple[str, str] = (COMMENT_403, COMMENT_404),
+                 **kwargs: Any) -> dict[str, Any]:
+        """The JSON answer; ``refused`` are the messages of a 403 and a 404."""
         try:
             resp = self._session.request(
                 method, url, timeout=self._timeout,
@@ -54,13 +71,9 @@ class CommentClient:
                             "it is invalid or expired; create a new access token with the "
                             "pull request write scope")
         if resp.status_code == 403:
-            raise PipeError("BITBUCKET_ACCESS_TOKEN: the token may not write pull request "
-                            "comments (403): give the access token the pull request write scope "
-                            "(pullrequest:write)")
+            raise PipeError(refused[0])
         if resp.status_code == 404:
-            raise PipeError("BITBUCKET_ACCESS_TOKEN: the pull request was not found (404): use "
-                            "an access token of this repository (or its project or workspace), "
-                            "or check BITBUCKET_API_URL")
+            raise PipeError(refused[1])
         if resp.status_code == 429 or resp.status_code >= 500:
             raise TransientError(f"the Bitbucket API answered {resp.status_code} to {method}, "
                                  "also after retrying")
@@ -70,6 +83,8 @@ class CommentClient:
                 detail = str((resp.json().get("error") or {}).get("message") or detail)
             raise PipeError(secrets.mask(f"The Bitbucket API answered {resp.status_code} to the "
                                          f"pull request comment: {detail}"))
+        if resp.status_code == 202:
+            return {"indexing": True}
         try:
             data: dict[str, Any] = resp.json()
         except ValueError:
@@ -104,3 +119,33 @@ class CommentClient:
             return Posted(existing, created=False)
         data = self._request("POST", base, json=payload)
         return Posted(int(data["id"]), created=True)
+
+    def pull_requests_of_commit(self, workspace: str, slug: str, commit: str) -> list[dict[str, Any]]:
+        """Every pull request the commit belongs to, over every page."""
+        refused = (
+            "BITBUCKET_ACCESS_TOKEN: the token may not read pull requests (403): give the access "
+            "token the pull request write scope (pullrequest:write, which includes reading)",
+            f"BITBUCKET_ACCESS_TOKEN: the pull requests of commit {commit[:12]} were not found "
+            "(404): the repository is not this token's, or Bitbucket has not indexed its pull "
+            "request links yet (open the commit in Bitbucket and follow 'Go to pull request' "
+            "once); or name the reviewed plan with PLAN_ID")
+        url: str | None = (f"{self.api_url}/2.0/repositories/{quote(workspace, safe='')}/"
+                           f"{quote(slug, safe='')}/commit/{quote(commit, safe='')}/pullrequests"
+                           "?pagelen=50")
+        found: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            if url is None:
+                break
+            page = self._request("GET", url, refused)
+            for _attempt in range(INDEXING_ATTEMPTS - 1):
+                if not page.get("indexing"):
+                    break
+                self._sleep(INDEXING_WAIT)
+                page = self._request("GET", url, refused)
+            if page.get("indexing"):
+                raise TransientError("Bitbucket is still indexing the repository's pull requests "
+                                     "(202)")
+            found += [pr for pr in page.get("values") or [] if isinstance(pr, dict)]
+            nxt = page.get("next")
+            url = str(nxt) if nxt else None
+        return found

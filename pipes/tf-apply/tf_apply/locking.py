@@ -22,7 +22,8 @@ def spaces_and_locking(s: Settings, later: Later) -> tuple[Spaces | None, bool]:
     store whatever ``LOCKING`` says."""
     probing = s.locking == "auto" and s.mode in ("plan", "apply", "destroy")
     spaces = None
-    if probing or s.mode == "plan" or s.plan_id:
+    # MODE apply with a Bitbucket token looks for the reviewed plan in Spaces (:mod:`reviewed`)
+    if probing or s.mode == "plan" or s.plan_id or (s.mode == "apply" and s.bb_token):
         from .s3 import Spaces
 
         spaces = Spaces(s)

@@ -7,7 +7,7 @@ from typing import Any
 from pipes_common import log as plog
 from pipes_common.errors import PipeError
 
-from . import planstore, redact, summary
+from . import changes, planstore, redact, summary
 from .run import Result, Run, common_args, log_summary, publish, report
 
 
@@ -35,9 +35,15 @@ def run_plan(run: Run) -> int:
         sha256=hashlib.sha256(plan_bytes).hexdigest(),
         terraform_version=str(plan_doc.get("terraform_version") or tf.version()),
         created=planstore.now(), commit=s.commit, build_number=s.build_number,
-        counts=sm.counts, has_changes=result.code == 2)
+        counts=sm.counts, has_changes=result.code == 2, pr_id=s.pr_id)
+    key = changes.new_key()
+    comparable = changes.document(changes.of_plan(plan_doc, key), key)  # before redacting
     redacted, sensitive = redact.plan_json_and_values(plan_doc)  # plan_doc is redacted too
-    store.save(record, plan_bytes, redacted)
+    store.save(record, plan_bytes, redacted, comparable)
+    if s.pr_id:
+        store.mark_reviewed(record)
+        log.info("Stored as the plan of pull request #%s (commit %s): an apply after the merge "
+                 "compares its plan with this one.", s.pr_id, (s.commit or "?")[:12])
     log_summary(sm)
     log.info("Saved plan stored at %s%s/ (made against %s).", s.plans_prefix, s.plan_id,
              after.describe())

@@ -60,6 +60,8 @@ PLAN_FILE = "plan.tfplan"
 PLAN_JSON = "plan.json"
 RECORD = "record.json"
 APPLIED = "applied.json"
+CHANGES = "changes.json"  # the plan's changes, comparable (:mod:`changes`), no sensitive value
+REVIEWS = "reviews"  # reviews/pr-<id>.json: the last plan made in pull request <id>
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class PlanRecord:
     build_number: str | None
     counts: dict[str, int]
     has_changes: bool
+    pr_id: str | None = None  # planned in this pull request's pipeline
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -137,18 +140,61 @@ class PlanStore:
         except ValueError:
             return {"status": "unknown"}
 
-    def save(self, record: PlanRecord, plan_bytes: bytes, plan_json: str) -> None:
+    def save(self, record: PlanRecord, plan_bytes: bytes, plan_json: str,
+             changes_json: str | None = None) -> None:
         """Store the plan; refuses a plan id that was already applied (ids are single-use)."""
         done = self.applied(record.plan_id)
         if done is not None:
             raise PipeError(f"PLAN_ID: the plan '{record.plan_id}' was already applied "
-                            f"({_when(done)}); a plan id is used once: pick another PLAN_ID")
+                            f"({when(done)}); a plan id is used once: pick another PLAN_ID")
         self.spaces.put(self.key(record.plan_id, PLAN_FILE), plan_bytes)
         self.spaces.put(self.key(record.plan_id, PLAN_JSON), plan_json.encode(),
                         content_type="application/json")
+        if changes_json is not None:
+            self.spaces.put(self.key(record.plan_id, CHANGES), changes_json.encode(),
+                            content_type="application/json")
         # the record last: a plan without a record cannot be applied
         self.spaces.put(self.key(record.plan_id, RECORD), record.to_json().encode(),
                         content_type="application/json")
+
+    def mark_reviewed(self, record: PlanRecord) -> None:
+        """Point pull request ``record.pr_id`` at this plan: the one made for its last push."""
+        assert record.pr_id
+        doc = {"plan_id": record.plan_id, "commit": record.commit, "pr_id": record.pr_id,
+               "created": record.created, "build": record.build_number}
+        self.spaces.put(f"{self.prefix}{REVIEWS}/pr-{record.pr_id}.json",
+                        json.dumps(doc, indent=2, sort_keys=True).encode(),
+                        content_type="application/json")
+
+    def review(self, pr_id: int) -> dict[str, Any] | None:
+        """What :meth:`mark_reviewed` wrote for pull request ``pr_id``, or None."""
+        obj = self.spaces.get(f"{self.prefix}{REVIEWS}/pr-{pr_id}.json")
+        if obj is None:
+            return None
+        try:
+            doc: dict[str, Any] = json.loads(obj.body)
+            return doc
+        except ValueError:
+            return None
+
+    def record(self, plan_id: str) -> PlanRecord | None:
+        obj = self.spaces.get(self.key(plan_id, RECORD))
+        if obj is None:
+            return None
+        try:
+            return PlanRecord.from_json(obj.body)
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def changes(self, plan_id: str) -> dict[str, Any] | None:
+        obj = self.spaces.get(self.key(plan_id, CHANGES))
+        if obj is None:
+            return None
+        try:
+            doc: dict[str, Any] = json.loads(obj.body)
+            return doc
+        except ValueError:
+            return None
 
     def load(self, plan_id: str) -> tuple[PlanRecord, bytes]:
         """The record and the plan binary, checked: not applied yet, sha256 matching."""
@@ -165,7 +211,7 @@ class PlanStore:
                             "plan with MODE: plan") from None
         done = self.applied(plan_id)
         if done is not None:
-            raise PipeError(f"PLAN_ID: the plan '{plan_id}' was already applied ({_when(done)}): "
+            raise PipeError(f"PLAN_ID: the plan '{plan_id}' was already applied ({when(done)}): "
                             "a saved plan is applied once; make a new plan with MODE: plan")
         plan = self.spaces.get(self.key(plan_id, PLAN_FILE))
         if plan is None:
@@ -204,7 +250,7 @@ class PlanStore:
         self.spaces.put(self.key(plan_id, APPLIED), body, content_type="application/json")
 
 
-def _when(done: dict[str, Any]) -> str:
+def when(done: dict[str, Any]) -> str:
     status = done.get("status", "applied")
     at = done.get("finished") or done.get("started") or "?"
     build = f", build {done['build']}" if done.get("build") else ""

@@ -47,6 +47,10 @@ class Result:
     sm: summary.Summary | None = None
     outs: tfoutputs.Outputs | None = None
     plan_id: str | None = None
+    applied: bool | None = None
+    refused: str = ""
+    reviewed_pr: int | None = None
+    reviewed_commit: str = ""
 
 
 def common_args(s: Settings) -> list[str]:
@@ -86,7 +90,9 @@ def publish(run: Run, result: Result) -> None:
         has_changes=None if sm is None else sm.has_changes,
         counts={} if sm is None else sm.counts,
         outputs=None if outs is None else outs.values,
-        sensitive_outputs=() if outs is None else tuple(outs.sensitive)), __version__)
+        sensitive_outputs=() if outs is None else tuple(outs.sensitive),
+        applied=result.applied, refused=result.refused, reviewed_pr=result.reviewed_pr,
+        reviewed_commit=result.reviewed_commit), __version__)
 
 
 def outputs_of(run: JsonRun) -> tfoutputs.Outputs:

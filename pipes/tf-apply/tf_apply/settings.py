@@ -47,7 +47,9 @@ class Settings:
     fail_on_drift: bool = True
     bb_token: str | None = None
     bb_api_url: str = DEFAULT_API_URL
+    require_reviewed: bool = False
     pr_id: str | None = None
+    branch: str | None = None
     commit: str | None = None
     build_number: str | None = None
 
@@ -185,7 +187,9 @@ def _from_values(values: dict[str, Any], ctx: StepContext) -> Settings:
         fail_on_drift=bool(values["FAIL_ON_DRIFT"]),
         bb_token=values.get("BITBUCKET_ACCESS_TOKEN") or None,
         bb_api_url=str(values["BITBUCKET_API_URL"]).rstrip("/"),
+        require_reviewed=bool(values["REQUIRE_REVIEWED_PLAN"]),
         pr_id=ctx.pr_id,
+        branch=ctx.branch,
         commit=ctx.commit,
         build_number=ctx.build_number,
     )
