@@ -24,7 +24,9 @@ def run_apply(run: Run) -> int:
 
         lookup = reviewed.find(run)
         if lookup.done is not None:
-            return already_applied(run, lookup.done)
+            done = lookup.done
+            return already_applied(run, done, f"The plan reviewed in pull request "
+                                              f"#{done['pr_id']} (commit {str(done['commit'])[:12]})")
         if lookup.reviewed is not None:
             return apply_reviewed(run, lookup.reviewed)
         no_reviewed_plan(run, lookup.why)
@@ -44,6 +46,9 @@ def run_saved(run: Run) -> int:
     log = plog.get_logger()
     store = planstore.PlanStore(spaces, s.plans_prefix)
     record, plan_bytes = store.load(s.plan_id)
+    done = store.applied(s.plan_id, record.generation)
+    if done is not None:
+        return rerun_of_saved(run, done)
     if record.workspace != s.workspace or record.state_object != s.state_object:
         raise PipeError(f"PLAN_ID: the plan '{s.plan_id}' was made for {record.state_object}, not "
                         f"{s.state_object}: use the same STATE_KEY and WORKSPACE as the plan step")
@@ -58,7 +63,8 @@ def run_saved(run: Run) -> int:
     log.info("Saved plan '%s' is current (%s, sha256 %s…).", s.plan_id, current.describe(),
              record.sha256[:12])
     exclusive = planstore.claim_mode(run.conditional_writes, s.locking, spaces.endpoint, s.plan_id)
-    store.claim(s.plan_id, s.build_number, exclusive=exclusive)
+    generation = record.generation
+    store.claim(s.plan_id, s.build_number, exclusive=exclusive, generation=generation)
     try:
         result = tf.run_json(["apply", "-input=false", "-no-color",
                               f"-lock-timeout={s.lock_timeout}",
@@ -66,13 +72,31 @@ def run_saved(run: Run) -> int:
                               str(plan_file)])
     except PipeError:
         if planstore.read_state(spaces, s.state_object) == record.state:
-            store.release(s.plan_id)  # nothing was written: the plan is still good to apply
+            store.release(s.plan_id, generation)  # nothing was written: the plan is still good to apply
             log.info("The state is unchanged: the saved plan '%s' can be applied again.", s.plan_id)
         else:
-            store.finish(s.plan_id, s.build_number, "failed")
+            store.finish(s.plan_id, s.build_number, "failed", generation)
+            log.info("The apply wrote the state before it failed: the saved plan '%s' is stale "
+                     "now; run the plan step again (same PLAN_ID), then this step.", s.plan_id)
         raise
-    store.finish(s.plan_id, s.build_number, "applied")
+    store.finish(s.plan_id, s.build_number, "applied", generation)
     return applied(run, result, f"Applied saved plan {s.plan_id}")
+
+
+def rerun_of_saved(run: Run, done: dict[str, object]) -> int:
+    """The saved plan was claimed before: applied (a re-run after success: nothing to do),
+    failed after writing the state (stale: plan again), or being applied by another run."""
+    s = run.s
+    status = done.get("status")
+    if status == "applied":
+        return already_applied(run, done, f"The saved plan {s.plan_id}")
+    if status == "failed":
+        raise PipeError(f"PLAN_ID: the saved plan '{s.plan_id}' failed while being applied "
+                        f"({planstore.when(done)}) after writing the state, so it is stale and "
+                        "never applied again: run the plan step again (it plans again under the "
+                        "same PLAN_ID), then this step")
+    raise PipeError(f"PLAN_ID: the plan '{s.plan_id}' is being applied or was applied by another "
+                    f"run ({planstore.when(done)}): a saved plan is applied once")
 
 
 def applied(run: Run, result: JsonRun, what: str, extra: Result | None = None) -> int:
@@ -101,16 +125,17 @@ def no_reviewed_plan(run: Run, why: str) -> None:
                            "(REQUIRE_REVIEWED_PLAN is false).", why)
 
 
-def already_applied(run: Run, done: dict[str, object]) -> int:
-    """A re-run after the reviewed plan was applied: nothing to do, the outputs handed over."""
+def already_applied(run: Run, done: dict[str, object], what: str) -> int:
+    """A re-run after the plan was applied: nothing to do; Terraform's outputs handed over
+    again, as the first run did."""
     from . import tfoutputs
 
     outs = tfoutputs.split(run.tf.output_json())
-    publish(run, Result(outs=outs, applied=False, reviewed_pr=int(str(done["pr_id"])),
-                        reviewed_commit=str(done["commit"])))
-    plog.success(f"The plan reviewed in pull request #{done['pr_id']} (commit "
-                 f"{str(done['commit'])[:12]}) was already applied ({planstore.when(done)}): "
-                 "nothing to do")
+    reviewed_pr = done.get("pr_id")
+    publish(run, Result(outs=outs, plan_id=run.s.plan_id, applied=False,
+                        reviewed_pr=None if reviewed_pr is None else int(str(reviewed_pr)),
+                        reviewed_commit=str(done.get("commit") or "")))
+    plog.success(f"{what} was already applied ({planstore.when(done)}): nothing to do")
     return 0
 
 
@@ -143,7 +168,7 @@ def apply_reviewed(run: Run, rv: Reviewed) -> int:
     store = planstore.PlanStore(spaces, s.plans_prefix)
     before = planstore.read_state(spaces, s.state_object)
     probed = run.conditional_writes or _probe(run)
-    store.claim(rv.plan_id, s.build_number,
+    store.claim(rv.plan_id, s.build_number, generation=rv.generation,
                 exclusive=planstore.claim_mode(probed, s.locking, spaces.endpoint, rv.plan_id))
     try:
         result = tf.run_json(["apply", "-input=false", "-no-color",
@@ -152,11 +177,11 @@ def apply_reviewed(run: Run, rv: Reviewed) -> int:
                               str(plan_file)])
     except PipeError:
         if planstore.read_state(spaces, s.state_object) == before:
-            store.release(rv.plan_id)  # nothing was written: the reviewed plan still holds
+            store.release(rv.plan_id, rv.generation)  # nothing written: the review still holds
         else:
-            store.finish(rv.plan_id, s.build_number, "failed")
+            store.finish(rv.plan_id, s.build_number, "failed", rv.generation)
         raise
-    store.finish(rv.plan_id, s.build_number, "applied")
+    store.finish(rv.plan_id, s.build_number, "applied", rv.generation)
     return applied(run, result, f"Applied the plan reviewed in pull request #{rv.pr_id} (commit "
                    f"{rv.commit[:12]})", reviewed)
 

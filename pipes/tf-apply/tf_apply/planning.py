@@ -16,9 +16,7 @@ def run_plan(run: Run) -> int:
     assert s.plan_id
     log = plog.get_logger()
     store = planstore.PlanStore(spaces, s.plans_prefix)
-    if store.applied(s.plan_id) is not None:
-        raise PipeError(f"PLAN_ID: a plan '{s.plan_id}' was already applied: plan ids are "
-                        "single-use; set another PLAN_ID")
+    previous, done = earlier_plan(store, s.plan_id)
     before = planstore.read_state(spaces, s.state_object)
     plan_file = run.work / planstore.PLAN_FILE
     result = tf.run_json(["plan", *common_args(s), "-detailed-exitcode", f"-out={plan_file}",
@@ -29,13 +27,20 @@ def run_plan(run: Run) -> int:
                         "the plan again")
     plan_doc = tf.show_json(plan_file)
     sm = summary.from_plan_json(plan_doc)
+    if done is not None and done.get("status") == "applied" and result.code == 0:
+        return nothing_new(run, sm, done)
     plan_bytes = plan_file.read_bytes()
     record = planstore.PlanRecord(
         plan_id=s.plan_id, state_object=s.state_object, workspace=s.workspace, state=after,
         sha256=hashlib.sha256(plan_bytes).hexdigest(),
         terraform_version=str(plan_doc.get("terraform_version") or tf.version()),
         created=planstore.now(), commit=s.commit, build_number=s.build_number,
-        counts=sm.counts, has_changes=result.code == 2, pr_id=s.pr_id)
+        counts=sm.counts, has_changes=result.code == 2, pr_id=s.pr_id,
+        generation=1 if previous is None else previous.generation + 1)
+    if previous is not None:
+        log.info("A plan was saved under PLAN_ID %s before (%s): this one replaces it "
+                 "(generation %d), and only this one can be applied.", s.plan_id,
+                 planstore.when(done) if done else "not applied", record.generation)
     key = changes.new_key()
     comparable = changes.document(changes.of_plan(plan_doc, key), key)  # before redacting
     redacted, sensitive = redact.plan_json_and_values(plan_doc)  # plan_doc is redacted too
@@ -52,6 +57,31 @@ def run_plan(run: Run) -> int:
     comment(run, sm, plan_doc, sensitive)
     plog.success(f"Plan saved as PLAN_ID {s.plan_id}: {sm.headline()}"
                  + ("" if result.code == 2 else " (no changes)"))
+    return 0
+
+
+def earlier_plan(store: planstore.PlanStore, plan_id: str
+                 ) -> tuple[planstore.PlanRecord | None, dict[str, Any] | None]:
+    """The plan saved under ``plan_id`` before (a re-run of the step) and its claim.  A plan
+    being applied is never replaced; an applied or failed one is kept, and a new plan under the
+    same id gets the next generation, with a claim of its own."""
+    previous = store.record(plan_id)
+    done = None if previous is None else store.applied(plan_id, previous.generation)
+    if done is not None and done.get("status") not in ("applied", "failed"):
+        raise PipeError(f"PLAN_ID: the plan '{plan_id}' is being applied by another run "
+                        f"({planstore.when(done)}): wait for it to finish, then run this step "
+                        "again")
+    return previous, done
+
+
+def nothing_new(run: Run, sm: summary.Summary, done: dict[str, Any]) -> int:
+    """A re-run of a plan step whose plan was applied, with nothing to change since: the same
+    result as the first run, and nothing saved (the applied plan stays the id's plan)."""
+    s = run.s
+    log_summary(sm)
+    publish(run, Result(sm=sm, plan_id=s.plan_id))
+    plog.success(f"Plan {s.plan_id} was already applied ({planstore.when(done)}) and the "
+                 "infrastructure matches the configuration: no changes, nothing new to save")
     return 0
 
 

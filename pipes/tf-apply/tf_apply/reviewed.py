@@ -25,6 +25,7 @@ class Reviewed:
     plan_id: str
     changes: dict[str, Any]
     key: str             # the digest key of the sensitive values (:mod:`changes`)
+    generation: int = 1  # of the plan under its id (:class:`planstore.PlanRecord`)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,9 @@ def find(run: Run) -> Lookup:
                           f"not of its last commit {head[:12]} (the plan step of the last push "
                           "did not finish)")
     plan_id = str(pointer.get("plan_id") or "")
-    done = store.applied(plan_id)
+    record = store.record(plan_id)
+    generation = 1 if record is None else record.generation
+    done = store.applied(plan_id, generation)
     if done is not None and done.get("status") == "applied":
         return Lookup(done={**done, "pr_id": pr_id, "commit": planned, "plan_id": plan_id})
     if done is not None:
@@ -99,4 +102,5 @@ def find(run: Run) -> Lookup:
     if doc is None or not isinstance(doc.get("resources"), dict) or not doc.get("key"):
         return Lookup(why=f"the plan of pull request #{pr_id} ({plan_id}) has no comparable "
                           "changes stored (made by an older tf-apply)")
-    return Lookup(reviewed=Reviewed(pr_id, planned, plan_id, doc["resources"], str(doc["key"])))
+    return Lookup(reviewed=Reviewed(pr_id, planned, plan_id, doc["resources"], str(doc["key"]),
+                                    generation))
