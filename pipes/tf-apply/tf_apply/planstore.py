@@ -153,8 +153,9 @@ class PlanStore:
         """Store the plan; refuses a generation that was already claimed."""
         done = self.applied(record.plan_id, record.generation)
         if done is not None:
-            raise PipeError(f"PLAN_ID: the plan '{record.plan_id}' was already applied "
-                            f"({when(done)}); a plan id is used once: pick another PLAN_ID")
+            raise PipeError(f"PLAN_ID: the plan '{record.plan_id}' (generation "
+                            f"{record.generation}) was claimed by another run while this one was "
+                            f"made ({when(done)}): run the plan step again")
         self.spaces.put(self.key(record.plan_id, PLAN_FILE), plan_bytes)
         self.spaces.put(self.key(record.plan_id, PLAN_JSON), plan_json.encode(),
                         content_type="application/json")

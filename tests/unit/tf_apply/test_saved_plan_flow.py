@@ -129,7 +129,7 @@ def test_an_applied_generation_cannot_be_saved_again_a_new_one_has_its_own_claim
     record = saved(spaces, StateRef(None, None, None))
     store = PlanStore(spaces, PREFIX)  # type: ignore[arg-type]
     store.finish("p1", "7", "applied")
-    with pytest.raises(PipeError, match="already applied"):
+    with pytest.raises(PipeError, match="claimed by another run"):
         saved(spaces, StateRef(None, None, None))
     again = dataclasses.replace(record, generation=2)
     store.save(again, PLAN, "{}")
