@@ -7,7 +7,7 @@ from pipes_common import log as plog
 from pipes_common.errors import PipeError
 from pipes_common.fsutil import atomic_write
 
-from . import planstore, summary
+from . import summary
 from .run import Result, Run, common_args, log_summary, outputs_of, publish, report
 from .terraform import JsonRun
 
@@ -41,6 +41,8 @@ def run_apply(run: Run) -> int:
 
 def run_saved(run: Run) -> int:
     """Apply the saved plan ``PLAN_ID``: checked fresh, claimed, applied, recorded."""
+    from . import planstore  # botocore: only for the runs that use Spaces
+
     s, tf, spaces = run.s, run.tf, run.store
     assert s.plan_id
     log = plog.get_logger()
@@ -86,6 +88,8 @@ def run_saved(run: Run) -> int:
 def rerun_of_saved(run: Run, done: dict[str, object]) -> int:
     """The saved plan was claimed before: applied (a re-run after success: nothing to do),
     failed after writing the state (stale: plan again), or being applied by another run."""
+    from . import planstore  # botocore: only for the runs that use Spaces
+
     s = run.s
     status = done.get("status")
     if status == "applied":
@@ -128,7 +132,7 @@ def no_reviewed_plan(run: Run, why: str) -> None:
 def already_applied(run: Run, done: dict[str, object], what: str) -> int:
     """A re-run after the plan was applied: nothing to do; Terraform's outputs handed over
     again, as the first run did."""
-    from . import tfoutputs
+    from . import planstore, tfoutputs  # planstore: botocore, only for runs that use Spaces
 
     outs = tfoutputs.split(run.tf.output_json())
     reviewed_pr = done.get("pr_id")
@@ -141,7 +145,7 @@ def already_applied(run: Run, done: dict[str, object], what: str) -> int:
 
 def apply_reviewed(run: Run, rv: Reviewed) -> int:
     """Plan again, compare with the reviewed plan; equal: apply this plan, else refuse."""
-    from . import changes
+    from . import changes, planstore  # planstore: botocore, only for runs that use Spaces
 
     s, tf, spaces = run.s, run.tf, run.store
     log = plog.get_logger()

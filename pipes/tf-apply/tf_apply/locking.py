@@ -1,6 +1,6 @@
 """What the run needs from Spaces before Terraform acts: the client, and the locking check.
 
-Run in a thread while ``terraform init`` works (init takes no lock), so that the import of boto3
+Run in a thread while ``terraform init`` works (init takes no lock), so that the import of botocore
 and the probe's calls overlap init.  The probe object's delete is left to ``later``.
 """
 from __future__ import annotations

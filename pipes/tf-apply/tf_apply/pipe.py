@@ -1,7 +1,7 @@
 """tf-apply: the pipe's story (variables -> backend and locking check -> the mode -> hand-over).
 
 Start-up time is part of every step this pipe runs in, so nothing slow is imported before
-``terraform init`` starts: the Spaces client (boto3) is imported and the locking probe run in a
+``terraform init`` starts: the Spaces client (botocore) is imported and the locking probe run in a
 thread while init works, and the saved-plan store and Code Insights only when a run needs them.
 """
 from __future__ import annotations
@@ -66,7 +66,7 @@ def start_backend(run: Run, pool: ThreadPoolExecutor) -> None:
 
 
 def mode_of(s: Settings) -> Callable[[Run], int]:
-    """What the mode runs (planning and applying import the plan store, hence boto3: only now)."""
+    """What the mode runs (planning and applying import the plan store, hence botocore: only now)."""
     if s.mode == "drift":
         return checking.run_drift
     if s.mode == "output":

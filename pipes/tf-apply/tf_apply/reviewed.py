@@ -14,7 +14,6 @@ from typing import Any
 
 from pipes_common.errors import PipeError
 
-from . import planstore
 from .run import Run
 
 
@@ -64,7 +63,7 @@ def find(run: Run) -> Lookup:
     if not (ctx.workspace and ctx.repo_slug and s.commit):
         return Lookup(why="not running in Bitbucket Pipelines (no BITBUCKET_WORKSPACE, "
                           "BITBUCKET_REPO_SLUG or BITBUCKET_COMMIT)")
-    from . import bbcomment
+    from . import bbcomment, planstore
 
     client = bbcomment.CommentClient(s.bb_token, s.bb_api_url)
     try:
