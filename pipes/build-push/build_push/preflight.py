@@ -19,9 +19,8 @@ class PushCredentials:
 
 
 def _api_error(err: DOApiError, registry: str) -> PipeError:
-    if err.status is None:
-        return PipeError(f"DIGITALOCEAN_API_URL: the DigitalOcean API is unreachable ({err}): "
-                         "check the network, or DIGITALOCEAN_API_URL if you set it")
+    if err.status is None:  # unreachable: the message names DIGITALOCEAN_API_URL already
+        return PipeError(str(err))
     if err.status == 401:
         return PipeError("DIGITALOCEAN_ACCESS_TOKEN was rejected by the DigitalOcean API (401): "
                          "create a new token with registry scope and update the variable")
