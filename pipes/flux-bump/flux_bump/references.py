@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from pipes_common import imageref
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from . import imageref, markers
+from . import markers
 from .yamldoc import Insert, Plan, Replace, head_comment, line_comment, mapping_get, scalar_str, walk
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/"
