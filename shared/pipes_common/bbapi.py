@@ -21,9 +21,11 @@ from urllib.parse import quote
 import requests
 
 from . import httpclient, secrets
+from .bitbucket import DEFAULT_API_URL
 from .errors import PipeError
 
-DEFAULT_API_URL = "https://api.bitbucket.org"
+__all__ = ["DEFAULT_API_URL", "BitbucketApi", "BitbucketError", "Transient", "basic", "bearer",
+           "repo_path"]
 URL_VARIABLE = "BITBUCKET_API_URL"
 RETRY_BUDGET = 20.0  # seconds: the most one API call waits for retries of 429/5xx answers
 MAX_PAGES = 50

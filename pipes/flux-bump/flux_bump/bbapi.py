@@ -14,8 +14,6 @@ from typing import Any
 from pipes_common import bbapi
 from pipes_common.bbapi import DEFAULT_API_URL
 
-__all__ = ["DEFAULT_API_URL", "BitbucketClient", "PullRequest", "reviewer"]
-
 _TOKEN_CAUSES = {
     401: ("it is expired, revoked or mistyped (an app password or an API token does not go "
           "here: API tokens go in ATLASSIAN_API_TOKEN with ATLASSIAN_EMAIL)"),
