@@ -21,11 +21,11 @@ TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 DIGEST = r"(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})"
 MAX_NAME = 255  # characters of a whole name, domain included (Docker's limit)
 
-PATH_PATTERN = rf"^{PATH}$"
-"""A repository path without domain, for a Cerberus ``regex`` rule."""
+PATH_PATTERN = rf"^{PATH}\Z"
+"""A repository path without domain, for a Cerberus ``regex`` rule (a final ``\\Z``: Cerberus matches
+with ``re.match`` and a ``$``, which would let a trailing newline through)."""
 
 _NAME = re.compile(NAME)
-_PATH = re.compile(PATH)
 _TAG = re.compile(TAG)
 _DIGEST = re.compile(DIGEST)
 
@@ -33,11 +33,6 @@ _DIGEST = re.compile(DIGEST)
 def is_name(value: str) -> bool:
     """A repository name, with or without a registry domain (``registry.example.com/acme/web``)."""
     return len(value) <= MAX_NAME and _NAME.fullmatch(value) is not None
-
-
-def is_path(value: str) -> bool:
-    """A repository path without domain (``acme/web``)."""
-    return len(value) <= MAX_NAME and _PATH.fullmatch(value) is not None
 
 
 def is_tag(value: str) -> bool:

@@ -27,7 +27,6 @@ KUSTOMIZE_API = "kustomize.config.k8s.io/"
 FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/"
 HELM_API = "helm.toolkit.fluxcd.io/"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-KINDS = ("marker", "kustomize", "helmrelease", "image", "argocd", "helmvalues", "chart")
 ARGOCD_SOURCE = re.compile(r"^\.argocd-source(?:-[^/]+)?\.ya?ml$")
 
 

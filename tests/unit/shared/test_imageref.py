@@ -1,6 +1,8 @@
 """The image-reference grammar (pipes_common.imageref), after the OCI distribution spec."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from pipes_common import imageref
 from pipes_common.imageref import ImageRef
@@ -46,10 +48,16 @@ def test_invalid_names(name: str) -> None:
     assert not imageref.is_name(name)
 
 
-def test_a_path_has_no_domain() -> None:
-    assert imageref.is_path("acme/web")
-    assert not imageref.is_path("localhost:5000/web")
-    assert not imageref.is_path("Registry.Example.com/acme")
+@pytest.mark.parametrize(("value", "ok"), [("acme/web", True), ("web", True),
+                                           ("localhost:5000/web", False), ("Registry.io/acme", False),
+                                           ("acme/web\n", False)])
+def test_the_schema_pattern_of_a_path_has_no_domain(value: str, ok: bool) -> None:
+    """PATH_PATTERN is for a Cerberus ``regex`` rule, applied as Cerberus does."""
+    from cerberus import Validator
+
+    assert Validator({"IMAGE": {"type": "string", "regex": imageref.PATH_PATTERN}}).validate(
+        {"IMAGE": value}) == ok
+    assert (re.match(imageref.PATH_PATTERN + "$", value) is not None) == ok
 
 
 @pytest.mark.parametrize(("text", "ref"), [
