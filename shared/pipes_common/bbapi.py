@@ -22,7 +22,6 @@ import requests
 
 from . import httpclient, secrets
 from .bitbucket import DEFAULT_API_URL
-from .errors import PipeError
 
 __all__ = ["DEFAULT_API_URL", "BitbucketApi", "BitbucketError", "Transient", "basic", "bearer",
            "repo_path"]
@@ -38,12 +37,8 @@ DEFAULT_CAUSES: Mapping[int, str] = {
 }
 
 
-class BitbucketError(PipeError):
-    """A Bitbucket API failure; ``status`` is the HTTP status (None when there was no answer)."""
-
-    def __init__(self, message: str, status: int | None) -> None:
-        super().__init__(message)
-        self.status = status
+class BitbucketError(httpclient.ApiError):
+    """A Bitbucket API failure that came with an answer (``status``)."""
 
 
 class Transient(BitbucketError):

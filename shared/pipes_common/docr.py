@@ -8,7 +8,6 @@ from typing import Any
 import requests
 
 from . import httpclient, secrets
-from .errors import PipeError
 
 DEFAULT_API_URL = "https://api.digitalocean.com"
 URL_VARIABLE = "DIGITALOCEAN_API_URL"
@@ -19,12 +18,11 @@ GC_ACTIVE = frozenset({"requested", "waiting for write JWTs to expire", "scannin
                        "deleting unreferenced blobs", "cancelling"})
 
 
-class DOApiError(PipeError):
+class DOApiError(httpclient.ApiError):
     """A DigitalOcean API failure; ``status`` is the HTTP status (None when unreachable)."""
 
     def __init__(self, message: str, status: int | None, error_id: str = "") -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
         self.error_id = error_id
 
 

@@ -118,11 +118,19 @@ def session(
 new_session = session  # for the parameters below that are named ``session``
 
 
-class Unreachable(PipeError):
+class ApiError(PipeError):
+    """A failure of an API call; ``status`` is the HTTP status, None when no answer came."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Unreachable(ApiError):
     """No answer came: ``reason`` says why (connection refused, unknown host, timed out, ...)."""
 
     def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
+        super().__init__(message, None)
         self.reason = reason
 
 

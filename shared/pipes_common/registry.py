@@ -17,7 +17,6 @@ from typing import Any
 import requests
 
 from . import httpclient
-from .errors import PipeError
 from .log import get_logger
 
 MANIFEST_TYPES = (
@@ -31,13 +30,12 @@ HOST_VARIABLE = "REGISTRY_HOST"
 RETRY_BUDGET = 30.0  # seconds: the most one registry request waits for retries of 429/5xx answers
 
 
-class RegistryError(PipeError):
+class RegistryError(httpclient.ApiError):
     """A registry failure; ``kind`` is ``unreachable``, ``auth``, ``denied`` or ``protocol``."""
 
     def __init__(self, message: str, kind: str, status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, status)
         self.kind = kind
-        self.status = status
 
 
 @dataclass(frozen=True)
