@@ -15,6 +15,7 @@ def test_every_module_is_listed() -> None:
 
 def test_each_pipe_readme_states_its_retry_budgets() -> None:
     from pipes_common import bbapi, docr, registry
+    from tf_apply import insights
 
     def states(pipe: str, seconds: float) -> bool:
         text = (REPO_ROOT / "pipes" / pipe / "README.md").read_text()
@@ -22,3 +23,4 @@ def test_each_pipe_readme_states_its_retry_budgets() -> None:
 
     assert states("build-push", docr.RETRY_BUDGET) and states("build-push", registry.RETRY_BUDGET)
     assert states("flux-bump", bbapi.RETRY_BUDGET) and states("tf-apply", bbapi.RETRY_BUDGET)
+    assert states("tf-apply", insights.RETRY_BUDGET)
