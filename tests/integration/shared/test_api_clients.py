@@ -9,21 +9,10 @@ import base64
 import json
 
 import pytest
-import requests
 from pipes_common import bbapi, httpclient
 from pipes_common.docr import DigitalOceanClient, DOApiError
-from testbed.flaky_http import FlakyServer, Reply
+from testbed.flaky_http import FlakyServer, Reply, Waits
 from testbed.net import free_port
-
-
-class Waits(list[float]):
-    def session(self, **kwargs: object) -> requests.Session:
-        return httpclient.session(sleep=self.append, **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.fixture()
-def waits() -> Waits:
-    return Waits()
 
 
 def _json(status: int, doc: object, headers: dict[str, str] | None = None) -> Reply:

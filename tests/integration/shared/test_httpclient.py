@@ -19,20 +19,8 @@ from types import SimpleNamespace
 import pytest
 import requests
 from pipes_common import httpclient
-from testbed.flaky_http import DROP, FlakyServer, Reply
+from testbed.flaky_http import DROP, FlakyServer, Reply, Waits
 from testbed.net import free_port
-
-
-class Waits(list[float]):
-    """The waits a session computed, in order (its ``sleep``; nothing is slept)."""
-
-    def session(self, **kwargs: object) -> requests.Session:
-        return httpclient.session(sleep=self.append, **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.fixture()
-def waits() -> Waits:
-    return Waits()
 
 
 def test_retry_after_seconds_is_honoured(flaky_http: FlakyServer, waits: Waits) -> None:
