@@ -225,7 +225,7 @@ def refused_comment(run: Run, rv: Reviewed, found: list[str]) -> None:
         posted = bbcomment.CommentClient(s.bb_token, s.bb_api_url).upsert(
             ctx.workspace, ctx.repo_slug, str(rv.pr_id),
             prcomment.refused_marker(s.working_dir_rel, s.workspace), text)
-    except (bbcomment.TransientError, PipeError) as err:
+    except PipeError as err:  # the shared client's errors, refusals and transient ones alike
         log.warning("Pull request #%s not told of the refusal: %s", rv.pr_id, err)
         return
     log.info("Pull request #%s: refusal comment %s %s.", rv.pr_id, posted.comment_id,

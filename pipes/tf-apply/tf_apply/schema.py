@@ -1,9 +1,9 @@
 """The pipe variables (names and defaults are the public interface; see README.md)."""
 from __future__ import annotations
 
+from pipes_common.bitbucket import DEFAULT_API_URL
 from pipes_common.variables import Schema
 
-DEFAULT_API_URL = "https://api.bitbucket.org"
 MODES = ("plan", "apply", "destroy", "validate", "output", "drift")
 LOCKING_MODES = ("auto", "lockfile", "off")
 

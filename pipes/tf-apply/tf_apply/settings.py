@@ -8,10 +8,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipes_common.bitbucket import StepContext
+from pipes_common.bitbucket import DEFAULT_API_URL, StepContext
 from pipes_common.errors import PipeError
-
-from .schema import DEFAULT_API_URL
 
 VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$")
