@@ -8,7 +8,11 @@ from testbed import dotenv
 from .conftest import Stack, assert_failed_cleanly
 
 # the fixed names of the README; TF_APPLY_OUT_<NAME> is one per output (its example: _URL)
-FIXED = {n for n in dotenv.documented("tf-apply") if not n.startswith("TF_APPLY_OUT_")}
+# written by MODE apply only (REFUSED and REVIEWED_* only when they have a value)
+APPLY_ONLY = {"TF_APPLY_APPLIED", "TF_APPLY_REFUSED", "TF_APPLY_REVIEWED_PR",
+              "TF_APPLY_REVIEWED_COMMIT"}
+FIXED = {n for n in dotenv.documented("tf-apply")
+         if not n.startswith("TF_APPLY_OUT_")} - APPLY_ONLY
 
 KEY = "web/infra/terraform.tfstate"
 PLANS = f"{KEY}.plans/default"
@@ -40,6 +44,7 @@ def test_plan_then_apply_once(stack: Stack) -> None:
     sourced = dotenv.source(stack.build / ".do-pipes" / "tf-apply.env")
     assert set(sourced) >= FIXED, sourced
     assert (sourced["TF_APPLY_OUT_APP"], sourced["TF_APPLY_CREATE"]) == ("web-1", "2")
+    assert sourced["TF_APPLY_APPLIED"] == "true" and APPLY_ONLY <= dotenv.documented("tf-apply")
     assert sourced["TF_APPLY_SENSITIVE_OUTPUTS"] == "db_password"
     assert "TF_APPLY_OUT_DB_PASSWORD" not in sourced
     assert json.loads(stack.objects()[f"{PLANS}/{plan_id}/applied.json"])["status"] == "applied"
