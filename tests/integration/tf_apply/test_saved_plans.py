@@ -44,7 +44,7 @@ def test_plan_then_apply_once(stack: Stack) -> None:
     sourced = dotenv.source(stack.build / ".do-pipes" / "tf-apply.env")
     assert set(sourced) >= FIXED, sourced
     assert (sourced["TF_APPLY_OUT_APP"], sourced["TF_APPLY_CREATE"]) == ("web-1", "2")
-    assert sourced["TF_APPLY_APPLIED"] == "true" and APPLY_ONLY <= dotenv.documented("tf-apply")
+    assert sourced["TF_APPLY_APPLIED"] == "true" and dotenv.documented("tf-apply") >= APPLY_ONLY
     assert sourced["TF_APPLY_SENSITIVE_OUTPUTS"] == "db_password"
     assert "TF_APPLY_OUT_DB_PASSWORD" not in sourced
     assert json.loads(stack.objects()[f"{PLANS}/{plan_id}/applied.json"])["status"] == "applied"
