@@ -106,7 +106,7 @@ PATCHES = (
           ("tests/unit/tf_apply/test_changes.py",
            "tests/e2e/test_tf_apply_reviewed_e2e.py::test_apply_after_merge_matches_then_another_merge_changes_the_plan")),
     Patch("tf-apply: a failed apply that wrote nothing keeps the claim", f"{TF}/applying.py",
-          "            store.release(s.plan_id)  # nothing was written", "            pass  # nothing was written",
+          "            store.release(s.plan_id, generation)  # nothing was written", "            pass  # nothing was written",
           ("tests/unit/tf_apply",)),
     Patch("flux-bump: the target branch is force-pushed", f"{FB}/deliver.py",
           "ok, retryable, text = git.push(commit, branch)",
