@@ -106,7 +106,7 @@ PATCHES = (
           "    if password:\n        secrets.register(password)",
           "    if password and not token:\n        secrets.register(password)",
           (f"{IT_FB}/test_modes.py::test_git_credentials_with_the_token_for_the_api",)),
-    Patch("flux-bump: the work folder with the SSH key file is left behind", f"{FB}/pipe.py",
+    Patch("flux-bump: the work folder with the SSH key file is left behind", f"{FB}/workspace.py",
           "shutil.rmtree(workdir, ignore_errors=True)", "pass",
           (f"{IT_FB}/test_secrets.py::test_password_and_ssh_key_canaries",)),
     Patch("flux-bump: a rejected push is not retried", f"{FB}/deliver.py",

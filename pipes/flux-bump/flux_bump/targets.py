@@ -1,7 +1,7 @@
 """Which images one run bumps: IMAGE/TAG/DIGEST, the IMAGES list, or what build-push handed over."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
@@ -16,6 +16,18 @@ MAX_IMAGES = 50
 MAX_ITEM = 400  # image (255) = tag (128) @ digest (71), with room
 
 
+@dataclass(frozen=True)
+class Requested:
+    """What the variables ask for, as given (``IMAGES``, ``IMAGE``, ``TAG``, ``DIGEST``,
+    ``POLICY``, ``PIN_DIGEST``); :func:`targets_from` completes it from build-push's hand-off."""
+    images: tuple[str, ...] = ()
+    image: str | None = None
+    tag: str | None = None
+    digest: str | None = None
+    policies: tuple[str, ...] = ()
+    pin: bool = False
+
+
 def _built(ctx: StepContext) -> BuildPushOutputs | None:
     """build-push's outputs from earlier in this step (None when it left none)."""
     return handoff_read(ctx, BuildPushOutputs, instead="set IMAGE and TAG")
@@ -28,39 +40,36 @@ def _no_build_push(ctx: StepContext, variable: str, example: str) -> PipeError:
                      f"run build-push earlier in the step, or set {variable}, e.g. {example}")
 
 
-def target_from(values: dict[str, Any], ctx: StepContext) -> Target:
+def target_from(req: Requested, ctx: StepContext) -> Target:
     """IMAGE, TAG and DIGEST, defaulting to what build-push handed over earlier in the step."""
     # the hand-off is read only when a value must come from it: a set IMAGE and TAG never fail on it
-    built = _built(ctx) if not (values.get("IMAGE") and values.get("TAG")) else None
-    image = values.get("IMAGE") or (built.image if built else None)
-    tag = values.get("TAG") or (built.tags[0] if built and built.tags else None)
-    digest = values.get("DIGEST")
-    if not digest and not values.get("IMAGE") and built:  # its digest only goes with its image
+    built = _built(ctx) if not (req.image and req.tag) else None
+    image = req.image or (built.image if built else None)
+    tag = req.tag or (built.tags[0] if built and built.tags else None)
+    digest = req.digest
+    if not digest and not req.image and built:  # its digest only goes with its image
         digest = built.digest or None
     if not image:
         raise _no_build_push(ctx, "IMAGE", "IMAGE: registry.digitalocean.com/acme/web (the image "
                                            "repository as the manifests spell it)")
     if not tag:
         raise _no_build_push(ctx, "TAG", "TAG: 1.4.2")
-    image, tag = str(image), str(tag)
     if not imageref.NAME_RE.match(image):
         raise PipeError(f"IMAGE '{image}' is not an image repository name: give it without tag "
                         "or digest, lowercase path components (e.g. registry.digitalocean.com/acme/web)")
     if not imageref.TAG_RE.match(tag):
         raise PipeError(f"TAG '{tag[:140]}' is not a valid image tag: letters, digits, '_', '.' "
                         "and '-', at most 128, not starting with '.' or '-'")
-    if digest and not imageref.DIGEST_RE.match(str(digest)):
+    if digest and not imageref.DIGEST_RE.match(digest):
         raise PipeError("DIGEST is not a valid digest: give it as sha256:<64 lowercase hex digits>")
-    policies = tuple(p.strip() for p in values.get("POLICY") or [] if p.strip())
-    for policy in policies:
+    for policy in req.policies:
         if not imageref.POLICY_RE.match(policy):
             raise PipeError(f"POLICY '{policy}' is not <namespace>:<policy> (as in the markers "
                             "{\"$imagepolicy\": \"flux-system:web\"})")
-    pin = bool(values.get("PIN_DIGEST"))
-    if pin and not digest:
+    if req.pin and not digest:
         raise PipeError("PIN_DIGEST is true but no DIGEST is known: set DIGEST (sha256:...) or "
                         "run build-push earlier in the step")
-    return Target(image, tag, str(digest) if digest else None, pin, policies)
+    return Target(image, tag, digest or None, req.pin, req.policies)
 
 
 def parse_item(item: str, pin: bool) -> Target:
@@ -93,30 +102,30 @@ def _unique(targets: list[Target], what: str) -> list[Target]:
     return list(seen.values())
 
 
-def targets_from(values: dict[str, Any], ctx: StepContext) -> list[Target]:
+def targets_from(req: Requested, ctx: StepContext) -> list[Target]:
     """The images to bump, in order: ``IMAGES`` when given; else IMAGE/TAG/DIGEST (defaulting to
     build-push's hand-off); with neither IMAGE nor TAG set and build-push run more than once in
     the step for different images, every image it handed over."""
-    items = [i for i in values.get("IMAGES") or [] if str(i).strip()]
-    pin = bool(values.get("PIN_DIGEST"))
-    if items:
-        clash = [n for n in ("IMAGE", "TAG", "DIGEST", "POLICY") if values.get(n)]
+    pin = req.pin
+    if req.images:
+        clash = [n for n, v in (("IMAGE", req.image), ("TAG", req.tag), ("DIGEST", req.digest),
+                                ("POLICY", req.policies)) if v]
         if clash:
             raise PipeError(f"IMAGES and {', '.join(clash)} are both set: give every image in "
                             "IMAGES (image=tag[@digest]), or one image with IMAGE and TAG "
                             "(POLICY goes with IMAGE)")
-        if len(items) > MAX_IMAGES:
-            raise PipeError(f"IMAGES has {len(items)} items, more than {MAX_IMAGES}: split the "
-                            "bump over several steps")
-        return _unique([parse_item(str(i), pin) for i in items], "IMAGES")
-    if not (values.get("IMAGE") or values.get("TAG")):
+        if len(req.images) > MAX_IMAGES:
+            raise PipeError(f"IMAGES has {len(req.images)} items, more than {MAX_IMAGES}: split "
+                            "the bump over several steps")
+        return _unique([parse_item(i, pin) for i in req.images], "IMAGES")
+    if not (req.image or req.tag):
         runs = handoff_read_all(ctx, BuildPushOutputs, instead="set IMAGE and TAG (or IMAGES)")
         latest: dict[str, BuildPushOutputs] = {}
         for run in runs:  # oldest first: the last run of each image wins
             latest.pop(run.image, None)
             latest[run.image] = run
         if len(latest) > 1:
-            if values.get("POLICY"):
+            if req.policies:
                 raise PipeError("POLICY is set but build-push handed over several images "
                                 f"({', '.join(latest)}): set IMAGE and TAG with POLICY, or drop "
                                 "POLICY")
@@ -130,4 +139,4 @@ def targets_from(values: dict[str, Any], ctx: StepContext) -> list[Target]:
                                     "without a digest (not pushed): push it, or set IMAGES")
                 targets.append(Target(run.image, run.tags[0], run.digest or None, pin))
             return targets
-    return [target_from(values, ctx)]
+    return [target_from(req, ctx)]
