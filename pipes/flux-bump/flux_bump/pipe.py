@@ -10,7 +10,7 @@ from pipes_common import outputs, runner
 from pipes_common.errors import PipeError
 from pipes_common.handoff import FluxBumpOutputs
 
-from . import __version__, deliver, engine, message, promote, workspace
+from . import __version__, deliver, engine, message, promote, registrycheck, workspace
 from .bbapi import BitbucketClient
 from .gitrepo import Git
 from .references import Target
@@ -29,12 +29,16 @@ def main() -> int:
     values, ctx = runner.start(SCHEMA)
     s = Settings.from_values(values, ctx)
     started = time.monotonic()
+    targets = list(s.targets)
+    if s.registry is not None:  # the tags (and digests) to write exist: checked before anything
+        targets = registrycheck.verify(targets, s.registry)
     scope = Scope.of(s)
     with workspace.opened(s) as git:
         searched = git.clone(s.branch, scope.selected, scope.needles)
         plog.get_logger().debug("Cloned %s at %s in %.1fs.", s.branch, git.head()[:12],
                                 time.monotonic() - started)
-        targets = _deployed(s, git, scope, searched) if s.promoting else list(s.targets)
+        if s.promoting:
+            targets = _deployed(s, git, scope, searched)
         plog.get_logger().info("%s %s in %s (%s, mode %s).",
                                "Promoting" if s.promoting else "Bumping", _listed(targets),
                                s.remote.display, s.branch, s.mode)

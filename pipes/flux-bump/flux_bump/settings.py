@@ -16,6 +16,7 @@ from pipes_common.errors import PipeError
 from . import auth, message, promote
 from .gitrepo import Identity
 from .references import Target
+from .registrycheck import RegistryAuth
 from .targets import Requested, targets_from
 
 KEY_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
@@ -68,6 +69,7 @@ class Settings:
     commit_message: str | None
     pull_request: PullRequestOptions | None
     api: ApiAuth | None
+    registry: RegistryAuth | None    # set: every tag and digest is checked in the registry first
     git_auth: GitAuth
     signing_key: str | None
     identity: Identity
@@ -133,11 +135,13 @@ class Settings:
             pull_request = PullRequestOptions(
                 workspace, slug, _text(values.get("BRANCH_NAME")), reviewers,
                 bool(values["CLOSE_SOURCE_BRANCH"]))
+        registry = _registry_auth(values, promoting)
         return cls(
             remote=remote, branch=str(values["BRANCH"]), mode=mode, delivery=delivery,
             promoting=promoting, paths=paths, from_paths=from_paths, targets=targets, names=names,
             helm_keys=helm_keys, pin_digest=pin, chart_app_version=bool(values.get("CHART_APP_VERSION")),
-            commit_message=commit_message, pull_request=pull_request, api=api, git_auth=git_auth,
+            commit_message=commit_message, pull_request=pull_request, api=api, registry=registry,
+            git_auth=git_auth,
             signing_key=_text(values.get("SIGNING_KEY")),
             identity=Identity(str(values["GIT_AUTHOR_NAME"]), str(values["GIT_AUTHOR_EMAIL"])),
             retries=int(values["RETRIES"]), clone_dir=clone_dir, ctx=ctx)
@@ -177,6 +181,23 @@ def _api_auth(values: dict[str, Any], delivery: str) -> ApiAuth | None:
     if api_token:
         return ApiAuth(url, api_token, email)
     return ApiAuth(url, token) if token else None
+
+
+def _registry_auth(values: dict[str, Any], promoting: bool) -> RegistryAuth | None:
+    """The registry credentials that turn the check of tags and digests on (as build-push's)."""
+    token = _text(values.get("DIGITALOCEAN_ACCESS_TOKEN"))
+    username, api_url = _text(values.get("REGISTRY_USERNAME")), _text(values.get("DIGITALOCEAN_API_URL"))
+    if not token:
+        for name, value in (("REGISTRY_USERNAME", username), ("DIGITALOCEAN_API_URL", api_url)):
+            if value:
+                raise PipeError(f"{name} is set but DIGITALOCEAN_ACCESS_TOKEN is not: it only "
+                                "goes with the token (the registry check); set the token or "
+                                f"drop {name}")
+        return None
+    if promoting:
+        raise PipeError("DIGITALOCEAN_ACCESS_TOKEN is set but a promotion asks no registry (the "
+                        "reference deployed in FROM_PATHS is copied as it is): drop it")
+    return RegistryAuth(token, username, api_url)
 
 
 def _helm_keys(items: Any) -> tuple[str, ...]:

@@ -1,13 +1,16 @@
 """Which images one run bumps: IMAGE/TAG/DIGEST, the IMAGES list, or what build-push handed over."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from pipes_common import artifacts
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
-from pipes_common.handoff import BuildPushOutputs
+from pipes_common.handoff import BuildPushOutputs, HandoffError
 from pipes_common.handoff import read as handoff_read
 from pipes_common.handoff import read_all as handoff_read_all
+from pipes_common.log import get_logger
 
 from . import imageref
 from .references import Target
@@ -28,14 +31,79 @@ class Requested:
     pin: bool = False
 
 
-def _built(ctx: StepContext) -> BuildPushOutputs | None:
-    """build-push's outputs from earlier in this step (None when it left none)."""
-    return handoff_read(ctx, BuildPushOutputs, instead="set IMAGE and TAG")
+SEMVER_RE = re.compile(r"^v?(?P<core>(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*)){2})"
+                       r"(?P<pre>-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+
+
+def pushed_version(git_tag: str) -> str:
+    """The image tag build-push pushes for the git tag ``git_tag``: a semantic version without
+    its ``v`` and build metadata (``v1.4.2`` -> ``1.4.2``, ``v2.0.0-rc.1+b7`` -> ``2.0.0-rc.1``);
+    any other tag with the characters an image tag cannot hold made ``-``."""
+    match = SEMVER_RE.match(git_tag)
+    if match:
+        return match["core"] + (match["pre"] or "")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", git_tag).lstrip(".-")
+    return safe[:128].rstrip(".-") or "unnamed"
+
+
+def handed_tag(run: BuildPushOutputs, git_tag: str | None) -> str | None:
+    """The tag of ``run`` to write: on a version-tag build (``BITBUCKET_TAG``) the version it
+    pushed for that git tag; otherwise (or when it pushed no such tag) its first, the commit's."""
+    if git_tag:
+        for tag in (pushed_version(git_tag), git_tag):
+            if tag in run.tags:
+                return tag
+    return run.tags[0] if run.tags else None
+
+
+INSTEAD = "set IMAGE and TAG"
+
+
+def _built(ctx: StepContext, instead: str = INSTEAD) -> BuildPushOutputs | None:
+    """build-push's outputs from earlier in this step, or else from an earlier step's artifacts
+    (``.do-pipes/build-push.env``); None when there are neither."""
+    built = handoff_read(ctx, BuildPushOutputs, instead=instead)
+    if built is None:
+        built = artifacts.read(ctx, BuildPushOutputs, instead=instead)
+        if built is not None:
+            get_logger().info("Using build-push's outputs from an earlier step (%s, passed as "
+                              "artifacts).", ".do-pipes/build-push.env")
+    return built
+
+
+def _runs(ctx: StepContext) -> list[BuildPushOutputs]:
+    """Every run of build-push earlier in this step (oldest first), or else the last run of an
+    earlier step that passed its outputs on as artifacts."""
+    instead = "set IMAGE and TAG (or IMAGES)"
+    runs = handoff_read_all(ctx, BuildPushOutputs, instead=instead)
+    if runs:
+        return runs
+    built = _built(ctx, instead)
+    return [built] if built is not None else []
+
+
+def _unprefixed(image: str, tag: str, ctx: StepContext) -> str:
+    """``TAG`` as build-push pushed it: ``v1.4.2`` is ``1.4.2`` when build-push handed ``image``
+    over with ``1.4.2`` and without ``v1.4.2`` (a hand-off that cannot be read changes nothing:
+    IMAGE and TAG are set)."""
+    version = pushed_version(tag)
+    if version == tag:
+        return tag
+    try:
+        built = _built(ctx)
+    except HandoffError:
+        return tag
+    if built is None or built.image != image or tag in built.tags or version not in built.tags:
+        return tag
+    get_logger().info("TAG %s: build-push pushed %s as %s (image tags carry no 'v'); writing %s.",
+                      tag, image, version, version)
+    return version
 
 
 def _no_build_push(ctx: StepContext, variable: str, example: str) -> PipeError:
     where = ("BITBUCKET_PIPE_SHARED_STORAGE_DIR is not set" if ctx.shared_storage_dir is None else
              f"none under {ctx.shared_storage_dir}/<owner>/build-push/")
+    where += ", nor .do-pipes/build-push.env from an earlier step's artifacts"
     return PipeError(f"{variable} is required: no build-push outputs in this step ({where}): "
                      f"run build-push earlier in the step, or set {variable}, e.g. {example}")
 
@@ -45,7 +113,7 @@ def target_from(req: Requested, ctx: StepContext) -> Target:
     # the hand-off is read only when a value must come from it: a set IMAGE and TAG never fail on it
     built = _built(ctx) if not (req.image and req.tag) else None
     image = req.image or (built.image if built else None)
-    tag = req.tag or (built.tags[0] if built and built.tags else None)
+    tag = req.tag or (handed_tag(built, ctx.tag) if built else None)
     digest = req.digest
     if not digest and not req.image and built:  # its digest only goes with its image
         digest = built.digest or None
@@ -57,6 +125,8 @@ def target_from(req: Requested, ctx: StepContext) -> Target:
     if not imageref.NAME_RE.match(image):
         raise PipeError(f"IMAGE '{image}' is not an image repository name: give it without tag "
                         "or digest, lowercase path components (e.g. registry.digitalocean.com/acme/web)")
+    if req.tag and imageref.NAME_RE.match(image):
+        tag = _unprefixed(image, tag, ctx)
     if not imageref.TAG_RE.match(tag):
         raise PipeError(f"TAG '{tag[:140]}' is not a valid image tag: letters, digits, '_', '.' "
                         "and '-', at most 128, not starting with '.' or '-'")
@@ -119,7 +189,7 @@ def targets_from(req: Requested, ctx: StepContext) -> list[Target]:
                             "the bump over several steps")
         return _unique([parse_item(i, pin) for i in req.images], "IMAGES")
     if not (req.image or req.tag):
-        runs = handoff_read_all(ctx, BuildPushOutputs, instead="set IMAGE and TAG (or IMAGES)")
+        runs = _runs(ctx)
         latest: dict[str, BuildPushOutputs] = {}
         for run in runs:  # oldest first: the last run of each image wins
             latest.pop(run.image, None)
@@ -131,12 +201,13 @@ def targets_from(req: Requested, ctx: StepContext) -> list[Target]:
                                 "POLICY")
             targets = []
             for run in latest.values():
-                if not run.tags:
+                tag = handed_tag(run, ctx.tag)
+                if not tag:
                     raise PipeError(f"build-push handed over {run.image} without a tag: set "
                                     "IMAGES (image=tag[@digest])")
                 if pin and not run.digest:
                     raise PipeError(f"PIN_DIGEST is true but build-push handed over {run.image} "
                                     "without a digest (not pushed): push it, or set IMAGES")
-                targets.append(Target(run.image, run.tags[0], run.digest or None, pin))
+                targets.append(Target(run.image, tag, run.digest or None, pin))
             return targets
     return [target_from(req, ctx)]
