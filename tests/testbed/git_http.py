@@ -7,8 +7,8 @@ the server is started with ``partial_clone=False`` (a server that ignores ``--fi
 counts the bytes it sends, for benchmarks, and records which user made each request.
 
 Every repository made by :func:`create_repo` refuses, whoever pushes and over HTTP or SSH alike, a
-non-fast-forward update or a deletion of any branch (an ``update`` hook; a repository may name
-branches exempt from that with ``force_allowed``), and records every ref update pushed to it,
+non-fast-forward update of any branch, and a deletion (an ``update`` hook; a repository may name
+branches that may be deleted, never forced, with ``delete_allowed``), and records every ref update pushed to it,
 refused or done, with whether it was forced: :func:`ref_updates` reads that record.
 """
 from __future__ import annotations
@@ -39,8 +39,8 @@ NO_PARTIAL_CLONE = {"uploadpack.allowFilter": "false"}
 REF_LOG = "testbed-ref-updates.log"
 # $1 ref, $2 old, $3 new; the objects of the push are readable (quarantine) while it runs
 UPDATE_HOOK = f"""#!/bin/sh
-# test bed: refuse non-fast-forward updates and deletions of every branch (except those matching a
-# testbed.forceAllowed pattern of this repository) and record every attempt in {REF_LOG}
+# test bed: refuse non-fast-forward updates of every branch, and deletions (except of those matching
+# a testbed.deleteAllowed pattern of this repository), and record every attempt in {REF_LOG}
 set -f
 ref=$1 old=$2 new=$3 kind=
 case $old in *[!0]*) ;; *) kind=create ;; esac
@@ -51,7 +51,9 @@ fi
 verdict=accepted
 if [ $kind = forced ] || [ $kind = delete ]; then
   verdict=refused
-  for pattern in $(git config --get-all testbed.forceAllowed); do
+fi
+if [ $kind = delete ]; then
+  for pattern in $(git config --get-all testbed.deleteAllowed); do
     case $ref in $pattern) verdict=accepted ;; esac
   done
 fi
@@ -303,16 +305,16 @@ def git(*args: str, cwd: Path | None = None, input: bytes | None = None) -> str:
 
 
 def create_repo(path: Path, files: Mapping[str, bytes | str], branch: str = "main",
-                force_allowed: Sequence[str] = ()) -> Path:
+                delete_allowed: Sequence[str] = ()) -> Path:
     """A bare repository at ``path`` whose ``branch`` holds ``files`` in one commit; pushes to it
-    may not force or delete a branch, except the refs matching a ``force_allowed`` pattern (shell
-    glob on the full ref name, e.g. ``refs/heads/flux-bump/*``)."""
+    may not force a branch, nor delete one except the refs matching a ``delete_allowed`` pattern
+    (shell glob on the full ref name, e.g. ``refs/heads/flux-bump/*``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     git("init", "-q", "--bare", "-b", branch, str(path))
     for key, value in SERVER_CONFIG.items():  # also for SSH, where no server env applies
         git("config", key, value, cwd=path)
-    for pattern in force_allowed:
-        git("config", "--add", "testbed.forceAllowed", pattern, cwd=path)
+    for pattern in delete_allowed:
+        git("config", "--add", "testbed.deleteAllowed", pattern, cwd=path)
     work = Path(tempfile.mkdtemp(prefix="seed-"))
     try:
         git("init", "-q", "-b", branch, str(work))

@@ -2,7 +2,7 @@
 
 Bearer auth with a repository/workspace access token.  An open pull request whose source branch is
 ours (listed with ``q=source.branch.name="…" AND state="OPEN"``) is updated
-(``PUT .../pullrequests/{id}``), not duplicated.
+(``PUT .../pullrequests/{id}``), not duplicated: the pipe looks it up before it pushes.
 """
 from __future__ import annotations
 
@@ -88,6 +88,14 @@ class BitbucketClient:
     def _base(workspace: str, slug: str) -> str:
         return f"/2.0/repositories/{quote(workspace, safe='')}/{quote(slug, safe='')}/pullrequests"
 
+    def check_repository(self, workspace: str, slug: str) -> None:
+        """``GET /2.0/repositories/{workspace}/{repo_slug}``: the credential is accepted and sees
+        the repository (asked before anything is pushed)."""
+        self._request("GET", f"/2.0/repositories/{quote(workspace, safe='')}/{quote(slug, safe='')}",
+                      failure=f"The Bitbucket API at {self.api_url} could not read the repository "
+                              f"{workspace}/{slug} of GITOPS_REPO (check GITOPS_REPO and "
+                              "BITBUCKET_API_URL)")
+
     def find_open(self, workspace: str, slug: str, branch: str) -> PullRequest | None:
         query = f'source.branch.name="{branch}" AND state="OPEN"'
         data = self._request("GET", self._base(workspace, slug),
@@ -122,17 +130,6 @@ class BitbucketClient:
         data = self._request("PUT", f"{self._base(workspace, slug)}/{number}",
                              failure=f"Updating pull request #{number} failed", json=body)
         return PullRequest(int(data["id"]), _html(data), created=False)
-
-    def open_or_update(self, workspace: str, slug: str, source: str, destination: str,
-                       title: str, description: str, reviewers: Sequence[str] = (),
-                       close_source_branch: bool = True) -> PullRequest:
-        """The open pull request of ``source`` updated, or a new one: never a second one."""
-        existing = self.find_open(workspace, slug, source)
-        if existing is not None:
-            return self.update(workspace, slug, existing.id, title, description, reviewers,
-                               close_source_branch)
-        return self.create(workspace, slug, source, destination, title, description, reviewers,
-                           close_source_branch)
 
 
 def reviewer(value: str) -> dict[str, str]:

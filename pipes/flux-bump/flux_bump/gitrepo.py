@@ -300,6 +300,13 @@ class Git:
             raise PipeError(f"git commit failed: {secrets.mask(res.stderr.strip()[-300:])}")
         return self.head()
 
+    def delete_branch(self, branch: str) -> bool:
+        """Delete ``branch`` on the server (a plain deletion, never a forced update): only for
+        the pull-request branch this run created.  Whether it is gone."""
+        res = self.git("push", "--porcelain", "--no-verify", "origin", f":refs/heads/{branch}",
+                       check=False)
+        return res.ok
+
     def push(self, local: str, branch: str, force: bool = False) -> tuple[bool, bool, str]:
         """Push ``local`` to ``branch``: ``(ok, retryable, stderr)``.  ``force`` only for our own
         pull-request branches, never for the target branch."""

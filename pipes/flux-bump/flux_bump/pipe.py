@@ -11,7 +11,7 @@ from pipes_common.errors import PipeError
 from pipes_common.handoff import FluxBumpOutputs
 
 from . import __version__, deliver, engine, message, promote, registrycheck, workspace
-from .bbapi import BitbucketClient
+from .bbapi import BitbucketClient, PullRequest
 from .gitrepo import Git
 from .references import Target
 from .schema import SCHEMA
@@ -32,6 +32,7 @@ def main() -> int:
     targets = list(s.targets)
     if s.registry is not None:  # the tags (and digests) to write exist: checked before anything
         targets = registrycheck.verify(targets, s.registry)
+    pr = _pr_ready(s, targets) if s.delivery == "pull-request" else None
     scope = Scope.of(s)
     with workspace.opened(s) as git:
         searched = git.clone(s.branch, scope.selected, scope.needles)
@@ -51,8 +52,8 @@ def main() -> int:
             return _already(s, targets, result)
         if s.delivery == "dry-run":
             return _dry_run(s, result)
-        if s.delivery == "pull-request":
-            return _pull_request(s, git, scanner, result, started)
+        if pr is not None:
+            return _pull_request(s, git, scanner, result, pr, started)
         return _push(s, git, scanner, result, started)
 
 
@@ -149,19 +150,53 @@ def _dry_run(s: Settings, result: engine.Result) -> int:
     return 0
 
 
-def _pull_request(s: Settings, git: Git, scanner: Scanner, result: engine.Result,
-                  started: float) -> int:
-    pr, api, targets = s.pull_request, s.api, scanner.targets
-    assert pr is not None and api is not None
-    client = BitbucketClient(api.token, api.url, email=api.email)
-    source_branch = (deliver.branch_name(pr.branch_name, targets, s.ctx.commit)
-                     if pr.branch_name else deliver.pr_branch_for(targets))
-    if source_branch == s.branch:
+@dataclass(frozen=True)
+class PrReady:
+    """Pull-request mode, checked before the clone: the API client (credential accepted, the
+    repository seen), the pull request's branch and the open pull request of it, if any (both
+    None when promoting: the branch is named after the tags read in the clone)."""
+    client: BitbucketClient
+    branch: str | None
+    existing: PullRequest | None
+
+
+def _pr_branch(s: Settings, targets: Sequence[Target]) -> str:
+    pr = s.pull_request
+    assert pr is not None
+    branch = (deliver.branch_name(pr.branch_name, targets, s.ctx.commit) if pr.branch_name
+              else deliver.pr_branch_for(targets))
+    if branch == s.branch:
         raise PipeError(f"BRANCH_NAME gives '{s.branch}', the target BRANCH itself: give the "
                         "pull request a branch of its own, e.g. flux-bump/{name}-{tag}")
-    done = deliver.pull_request(git, git.root, s.branch, source_branch, result,
-                                scanner.message(result), client,
-                                pr.workspace, pr.slug, pr.reviewers, pr.close_source_branch)
+    return branch
+
+
+def _pr_ready(s: Settings, targets: Sequence[Target]) -> PrReady:
+    """Every template and the Bitbucket API checked before anything is cloned or pushed."""
+    pr, api = s.pull_request, s.api
+    assert pr is not None and api is not None
+    if s.commit_message:  # the title is the first line of the message
+        deliver.pr_title(message.fill(s.commit_message, dict.fromkeys(message.FIELDS, "x")).strip())
+    probe = targets or [Target(name, "0.0.0", promote.PROBE_DIGEST) for name in s.names]
+    branch = _pr_branch(s, probe)
+    client = BitbucketClient(api.token, api.url, email=api.email)
+    client.check_repository(pr.workspace, pr.slug)
+    if not targets:
+        return PrReady(client, None, None)
+    return PrReady(client, branch, client.find_open(pr.workspace, pr.slug, branch))
+
+
+def _pull_request(s: Settings, git: Git, scanner: Scanner, result: engine.Result, ready: PrReady,
+                  started: float) -> int:
+    pr, targets = s.pull_request, scanner.targets
+    assert pr is not None
+    branch, existing = ready.branch, ready.existing
+    if branch is None:  # promoting: the tags are known now
+        branch = _pr_branch(s, targets)
+        existing = ready.client.find_open(pr.workspace, pr.slug, branch)
+    done = deliver.pull_request(git, git.root, s.branch, branch, result, scanner.message(result),
+                                ready.client, pr.workspace, pr.slug, pr.reviewers,
+                                pr.close_source_branch, existing)
     assert done.pr is not None
     _publish(s, done.commit, result, done.branch, done.pr.url, done.pr.id)
     verb = "Opened" if done.pr.created else "Updated the open"

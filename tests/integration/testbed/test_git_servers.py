@@ -41,7 +41,7 @@ def test_force_push_and_delete_are_refused_and_recorded(
         git_ssh: GitSshServer, tmp_path: Path) -> None:
     name = f"acme/guarded-{protocol}.git"
     repo = create_repo(git_http.root / name, {"a.yaml": "image: x:1\n"},
-                       force_allowed=("refs/heads/mine/*",))
+                       delete_allowed=("refs/heads/mine/*",))
     _, env = ways[protocol]
     url = git_http.url(name) if protocol == "http" else git_ssh.url(name)
     work = tmp_path / "work"
@@ -65,7 +65,8 @@ def test_force_push_and_delete_are_refused_and_recorded(
 
     assert _push(work, env, "HEAD:refs/heads/mine/x").returncode == 0
     git("commit", "-q", "--amend", "-m", "two, again", cwd=work)
-    assert _push(work, env, "+HEAD:refs/heads/mine/x").returncode == 0  # exempt by force_allowed
+    assert _push(work, env, "+HEAD:refs/heads/mine/x").returncode != 0  # never forced, even there
+    assert _push(work, env, ":refs/heads/mine/x").returncode == 0  # deleted: by delete_allowed
 
     seen = [(u.phase, u.verdict, u.kind, u.ref) for u in ref_updates(repo)]
     assert seen == [
@@ -77,8 +78,9 @@ def test_force_push_and_delete_are_refused_and_recorded(
         ("attempt", "refused", "delete", "refs/heads/other"),
         ("attempt", "accepted", "create", "refs/heads/mine/x"),
         ("updated", "done", "create", "refs/heads/mine/x"),
-        ("attempt", "accepted", "forced", "refs/heads/mine/x"),
-        ("updated", "done", "forced", "refs/heads/mine/x"),
+        ("attempt", "refused", "forced", "refs/heads/mine/x"),
+        ("attempt", "accepted", "delete", "refs/heads/mine/x"),
+        ("updated", "done", "delete", "refs/heads/mine/x"),
     ]
     first = ref_updates(repo)[0]
     assert (first.old, first.new) == (seed, ahead)
