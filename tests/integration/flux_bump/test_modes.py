@@ -40,12 +40,13 @@ def test_pull_request_created_then_reused(make_repo: Callable[..., GitopsRepo],
     assert "Updated the open pull request #1" in again.last_line()
     assert len(pr_api.state.pullrequests) == 1
     assert [m for m, _ in pr_api.state.requests].count("POST") == 1
-    # the rerun looked its pull request up (open, by source branch), created none and updated it
-    # (PUT .../pullrequests/1: title, description; issue 14)
+    # the rerun read the repository, looked its pull request up (open, by source branch), created
+    # none and updated it (PUT .../pullrequests/1: title, description; issue 14)
     rerun = pr_api.state.requests[requests_before:]
-    assert [m for m, _ in rerun] == ["GET", "PUT"], rerun
-    assert rerun[1][1].endswith("/pullrequests/1")
-    assert "source.branch.name" in rerun[0][1] and "OPEN" in rerun[0][1]
+    assert [m for m, _ in rerun] == ["GET", "GET", "PUT"], rerun
+    assert rerun[0][1] == f"/2.0/repositories/{repo.name}"
+    assert rerun[2][1].endswith("/pullrequests/1")
+    assert "source.branch.name" in rerun[1][1] and "OPEN" in rerun[1][1]
     # the target branch was never pushed to; only the pipe's own branch was (moved forward on the
     # rerun, not forced)
     updates = [(u.phase, u.ref) for u in repo.updates()]
@@ -75,7 +76,7 @@ def test_git_credentials_with_the_token_for_the_api(
     assert any("receive-pack" in path for _, path in git_http.stats.users), "it pushed"
     # the API stub accepts the token alone (401 otherwise): the pull request opened with it
     assert pr_api.state.tokens == {git_token}
-    assert [m for m, _ in pr_api.state.requests] == ["GET", "POST"]
+    assert [m for m, _ in pr_api.state.requests] == ["GET", "GET", "POST"]
 
 
 def test_ten_concurrent_bumps_all_land(make_repo: Callable[..., GitopsRepo], tmp_path: Path,
