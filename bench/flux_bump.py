@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from flux_bump.schema import SCHEMA
 from testbed.git_http import GitHttpServer, git
 from testbed.pipes import bitbucket_env, run_local
 from testbed.throttle import ThrottlingProxy
@@ -270,7 +271,7 @@ def section(args: argparse.Namespace, loop: dict[str, list[float]], slow: dict[s
         "| Measure | flux-bump | naive | ratio | goal |", "|---|---|---|---|---|",
         *[f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows], "",
         f"Ten concurrent bumps of ten different images into `main` (plain loopback, default "
-        f"RETRIES=5): all ten commits landed, history linear, total {conc:.2f} s.", "",
+        f"RETRIES={SCHEMA['RETRIES']['default']}): all ten commits landed, history linear, total {conc:.2f} s.", "",
         "Raw runs (seconds / bytes):", "", "```",
         json.dumps({"loopback": loop, "throttled_20mbit": slow}, indent=None), "```", "",
     ]

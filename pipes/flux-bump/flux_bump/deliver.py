@@ -32,12 +32,18 @@ class Delivered:
     branch: str = ""
 
 
-def backoff(attempt: int) -> float:
-    """Seconds to wait before retry ``attempt`` (1-based): exponential with full jitter, capped.
+BACKOFF_FIRST = 0.25  # seconds: the window of the first retry, doubled each time ...
+BACKOFF_CAP = 2.0     # ... up to this
 
-    Full jitter spreads the writers that lost the same race over the whole window, so they do
-    not collide again all at once on the next try."""
-    return random.uniform(0.05, min(10.0, 0.6 * 2.0 ** (attempt - 1)))  # noqa: S311
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based): short, exponential with full jitter,
+    capped at :data:`BACKOFF_CAP`.
+
+    A retry is cheap (fetch the tip, replay the commit, push: no clone), so the windows stay short;
+    full jitter spreads the writers that lost the same race over the whole window, so they do not
+    collide again all at once on the next try."""
+    return random.uniform(0.0, min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** (attempt - 1)))  # noqa: S311
 
 
 def push_with_retry(git: Git, root: Path, branch: str, result: engine.Result, refresh: Rescan,

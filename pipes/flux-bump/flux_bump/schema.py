@@ -81,7 +81,7 @@ SCHEMA: Schema = {
     "GIT_AUTHOR_NAME": {"type": "string", "default": "flux-bump", "empty": False},
     "GIT_AUTHOR_EMAIL": {"type": "string", "default": "flux-bump@noreply.bitbucket.org",
                          "empty": False},
-    "RETRIES": {"type": "integer", "default": 5, "min": 0, "max": 50,
+    "RETRIES": {"type": "integer", "default": 10, "min": 0, "max": 50,
                 "meta": {"hint": "give a whole number of push retries between 0 and 50"}},
     "BITBUCKET_API_URL": {"type": "string", "default": DEFAULT_API_URL, "empty": False},
     "CLONE_DIR": {"type": "string", "empty": False},
