@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from flux_bump.schema import SCHEMA
-from testbed.git_http import GitHttpServer, git
+from testbed.git_http import Accounts, GitHttpServer, git
 from testbed.pipes import bitbucket_env, run_local
 from testbed.throttle import ThrottlingProxy
 
@@ -293,7 +293,7 @@ def main() -> int:
         root = work / "srv"
         shutil.copytree(source, root / "acme" / "gitops.git", symlinks=True)
         counter = [0]
-        with GitHttpServer({"x-token-auth": TOKEN}, root=root) as server, \
+        with GitHttpServer(Accounts(access_tokens={TOKEN}), root=root) as server, \
                 ThrottlingProxy(server.port, rate_bits=RATE_BITS) as proxy:
             url = server.url("acme/gitops.git")
             slow_url = server.url("acme/gitops.git", port=proxy.port)
