@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipes_common import artifacts
+from pipes_common import artifacts, imageref
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 from pipes_common.handoff import BuildPushOutputs, HandoffError
@@ -12,10 +12,10 @@ from pipes_common.handoff import read as handoff_read
 from pipes_common.handoff import read_all as handoff_read_all
 from pipes_common.log import get_logger
 
-from . import imageref
 from .references import Target
 
 MAX_IMAGES = 50
+POLICY_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 MAX_ITEM = 400  # image (255) = tag (128) @ digest (71), with room
 
 
@@ -122,18 +122,18 @@ def target_from(req: Requested, ctx: StepContext) -> Target:
                                            "repository as the manifests spell it)")
     if not tag:
         raise _no_build_push(ctx, "TAG", "TAG: 1.4.2")
-    if not imageref.NAME_RE.match(image):
+    if not imageref.is_name(image):
         raise PipeError(f"IMAGE '{image}' is not an image repository name: give it without tag "
                         "or digest, lowercase path components (e.g. registry.digitalocean.com/acme/web)")
-    if req.tag and imageref.NAME_RE.match(image):
+    if req.tag:
         tag = _unprefixed(image, tag, ctx)
-    if not imageref.TAG_RE.match(tag):
+    if not imageref.is_tag(tag):
         raise PipeError(f"TAG '{tag[:140]}' is not a valid image tag: letters, digits, '_', '.' "
                         "and '-', at most 128, not starting with '.' or '-'")
-    if digest and not imageref.DIGEST_RE.match(digest):
+    if digest and not imageref.is_digest(digest):
         raise PipeError("DIGEST is not a valid digest: give it as sha256:<64 lowercase hex digits>")
     for policy in req.policies:
-        if not imageref.POLICY_RE.match(policy):
+        if not POLICY_RE.match(policy):
             raise PipeError(f"POLICY '{policy}' is not <namespace>:<policy> (as in the markers "
                             "{\"$imagepolicy\": \"flux-system:web\"})")
     if req.pin and not digest:
@@ -150,8 +150,8 @@ def parse_item(item: str, pin: bool) -> Target:
                         "image=tag or image=tag@sha256:<64 hex digits>")
     image, eq, rest = item.strip().partition("=")
     tag, _, digest = rest.partition("@")
-    if not eq or not imageref.NAME_RE.match(image) or not imageref.TAG_RE.match(tag) or (
-            digest and not imageref.DIGEST_RE.match(digest)) or (rest.endswith("@") and not digest):
+    if not eq or not imageref.is_name(image) or not imageref.is_tag(tag) or (
+            digest and not imageref.is_digest(digest)) or (rest.endswith("@") and not digest):
         raise PipeError(f"IMAGES item '{shown}' is not image=tag[@digest]: give e.g. "
                         "registry.digitalocean.com/acme/web=1.4.2 or "
                         "registry.digitalocean.com/acme/web=1.4.2@sha256:<64 hex digits> (image "

@@ -19,7 +19,7 @@ def credentials(s: Settings, workdir: Path) -> auth.Credentials:
     """git's credentials for ``GITOPS_REPO``: an SSH key for an SSH URL, else HTTPS ones."""
     a = s.git_auth
     if s.remote.scheme == "ssh":
-        return auth.ssh(s.remote, workdir, a.ssh_key, a.known_hosts, a.access_token)
+        return auth.ssh(s.remote, workdir, a.ssh_key, a.known_hosts)
     return auth.https(s.remote, workdir, a.access_token, a.username, a.password, a.api_token)
 
 

@@ -60,7 +60,7 @@ def test_a_pull_request_that_cannot_be_opened_leaves_no_branch(
       "ATLASSIAN_EMAIL": "ci-bot@example.com", "ATLASSIAN_API_TOKEN": "not-known-to-the-api",
       "MODE": "pull-request"}, "The Bitbucket API refused ATLASSIAN_API_TOKEN (401)"),
     ({"MODE": "pull-request", "GITOPS_REPO": "<other>"},
-     "could not read the repository acme/no-such-repo of GITOPS_REPO"),
+     "shows no repository acme/no-such-repo to BITBUCKET_ACCESS_TOKEN (404)"),
 ])
 def test_bad_templates_and_api_failures_stop_before_the_clone(
         make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
