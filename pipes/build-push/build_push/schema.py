@@ -1,7 +1,7 @@
 """The pipe variables (public interface: names, types and defaults are versioned by semver)."""
 from __future__ import annotations
 
-from pipes_common.docr import DOCR_HOST
+from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST
 from pipes_common.variables import Schema
 
 NAME_RE = r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
@@ -24,7 +24,7 @@ SCHEMA: Schema = {
                       "meta": {"hint": "give a host[:port] such as registry.digitalocean.com"}},
     "REGISTRY_USERNAME": {"type": "string", "empty": False,
                           "meta": {"hint": "leave it unset for DOCR (the token is the username)"}},
-    "DIGITALOCEAN_API_URL": {"type": "string", "empty": False,
+    "DIGITALOCEAN_API_URL": {"type": "string", "default": DEFAULT_API_URL, "empty": False,
                              "meta": {"hint": "give the API base URL, "
                                               "e.g. https://api.digitalocean.com"}},
     "TAGS": {"type": "list", "schema": {"type": "string"}},

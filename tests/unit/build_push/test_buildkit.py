@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from build_push import buildkit, buildsecrets, pipe, tags
+from build_push.ports import Ports
 from build_push.request import BuildRequest
+from build_push.settings import Settings
 from pipes_common.errors import PipeError
 
 PLAIN_OK = """#1 [internal] load build definition from Dockerfile
@@ -114,28 +116,33 @@ def test_a_cli_from_23_needs_buildx(tmp_path: Path) -> None:
     assert found.cli == buildkit.Cli(old, "20.10.24", buildx=False)
 
 
-def _settings(**changes: object) -> pipe.Settings:
-    base = pipe.Settings(
+def _settings(**changes: object) -> Settings:
+    base = Settings(
         token="t", registry_name="acme", image_name="web", host="r.example", username=None,
-        api_url=None, tag_plan=tags.TagPlan(tags=["main"], commit_tag=None, branch_tag="main"),
+        api_url="https://api.example", preflight=False,
+        tag_plan=tags.TagPlan(tags=["main"], commit_tag=None, branch_tag="main"),
         commit=None, dockerfile=Path("Dockerfile"), context=Path("."), target=None, build_args={},
         labels={}, cache_from=None, network=None, skip_if_exists=True, push=True)
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
-def test_auto_falls_back_to_classic_with_one_warning(monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(buildkit, "probe", lambda env: buildkit.Probe(None, "no docker CLI in the pipe"))
-    assert pipe.choose_builder(_settings()) is None
+def _ports(probe: buildkit.Probe) -> Ports:
+    return dataclasses.replace(Ports.real(), buildkit=lambda: probe)
+
+
+def test_auto_falls_back_to_classic_with_one_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    ports = _ports(buildkit.Probe(None, "no docker CLI in the pipe"))
+    assert pipe.choose_builder(_settings(), ports) is None
     assert _lines(capsys, "WARNING") == [
         "BuildKit is not available (no docker CLI in the pipe): building with the classic builder."]
     with pytest.raises(PipeError, match=r"^BUILDER needs BuildKit, which is not available"):
-        pipe.choose_builder(_settings(builder="buildkit"))
+        pipe.choose_builder(_settings(builder="buildkit"), ports)
     with pytest.raises(PipeError, match=r"^SECRETS needs BuildKit, which is not available"):
-        pipe.choose_builder(_settings(secrets={"npmrc": "v"}))
+        pipe.choose_builder(_settings(secrets={"npmrc": "v"}), ports)
 
 
 def test_classic_refuses_what_only_buildkit_does() -> None:
+    ports = _ports(buildkit.Probe(None, "unused"))
     with pytest.raises(PipeError, match=r"^CACHE_TO needs BuildKit but BUILDER is classic"):
-        pipe.choose_builder(_settings(builder="classic", cache_to="type=registry,ref=r/x:c"))
-    assert pipe.choose_builder(_settings(builder="classic")) is None
+        pipe.choose_builder(_settings(builder="classic", cache_to="type=registry,ref=r/x:c"), ports)
+    assert pipe.choose_builder(_settings(builder="classic"), ports) is None
