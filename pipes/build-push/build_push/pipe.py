@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipes_common import log as plog
 from pipes_common import outputs, runner, secrets
@@ -11,7 +11,7 @@ from pipes_common.errors import PipeError
 from pipes_common.handoff import BuildPushOutputs
 from pipes_common.registry import ManifestRef, RegistryError
 
-from . import __version__, buildkit, preflight, sshkeys, tags
+from . import __version__, buildkit, inputs, preflight, sshkeys, tags
 from .ports import Auth, DigitalOcean, Engine, Ports, Registry
 from .request import BuildRequest
 from .schema import SCHEMA
@@ -33,7 +33,7 @@ def main(ports: Ports | None = None) -> int:
     ports = Ports.real() if ports is None else ports
     plog.get_logger().info("Image %s, tags: %s", s.image, ", ".join(s.tag_plan.tags))
     try:
-        done = build_and_push(s, ports)
+        s, done = build_and_push(s, ports)
     except RegistryError as err:
         raise registry_failure(err, s) from None
     publish(ctx, s, done)
@@ -41,7 +41,7 @@ def main(ports: Ports | None = None) -> int:
     return 0
 
 
-def build_and_push(s: Settings, ports: Ports) -> Outcome:
+def build_and_push(s: Settings, ports: Ports) -> tuple[Settings, Outcome]:
     """The pipe's work: pre-flight, then skip (the commit is pushed) or build, push, tag."""
     # settings that only a build can refuse are checked before any registry call; in auto mode
     # the builder is probed only when a build is needed
@@ -49,12 +49,13 @@ def build_and_push(s: Settings, ports: Ports) -> Outcome:
     cli = choose_builder(s, ports) if chosen else None
     if not s.push:
         engine = ports.engine()
-        return Outcome(image_id=build(s, engine, cli if chosen else choose_builder(s, ports),
-                                      cache_sources(s, None), None))
+        return s, Outcome(image_id=build(s, engine, cli if chosen else choose_builder(s, ports),
+                                         cache_sources(s, None), None))
     do_api, registry, auth = open_registry(s, ports)
+    s = forward_only(registry, s)
     existing = already_built(registry, s) if s.skip_if_exists else None
     if existing is not None:
-        return skip(registry, s, existing)
+        return s, skip(registry, s, existing)
     if do_api is not None and registry.tags(s.repository) is None:
         preflight.check_repository_limit(do_api, s.registry_name, s.image_name)
     engine = ports.engine()
@@ -64,7 +65,7 @@ def build_and_push(s: Settings, ports: Ports) -> Outcome:
     plog.get_logger().info("Pushing %s:%s", s.image, first)
     digest = engine.push(s.image, first, auth)
     sync_tags(registry, s, digest, first)
-    return Outcome(digest=digest, image_id=image_id)
+    return s, Outcome(digest=digest, image_id=image_id)
 
 
 def open_registry(s: Settings, ports: Ports) -> tuple[DigitalOcean | None, Registry, Auth]:
@@ -81,22 +82,44 @@ def open_registry(s: Settings, ports: Ports) -> tuple[DigitalOcean | None, Regis
     return do_api, registry, {"username": username, "password": password}
 
 
+def forward_only(registry: Registry, s: Settings) -> Settings:
+    """The settings without the floating tags of a release that would move them backwards (one
+    line each says which and why)."""
+    if s.tag_plan.release is None:
+        return s
+    plan, held = tags.forward_only(s.tag_plan, registry.tags(s.repository) or [])
+    release = ".".join(map(str, s.tag_plan.release))
+    for tag in held:
+        plog.get_logger().info("%s not moved: %s is already pushed, newer than %s (latest, X and "
+                               "X.Y move only forward).", tag.tag, tag.newer, release)
+    return replace(s, tag_plan=plan)
+
+
 def already_built(registry: Registry, s: Settings) -> ManifestRef | None:
-    """The manifest of the commit tag when it is an image of this very commit, else None.
+    """The manifest of the commit tag when it is an image of this very commit built from the same
+    inputs, else None.
 
     The tag holds 7 characters of the commit, which two commits of a big repository can share:
     only the ``org.opencontainers.image.revision`` label equal to the full commit proves the image
-    is this commit's.  Anything else is built and pushed again (the tag then moves), with one
-    warning line."""
+    is this commit's (anything else is built and pushed again, the tag then moves, with one
+    warning line).  The inputs label proves it was built from the same Dockerfile, TARGET,
+    BUILD_ARGS and LABELS (see :mod:`inputs`): other inputs are a new build too."""
     commit_tag = s.tag_plan.commit_tag
     if commit_tag is None:
         return None
     existing = registry.head_manifest(s.repository, commit_tag)
     if existing is None:
         return None
-    revision = registry.image_labels(s.repository, existing.digest).get(tags.REVISION_LABEL)
+    labels = registry.image_labels(s.repository, existing.digest)
+    revision = labels.get(tags.REVISION_LABEL)
     if revision is not None and revision == s.commit:
-        return existing
+        if labels.get(inputs.LABEL) == s.inputs:
+            return existing
+        plog.get_logger().info(
+            "%s:%s is this commit built from other inputs (Dockerfile, CONTEXT, TARGET, "
+            "BUILD_ARGS or LABELS differ, or an image without the %s label): building it anew, "
+            "which moves the tag.", s.image, commit_tag, inputs.LABEL)
+        return None
     plog.get_logger().warning(
         "%s:%s exists but its %s label is %s, not this commit %s (another commit with the same "
         "7 characters?): building and pushing this commit, which moves the tag.", s.image,
@@ -213,7 +236,8 @@ def publish(ctx: StepContext, s: Settings, done: Outcome) -> None:
     outputs.publish(ctx, BuildPushOutputs(
         image=s.image, tags=tuple(s.tag_plan.tags), digest=done.digest,
         ref=f"{s.image}@{done.digest}" if done.digest else f"{s.image}:{s.tag_plan.tags[0]}",
-        skipped=done.skipped, image_id=done.image_id), __version__)
+        skipped=done.skipped, image_id=done.image_id, version=s.tag_plan.version_tag or ""),
+        __version__)
 
 
 def summary(s: Settings, done: Outcome, seconds: float) -> str:

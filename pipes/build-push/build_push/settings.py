@@ -14,7 +14,7 @@ from pipes_common.bitbucket import StepContext
 from pipes_common.docr import DOCR_HOST
 from pipes_common.errors import PipeError
 
-from . import buildsecrets, sshkeys, tags
+from . import buildsecrets, inputs, sshkeys, tags
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class Settings:
     context: Path
     target: str | None
     build_args: Mapping[str, str]
-    labels: Mapping[str, str]
+    labels: Mapping[str, str]            # the OCI labels, LABELS and the inputs label
+    inputs: str                          # the key of the build's inputs (module inputs)
     cache_from: tuple[str, ...] | None   # None: the defaults (branch tag, latest); () none at all
     network: str | None
     skip_if_exists: bool
@@ -63,8 +64,11 @@ class Settings:
             raise PipeError(f"DOCKERFILE: '{values['DOCKERFILE']}' was not found in the build "
                             "directory: set DOCKERFILE to its path, relative to the repository root")
         plan = tags.plan(ctx, values.get("TAGS"))
-        labels = tags.oci_labels(ctx, plan)
-        labels.update(tags.key_values(values.get("LABELS"), "LABELS"))
+        target = values.get("TARGET") or None
+        build_args = tags.key_values(values.get("BUILD_ARGS"), "BUILD_ARGS")
+        user_labels = tags.key_values(values.get("LABELS"), "LABELS")
+        key = inputs.key(ctx.clone_dir, dockerfile, context, target, build_args, user_labels)
+        labels = {**tags.oci_labels(ctx, plan), **user_labels, inputs.LABEL: key}
         # DIGITALOCEAN_API_URL given (not its default) turns the pre-flight on for any host
         api_url_given = bool(env.get("DIGITALOCEAN_API_URL", "").strip())
         cache_from = values.get("CACHE_FROM")
@@ -80,9 +84,10 @@ class Settings:
             commit=ctx.commit,
             dockerfile=dockerfile,
             context=context,
-            target=values.get("TARGET") or None,
-            build_args=tags.key_values(values.get("BUILD_ARGS"), "BUILD_ARGS"),
+            target=target,
+            build_args=build_args,
             labels=labels,
+            inputs=key,
             cache_from=None if cache_from is None else tuple(cache_from),
             network=values.get("NETWORK") or None,
             skip_if_exists=bool(values["SKIP_IF_EXISTS"]),

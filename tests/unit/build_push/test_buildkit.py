@@ -122,7 +122,8 @@ def _settings(**changes: object) -> Settings:
         api_url="https://api.example", preflight=False,
         tag_plan=tags.TagPlan(tags=["main"], commit_tag=None, branch_tag="main"),
         commit=None, dockerfile=Path("Dockerfile"), context=Path("."), target=None, build_args={},
-        labels={}, cache_from=None, network=None, skip_if_exists=True, push=True)
+        labels={}, inputs="sha256:unit", cache_from=None, network=None, skip_if_exists=True,
+        push=True)
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from build_push import buildkit, pipe, preflight
+from build_push import buildkit, inputs, pipe, preflight
 from build_push.ports import Ports
 from build_push.request import BuildRequest
 from build_push.schema import SCHEMA
@@ -62,7 +62,7 @@ class FakeDO:
 @dataclass
 class FakeRegistry:
     manifests: dict[str, str] = field(default_factory=dict)  # tag -> digest of REPO
-    revisions: dict[str, str] = field(default_factory=dict)  # digest -> its revision label
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # digest -> its image's labels
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     creds: tuple[str | None, str | None] = (None, None)
     refuse_writes: bool = False  # as a registry does for a read-only account (403 on the PUT)
@@ -77,8 +77,7 @@ class FakeRegistry:
 
     def image_labels(self, repo: str, ref: str) -> dict[str, str]:
         self.calls.append(("labels", ref))
-        revision = self.revisions.get(ref)
-        return {} if revision is None else {"org.opencontainers.image.revision": revision}
+        return dict(self.labels.get(ref, {}))
 
     def add_tag(self, repo: str, source_ref: str, tag: str) -> str:
         self.calls.append(("add_tag", source_ref, tag))
@@ -117,7 +116,8 @@ class FakeEngine:
     def push(self, repository: str, tag: str, auth: dict[str, str]) -> str:
         self.events.append(("push", f"{repository}:{tag}", auth))
         self.registry.manifests[tag] = NEW
-        self.registry.revisions[NEW] = COMMIT
+        built = [e[1] for e in self.events if e[0] == "build"][-1]
+        self.registry.labels[NEW] = dict(built.labels)
         return NEW
 
 
@@ -146,6 +146,11 @@ class Bed:
     def main(self) -> int:
         return pipe.main(self.ports)
 
+    def labels(self, **changes: str) -> dict[str, str]:
+        """The labels of an image of this commit built from the bed's inputs (``changes`` on top)."""
+        key = inputs.key(self.build_dir, self.build_dir / "Dockerfile", self.build_dir, None, {}, {})
+        return {"org.opencontainers.image.revision": COMMIT, inputs.LABEL: key, **changes}
+
     def built(self) -> BuildRequest | None:
         found = [e[1] for e in self.engine.events if e[0] == "build"]
         return found[0] if found else None
@@ -170,7 +175,7 @@ def bed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bed:
 
 def test_commit_already_pushed_skips_the_engine(bed: Bed) -> None:
     bed.registry.manifests = {SHA_TAG: OLD}
-    bed.registry.revisions = {OLD: COMMIT}
+    bed.registry.labels = {OLD: bed.labels()}
     bed.engine_allowed = False
     assert bed.main() == 0
     assert bed.engine.events == []
@@ -201,6 +206,56 @@ def test_new_commit_preflight_build_push_tags(bed: Bed) -> None:
     assert out["BUILD_PUSH_TAGS"] == f"{SHA_TAG} main" and out["BUILD_PUSH_SKIPPED"] == "false"
 
 
+@pytest.mark.parametrize("change", [{"BUILD_ARGS": "[APP_ENV=production]"}, {"TARGET": "runtime"},
+                                    {"LABELS": "[team=ads]"}, {"CONTEXT": "sub"}, {"Dockerfile": "FROM busybox\n"}])
+def test_the_same_commit_from_other_inputs_is_built_anew(bed: Bed, monkeypatch: pytest.MonkeyPatch,
+                                                         change: dict[str, str]) -> None:
+    bed.registry.manifests = {SHA_TAG: OLD}
+    before = bed.labels()  # this commit, built from the bed's inputs
+    bed.registry.labels = {OLD: before}
+    (bed.build_dir / "sub").mkdir()
+    for key, value in change.items():
+        if key == "Dockerfile":
+            (bed.build_dir / key).write_text(value)
+        else:
+            monkeypatch.setenv(key, value)
+    assert bed.main() == 0
+    request = bed.built()
+    assert request is not None and bed.registry.manifests[SHA_TAG] == NEW
+    assert request.labels[inputs.LABEL] != before[inputs.LABEL]
+    assert bed.outputs()["BUILD_PUSH_SKIPPED"] == "false"
+
+
+def test_a_hotfix_release_moves_only_its_own_minor(bed: Bed, monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delenv("BITBUCKET_BRANCH")
+    monkeypatch.setenv("BITBUCKET_TAG", "v1.3.5")
+    bed.registry.manifests = {"1.4.0": OLD, "1.4": OLD, "1": OLD, "latest": OLD, "1.3.4": OLD, "1.3": OLD}
+    assert bed.main() == 0
+    moved = {tag for tag, digest in bed.registry.manifests.items() if digest == NEW}
+    assert moved == {SHA_TAG, "1.3.5", "1.3"}
+    out = bed.outputs()
+    assert out["BUILD_PUSH_TAGS"] == f"{SHA_TAG} 1.3.5 1.3" and out["BUILD_PUSH_VERSION"] == "1.3.5"
+    held = [r.getMessage() for r in caplog.records if "not moved" in r.getMessage()]
+    assert held == [f"{tag} not moved: 1.4.0 is already pushed, newer than 1.3.5 (latest, X and X.Y "
+                    "move only forward)." for tag in ("latest", "1")]
+
+
+def test_a_rerun_of_a_release_skips_with_the_same_outputs(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BITBUCKET_BRANCH")
+    monkeypatch.setenv("BITBUCKET_TAG", "v1.3.5")
+    bed.registry.manifests = {"1.4.0": OLD, "latest": OLD}
+    assert bed.main() == 0
+    first = bed.outputs()
+    bed.engine_allowed = False
+    assert bed.main() == 0
+    again = bed.outputs()
+    assert again.pop("BUILD_PUSH_SKIPPED") == "true" and first.pop("BUILD_PUSH_SKIPPED") == "false"
+    assert "BUILD_PUSH_IMAGE_ID" not in again and first.pop("BUILD_PUSH_IMAGE_ID")  # nothing built
+    assert again == first and first["BUILD_PUSH_VERSION"] == "1.3.5"
+    assert bed.registry.manifests["latest"] == OLD
+
+
 @pytest.mark.parametrize(("write", "expected"), [
     (True, "denied the write: DIGITALOCEAN_ACCESS_TOKEN can read but not push"),
     (False, "denied access to acme/web: give DIGITALOCEAN_ACCESS_TOKEN access")])
@@ -208,7 +263,7 @@ def test_a_registry_denial_is_told_by_its_kind(bed: Bed, write: bool, expected: 
     """A denied write and a denied read are told apart by the error's ``write``, whatever its
     text says (the skip's server-side tagging writes; its check reads)."""
     bed.registry.manifests = {SHA_TAG: OLD}
-    bed.registry.revisions = {OLD: COMMIT}
+    bed.registry.labels = {OLD: bed.labels()}
     bed.registry.refuse_writes = True
     if not write:
         def denied(repo: str, ref: str) -> dict[str, str]:
