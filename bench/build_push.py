@@ -595,8 +595,8 @@ How each side is run:
   layer the engine always holds here (the pipe image sits on it), so the pull moves only the app
   layers. (d) time from the start of `docker run` to the first line on stdout, with the rerun of
   (a); (f) both sides are the pipe, building the next commit of a branch (the sample app's
-  `app.py` changed) on a fresh runner: with its default cache source (the branch tag, pulled, its
-  inline cache metadata used by BuildKit) against `CACHE_FROM: []`. In (d) the whole `docker run`
+  `app.py` changed) on a fresh runner: with its default cache source (the branch tag, read by
+  BuildKit from the registry with its inline cache metadata) against `CACHE_FROM: []`. In (d) the whole `docker run`
   took {total_pipe:.2f} s for the pipe and {total_floor:.2f} s for
   `/bin/echo` (medians).
 

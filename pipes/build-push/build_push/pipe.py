@@ -189,18 +189,25 @@ def choose_builder(s: Settings, ports: Ports) -> buildkit.Cli | None:
 
 def build(s: Settings, engine: Engine, cli: buildkit.Cli | None, cache_from: list[str],
           auth: Auth | None) -> str:
-    """Pull the cache sources, build, tag every planned tag in the engine; return the image id."""
+    """Build with the cache sources, tag every planned tag in the engine; return the image id.
+
+    The classic builder needs each cache source pulled into the engine first; BuildKit reads them
+    from the registry with the push credentials, fetching only the layers it reuses."""
     log = plog.get_logger()
     cache = []
     for ref in cache_from:
-        if engine.pull(ref, auth):
+        if cli is not None:
+            log.info("Cache source %s (BuildKit reads it from the registry).", ref)
+            cache.append(ref)
+        elif engine.pull(ref, auth):
             log.info("Cache source %s pulled.", ref)
             cache.append(ref)
     request = BuildRequest(
         context=s.context, dockerfile=s.dockerfile, tag=f"{s.image}:{s.tag_plan.tags[0]}",
         target=s.target, build_args=dict(s.build_args), labels=dict(s.labels), cache_from=cache,
         network=s.network or engine.default_network(), cache_to=s.cache_to,
-        secrets=dict(s.secrets), ssh_key=s.ssh.key if s.ssh is not None else None)
+        secrets=dict(s.secrets), ssh_key=s.ssh.key if s.ssh is not None else None,
+        registry_auth={s.host: (auth["username"], auth["password"])} if auth and cli else {})
     if cli is None:
         log.info("Building %s from %s (classic builder)", s.image, s.dockerfile.name)
     else:

@@ -3,6 +3,7 @@ removed), the condensed progress, SECRETS parsing and the choice of builder."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import stat
 from pathlib import Path
@@ -147,3 +148,16 @@ def test_classic_refuses_what_only_buildkit_does() -> None:
     with pytest.raises(PipeError, match=r"^CACHE_TO needs BuildKit but BUILDER is classic"):
         pipe.choose_builder(_settings(builder="classic", cache_to="type=registry,ref=r/x:c"), ports)
     assert pipe.choose_builder(_settings(builder="classic"), ports) is None
+
+
+def test_registry_credentials_reach_the_cli_as_a_private_config(tmp_path: Path) -> None:
+    usual = tmp_path / "home" / ".docker"
+    (usual / "cli-plugins").mkdir(parents=True)
+    folder = tmp_path / "private"
+    folder.mkdir()
+    config = buildkit.docker_config(folder, {"r.example:5000": ("user", "pa:ss")},
+                                    {"HOME": str(tmp_path / "home")})
+    path = config / "config.json"
+    assert json.loads(path.read_text()) == {"auths": {"r.example:5000": {"auth": "dXNlcjpwYTpzcw=="}}}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and config.parent == folder
+    assert (config / "cli-plugins").resolve() == (usual / "cli-plugins").resolve()  # buildx stays

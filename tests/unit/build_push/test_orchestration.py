@@ -128,6 +128,7 @@ class Bed:
     engine: FakeEngine
     build_dir: Path
     engine_allowed: bool = True
+    buildkit: bool = True  # a BuildKit CLI is found, else the classic builder
 
     @property
     def ports(self) -> Ports:
@@ -140,8 +141,9 @@ class Bed:
             return self.engine
 
         cli = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=False)
+        found = buildkit.Probe(cli, "") if self.buildkit else buildkit.Probe(None, "no CLI (unit)")
         return Ports(digitalocean=lambda token, url: self.do, registry=registry_client,
-                     engine=engine, buildkit=lambda: buildkit.Probe(cli, ""))
+                     engine=engine, buildkit=lambda: found)
 
     def main(self) -> int:
         return pipe.main(self.ports)
@@ -185,8 +187,10 @@ def test_commit_already_pushed_skips_the_engine(bed: Bed) -> None:
     assert (out["BUILD_PUSH_DIGEST"], out["BUILD_PUSH_SKIPPED"]) == (OLD, "true")
 
 
-def test_new_commit_preflight_build_push_tags(bed: Bed) -> None:
+@pytest.mark.parametrize("builder", ["buildkit", "classic"])
+def test_new_commit_preflight_build_push_tags(bed: Bed, builder: str) -> None:
     bed.registry.manifests = {"main": OLD}  # the branch's previous image: the build cache
+    bed.buildkit = builder == "buildkit"
     assert bed.main() == 0
     # pre-flight, in order, with the documented 30-minute read-write credentials
     assert bed.do.calls[:3] == [("registry", "acme"), ("gc", "acme"),
@@ -194,9 +198,14 @@ def test_new_commit_preflight_build_push_tags(bed: Bed) -> None:
     heads = [c[1] for c in bed.registry.calls if c[0] == "head"]
     assert heads[:3] == [SHA_TAG, "main", "latest"]  # skip check, then the default cache sources
     auth = {"username": "short-user", "password": "short-password"}
-    assert bed.engine.events[0] == ("pull", f"{HOST}/{REPO}:main", auth)
     request = bed.built()
     assert request is not None and request.cache_from == [f"{HOST}/{REPO}:main"]
+    if builder == "classic":  # the engine pulls the cache source whole before the build
+        assert bed.engine.events[0] == ("pull", f"{HOST}/{REPO}:main", auth)
+        assert request.registry_auth == {}
+    else:  # BuildKit reads it from the registry itself, with the push credentials
+        assert [e for e in bed.engine.events if e[0] == "pull"] == []
+        assert request.registry_auth == {HOST: ("short-user", "short-password")}
     assert request.tag == f"{HOST}/{REPO}:{SHA_TAG}"
     assert request.labels["org.opencontainers.image.revision"] == COMMIT
     assert ("push", f"{HOST}/{REPO}:{SHA_TAG}", auth) in bed.engine.events
@@ -314,7 +323,7 @@ def test_cache_from_given_replaces_the_lookups(bed: Bed, monkeypatch: pytest.Mon
     assert bed.main() == 0
     request = bed.built()
     assert request is not None and request.cache_from == expected
-    assert [e[1] for e in bed.engine.events if e[0] == "pull"] == expected
+    assert [e[1] for e in bed.engine.events if e[0] == "pull"] == []  # BuildKit: no pull first
     heads_before_build = [c[1] for c in bed.registry.calls if c[0] == "head"][:2]
     assert "latest" not in heads_before_build
 
