@@ -1,8 +1,11 @@
 """build-push: check the registry, skip a build already pushed or build, push, hand over."""
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from pipes_common import log as plog
 from pipes_common import outputs, runner, secrets
@@ -16,6 +19,8 @@ from .ports import Auth, DigitalOcean, Engine, Ports, Registry
 from .request import BuildRequest
 from .schema import SCHEMA
 from .settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,29 +48,56 @@ def main(ports: Ports | None = None) -> int:
 
 def build_and_push(s: Settings, ports: Ports) -> tuple[Settings, Outcome]:
     """The pipe's work: pre-flight, then skip (the commit is pushed) or build, push, tag."""
-    # settings that only a build can refuse are checked before any registry call; in auto mode
-    # the builder is probed only when a build is needed
+    # settings that only a build can refuse are checked before any registry call
     chosen = s.needs_buildkit is not None or s.builder != "auto"
-    cli = choose_builder(s, ports) if chosen else None
-    if not s.push:
-        engine = ports.engine()
-        return s, Outcome(image_id=build(s, engine, cli if chosen else choose_builder(s, ports),
-                                         cache_sources(s, None), None))
-    do_api, registry, auth = open_registry(s, ports)
-    s = forward_only(registry, s)
-    existing = already_built(registry, s) if s.skip_if_exists else None
-    if existing is not None:
-        return s, skip(registry, s, existing)
-    if do_api is not None and registry.tags(s.repository) is None:
-        preflight.check_repository_limit(do_api, s.registry_name, s.image_name)
+    cli = choose_builder(s, ports.buildkit) if chosen else None
+    registry: Registry | None = None
+    auth: Auth | None = None
+    if s.push:
+        do_api, registry, auth = open_registry(s, ports)
+        s = forward_only(registry, s)
+        existing = already_built(registry, s) if s.skip_if_exists else None
+        if existing is not None:
+            return s, skip(registry, s, existing)
+        if do_api is not None and registry.tags(s.repository) is None:
+            preflight.check_repository_limit(do_api, s.registry_name, s.image_name)
+    # a build it is: in auto mode the docker CLI is probed (a process of its own) while the
+    # docker SDK loads and connects to the engine
+    probe = ports.buildkit if chosen else in_background(ports.buildkit)
     engine = ports.engine()
-    image_id = build(s, engine, cli if chosen else choose_builder(s, ports),
-                     cache_sources(s, registry), auth)
+    if not chosen:
+        cli = choose_builder(s, probe)
+    image_id = build(s, engine, cli, cache_sources(s, registry), auth)
+    if registry is None or auth is None:
+        return s, Outcome(image_id=image_id)
     first = s.tag_plan.tags[0]
     plog.get_logger().info("Pushing %s:%s", s.image, first)
     digest = engine.push(s.image, first, auth)
     sync_tags(registry, s, digest, first)
     return s, Outcome(digest=digest, image_id=image_id)
+
+
+def in_background(work: Callable[[], T]) -> Callable[[], T]:
+    """Start ``work`` in a thread now; the function returned waits for its result (or error)."""
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(work())
+        except BaseException as err:  # handed to the caller, raised there
+            failed.append(err)
+
+    thread = threading.Thread(target=run, name="build-push-probe", daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return done[0]
+
+    return result
 
 
 def open_registry(s: Settings, ports: Ports) -> tuple[DigitalOcean | None, Registry, Auth]:
@@ -160,7 +192,7 @@ def cache_sources(s: Settings, registry: Registry | None) -> list[str]:
     return [f"{s.image}:{t}" for t in wanted if registry.head_manifest(s.repository, t) is not None]
 
 
-def choose_builder(s: Settings, ports: Ports) -> buildkit.Cli | None:
+def choose_builder(s: Settings, probe: Callable[[], buildkit.Probe]) -> buildkit.Cli | None:
     """The BuildKit CLI to build with, or None for the classic builder (BUILDER)."""
     if s.builder == "classic":
         needs = s.needs_buildkit
@@ -168,7 +200,7 @@ def choose_builder(s: Settings, ports: Ports) -> buildkit.Cli | None:
             raise PipeError(f"{needs} needs BuildKit but BUILDER is classic: set BUILDER to auto "
                             f"or buildkit, or remove {needs}")
         return None
-    found = ports.buildkit()
+    found = probe()
     if found.cli is None:
         needs = s.needs_buildkit
         if s.builder == "buildkit" or needs:

@@ -6,11 +6,11 @@ import dataclasses
 import json
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from build_push import buildkit, buildsecrets, pipe, tags
-from build_push.ports import Ports
 from build_push.request import BuildRequest
 from build_push.settings import Settings
 from pipes_common.errors import PipeError
@@ -128,12 +128,12 @@ def _settings(**changes: object) -> Settings:
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
-def _ports(probe: buildkit.Probe) -> Ports:
-    return dataclasses.replace(Ports.real(), buildkit=lambda: probe)
+def _probe(probe: buildkit.Probe) -> Callable[[], buildkit.Probe]:
+    return lambda: probe
 
 
 def test_auto_falls_back_to_classic_with_one_warning(capsys: pytest.CaptureFixture[str]) -> None:
-    ports = _ports(buildkit.Probe(None, "no docker CLI in the pipe"))
+    ports = _probe(buildkit.Probe(None, "no docker CLI in the pipe"))
     assert pipe.choose_builder(_settings(), ports) is None
     assert _lines(capsys, "WARNING") == [
         "BuildKit is not available (no docker CLI in the pipe): building with the classic builder."]
@@ -144,7 +144,7 @@ def test_auto_falls_back_to_classic_with_one_warning(capsys: pytest.CaptureFixtu
 
 
 def test_classic_refuses_what_only_buildkit_does() -> None:
-    ports = _ports(buildkit.Probe(None, "unused"))
+    ports = _probe(buildkit.Probe(None, "unused"))
     with pytest.raises(PipeError, match=r"^CACHE_TO needs BuildKit but BUILDER is classic"):
         pipe.choose_builder(_settings(builder="classic", cache_to="type=registry,ref=r/x:c"), ports)
     assert pipe.choose_builder(_settings(builder="classic"), ports) is None

@@ -129,6 +129,7 @@ class Bed:
     build_dir: Path
     engine_allowed: bool = True
     buildkit: bool = True  # a BuildKit CLI is found, else the classic builder
+    probes: int = 0        # how many times the docker CLI was probed
 
     @property
     def ports(self) -> Ports:
@@ -142,8 +143,13 @@ class Bed:
 
         cli = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=False)
         found = buildkit.Probe(cli, "") if self.buildkit else buildkit.Probe(None, "no CLI (unit)")
+
+        def probe() -> buildkit.Probe:
+            self.probes += 1
+            return found
+
         return Ports(digitalocean=lambda token, url: self.do, registry=registry_client,
-                     engine=engine, buildkit=lambda: found)
+                     engine=engine, buildkit=probe)
 
     def main(self) -> int:
         return pipe.main(self.ports)
@@ -180,7 +186,7 @@ def test_commit_already_pushed_skips_the_engine(bed: Bed) -> None:
     bed.registry.labels = {OLD: bed.labels()}
     bed.engine_allowed = False
     assert bed.main() == 0
-    assert bed.engine.events == []
+    assert bed.engine.events == [] and bed.probes == 0  # nor the docker CLI
     assert ("add_tag", SHA_TAG, "main") in bed.registry.calls  # the missing branch tag, server-side
     assert bed.registry.creds == ("short-user", "short-password")
     out = bed.outputs()
@@ -213,6 +219,7 @@ def test_new_commit_preflight_build_push_tags(bed: Bed, builder: str) -> None:
     out = bed.outputs()
     assert (out["BUILD_PUSH_DIGEST"], out["BUILD_PUSH_REF"]) == (NEW, f"{HOST}/{REPO}@{NEW}")
     assert out["BUILD_PUSH_TAGS"] == f"{SHA_TAG} main" and out["BUILD_PUSH_SKIPPED"] == "false"
+    assert bed.probes == 1
 
 
 @pytest.mark.parametrize("change", [{"BUILD_ARGS": "[APP_ENV=production]"}, {"TARGET": "runtime"},
@@ -354,3 +361,14 @@ def test_preflight_unknown_registry() -> None:
     with pytest.raises(PipeError, match="REGISTRY_NAME: no registry 'other'"):
         preflight.run(do, "other", HOST, "dop_v1_unit")
     assert do.calls == [("registry", "other")]
+
+
+def test_work_in_background_hands_over_its_result_or_its_error() -> None:
+    assert pipe.in_background(lambda: 42)() == 42
+
+    def broken() -> int:
+        raise PipeError("the probe failed")
+
+    wait = pipe.in_background(broken)
+    with pytest.raises(PipeError, match="the probe failed"):
+        wait()
