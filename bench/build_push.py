@@ -521,9 +521,10 @@ def notes(measures: Sequence[Measure]) -> str:
         overhead = b.pipe_median - b.baseline_median
         text = (f"- (b) is the pipe's fixed overhead on a full build and push, {overhead:.2f} s "
                 "here (median pipe minus median baseline): the container and Python start, the "
-                "pre-flight calls, the probe of the docker CLI, the push through the engine API "
-                "and the outputs; the CLI pays for `docker login` and a process per command "
-                f"instead. The pairs' ratios range {min(ratios):.2f}–{max(ratios):.2f}×")
+                "pre-flight calls, the load of the docker SDK (the docker CLI is probed meanwhile, "
+                "in a process of its own), the push through the engine API and the outputs; the "
+                "CLI pays for `docker login` and a process per command instead. The pairs' "
+                f"ratios range {min(ratios):.2f}–{max(ratios):.2f}×")
         if b.passed:
             text += (": on this shared machine the build's pip install and the pushes vary more "
                      "between runs than the two sides differ.")
@@ -531,7 +532,7 @@ def notes(measures: Sequence[Measure]) -> str:
             which = "every pair" if min(ratios) > b.goal else "the median"
             text += (f", {which} above the {b.goal:.2f}× goal: the baseline is now BuildKit's "
                      "`docker build` (earlier the classic builder, whose four `LABEL` steps the "
-                     "pipe paid for too), and this overhead is not yet cut down.")
+                     "pipe paid for too).")
         lines.append(text)
     c2 = by_key.get("c2")
     if c2 and d:

@@ -63,9 +63,9 @@ def build_and_push(s: Settings, ports: Ports) -> tuple[Settings, Outcome]:
             preflight.check_repository_limit(do_api, s.registry_name, s.image_name)
     # a build it is: in auto mode the docker CLI is probed (a process of its own) while the
     # docker SDK loads and connects to the engine
-    probe = ports.buildkit if chosen else in_background(ports.buildkit)
+    probe = None if chosen else in_background(ports.buildkit)
     engine = ports.engine()
-    if not chosen:
+    if probe is not None:
         cli = choose_builder(s, probe)
     image_id = build(s, engine, cli, cache_sources(s, registry), auth)
     if registry is None or auth is None:
