@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipes_common.bitbucket import StepContext
-from pipes_common.docr import DOCR_HOST
+from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST
 from pipes_common.errors import PipeError
 
 from . import buildsecrets, inputs, sshkeys, tags
@@ -69,8 +69,6 @@ class Settings:
         user_labels = tags.key_values(values.get("LABELS"), "LABELS")
         key = inputs.key(ctx.clone_dir, dockerfile, context, target, build_args, user_labels)
         labels = {**tags.oci_labels(ctx, plan), **user_labels, inputs.LABEL: key}
-        # DIGITALOCEAN_API_URL given (not its default) turns the pre-flight on for any host
-        api_url_given = bool(env.get("DIGITALOCEAN_API_URL", "").strip())
         cache_from = values.get("CACHE_FROM")
         settings = cls(
             token=str(values["DIGITALOCEAN_ACCESS_TOKEN"]),
@@ -79,7 +77,8 @@ class Settings:
             host=host,
             username=values.get("REGISTRY_USERNAME") or None,
             api_url=str(values["DIGITALOCEAN_API_URL"]),
-            preflight=host == DOCR_HOST or api_url_given,
+            # another API URL than DigitalOcean's turns the pre-flight on for any host
+            preflight=host == DOCR_HOST or values["DIGITALOCEAN_API_URL"] != DEFAULT_API_URL,
             tag_plan=plan,
             commit=ctx.commit,
             dockerfile=dockerfile,

@@ -1,6 +1,8 @@
 """The README's Troubleshooting table is built from the real ``✖`` messages: every message it
 lists is one the code raises (its fixed parts, in order, in one string of the code), and every
-message the pipe's own modules raise is in the table."""
+message the pipe's own modules raise is in the table.  The shared modules whose messages reach
+the pipe's ``✖`` line as they are (variables, SSH keys, the runner, the HTTP send path) count
+too."""
 from __future__ import annotations
 
 import ast
@@ -10,8 +12,9 @@ from pathlib import Path
 from testbed.pipes import REPO_ROOT
 
 PIPE = REPO_ROOT / "pipes" / "build-push"
+SHARED = ("variables", "sshkey", "runner", "httpclient")
 SOURCES = [*sorted((PIPE / "build_push").glob("*.py")),
-           *(REPO_ROOT / "shared" / "pipes_common" / f"{m}.py" for m in ("variables", "sshkey", "runner"))]
+           *(REPO_ROOT / "shared" / "pipes_common" / f"{m}.py" for m in SHARED)]
 GAP = "\0"
 
 
