@@ -148,7 +148,7 @@ def already_built(registry: Registry, s: Settings) -> ManifestRef | None:
         if labels.get(inputs.LABEL) == s.inputs:
             return existing
         plog.get_logger().info(
-            "%s:%s is this commit built from other inputs (Dockerfile, CONTEXT, TARGET, "
+            "%s:%s holds this commit built from other inputs (Dockerfile, CONTEXT, TARGET, "
             "BUILD_ARGS or LABELS differ, or an image without the %s label): building it anew, "
             "which moves the tag.", s.image, commit_tag, inputs.LABEL)
         return None

@@ -140,7 +140,7 @@ def test_a_tag_build_with_other_build_args_does_not_skip(
         BUILD_ARGS_COUNT="2", BUILD_ARGS_1="APP_ENV=production"), app_dir)
     assert release.code == 0, release.output
     assert "build skipped" not in release.output
-    assert "is this commit built from other inputs" in release.output
+    assert "holds this commit built from other inputs" in release.output
     assert digest_of(registry, repo, "2.0.0") != on_main
     assert digest_of(registry, repo, "main") == on_main  # the branch's image is left as it was
     assert labels_of(registry, repo, "2.0.0")[REVISION] == commit
