@@ -161,3 +161,29 @@ def test_registry_credentials_reach_the_cli_as_a_private_config(tmp_path: Path) 
     assert json.loads(path.read_text()) == {"auths": {"r.example:5000": {"auth": "dXNlcjpwYTpzcw=="}}}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and config.parent == folder
     assert (config / "cli-plugins").resolve() == (usual / "cli-plugins").resolve()  # buildx stays
+
+
+def test_the_build_gets_the_credentials_and_leaves_no_file_behind(tmp_path: Path) -> None:
+    """A fake docker CLI records what it was given: the credentials only in DOCKER_CONFIG's file
+    (never on its command line), and that folder is gone when the build returns."""
+    record = tmp_path / "record"
+    cli_path = tmp_path / "docker"
+    cli_path.write_text(f"""#!/bin/sh
+echo "$@" > {record}.args
+echo "$DOCKER_CONFIG" > {record}.config
+cat "$DOCKER_CONFIG/config.json" > {record}.json
+while [ $# -gt 0 ]; do
+  if [ "$1" = --iidfile ]; then echo sha256:built > "$2"; fi
+  shift
+done
+""")
+    cli_path.chmod(0o755)
+    req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r.example/a/web:x",
+                       cache_from=["r.example/a/web:main"], registry_auth={"r.example": ("u", "s3cret")})
+    cli = buildkit.Cli(cli_path, "20.10.24", buildx=False)
+    assert buildkit.build(cli, req, {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}) == "sha256:built"
+    assert "s3cret" not in (tmp_path / "record.args").read_text()
+    assert "--cache-from r.example/a/web:main" in (tmp_path / "record.args").read_text()
+    config = Path((tmp_path / "record.config").read_text().strip())
+    assert json.loads((tmp_path / "record.json").read_text())["auths"]["r.example"]["auth"] == "dTpzM2NyZXQ="
+    assert not config.exists() and not config.parent.exists()
