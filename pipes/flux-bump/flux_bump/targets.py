@@ -48,8 +48,11 @@ def pushed_version(git_tag: str) -> str:
 
 def handed_tag(run: BuildPushOutputs, git_tag: str | None) -> str | None:
     """The tag of ``run`` to write: on a version-tag build (``BITBUCKET_TAG``) the version it
-    pushed for that git tag; otherwise (or when it pushed no such tag) its first, the commit's."""
+    pushed for that git tag (its ``version``, or else found among its tags, from releases that
+    did not hand it over); otherwise (or when it pushed no such tag) its first, the commit's."""
     if git_tag:
+        if run.version:
+            return run.version
         for tag in (pushed_version(git_tag), git_tag):
             if tag in run.tags:
                 return tag

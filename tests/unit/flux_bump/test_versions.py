@@ -21,3 +21,11 @@ def test_the_version_tag_wins_on_a_tag_build() -> None:
     assert handed_tag(run, "v1.4.2") == "1.4.2"
     assert handed_tag(run, None) == "sha-1234567"
     assert handed_tag(run, "v9.9.9") == "sha-1234567"  # not pushed: never written
+
+
+def test_the_version_build_push_handed_over_wins() -> None:
+    """build-push names the version it pushed for the git tag: that is the tag written."""
+    run = BuildPushOutputs(image="r.io/a/web", tags=("sha-1234567", "2026.11.27"), digest="",
+                           ref="r.io/a/web:sha-1234567", skipped=False, version="2026.11.27")
+    assert handed_tag(run, "release-2026.11.27") == "2026.11.27"
+    assert handed_tag(run, None) == "sha-1234567"  # not a tag build: the commit's tag
