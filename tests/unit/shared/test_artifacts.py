@@ -12,7 +12,7 @@ from pipes_common.handoff import BuildPushOutputs, HandoffError
 @pytest.mark.parametrize("written", [
     BuildPushOutputs(image="r.io/acme/web", tags=("sha-1234567", "1.4.2", "latest"),
                      digest="sha256:" + "ab" * 32, ref="r.io/acme/web@sha256:" + "ab" * 32,
-                     skipped=True, image_id="sha256:" + "cd" * 32),
+                     skipped=True, image_id="sha256:" + "cd" * 32, version="1.4.2"),
     BuildPushOutputs(image="r.io/acme/web", tags=("main",), digest="", ref="r.io/acme/web:main",
                      skipped=False),
 ])
