@@ -13,7 +13,6 @@ are marked with ``pending`` (see there): the test runs everything, and ends as x
 """
 from __future__ import annotations
 
-import re
 import secrets as pysecrets
 import shutil
 import subprocess
@@ -30,7 +29,7 @@ from testbed.bitbucket_stub import BitbucketStub
 from testbed.do_stub import DOApiStub
 from testbed.fixtures import canary
 from testbed.git_http import GitHttpServer, create_repo, git, ref_updates
-from testbed.pipelines_yaml import Pipeline, StepRun, read_env_file
+from testbed.pipelines_yaml import Pipeline, StepRun, guide_variables, read_env_file
 from testbed.pipes import REPO_ROOT, PipeHost
 from testbed.registry import LocalRegistry
 from testbed.reports_stub import BitbucketReportsStub
@@ -72,15 +71,6 @@ class Pending:
         assert not self.passed, f"these features work now, remove pending() around them: {self.passed}"
         if self.missing:
             pytest.xfail("waiting for: " + "; ".join(self.missing))
-
-
-def documented_variables() -> list[str]:
-    """The repository variables docs/getting-started.md tells a team to create (its first table)."""
-    section = GUIDE.read_text().split("## 1. The variables to create", 1)[1].split("\n### ", 1)[0]
-    names: list[str] = []
-    for row in re.findall(r"^\|\s*(`[^|]+)\|", section, re.M):
-        names += re.findall(r"`([A-Z][A-Z0-9_]+)`", row)
-    return names
 
 
 def gitops_files(image: str) -> dict[str, bytes | str]:
@@ -142,7 +132,7 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
     values = {"DIGITALOCEAN_ACCESS_TOKEN": do_token, "SPACES_ACCESS_KEY_ID": spaces_key,
               "SPACES_SECRET_ACCESS_KEY": spaces_secret, "GITOPS_ACCESS_TOKEN": git_token,
               "PR_ACCESS_TOKEN": git_token}
-    assert sorted(documented_variables()) == sorted(values)
+    assert guide_variables(GUIDE) == set(values)
     env_file = tmp_path / "repository-variables.env"
     env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
 

@@ -47,6 +47,14 @@ def read_env_file(path: Path) -> dict[str, str]:
     return found
 
 
+def guide_variables(guide: Path) -> set[str]:
+    """The repository variables a guide's section "1. The variables to create" lists (its first table)."""
+    section = guide.read_text(encoding="utf-8").split("## 1. The variables to create", 1)[1]
+    section = section.split("\n### ", 1)[0]
+    return {name for row in re.findall(r"^\|\s*(`[^|]+)\|", section, re.M)
+            for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)}
+
+
 def substitute(value: str, scope: Mapping[str, str]) -> str:
     """``$NAME`` and ``${NAME}`` replaced by their values in ``scope``; an unset one is empty."""
     return _VARIABLE.sub(lambda m: scope.get(m[1] or m[2], ""), value)
