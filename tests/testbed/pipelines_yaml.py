@@ -9,8 +9,9 @@ with ``variables:``, ``artifacts:``, ``deployment:``) and the runner's behaviour
   paths in the clone of every later step of the same pipeline run;
 - the step's environment holds the repository variables (the env file: ``NAME=value`` lines) and the
   ``BITBUCKET_*`` variables of the build (commit, branch or tag, pull request, deployment);
-- a script line ``source <file>`` sets the variables that file sets (read by bash itself); any other
-  command is refused here (the example pipeline has none), so nothing is silently skipped;
+- a script line ``source <file>`` sets the variables that file sets (read by bash itself), and fails
+  the step when the file is not there (as the shell does); any other command is refused here (the
+  example pipeline has none), so nothing is silently skipped;
 - a ``pipe:`` runs through :func:`testbed.pipes.pipe_command`, the faithful runner, with its
   ``variables:``: ``$NAME`` and ``${NAME}`` replaced by the step's variables (unset: empty, as in a
   shell), a list given as ``NAME_COUNT`` and ``NAME_0``, ``NAME_1``, ... (as Bitbucket passes a list).
@@ -100,10 +101,11 @@ class StepRun:
     env: dict[str, str]
     pipes: list[tuple[str, PipeRun]] = field(default_factory=list)  # (pipe name, run)
     restored: list[str] = field(default_factory=list)  # artifact paths put into the clone
+    failed: str = ""  # a script line other than a pipe that failed (the step stops there)
 
     @property
     def ok(self) -> bool:
-        return all(run.code == 0 for _, run in self.pipes)
+        return not self.failed and all(run.code == 0 for _, run in self.pipes)
 
     def run_of(self, pipe: str) -> PipeRun:
         found = [run for name, run in self.pipes if name == pipe]
@@ -111,7 +113,7 @@ class StepRun:
         return found[-1]
 
     def output(self) -> str:
-        return "\n".join(run.output for _, run in self.pipes)
+        return "\n".join([run.output for _, run in self.pipes] + [self.failed])
 
 
 @dataclass
@@ -192,7 +194,11 @@ class Pipeline:
                 if ran.pipes[-1][1].code != 0:
                     return
             elif isinstance(line, str) and re.fullmatch(r"source \S+", line.strip()):
-                scope.update(source(ran.build / line.split()[1]))
+                path = ran.build / line.split()[1]
+                if not path.is_file():  # bash: "No such file or directory", the step fails
+                    ran.failed = f"{line}: no such file in the step's clone"
+                    return
+                scope.update(source(path))
             else:
                 raise AssertionError(f"script line {line!r}: only pipes and `source <file>` are played")
 

@@ -4,14 +4,17 @@ from an artifact a step before it keeps; every bump names its environment; every
 later step reads keeps them as artifacts. (tests/e2e/test_example_pipeline.py runs the example.)"""
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from testbed.dotenv import documented
-from testbed.pipelines_yaml import artifact_files, guide_variables, pipe_variables, step_variables, substitute
-from testbed.pipes import REPO_ROOT
+from testbed.git_http import GIT_ENV
+from testbed.pipelines_yaml import Pipeline, artifact_files, guide_variables, pipe_variables, step_variables, substitute
+from testbed.pipes import REPO_ROOT, PipeHost
 
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "bitbucket-pipelines.yml"
 GUIDE = REPO_ROOT / "docs" / "getting-started.md"
@@ -105,3 +108,19 @@ def test_artifact_globs(tmp_path: Path) -> None:
     found = [p.relative_to(tmp_path).as_posix() for p in artifact_files(tmp_path, [".do-pipes/**"])]
     assert found == [".do-pipes/a.env", ".do-pipes/sub/b.json"]
     assert [p.name for p in artifact_files(tmp_path, ["*.txt"])] == ["top.txt"]
+
+
+def test_a_source_line_without_its_file_fails_the_step(tmp_path: Path) -> None:
+    """As in the step's shell: ``source`` of a file an earlier step did not keep fails the step, and
+    the pipe after it does not run (with an empty PLAN_ID it would be another command)."""
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "x"]):
+        subprocess.run(["git", *args], cwd=origin, check=True, env={**os.environ, **GIT_ENV})
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=origin, check=True, capture_output=True,
+                            text=True).stdout.strip()
+    steps = {"pipelines": {"default": [{"step": {"name": "apply", "script": [
+        "source .do-pipes/tf-apply.env", {"pipe": "docker://dopipes/tf-apply:0.1.0"}]}}]}}
+    host = PipeHost("127.0.0.2", "unix:///nowhere", tmp_path, tmp_path / "docker")
+    (ran,) = Pipeline(steps, origin, tmp_path / "agent", host, {}, {}).run("default", commit=commit)
+    assert not ran.ok and "no such file" in ran.failed and ran.pipes == []
