@@ -73,6 +73,16 @@ class Pending:
             pytest.xfail("waiting for: " + "; ".join(self.missing))
 
 
+def variables_named(node: Any) -> set[str]:
+    """The names of every ``pipe:``'s ``variables:`` in a configuration."""
+    if isinstance(node, dict):
+        own = set(node.get("variables") or {}) if "pipe" in node else set()
+        return own.union(*(variables_named(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(variables_named(item) for item in node))
+    return set()
+
+
 def gitops_files(image: str) -> dict[str, bytes | str]:
     """The GitOps repository of docs/getting-started.md (section 4), naming the test bed's registry."""
     overlay = ("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
@@ -92,7 +102,7 @@ def gitops_files(image: str) -> dict[str, bytes | str]:
     }
 
 
-def app_repository(path: Path, base_image: str) -> tuple[Path, str, str]:
+def app_repository(path: Path) -> tuple[Path, str, str]:
     """The application's repository: the sample app, its Terraform in infra/ and the example as its
     bitbucket-pipelines.yml; a pull request branch and its merge into main. Returns (repository,
     pull request commit, merge commit)."""
@@ -120,7 +130,7 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
     pending = Pending()
     config: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
     images = {pipe: pipe_image(pipe) for pipe in ("build-push", "tf-apply", "flux-bump")}
-    origin, pr_commit, commit = app_repository(tmp_path / "app", base_image)
+    origin, pr_commit, commit = app_repository(tmp_path / "app")
     image = f"{registry.host}/acme/web"
     gitops_name = f"acme/gitops-{pysecrets.token_hex(4)}.git"
     gitops = create_repo(git_http.root / gitops_name, gitops_files(image))
@@ -144,6 +154,8 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
         "tf-apply": {"SPACES_ENDPOINT": moto_s3.url, "BITBUCKET_API_URL": bitbucket_api.url},
         "flux-bump": {"GITOPS_REPO": git_http.url(gitops_name), "BITBUCKET_API_URL": bitbucket_api.url},
     }
+    # the file's own values stay: the test bed replaces only the GitOps repository's address
+    assert {name for pipe in testbed.values() for name in pipe} & variables_named(config) == {"GITOPS_REPO"}
     runs: list[StepRun] = []
     pipeline = Pipeline(config, origin, tmp_path / "agent", pipe_host, images, read_env_file(env_file),
                         extra=testbed, on_step=runs.append)
@@ -152,6 +164,12 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
         return git("show", f"main:{path}", cwd=gitops)
 
     before = {path: manifest(path) for path in gitops_files(image)}
+
+    # -- a push to a branch: built and pushed -----------------------------------------------------
+    pushed = pipeline.run("default", commit=pr_commit, branch="feature/login")
+    assert [s.name for s in pushed] == ["Build and push"]
+    assert pushed[0].ok, pushed[0].output()
+    assert {f"sha-{pr_commit[:7]}", "feature-login"} <= set(registry.tags("acme/web"))
 
     # -- a pull request: the plan, saved and posted on it ------------------------------------------
     pr = pipeline.run("pull-requests", "**", commit=pr_commit, branch="feature/login", pr_id="7")
