@@ -1,10 +1,9 @@
 """The pipe variables (public interface: names, types and defaults are versioned by semver)."""
 from __future__ import annotations
 
-from pipes_common.docr import DOCR_HOST
+from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST
+from pipes_common.imageref import PATH_PATTERN
 from pipes_common.variables import Schema
-
-NAME_RE = r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 
 SCHEMA: Schema = {
     "DIGITALOCEAN_ACCESS_TOKEN": {
@@ -17,14 +16,14 @@ SCHEMA: Schema = {
         "meta": {"hint": "use the registry's name as DigitalOcean shows it: lowercase letters, "
                          "digits and '-', at most 63 characters (e.g. acme)"}},
     "IMAGE": {
-        "type": "string", "required": True, "empty": False, "regex": NAME_RE,
+        "type": "string", "required": True, "empty": False, "regex": PATH_PATTERN,
         "meta": {"hint": "use a repository name of lowercase letters, digits and separators "
                          "(. _ - /), without registry host or tag (e.g. web)"}},
     "REGISTRY_HOST": {"type": "string", "default": DOCR_HOST, "empty": False,
                       "meta": {"hint": "give a host[:port] such as registry.digitalocean.com"}},
     "REGISTRY_USERNAME": {"type": "string", "empty": False,
                           "meta": {"hint": "leave it unset for DOCR (the token is the username)"}},
-    "DIGITALOCEAN_API_URL": {"type": "string", "empty": False,
+    "DIGITALOCEAN_API_URL": {"type": "string", "default": DEFAULT_API_URL, "empty": False,
                              "meta": {"hint": "give the API base URL, "
                                               "e.g. https://api.digitalocean.com"}},
     "TAGS": {"type": "list", "schema": {"type": "string"}},

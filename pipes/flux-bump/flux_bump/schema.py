@@ -1,9 +1,8 @@
 """The pipe variables (public interface: names, types and defaults are versioned by semver)."""
 from __future__ import annotations
 
+from pipes_common.bitbucket import DEFAULT_API_URL
 from pipes_common.variables import Schema
-
-from .bbapi import DEFAULT_API_URL
 
 MODES = ("push", "pull-request", "dry-run", "promote")
 BRANCH_RE = r"^(?!/|.*([/.]\.|//|@\{|\\|\.lock$|[/.]$))[^\x00-\x20~^:?*\[\x7f]+$"
