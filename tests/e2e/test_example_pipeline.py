@@ -26,8 +26,8 @@ import yaml
 from testbed import leaks
 from testbed.bitbucket_comments import open_pull_request
 from testbed.bitbucket_stub import BitbucketStub
-from testbed.do_stub import DOApiStub
-from testbed.fixtures import canary
+from testbed.do_stub import DOApiStub, StubState
+from testbed.fixtures import DOCR_REGISTRY_NAME, SESSION_REGISTRIES, canary
 from testbed.git_http import GitHttpServer, create_repo, git, ref_updates
 from testbed.pipelines_yaml import Pipeline, StepRun, guide_variables, read_env_file
 from testbed.pipes import REPO_ROOT, PipeHost
@@ -121,13 +121,28 @@ def app_repository(path: Path) -> tuple[Path, str, str]:
     return path, pr_commit, git("rev-parse", "HEAD", cwd=path).strip()
 
 
+@pytest.fixture()
+def account(tmp_path: Path, do_token: str,
+            push_credentials: tuple[str, str]) -> Iterator[tuple[LocalRegistry, DOApiStub]]:
+    """A DOCR registry ``acme`` of its own and the DigitalOcean API in front of it: a new account, so
+    that no other test's ``acme/web`` tags (a higher release, say) are in the way."""
+    user, password = push_credentials
+    with LocalRegistry(do_token, user, password, workdir=tmp_path) as registry:
+        SESSION_REGISTRIES.append(registry.host)  # its images leave the engine with the session's
+        state = StubState(registry_name=DOCR_REGISTRY_NAME, registry_host=registry.host,
+                          tokens={do_token}, push_user=user, push_password=password)
+        with DOApiStub(state) as api:
+            yield registry, api
+
+
 def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], str], terraform_image: str,
-                                   pipe_host: PipeHost, base_image: str, registry: LocalRegistry,
-                                   do_api: DOApiStub, do_token: str, moto_s3: MotoS3,
-                                   git_http: GitHttpServer, git_token: str,
+                                   pipe_host: PipeHost, base_image: str,
+                                   account: tuple[LocalRegistry, DOApiStub], do_token: str,
+                                   moto_s3: MotoS3, git_http: GitHttpServer, git_token: str,
                                    bitbucket_api: BitbucketStub,
                                    reports_proxy: BitbucketReportsStub) -> None:
     pending = Pending()
+    registry, do_api = account
     config: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
     images = {pipe: pipe_image(pipe) for pipe in ("build-push", "tf-apply", "flux-bump")}
     origin, pr_commit, commit = app_repository(tmp_path / "app")

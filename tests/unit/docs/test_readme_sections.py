@@ -109,6 +109,6 @@ def test_credentials_are_advised_alike() -> None:
             for value in re.findall(r"^\s*BITBUCKET_ACCESS_TOKEN: (\S+)", block, re.M):
                 assert value == "$GITOPS_ACCESS_TOKEN", (where, value)
     assert "read/write access" not in texts["pipes/tf-apply/README.md"]
-    assert "Read/Write/Delete" in section(texts["pipes/tf-apply/README.md"], "## Prerequisites")
+    assert "delete" in section(texts["pipes/tf-apply/README.md"], "## Prerequisites")
     prerequisites = section(texts["pipes/build-push/README.md"], "## Prerequisites")
     assert "`registry:read`" in prerequisites and "`registry:update`" in prerequisites
