@@ -108,7 +108,5 @@ def test_credentials_are_advised_alike() -> None:
         for block in re.findall(r"flux-bump:[\d.]+\n(.*?)(?=\n\s*- (?:pipe|step)|\Z)", text, re.S):
             for value in re.findall(r"^\s*BITBUCKET_ACCESS_TOKEN: (\S+)", block, re.M):
                 assert value == "$GITOPS_ACCESS_TOKEN", (where, value)
-    assert "read/write access" not in texts["pipes/tf-apply/README.md"]
-    assert "delete" in section(texts["pipes/tf-apply/README.md"], "## Prerequisites")
     prerequisites = section(texts["pipes/build-push/README.md"], "## Prerequisites")
     assert "`registry:read`" in prerequisites and "`registry:update`" in prerequisites
