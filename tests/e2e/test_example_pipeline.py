@@ -8,8 +8,9 @@ tree), the values of the repository variables (an env file of the names docs/get
 lists) and, in ``TESTBED``, where the services are. Each step starts from a fresh clone; what a step
 hands to the next goes through its ``artifacts:`` only.
 
-Two steps depend on flux-bump features of issue 12 that are not in this tree yet; their assertions
-are marked with ``pending`` (see there): the test runs everything, and ends as xfail naming them.
+The later steps rely on flux-bump reading build-push's outputs from the artifacts (``.do-pipes/``)
+of an earlier step, and on a version-tag build taking the version build-push released (``v1.4.2`` ->
+``1.4.2``).
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ import secrets as pysecrets
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,39 +39,6 @@ EXAMPLE = REPO_ROOT / "docs" / "examples" / "bitbucket-pipelines.yml"
 GUIDE = REPO_ROOT / "docs" / "getting-started.md"
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ZERO_DIGEST = "sha256:" + "0" * 64
-
-# flux-bump features of issue 12 that the example relies on and this tree does not have yet: the
-# assertions that need them are inside ``pending(<one of these>)``.
-HANDOFF_FROM_ARTIFACTS = ("flux-bump reading build-push's hand-off from the artifacts (.do-pipes/) of an "
-                          "earlier step (issue 12: 'flux-bump's defaults only work in the same step')")
-VERSION_FOR_V_TAG = ("flux-bump taking the version build-push released for a v-prefixed git tag "
-                     "(v1.4.2 -> 1.4.2) from the hand-off (issue 12: 'Tags never point wrong')")
-
-
-class Pending:
-    """Assertions that wait for a feature another change brings. A failing block is recorded and the
-    test goes on (a later pipeline does not depend on it); at the end the test is xfail with every
-    missing feature named. A block that passes fails the test: the feature is there, remove
-    ``pending`` around it (strict, so a stale marker cannot hide a regression)."""
-
-    def __init__(self) -> None:
-        self.missing: list[str] = []
-        self.passed: list[str] = []
-
-    @contextmanager
-    def __call__(self, *features: str) -> Iterator[None]:
-        try:
-            yield
-        except AssertionError as err:
-            self.missing.append(f"{' + '.join(features)} [{str(err).splitlines()[0][:300]}]")
-        else:
-            self.passed.append(" + ".join(features))
-
-    def settle(self) -> None:
-        assert not self.passed, f"these features work now, remove pending() around them: {self.passed}"
-        if self.missing:
-            pytest.xfail("waiting for: " + "; ".join(self.missing))
-
 
 def variables_named(node: Any) -> set[str]:
     """The names of every ``pipe:``'s ``variables:`` in a configuration."""
@@ -141,7 +108,6 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
                                    moto_s3: MotoS3, git_http: GitHttpServer, git_token: str,
                                    bitbucket_api: BitbucketStub,
                                    reports_proxy: BitbucketReportsStub) -> None:
-    pending = Pending()
     registry, do_api = account
     config: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
     images = {pipe: pipe_image(pipe) for pipe in ("build-push", "tf-apply", "flux-bump")}
@@ -167,7 +133,8 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
         "build-push": {"REGISTRY_HOST": registry.host, "DIGITALOCEAN_API_URL": do_api.url,
                        "BUILD_ARGS": [f"BASE_IMAGE={base_image}"], "NETWORK": "host"},
         "tf-apply": {"SPACES_ENDPOINT": moto_s3.url, "BITBUCKET_API_URL": bitbucket_api.url},
-        "flux-bump": {"GITOPS_REPO": git_http.url(gitops_name), "BITBUCKET_API_URL": bitbucket_api.url},
+        "flux-bump": {"GITOPS_REPO": git_http.url(gitops_name), "BITBUCKET_API_URL": bitbucket_api.url,
+                      "DIGITALOCEAN_API_URL": do_api.url},
     }
     # the file's own values stay: the test bed replaces only the GitOps repository's address
     assert {name for pipe in testbed.values() for name in pipe} & variables_named(config) == {"GITOPS_REPO"}
@@ -215,13 +182,12 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
     assert len(main) == 4, names
     staging = main[3]
     assert ".do-pipes/build-push.env" in staging.restored
-    with pending(HANDOFF_FROM_ARTIFACTS):
-        assert staging.ok, staging.output().strip().splitlines()[-1]
-        overlay = manifest("clusters/staging/web/kustomization.yaml")
-        assert f"newTag: sha-{commit[:7]}\n" in overlay and f"digest: {digest}\n" in overlay, overlay
-        # PATHS: nothing outside the staging overlay changed
-        for path in ("apps/web/deployment.yaml", "clusters/production/web/kustomization.yaml"):
-            assert manifest(path) == before[path], path
+    assert staging.ok, staging.output().strip().splitlines()[-1]
+    overlay = manifest("clusters/staging/web/kustomization.yaml")
+    assert f"newTag: sha-{commit[:7]}\n" in overlay and f"digest: {digest}\n" in overlay, overlay
+    # PATHS: nothing outside the staging overlay changed
+    for path in ("apps/web/deployment.yaml", "clusters/production/web/kustomization.yaml"):
+        assert manifest(path) == before[path], path
 
     # -- a version tag on the merge commit: release tags without a rebuild, bump production -------
     staged = {path: manifest(path) for path in gitops_files(image)}
@@ -237,13 +203,12 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
         assert head.headers["Docker-Content-Digest"] == digest, tag
     production = release[1]
     assert production.env["BITBUCKET_DEPLOYMENT_ENVIRONMENT"] == "production"
-    with pending(HANDOFF_FROM_ARTIFACTS, VERSION_FOR_V_TAG):
-        assert production.ok, production.output().strip().splitlines()[-1]
-        overlay = manifest("clusters/production/web/kustomization.yaml")
-        # POLICY: the marker's value is the released version, not the git tag
-        assert 'newTag: "1.4.2" # {"$imagepolicy": "flux-system:web-production:tag"}' in overlay, overlay
-        for path in ("apps/web/deployment.yaml", "clusters/staging/web/kustomization.yaml"):
-            assert manifest(path) == staged[path], path
+    assert production.ok, production.output().strip().splitlines()[-1]
+    overlay = manifest("clusters/production/web/kustomization.yaml")
+    # POLICY: the marker's value is the released version, not the git tag
+    assert 'newTag: "1.4.2" # {"$imagepolicy": "flux-system:web-production:tag"}' in overlay, overlay
+    for path in ("apps/web/deployment.yaml", "clusters/staging/web/kustomization.yaml"):
+        assert manifest(path) == staged[path], path
 
     # no force push ever reached the GitOps repository, and no secret left the variables
     assert not [u for u in ref_updates(gitops) if u.forced], ref_updates(gitops)
@@ -252,4 +217,3 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
     text = "\n".join(run.output() for run in runs) + history + comment["content"]["raw"]
     for secret in (do_token, spaces_key, spaces_secret, git_token):
         leaks.assert_absent(secret, text=text, paths=[run.build for run in runs])
-    pending.settle()
