@@ -97,7 +97,7 @@ class Spaces:
                              f"{self.endpoint}: create it or fix SPACES_BUCKET/SPACES_REGION")
         if code == "AccessDenied" or status == 403:
             return PipeError(f"Spaces denied access while {what} ({code or status}): give the key "
-                             f"SPACES_ACCESS_KEY_ID read/write access to the Space '{self.bucket}'")
+                             f"SPACES_ACCESS_KEY_ID read, write and delete access to the Space '{self.bucket}'")
         return PipeError(f"Spaces answered {status} {code} while {what}")
 
     def get(self, key: str) -> S3Object | None:
