@@ -18,7 +18,7 @@ from pipes_common.registry import ManifestRef, RegistryClient, RegistryError
 
 from . import __version__, buildkit, buildsecrets, preflight, sshkeys, tags
 from .request import BuildRequest
-from .schema import SCHEMA
+from .schema import RULES, SCHEMA
 
 if TYPE_CHECKING:
     import docker
@@ -255,7 +255,7 @@ def choose_builder(s: Settings) -> buildkit.Cli | None:
 def main() -> int:
     started = time.monotonic()
     log = plog.get_logger()
-    values, ctx = runner.start(SCHEMA)
+    values, ctx = runner.start(SCHEMA, RULES)
     s = settings(values, ctx)
     log.info("Image %s, tags: %s", s.image, ", ".join(s.tag_plan.tags))
     # settings that only a build can refuse are checked before any registry call

@@ -20,7 +20,7 @@ from . import __version__, auth, deliver, engine, message, promote, signing
 from .bbapi import BitbucketClient
 from .gitrepo import Git, Identity
 from .references import Target
-from .schema import SCHEMA
+from .schema import RULES, SCHEMA
 from .targets import target_from, targets_from
 
 __all__ = ["main", "target_from", "targets_from"]
@@ -100,7 +100,7 @@ def _needles(names: Sequence[str]) -> list[str]:
 
 def main() -> int:
     log = plog.get_logger()
-    values, ctx = runner.start(SCHEMA)
+    values, ctx = runner.start(SCHEMA, RULES)
     remote = auth.parse_remote(str(values["GITOPS_REPO"]))
     mode = str(values["MODE"])
     branch = str(values["BRANCH"])

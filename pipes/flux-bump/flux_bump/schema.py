@@ -1,8 +1,10 @@
 """The pipe variables (public interface: names, types and defaults are versioned by semver)."""
 from __future__ import annotations
 
+from pipes_common import validate
 from pipes_common.variables import Schema
 
+from . import imageref
 from .bbapi import DEFAULT_API_URL
 
 MODES = ("push", "pull-request", "dry-run", "promote")
@@ -78,3 +80,43 @@ SCHEMA: Schema = {
     "CLONE_DIR": {"type": "string", "empty": False},
     "DEBUG": {"type": "boolean", "default": False},
 }
+
+# Checked at the door (pipes_common.validate), before any work: bounds and grammars.
+EMAIL_RE = r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+"
+RULES = validate.Rules(variables={
+    "GITOPS_REPO": validate.GitUrl(echo=False),
+    "BRANCH": validate.Pattern(max_len=255, regex=BRANCH_RE.strip("^$"),
+                               what="is not a git branch name"),
+    "IMAGE": validate.Pattern(max_len=255, regex=imageref.NAME_RE, what="is not an image "
+                              "repository name",
+                              hint="give it without tag or digest, lowercase path components "
+                                   "(e.g. registry.digitalocean.com/acme/web)"),
+    "TAG": validate.Pattern(max_len=128, regex=imageref.TAG_RE, what="is not a valid image tag",
+                            hint="letters, digits, '_', '.' and '-', at most 128, not starting "
+                                 "with '.' or '-'"),
+    "DIGEST": validate.Pattern(max_len=135, regex=imageref.DIGEST_RE, what="is not a digest",
+                               hint="give it as sha256:<64 lowercase hex digits>"),
+    "IMAGES": validate.Text(max_len=400, max_items=50),
+    "POLICY": validate.Pattern(max_len=253, max_items=50, regex=imageref.POLICY_RE,
+                               what="is not <namespace>:<policy>"),
+    "PATHS": validate.RelativeGlob(max_items=50),
+    "FROM_PATHS": validate.RelativeGlob(max_items=50),
+    "HELM_KEYS": validate.Pattern(max_len=200, max_items=3, regex=r"[A-Za-z0-9_.-]+",
+                                  what="is not a dotted key path"),
+    "BITBUCKET_ACCESS_TOKEN": validate.Token(),
+    "ATLASSIAN_EMAIL": validate.Pattern(max_len=254, regex=EMAIL_RE, what="is not an email"),
+    "ATLASSIAN_API_TOKEN": validate.Token(max_len=1024),
+    "GIT_USERNAME": validate.Pattern(regex=r"[^\s:]+", what="holds a space or ':'"),
+    "GIT_PASSWORD": validate.Token(),
+    "SSH_KEY": validate.Text(max_len=16384, multiline=True),
+    "KNOWN_HOSTS": validate.Text(max_len=65536, multiline=True),
+    "COMMIT_MESSAGE": validate.Text(max_len=10_000, multiline=True),
+    "BRANCH_NAME": validate.Pattern(max_len=200, regex=r"[^\s~^:?*\[\\]+",
+                                    what="holds characters a branch name cannot have"),
+    "REVIEWERS": validate.Text(max_len=128, max_items=20),
+    "SIGNING_KEY": validate.Text(max_len=16384, multiline=True),
+    "GIT_AUTHOR_NAME": validate.Pattern(regex=r"[^<>]+", what="holds '<' or '>'"),
+    "GIT_AUTHOR_EMAIL": validate.Pattern(max_len=254, regex=EMAIL_RE, what="is not an email"),
+    "BITBUCKET_API_URL": validate.Url(),
+    "CLONE_DIR": validate.Text(max_len=1024),
+})

@@ -21,7 +21,7 @@ from pipes_common.fsutil import atomic_write
 from pipes_common.handoff import TfApplyOutputs
 
 from . import __version__, backend, summary, tfoutputs
-from .schema import SCHEMA
+from .schema import RULES, SCHEMA
 from .settings import Settings, build
 from .terraform import JsonRun, Terraform
 
@@ -318,7 +318,7 @@ def _applied(s: Settings, ctx: StepContext, run: JsonRun, what: str) -> int:
 
 def main() -> int:
     log = plog.get_logger()
-    values, ctx = runner.start(SCHEMA)
+    values, ctx = runner.start(SCHEMA, RULES)
     s = build(values, ctx)
     started = time.monotonic()
     env = backend.terraform_env(s)
