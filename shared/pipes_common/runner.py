@@ -22,8 +22,9 @@ def start(schema: variables.Schema,
     the network or the disk."""
     rules = rules or validate.Rules()
     for name, spec in schema.items():  # first of all, so that no message can show them
-        if (spec.get("meta") or {}).get("secret") and os.environ.get(name):
-            secrets.register(os.environ[name])
+        value = os.environ.get(name)
+        if value and (spec.get("meta") or {}).get("secret") and validate.is_utf8(value):
+            secrets.register(value)  # (a value that is not UTF-8 is refused, never shown)
     validate.check_raw(schema, rules)
     values = variables.load(schema)
     if values.get("DEBUG"):

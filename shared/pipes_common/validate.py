@@ -269,7 +269,7 @@ class GitUrl(Rule):
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         if "://" not in value:
-            if re.fullmatch(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s:][^\s]*", value):
+            if re.fullmatch(r"[A-Za-z0-9._][A-Za-z0-9._-]*@[A-Za-z0-9.-]+:[^\s:-][^\s]*", value):
                 return host_problem(value.split("@", 1)[1].split(":", 1)[0])
             return ("is not a git URL: give https://host/workspace/repo.git, "
                     "git@host:workspace/repo.git or ssh://git@host[:port]/workspace/repo.git")
@@ -381,10 +381,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u206
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
+def is_utf8(value: str) -> bool:
+    """False for a value holding bytes that were not UTF-8 (Python reads them as surrogates)."""
+    return not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+
+
 def raw_problem(value: str, rule: Rule, secret: bool) -> str | None:
     """What is wrong with a raw value whatever its grammar: encoding, control characters,
     surrounding spaces, length."""
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if not is_utf8(value):
         return "is not valid UTF-8 text: give it as UTF-8 (check how the variable was saved)"
     limit = rule.max_len
     if len(value) > limit:
@@ -434,7 +439,7 @@ def check_raw(schema: Schema, rules: Rules, env: Mapping[str, str] | None = None
                 count = raw.strip()
                 if count.isdigit() and int(count) > rule.max_items:
                     raise PipeError(f"{given} is {count}: at most {rule.max_items} items")
-                if any(0xD800 <= ord(c) <= 0xDFFF for c in raw) or len(raw) > 16:
+                if not is_utf8(raw) or len(raw) > 16:
                     raise PipeError(f"{given} must be a whole number, the count of {name}_0, "
                                     f"{name}_1, …")
                 continue

@@ -85,7 +85,7 @@ SCHEMA: Schema = {
 EMAIL_RE = r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+"
 RULES = validate.Rules(variables={
     "GITOPS_REPO": validate.GitUrl(echo=False),
-    "BRANCH": validate.Pattern(max_len=255, regex=BRANCH_RE.strip("^$"),
+    "BRANCH": validate.Pattern(max_len=255, regex="(?!-)" + BRANCH_RE.strip("^$"),
                                what="is not a git branch name"),
     "IMAGE": validate.Pattern(max_len=255, regex=imageref.NAME_RE, what="is not an image "
                               "repository name",
