@@ -186,6 +186,9 @@ class Host(Rule):
         text = text.removeprefix("https://").removeprefix("http://").removesuffix("/")
         host = _host_of(text)
         if host is None:
+            if "@" in text:
+                return ("holds credentials (user:password@): give host[:port] only; the pipe "
+                        "logs in with its token")
             return "is not host[:port]: give e.g. registry.digitalocean.com"
         return host_problem(host)
 
@@ -417,10 +420,13 @@ def _rule_for(name: str, spec: Mapping[str, Any], rules: Rules) -> Rule:
     return Text(max_len=MAX_SECRET if _is_secret(spec) else MAX_TEXT)
 
 
+_CREDENTIALS = re.compile(r"[^/@\s]*:[^/@\s]*@")  # user:password@ in a URL or host: never shown
+
+
 def _fail(name: str, what: str, value: str | None, secret: bool, hint: str = "") -> PipeError:
     """``NAME 'value' <what>: <fix>``; the value shortened, and never a secret's."""
     head = f"{name} {what}"
-    if value is not None and not secret and "too long" not in what:
+    if value is not None and not secret and "too long" not in what and not _CREDENTIALS.search(value):
         head = f"{name} {shown(value)} {what}"
     if hint and ":" not in what:
         head += f": {hint}"
