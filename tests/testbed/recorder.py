@@ -5,6 +5,7 @@ Docker engine) points here: a connection recorded is a request the pipe should n
 """
 from __future__ import annotations
 
+import contextlib
 import socketserver
 import threading
 from types import TracebackType
@@ -24,10 +25,8 @@ class _Handler(socketserver.BaseRequestHandler):
             first = b""
         with server.lock:
             server.seen.append(first)
-        try:
+        with contextlib.suppress(OSError):
             self.request.sendall(ANSWER)
-        except OSError:
-            pass
 
 
 class _Server(socketserver.ThreadingTCPServer):

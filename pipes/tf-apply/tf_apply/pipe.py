@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipes_common import log as plog
-from pipes_common import outputs, runner
+from pipes_common import outputs, reach, runner
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 from pipes_common.fsutil import atomic_write
@@ -333,6 +333,8 @@ def main() -> int:
         if s.mode == "validate":
             tf.init(None)
             return run_validate(s, ctx, tf)
+        # an unreachable store is one line now, not after Terraform's own retries
+        reach.check(s.endpoint, backend.endpoint_variable(s))
         backend_file = atomic_write(work / "backend.hcl", backend.backend_config(s), mode=0o600)
         ready = pool.submit(_spaces_and_locking, s, pool.submit)
         try:

@@ -5,8 +5,9 @@ a unique canary and every service (APIs, registry, S3 endpoint, git remote, Dock
 loopback recorder.  For each run: exit 1, exactly one ``✖`` line, naming the variable, bounded in
 length, no traceback, no canary in any form in the output or in any file the pipe wrote, and not
 one connection to any service (so nothing can have been written to a registry, bucket or
-repository).  ``test_base_reaches_the_services`` shows that the base variables do reach the
-recorder, so that a case that slipped through validation would be caught.
+repository), and none of the tools (terraform, git, docker) started.
+``test_base_reaches_the_services`` shows that the base variables do reach the recorder, so that a
+case that slipped through validation would be caught.
 """
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bitbucket_pipes_toolkit  # noqa: F401 - imported before any capture: colorama keeps the real stdout
 import pytest
 import yaml
 from pipes_common import log as plog
 from pipes_common import runner, secrets
 from testbed import leaks
+from testbed.net import free_port
 from testbed.recorder import Recorder
 
 HERE = Path(__file__).parent
@@ -67,15 +70,16 @@ BASE: dict[str, dict[str, str]] = {
 @dataclass
 class Run:
     code: int
-    output: str
     canaries: list[str]
     written: list[Path]
-    seen: list[bytes] = field(default_factory=list)
+    seen: list[bytes] = field(default_factory=list)  # connections to the services
+    tools: list[str] = field(default_factory=list)  # the tools started (terraform, git, docker)
 
 
 def _value(raw: Any, rec: Recorder, canaries: list[str]) -> str:
     """A case's value with its placeholders filled: {canary} (a new unique secret), {url},
-    {host}, {bad_byte} (a byte that is not UTF-8), {repeat:N:text}."""
+    {host}, {free_url} (a loopback port nothing listens on), {bad_byte} (a byte that is not
+    UTF-8), {repeat:N:text}."""
     text = str(raw).lower() if isinstance(raw, bool) else str(raw)
 
     def canary(_: re.Match[str]) -> str:
@@ -85,6 +89,8 @@ def _value(raw: Any, rec: Recorder, canaries: list[str]) -> str:
 
     text = re.sub(r"\{canary\}", canary, text)
     text = re.sub(r"\{repeat:(\d+):([^}]*)\}", lambda m: m.group(2) * int(m.group(1)), text)
+    if "{free_url}" in text:
+        text = text.replace("{free_url}", f"http://127.0.0.1:{free_port()}")
     return (text.replace("{url}", rec.url).replace("{host}", rec.host)
             .replace("{bad_byte}", "\udcff"))
 
@@ -100,14 +106,31 @@ def _tree(root: Path, pipe: str, links: dict[str, str]) -> Path:
     return clone
 
 
-def run_case(case: dict[str, Any], debug: bool, rec: Recorder, root: Path) -> Run:
+TOOLS = ("terraform", "git", "docker")
+
+
+def _recording_tools(folder: Path, log: Path) -> str:
+    """Stand-ins for the tools a pipe runs, first on PATH: each records that it was started."""
+    folder.mkdir()
+    for tool in TOOLS:
+        script = folder / tool
+        script.write_text(f'#!/bin/sh\necho "{tool}" >> "{log}"\nexit 1\n')
+        script.chmod(0o755)
+    return str(folder)
+
+
+def run_case(case: dict[str, Any], debug: bool, rec: Recorder, root: Path,
+             real_tools: bool = False) -> Run:
     pipe = case["pipe"]
     canaries: list[str] = []
     clone = _tree(root, pipe, case.get("links") or {})
     dirs = {name: root / name for name in ("storage", "shared", "tmp", "home")}
     for d in dirs.values():
         d.mkdir()
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(dirs["home"]),
+    path = os.environ.get("PATH", "/usr/bin:/bin")
+    if not real_tools:
+        path = _recording_tools(root / "bin", root / "tools.log") + os.pathsep + path
+    env = {"PATH": path, "HOME": str(dirs["home"]),
            "TMPDIR": str(dirs["tmp"]), "BITBUCKET_CLONE_DIR": str(clone),
            "BITBUCKET_PIPE_STORAGE_DIR": str(dirs["storage"]),
            "BITBUCKET_PIPE_SHARED_STORAGE_DIR": str(dirs["shared"]), "BITBUCKET_COMMIT": COMMIT,
@@ -136,7 +159,9 @@ def run_case(case: dict[str, Any], debug: bool, rec: Recorder, root: Path) -> Ru
         tempfile.tempdir = saved_tmp
         plog.get_logger().setLevel(logging.INFO)
         secrets.clear()
-    return Run(code, "", canaries, [clone, *dirs.values()], rec.seen)
+    tools = root / "tools.log"
+    return Run(code, canaries, [clone, *dirs.values()], rec.seen,
+               tools.read_text().split() if tools.exists() else [])
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +203,7 @@ def test_hostile_input(case: dict[str, Any], debug: bool, recorder: Recorder, tm
     for canary in run.canaries:
         leaks.assert_absent(canary, text=output, paths=run.written)
     assert run.seen == [], f"the pipe connected to a service: {run.seen[:3]}"
+    assert run.tools == [], f"the pipe started {run.tools}"
 
 
 @pytest.mark.parametrize("pipe", sorted(BASE))
@@ -185,7 +211,7 @@ def test_base_reaches_the_services(pipe: str, recorder: Recorder, tmp_path: Path
                                    capfd: pytest.CaptureFixture[str]) -> None:
     """The base variables alone pass validation and reach the recorder: the corpus's 'no
     connection' assertion can fail."""
-    run = run_case({"pipe": pipe}, False, recorder, tmp_path)
+    run = run_case({"pipe": pipe}, False, recorder, tmp_path, real_tools=True)
     out, err = capfd.readouterr()
     assert run.seen, out + err
     assert "is not valid" not in out
