@@ -351,6 +351,15 @@ def only_with(name: str, other: str, allowed: Sequence[str]) -> Check:
     return check
 
 
+def unused_unless(name: str, condition: Callable[[Mapping[str, Any]], bool], why: str) -> Check:
+    """``name`` is refused when ``condition`` does not hold: it would be silently ignored."""
+    def check(values: Mapping[str, Any]) -> str | None:
+        if _set(values, name) and not condition(values):
+            return f"{name} {why}"
+        return None
+    return check
+
+
 @dataclass(frozen=True)
 class Rules:
     """A pipe's rules: per variable, and cross-checks run after all of them pass."""

@@ -87,4 +87,9 @@ RULES = validate.Rules(variables={
     "KNOWN_HOSTS": validate.Text(max_len=65536, multiline=True),
     "CACHE_TO": validate.Pattern(max_len=1024, regex=r"[^\s]+", what="holds a space"),
     "PLATFORMS": validate.Text(max_len=256),
-})
+}, checks=[
+    validate.unused_unless(name, lambda v: bool(v.get("SSH")),
+                           "is only used with SSH: 'true' (forwarding the key to RUN "
+                           "--mount=type=ssh): set SSH: 'true' or drop " + name)
+    for name in ("SSH_KEY", "KNOWN_HOSTS")
+])

@@ -1,6 +1,9 @@
 """The pipe variables (public interface: names, types and defaults are versioned by semver)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pipes_common import validate
 from pipes_common.variables import Schema
 
@@ -83,6 +86,12 @@ SCHEMA: Schema = {
 
 # Checked at the door (pipes_common.validate), before any work: bounds and grammars.
 EMAIL_RE = r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+"
+
+
+def _https(values: Mapping[str, Any]) -> bool:
+    return str(values.get("GITOPS_REPO") or "").startswith(("https://", "http://"))
+
+
 RULES = validate.Rules(variables={
     "GITOPS_REPO": validate.GitUrl(echo=False),
     "BRANCH": validate.Pattern(max_len=255, regex="(?!-)" + BRANCH_RE.strip("^$"),
@@ -119,4 +128,12 @@ RULES = validate.Rules(variables={
     "GIT_AUTHOR_EMAIL": validate.Pattern(max_len=254, regex=EMAIL_RE, what="is not an email"),
     "BITBUCKET_API_URL": validate.Url(),
     "CLONE_DIR": validate.Text(max_len=1024),
-})
+}, checks=[
+    *(validate.unused_unless(name, lambda v: not _https(v), "is only used with an SSH GITOPS_REPO "
+                             "(git@host:path or ssh://): use an SSH URL or drop " + name)
+      for name in ("SSH_KEY", "KNOWN_HOSTS")),
+    *(validate.unused_unless(name, _https, "is only used with an https GITOPS_REPO (an SSH remote "
+                             "authenticates with SSH_KEY): use an https URL or drop " + name)
+      for name in ("GIT_USERNAME", "GIT_PASSWORD")),
+])
+
