@@ -90,7 +90,7 @@ class Token(Rule):
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         if any(c.isspace() for c in value) or not value.isprintable():
-            return "holds spaces or line breaks: paste the token alone, as a secured variable"
+            return "contains spaces or line breaks: paste the token alone, as a secured variable"
         return None
 
 
@@ -263,6 +263,10 @@ class ObjectKey(Rule):
         return None
 
 
+GIT_URL_FORMS = ("must be a git URL: https://host/workspace/repo.git, git@host:workspace/repo.git or "
+                 "ssh://git@host[:port]/workspace/repo.git")
+
+
 @dataclass(frozen=True)
 class GitUrl(Rule):
     """A git remote: ``https://host/path``, ``ssh://[user@]host[:port]/path`` or
@@ -274,15 +278,14 @@ class GitUrl(Rule):
         if "://" not in value:
             if re.fullmatch(r"[A-Za-z0-9._][A-Za-z0-9._-]*@[A-Za-z0-9.-]+:[^\s:-][^\s]*", value):
                 return host_problem(value.split("@", 1)[1].split(":", 1)[0])
-            return ("is not a git URL: give https://host/workspace/repo.git, "
-                    "git@host:workspace/repo.git or ssh://git@host[:port]/workspace/repo.git")
+            return GIT_URL_FORMS
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError:
             return "is not a git URL: its host or port is not valid"
         if parts.scheme not in ("https", "http", "ssh"):
-            return "must use https:// or ssh:// (or git@host:path)"
+            return GIT_URL_FORMS
         if parts.password is not None or (parts.username is not None and parts.scheme != "ssh"):
             return ("holds credentials (user:password@): remove them from the URL and pass the "
                     "token as BITBUCKET_ACCESS_TOKEN (or GIT_USERNAME and GIT_PASSWORD), secured")
@@ -405,7 +408,7 @@ def raw_problem(value: str, rule: Rule, secret: bool) -> str | None:
         return "is not valid UTF-8 text: give it as UTF-8 (check how the variable was saved)"
     limit = rule.max_len
     if len(value) > limit:
-        return f"is too long ({len(value)} characters, at most {limit})"
+        return f"is longer than {limit} characters ({len(value)}): shorten it"
     if not rule.multiline:
         if value.endswith(("\n", "\r")):
             return ("ends with a line break: remove it (a secured variable pasted with its "
@@ -435,7 +438,7 @@ _CREDENTIALS = re.compile(r"[^/@\s]*:[^/@\s]*@")  # user:password@ in a URL or h
 def _fail(name: str, what: str, value: str | None, secret: bool, hint: str = "") -> PipeError:
     """``NAME 'value' <what>: <fix>``; the value shortened, and never a secret's."""
     head = f"{name} {what}"
-    if value is not None and not secret and "too long" not in what and not _CREDENTIALS.search(value):
+    if value is not None and not secret and "longer than" not in what and not _CREDENTIALS.search(value):
         head = f"{name} {shown(value)} {what}"
     if hint and ":" not in what:
         head += f": {hint}"
@@ -481,17 +484,16 @@ def check_values(schema: Schema, rules: Rules, values: Mapping[str, Any], clone_
         items = value if isinstance(value, list) else [value]
         if isinstance(value, list) and len(value) > rule.max_items:
             raise PipeError(f"{name} has {len(value)} items: at most {rule.max_items}")
-        for index, item in enumerate(items):
+        for item in items:  # a list's items are named by the list: NAME 'item' ...
             text = str(item)
-            given = f"{name} item {index}" if isinstance(value, list) else name
             if isinstance(value, list):
                 problem = raw_problem(text, rule, secret)
                 if problem:
-                    raise _fail(given, problem, text, secret)
+                    raise _fail(name, problem, text, secret)
             problem = rule.problem(name, text, ctx)
             if problem:
                 hint = rule.hint or str((spec.get("meta") or {}).get("hint") or "")
-                raise _fail(given, problem, text, secret, hint)
+                raise _fail(name, problem, text, secret, hint)
     for check in rules.checks:
         message = check(values)
         if message:

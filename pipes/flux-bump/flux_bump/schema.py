@@ -103,7 +103,7 @@ RULES = validate.Rules(variables={
     "TAG": validate.Pattern(max_len=128, regex=imageref.TAG_RE, what="is not a valid image tag",
                             hint="letters, digits, '_', '.' and '-', at most 128, not starting "
                                  "with '.' or '-'"),
-    "DIGEST": validate.Pattern(max_len=135, regex=imageref.DIGEST_RE, what="is not a digest",
+    "DIGEST": validate.Pattern(max_len=135, regex=imageref.DIGEST_RE, what="is not a valid digest",
                                hint="give it as sha256:<64 lowercase hex digits>"),
     "IMAGES": validate.Text(max_len=400, max_items=50),
     "POLICY": validate.Pattern(max_len=253, max_items=50, regex=imageref.POLICY_RE,

@@ -20,7 +20,7 @@ def ctx(tmp_path: Path) -> Context:
 @pytest.mark.parametrize(("value", "words"), [
     ("web\n", "ends with a line break"), ("web\r", "ends with a line break"),
     ("w\x1beb", "control character"), (" web", "space"), ("web ", "space"),
-    ("we\udcffb", "not valid UTF-8"), ("a" * 257, "too long (257 characters, at most 256)"),
+    ("we\udcffb", "not valid UTF-8"), ("a" * 257, "longer than 256 characters (257)"),
     ("we\u202eb", "control character"), ("we\u200bb", "invisible formatting"),
 ])
 def test_raw_values_refused(value: str, words: str) -> None:
