@@ -3,13 +3,14 @@ the pipes)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pipes_common import log, validate
 from pipes_common.errors import PipeError
 from pipes_common.validate import Context
 
-SCHEMA = {"NAME": {"type": "string"}, "TOKEN": {"type": "string", "meta": {"secret": True}},
+SCHEMA: dict[str, dict[str, Any]] = {"NAME": {"type": "string"}, "TOKEN": {"type": "string", "meta": {"secret": True}},
           "ITEMS": {"type": "list"}, "FLAG": {"type": "boolean"}}
 
 
