@@ -1,11 +1,6 @@
 """Common library of the DigitalOcean pipes suite.
 
-One module, one job: ``errors`` (the fatal error type), ``secrets`` (what must never be shown),
-``log`` (the masking logger and the ✔/✖ lines), ``proc`` (the one subprocess wrapper),
-``variables`` (pipe variables on the toolkit's Cerberus schema), ``fsutil`` (atomic writes),
-``outputs`` (shared storage and dotenv), ``bitbucket`` (the step's BITBUCKET_* context),
-``httpclient`` (retrying requests session), ``registry`` (OCI distribution client), ``docr``
-(DigitalOcean registry API), ``runner`` (the entry point wrapper).
+One module, one job: see ``shared/README.md`` for the list and for what belongs here.
 """
 from __future__ import annotations
 

@@ -1,10 +1,13 @@
-"""The Bitbucket Pipelines step context, read from the BITBUCKET_* variables."""
+"""The Bitbucket Pipelines step context, read from the BITBUCKET_* variables (no HTTP here: the
+REST API client is :mod:`pipes_common.bbapi`)."""
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+DEFAULT_API_URL = "https://api.bitbucket.org"  # the REST API (BITBUCKET_API_URL)
 
 
 @dataclass(frozen=True)

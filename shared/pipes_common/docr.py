@@ -8,21 +8,21 @@ from typing import Any
 import requests
 
 from . import httpclient, secrets
-from .errors import PipeError
 
 DEFAULT_API_URL = "https://api.digitalocean.com"
+URL_VARIABLE = "DIGITALOCEAN_API_URL"
+RETRY_BUDGET = 20.0  # seconds: the most one API call waits for retries of 429/5xx answers
 DOCR_HOST = "registry.digitalocean.com"
 # garbage collection states during which the registry is read-only
 GC_ACTIVE = frozenset({"requested", "waiting for write JWTs to expire", "scanning manifests",
                        "deleting unreferenced blobs", "cancelling"})
 
 
-class DOApiError(PipeError):
+class DOApiError(httpclient.ApiError):
     """A DigitalOcean API failure; ``status`` is the HTTP status (None when unreachable)."""
 
     def __init__(self, message: str, status: int | None, error_id: str = "") -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
         self.error_id = error_id
 
 
@@ -37,19 +37,19 @@ class DigitalOceanClient:
                  session: requests.Session | None = None, timeout: float = 30.0) -> None:
         secrets.register(token)
         self._token = token
-        self.api_url = api_url.rstrip("/")
-        self._session = session or httpclient.session()
-        self._timeout = timeout
+        self._api = httpclient.Endpoint(api_url, service="the DigitalOcean API",
+                                        variable=URL_VARIABLE, session=session, timeout=timeout,
+                                        budget=RETRY_BUDGET)
+        self.api_url = self._api.base_url
 
     def _get(self, path: str, params: dict[str, Any] | None = None,
              missing_ok: bool = False) -> dict[str, Any] | None:
         try:
-            resp = self._session.get(f"{self.api_url}{path}", params=params, timeout=self._timeout,
-                                     headers={"Authorization": f"Bearer {self._token}",
-                                              "Accept": "application/json"})
-        except requests.RequestException as err:
-            raise DOApiError(f"DigitalOcean API at {self.api_url} is unreachable "
-                             f"({type(err).__name__})", None) from None
+            resp = self._api.send("GET", path, params=params,
+                                  headers={"Authorization": f"Bearer {self._token}",
+                                           "Accept": "application/json"})
+        except httpclient.Unreachable as err:
+            raise DOApiError(err.message, None) from None
         if resp.status_code == 404 and missing_ok:
             return None
         if not resp.ok:

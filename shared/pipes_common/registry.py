@@ -17,7 +17,6 @@ from typing import Any
 import requests
 
 from . import httpclient
-from .errors import PipeError
 from .log import get_logger
 
 MANIFEST_TYPES = (
@@ -27,15 +26,16 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 ACCEPT = ", ".join(MANIFEST_TYPES)
+HOST_VARIABLE = "REGISTRY_HOST"
+RETRY_BUDGET = 30.0  # seconds: the most one registry request waits for retries of 429/5xx answers
 
 
-class RegistryError(PipeError):
+class RegistryError(httpclient.ApiError):
     """A registry failure; ``kind`` is ``unreachable``, ``auth``, ``denied`` or ``protocol``."""
 
     def __init__(self, message: str, kind: str, status: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, status)
         self.kind = kind
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -85,13 +85,15 @@ class RegistryClient:
     """Client of one registry host for one set of credentials."""
 
     def __init__(self, host: str, username: str | None = None, password: str | None = None, *,
-                 session: requests.Session | None = None, timeout: float = 60.0) -> None:
+                 session: requests.Session | None = None, timeout: float = 60.0,
+                 variable: str = HOST_VARIABLE) -> None:
         scheme = "http" if is_loopback(host) else "https"
         self.host = host
         self.base = f"{scheme}://{host}"
+        self._api = httpclient.Endpoint(self.base, service=f"the registry {host}",
+                                        variable=variable, session=session, timeout=timeout,
+                                        budget=RETRY_BUDGET)
         self._creds = (username, password) if username and password else None
-        self._session = session or httpclient.session()
-        self._timeout = timeout
         self._tokens: dict[str, str] = {}
         self._basic = False
         self.log = get_logger()
@@ -129,11 +131,11 @@ class RegistryClient:
         if wanted:
             params["scope"] = wanted
         try:
-            resp = self._session.get(realm, params=params, auth=self._creds,
-                                     timeout=self._timeout)
+            resp = self._api.session.get(realm, params=params, auth=self._creds,
+                                         timeout=self._api.timeout)
         except requests.RequestException as err:
-            raise RegistryError(f"Token service of {self.host} is unreachable "
-                                f"({type(err).__name__})", "unreachable") from None
+            raise RegistryError(f"Token service {realm_host} of {self.host} is unreachable "
+                                f"({httpclient.reason(err)})", "unreachable") from None
         if resp.status_code in (401, 403):
             raise RegistryError(f"Registry {self.host} rejected the credentials "
                                 f"(token service answered {resp.status_code})", "auth",
@@ -151,17 +153,14 @@ class RegistryClient:
                 headers: dict[str, str] | None = None, data: bytes | None = None,
                 stream: bool = False) -> requests.Response:
         """Send a request to ``/v2/...``, authenticating on the first 401 and once more after it."""
-        url = f"{self.base}{path}"
         challenge: Challenge | None = None
         for attempt in range(2):
             auth = self._creds if self._basic else None
             try:
-                resp = self._session.request(method, url, headers=self._headers(scope, headers),
-                                             data=data, auth=auth, timeout=self._timeout,
-                                             stream=stream, allow_redirects=True)
-            except requests.RequestException as err:
-                raise RegistryError(f"Registry {self.host} is unreachable ({type(err).__name__})",
-                                    "unreachable") from None
+                resp = self._api.send(method, path, headers=self._headers(scope, headers),
+                                      data=data, auth=auth, stream=stream, allow_redirects=True)
+            except httpclient.Unreachable as err:
+                raise RegistryError(err.message, "unreachable") from None
             if resp.status_code != 401:
                 return resp
             challenge = parse_challenge(resp.headers.get("WWW-Authenticate", ""))

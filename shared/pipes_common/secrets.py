@@ -62,11 +62,6 @@ def register(value: str | None) -> None:
         _ordered = tuple(sorted(_forms, key=len, reverse=True))
 
 
-def registered() -> frozenset[str]:
-    with _lock:
-        return frozenset(_values)
-
-
 def clear() -> None:
     """Forget every secret (tests only)."""
     global _ordered

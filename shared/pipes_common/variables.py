@@ -166,10 +166,3 @@ def load(schema: Schema, env: Mapping[str, str] | None = None) -> dict[str, Any]
     for name, spec in schema.items():
         validated.setdefault(name, spec.get("default"))
     return validated
-
-
-def truthy(value: Any) -> bool:
-    """A variable's boolean, for values that reached us as text."""
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in {"1", "true", "yes", "on", "y"}

@@ -19,7 +19,7 @@ from . import terraform_image as terraform_image_mod
 from .bitbucket_stub import BitbucketState, BitbucketStub
 from .do_stub import DOApiStub, StubState
 from .docker_engine import DockerEngine
-from .flaky_http import FlakyServer
+from .flaky_http import FlakyServer, Waits
 from .git_http import GitHttpServer
 from .git_ssh import GitSshServer
 from .pipe_host import PROXY_PORT, PipeHostAddress, agent_ssh_dir, docker_cli
@@ -192,6 +192,12 @@ def flaky_http(flaky_http_server: FlakyServer) -> FlakyServer:
     """The scripted HTTP server with an empty script (every request gets 200) and no hits."""
     flaky_http_server.script()
     return flaky_http_server
+
+
+@pytest.fixture()
+def waits() -> Waits:
+    """Pass ``waits.session()`` to a client: the waits of its retries are recorded, not slept."""
+    return Waits()
 
 
 # -- git servers and the Bitbucket API stub (flux-bump) ---------------------------------------

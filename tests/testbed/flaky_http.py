@@ -14,7 +14,9 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
+
+import requests
 
 from .httpserve import LoopbackHTTPServer, LoopbackService, QuietHandler
 
@@ -95,3 +97,12 @@ class FlakyServer(LoopbackService[_Server]):
         server.flaky = self
         self.url = server.url
         return server
+
+
+class Waits(list[float]):
+    """The waits an HTTP session computed, in order: its ``sleep`` records them, nothing is slept."""
+
+    def session(self, **kwargs: Any) -> requests.Session:
+        from pipes_common import httpclient
+
+        return httpclient.session(sleep=self.append, **kwargs)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pipes_common import log as plog
 from pipes_common import outputs, runner, secrets
 from pipes_common.bitbucket import StepContext
-from pipes_common.docr import DOCR_HOST, DigitalOceanClient
+from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST, DigitalOceanClient
 from pipes_common.errors import PipeError
 from pipes_common.handoff import BuildPushOutputs
 from pipes_common.registry import ManifestRef, RegistryClient, RegistryError
@@ -73,7 +73,7 @@ class Settings:
 
     @property
     def uses_do_api(self) -> bool:
-        return self.host == DOCR_HOST or bool(self.api_url)
+        return self.host == DOCR_HOST or (self.api_url or DEFAULT_API_URL) != DEFAULT_API_URL
 
 
 def settings(values: dict[str, Any], ctx: StepContext,

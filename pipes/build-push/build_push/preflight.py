@@ -15,13 +15,11 @@ CREDENTIALS_EXPIRY_SECONDS = 1800
 class PushCredentials:
     username: str
     password: str
-    short_lived: bool
 
 
 def _api_error(err: DOApiError, registry: str) -> PipeError:
-    if err.status is None:
-        return PipeError(f"DIGITALOCEAN_API_URL: the DigitalOcean API is unreachable ({err}): "
-                         "check the network, or DIGITALOCEAN_API_URL if you set it")
+    if err.status is None:  # unreachable: the message names DIGITALOCEAN_API_URL already
+        return PipeError(str(err))
     if err.status == 401:
         return PipeError("DIGITALOCEAN_ACCESS_TOKEN was rejected by the DigitalOcean API (401): "
                          "create a new token with registry scope and update the variable")
@@ -60,11 +58,11 @@ def run(client: DigitalOceanClient, registry: str, host: str, token: str) -> Pus
             raise _api_error(err, registry) from None
         log.warning("Short-lived push credentials are unavailable (%s); pushing with the API "
                     "token instead.", err)
-        return PushCredentials(token, token, short_lived=False)
+        return PushCredentials(token, token)
     secrets.register(creds.password)
     log.info("Using short-lived push credentials (expire in %d minutes).",
              CREDENTIALS_EXPIRY_SECONDS // 60)
-    return PushCredentials(creds.username, creds.password, short_lived=True)
+    return PushCredentials(creds.username, creds.password)
 
 
 def check_repository_limit(client: DigitalOceanClient, registry: str, image: str) -> None:

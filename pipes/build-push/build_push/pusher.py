@@ -6,9 +6,10 @@ import re
 import docker
 from docker.errors import APIError, DockerException
 from pipes_common.errors import PipeError
+from pipes_common.imageref import DIGEST
 from pipes_common.log import get_logger
 
-DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+DIGEST_RE = re.compile(rf"digest: ({DIGEST})")
 FINAL_STATES = ("Pushed", "Layer already exists", "Mounted from")
 
 

@@ -1,11 +1,10 @@
 """The pipe variables (public interface: names, types and defaults are versioned by semver)."""
 from __future__ import annotations
 
-from pipes_common import validate
-from pipes_common.docr import DOCR_HOST
+from pipes_common import imageref, validate
+from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST
+from pipes_common.imageref import PATH_PATTERN
 from pipes_common.variables import Schema
-
-NAME_RE = r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 
 SCHEMA: Schema = {
     "DIGITALOCEAN_ACCESS_TOKEN": {
@@ -18,14 +17,14 @@ SCHEMA: Schema = {
         "meta": {"hint": "use the registry's name as DigitalOcean shows it: lowercase letters, "
                          "digits and '-', at most 63 characters (e.g. acme)"}},
     "IMAGE": {
-        "type": "string", "required": True, "empty": False, "regex": NAME_RE,
+        "type": "string", "required": True, "empty": False, "regex": PATH_PATTERN,
         "meta": {"hint": "use a repository name of lowercase letters, digits and separators "
                          "(. _ - /), without registry host or tag (e.g. web)"}},
     "REGISTRY_HOST": {"type": "string", "default": DOCR_HOST, "empty": False,
                       "meta": {"hint": "give a host[:port] such as registry.digitalocean.com"}},
     "REGISTRY_USERNAME": {"type": "string", "empty": False,
                           "meta": {"hint": "leave it unset for DOCR (the token is the username)"}},
-    "DIGITALOCEAN_API_URL": {"type": "string", "empty": False,
+    "DIGITALOCEAN_API_URL": {"type": "string", "default": DEFAULT_API_URL, "empty": False,
                              "meta": {"hint": "give the API base URL, "
                                               "e.g. https://api.digitalocean.com"}},
     "TAGS": {"type": "list", "schema": {"type": "string"}},
@@ -57,18 +56,17 @@ SCHEMA: Schema = {
 }
 
 # Checked at the door (pipes_common.validate), before any work: bounds and grammars.
-TAG_RE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 REF_RE = r"[A-Za-z0-9._:/@-]+"
 RULES = validate.Rules(variables={
     "DIGITALOCEAN_ACCESS_TOKEN": validate.Token(),
     "REGISTRY_NAME": validate.Pattern(max_len=63, regex=r"[a-z0-9-]{1,63}",
                                       what="is not a registry name"),
-    "IMAGE": validate.Pattern(max_len=255, regex=NAME_RE.strip("^$"),
+    "IMAGE": validate.Pattern(max_len=imageref.MAX_NAME, regex=imageref.PATH,
                               what="is not an image repository name"),
     "REGISTRY_HOST": validate.Host(max_len=260),
     "REGISTRY_USERNAME": validate.Pattern(regex=r"[^\s:]+", what="holds a space or ':'"),
     "DIGITALOCEAN_API_URL": validate.Url(),
-    "TAGS": validate.Pattern(max_len=128, max_items=50, regex=TAG_RE,
+    "TAGS": validate.Pattern(max_len=128, max_items=50, regex=imageref.TAG,
                              what="is not a valid Docker tag",
                              hint="use letters, digits, '_', '.' and '-', not starting with '.' "
                                   "or '-', at most 128 characters"),

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
+from pipes_common.imageref import is_tag
 
 REVISION_LABEL = "org.opencontainers.image.revision"
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 SEMVER_RE = re.compile(
     r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
     r"(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<build>[0-9A-Za-z.-]+))?$")
@@ -51,7 +51,7 @@ def validate(tags: Iterable[str]) -> list[str]:
     seen: list[str] = []
     for tag in tags:
         tag = tag.strip()
-        if not TAG_RE.match(tag):
+        if not is_tag(tag):
             shown = tag if len(tag) <= 40 else tag[:37] + "..."
             raise PipeError(f"TAGS: '{shown}' is not a valid Docker tag: use letters, digits, "
                             "'_', '.' and '-', not starting with '.' or '-', at most 128 characters")

@@ -74,7 +74,6 @@ class Credentials:
     """What git needs in its environment; ``files`` are removed by :func:`cleanup`."""
     env: dict[str, str] = field(default_factory=dict)
     kind: str = "none"  # "token", "api-token", "password", "ssh", "none"
-    token: str | None = None  # the Bitbucket token, for the REST API
     files: list[Path] = field(default_factory=list)
 
 
@@ -107,25 +106,24 @@ def https(remote: Remote, workdir: Path, token: str | None, username: str | None
     if password:
         secrets.register(password)
         env.update({USER_ENV: username or remote.username or "git", PASS_ENV: password})
-        return Credentials(env, "password", token)
+        return Credentials(env, "password")
     if api_token:
         secrets.register(api_token)
         env.update({USER_ENV: API_TOKEN_USER, PASS_ENV: api_token})
-        return Credentials(env, "api-token", token)
+        return Credentials(env, "api-token")
     if token:
         secrets.register(token)
         env.update({USER_ENV: ACCESS_TOKEN_USER, PASS_ENV: token})
-        return Credentials(env, "token", token)
+        return Credentials(env, "token")
     if remote.password:
         env.update({USER_ENV: remote.username or "git", PASS_ENV: remote.password})
-        return Credentials(env, "password", token)
+        return Credentials(env, "password")
     # no credentials: a public repository; the askpass answers empty, git fails fast on 401
     env.update({USER_ENV: "", PASS_ENV: ""})
-    return Credentials(env, "none", token)
+    return Credentials(env, "none")
 
 
-def ssh(remote: Remote, workdir: Path, key_b64: str | None, known_hosts: str | None,
-        token: str | None) -> Credentials:
+def ssh(remote: Remote, workdir: Path, key_b64: str | None, known_hosts: str | None) -> Credentials:
     key = sshkey.private_key(key_b64, PIPELINES_SSH_DIR, missing=(
         "No SSH key for GITOPS_REPO: set SSH_KEY (base64 of a private key with write access) or "
         "configure the repository's SSH key in Repository settings > Pipelines > SSH keys"))
@@ -147,4 +145,4 @@ def ssh(remote: Remote, workdir: Path, key_b64: str | None, known_hosts: str | N
                "-o", "LogLevel=ERROR", "-F", "/dev/null"]
     env = {"GIT_SSH_COMMAND": " ".join(shlex.quote(c) for c in command), "GIT_SSH_VARIANT": "ssh",
            "GIT_TERMINAL_PROMPT": "0"}
-    return Credentials(env, "ssh", token, [key_file])
+    return Credentials(env, "ssh", [key_file])

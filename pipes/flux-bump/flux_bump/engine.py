@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from pipes_common import imageref
 from pipes_common.fsutil import atomic_write
 from yaml.nodes import MappingNode, ScalarNode
 
-from . import imageref, markers
+from . import markers
 from .references import DocScan, Found, Target, collect_markers, plan_document, policies_naming
 from .yamldoc import EditError, Insert, Plan, Replace, apply, compose, mapping_get
 

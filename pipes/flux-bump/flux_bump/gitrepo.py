@@ -94,9 +94,12 @@ class Git:
         })
 
     def git(self, *args: str, check: bool = True, error: str | None = None,
-            cwd: Path | None = None) -> proc.Result:
-        return proc.run(["git", *args], cwd=cwd or self.root, env=self.env, check=check,
-                        error=error, timeout=1800)
+            cwd: Path | None = None, input: str | None = None,
+            env: Mapping[str, str] | None = None) -> proc.Result:
+        """``git args`` in the clone; ``input`` goes to its stdin, ``env`` adds to the clone's."""
+        return proc.run(["git", *args], cwd=cwd or self.root,
+                        env={**self.env, **env} if env else self.env, check=check, error=error,
+                        input=input, timeout=1800)
 
     # -- errors --------------------------------------------------------------------------------
     def explain(self, stderr: str, branch: str) -> PipeError:
@@ -161,8 +164,8 @@ class Git:
                 if path in entries:
                     matched.append(path)
         patterns = [sparse_pattern(p) for p in matched] or ["/.flux-bump-matches-nothing"]
-        res = proc.run(["git", "sparse-checkout", "set", "--no-cone", "--stdin"], cwd=self.root,
-                       env=self.env, input="\n".join(patterns) + "\n", check=False)
+        res = self.git("sparse-checkout", "set", "--no-cone", "--stdin",
+                       input="\n".join(patterns) + "\n", check=False)
         if not res.ok:
             raise PipeError(f"git sparse-checkout failed: {secrets.mask(res.stderr.strip()[-300:])}")
         res = self.git("checkout", "--quiet", branch, check=False)
@@ -176,11 +179,10 @@ class Git:
                       .stdout.split())
         missing = sorted({oid for oid in oids if oid not in present})
         if missing:
-            res = proc.run(["git", "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet",
-                            "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
-                            "--filter=blob:none", "--stdin", "origin"], cwd=self.root,
-                           env=self.env, input="\n".join(missing) + "\n", check=False,
-                           timeout=1800)
+            res = self.git("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet",
+                           "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
+                           "--filter=blob:none", "--stdin", "origin",
+                           input="\n".join(missing) + "\n", check=False)
             if not res.ok:
                 raise self.explain(res.stderr, branch)
 
@@ -240,23 +242,21 @@ class Git:
             if found and self._grep(needles, tip, [f":(literal){path}" for _, _, path in found]):
                 return None
         index = self.root / ".git" / "flux-bump-reapply.index"
-        env = {**self.env, "GIT_INDEX_FILE": str(index)}
+        env = {"GIT_INDEX_FILE": str(index)}
         try:
-            proc.run(["git", "read-tree", tip], cwd=self.root, env=env)
+            self.git("read-tree", tip, env=env)
             infos = []
             for entry in self._entries(ours, paths):
                 meta, _, path = entry.partition("\t")
                 mode, _, oid = meta.split()
                 infos.append(f"{mode} {oid}\t{path}")
-            proc.run(["git", "update-index", "--index-info"], cwd=self.root, env=env,
-                     input="\n".join(infos) + "\n")
-            tree = proc.run(["git", "write-tree", "--missing-ok"], cwd=self.root, env=env).stdout.strip()
+            self.git("update-index", "--index-info", env=env, input="\n".join(infos) + "\n")
+            tree = self.git("write-tree", "--missing-ok", env=env).stdout.strip()
         finally:
             index.unlink(missing_ok=True)
         message = self.git("log", "-1", "--format=%B", ours).stdout
         sign = ["-S"] if self.signed else []
-        res = proc.run(["git", "commit-tree", *sign, tree, "-p", tip, "-F", "-"], cwd=self.root,
-                       env=self.env, input=message)
+        res = self.git("commit-tree", *sign, tree, "-p", tip, "-F", "-", input=message)
         return res.stdout.strip()
 
     def remote_tip(self, branch: str) -> str | None:
@@ -284,18 +284,14 @@ class Git:
         parent = self.git("rev-parse", f"{commit}^").stdout.strip()
         message = self.git("log", "-1", "--format=%B", commit).stdout
         sign = ["-S"] if self.signed else []
-        res = proc.run(["git", "commit-tree", *sign, tree, "-p", tip, "-p", parent, "-F", "-"],
-                       cwd=self.root, env=self.env, input=message)
+        res = self.git("commit-tree", *sign, tree, "-p", tip, "-p", parent, "-F", "-",
+                       input=message)
         return res.stdout.strip()
-
-    def reset_to(self, commit: str) -> None:
-        self.git("reset", "--quiet", "--hard", commit)
 
     # -- commit and push -----------------------------------------------------------------------
     def commit(self, files: list[str], message: str) -> str:
         self.git("add", "--sparse", "--", *files)
-        res = proc.run(["git", "commit", "--quiet", "--no-verify", "--file=-"], cwd=self.root,
-                       env=self.env, input=message, check=False)
+        res = self.git("commit", "--quiet", "--no-verify", "--file=-", input=message, check=False)
         if not res.ok:
             raise PipeError(f"git commit failed: {secrets.mask(res.stderr.strip()[-300:])}")
         return self.head()

@@ -37,7 +37,7 @@ def _credentials(values: dict[str, Any], remote: auth.Remote, workdir: Path) -> 
         raise PipeError("GIT_USERNAME is set but GIT_PASSWORD is not: pass the password or token "
                         "as GIT_PASSWORD (a secured variable), or use BITBUCKET_ACCESS_TOKEN")
     if remote.scheme == "ssh":
-        return auth.ssh(remote, workdir, values.get("SSH_KEY"), values.get("KNOWN_HOSTS"), token)
+        return auth.ssh(remote, workdir, values.get("SSH_KEY"), values.get("KNOWN_HOSTS"))
     return auth.https(remote, workdir, token, values.get("GIT_USERNAME"), values.get("GIT_PASSWORD"),
                       values.get("ATLASSIAN_API_TOKEN"))
 

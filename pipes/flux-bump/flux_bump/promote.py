@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pipes_common import imageref
 from pipes_common.errors import PipeError
 
-from . import engine, imageref
+from . import engine
 from .references import Found, Target
 
 PROBE_TAG = "flux-bump-promote-probe"  # never written: only the old values are read
@@ -31,7 +32,7 @@ def names_from(values: dict[str, Any]) -> list[str]:
         raise PipeError("IMAGE is required when promoting: name the image to copy from FROM_PATHS "
                         "(e.g. registry.digitalocean.com/acme/web), or several in IMAGES")
     for name in names:
-        if not imageref.NAME_RE.match(name) or len(name) > 255:
+        if not imageref.is_name(name):
             var = "IMAGES" if items else "IMAGE"
             raise PipeError(f"{var} '{name[:120]}' is not an image repository name: when "
                             "promoting give it without tag or digest (e.g. "

@@ -17,16 +17,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from pipes_common import imageref
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from . import imageref, markers
+from . import markers
 from .yamldoc import Insert, Plan, Replace, head_comment, line_comment, mapping_get, scalar_str, walk
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/"
 FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/"
 HELM_API = "helm.toolkit.fluxcd.io/"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-KINDS = ("marker", "kustomize", "helmrelease", "image", "argocd", "helmvalues", "chart")
 ARGOCD_SOURCE = re.compile(r"^\.argocd-source(?:-[^/]+)?\.ya?ml$")
 
 

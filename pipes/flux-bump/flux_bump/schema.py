@@ -4,11 +4,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipes_common import validate
+from pipes_common import imageref, validate
+from pipes_common.bitbucket import DEFAULT_API_URL
 from pipes_common.variables import Schema
-
-from . import imageref
-from .bbapi import DEFAULT_API_URL
 
 MODES = ("push", "pull-request", "dry-run", "promote")
 BRANCH_RE = r"^(?!/|.*([/.]\.|//|@\{|\\|\.lock$|[/.]$))[^\x00-\x20~^:?*\[\x7f]+$"
@@ -85,6 +83,7 @@ SCHEMA: Schema = {
 }
 
 # Checked at the door (pipes_common.validate), before any work: bounds and grammars.
+POLICY = r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?"  # Flux: <namespace>:<policy>
 EMAIL_RE = r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+"
 
 
@@ -96,17 +95,17 @@ RULES = validate.Rules(variables={
     "GITOPS_REPO": validate.GitUrl(echo=False),
     "BRANCH": validate.Pattern(max_len=255, regex="(?!-)" + BRANCH_RE.strip("^$"),
                                what="is not a git branch name"),
-    "IMAGE": validate.Pattern(max_len=255, regex=imageref.NAME_RE, what="is not an image "
+    "IMAGE": validate.Pattern(max_len=imageref.MAX_NAME, regex=imageref.NAME, what="is not an image "
                               "repository name",
                               hint="give it without tag or digest, lowercase path components "
                                    "(e.g. registry.digitalocean.com/acme/web)"),
-    "TAG": validate.Pattern(max_len=128, regex=imageref.TAG_RE, what="is not a valid image tag",
+    "TAG": validate.Pattern(max_len=128, regex=imageref.TAG, what="is not a valid image tag",
                             hint="letters, digits, '_', '.' and '-', at most 128, not starting "
                                  "with '.' or '-'"),
-    "DIGEST": validate.Pattern(max_len=135, regex=imageref.DIGEST_RE, what="is not a valid digest",
+    "DIGEST": validate.Pattern(max_len=135, regex=imageref.DIGEST, what="is not a valid digest",
                                hint="give it as sha256:<64 lowercase hex digits>"),
     "IMAGES": validate.Text(max_len=400, max_items=50),
-    "POLICY": validate.Pattern(max_len=253, max_items=50, regex=imageref.POLICY_RE,
+    "POLICY": validate.Pattern(max_len=253, max_items=50, regex=POLICY,
                                what="is not <namespace>:<policy>"),
     "PATHS": validate.RelativeGlob(max_items=50),
     "FROM_PATHS": validate.RelativeGlob(max_items=50),

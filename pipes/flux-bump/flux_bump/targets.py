@@ -1,18 +1,20 @@
 """Which images one run bumps: IMAGE/TAG/DIGEST, the IMAGES list, or what build-push handed over."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from pipes_common import imageref
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 from pipes_common.handoff import BuildPushOutputs
 from pipes_common.handoff import read as handoff_read
 from pipes_common.handoff import read_all as handoff_read_all
 
-from . import imageref
 from .references import Target
 
 MAX_IMAGES = 50
+POLICY_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 MAX_ITEM = 400  # image (255) = tag (128) @ digest (71), with room
 
 
@@ -43,17 +45,17 @@ def target_from(values: dict[str, Any], ctx: StepContext) -> Target:
     if not tag:
         raise _no_build_push(ctx, "TAG", "TAG: 1.4.2")
     image, tag = str(image), str(tag)
-    if not imageref.NAME_RE.match(image):
+    if not imageref.is_name(image):
         raise PipeError(f"IMAGE '{image}' is not an image repository name: give it without tag "
                         "or digest, lowercase path components (e.g. registry.digitalocean.com/acme/web)")
-    if not imageref.TAG_RE.match(tag):
+    if not imageref.is_tag(tag):
         raise PipeError(f"TAG '{tag[:140]}' is not a valid image tag: letters, digits, '_', '.' "
                         "and '-', at most 128, not starting with '.' or '-'")
-    if digest and not imageref.DIGEST_RE.match(str(digest)):
+    if digest and not imageref.is_digest(str(digest)):
         raise PipeError("DIGEST is not a valid digest: give it as sha256:<64 lowercase hex digits>")
     policies = tuple(p.strip() for p in values.get("POLICY") or [] if p.strip())
     for policy in policies:
-        if not imageref.POLICY_RE.match(policy):
+        if not POLICY_RE.match(policy):
             raise PipeError(f"POLICY '{policy}' is not <namespace>:<policy> (as in the markers "
                             "{\"$imagepolicy\": \"flux-system:web\"})")
     pin = bool(values.get("PIN_DIGEST"))
@@ -71,8 +73,8 @@ def parse_item(item: str, pin: bool) -> Target:
                         "image=tag or image=tag@sha256:<64 hex digits>")
     image, eq, rest = item.strip().partition("=")
     tag, _, digest = rest.partition("@")
-    if not eq or not imageref.NAME_RE.match(image) or not imageref.TAG_RE.match(tag) or (
-            digest and not imageref.DIGEST_RE.match(digest)) or (rest.endswith("@") and not digest):
+    if not eq or not imageref.is_name(image) or not imageref.is_tag(tag) or (
+            digest and not imageref.is_digest(digest)) or (rest.endswith("@") and not digest):
         raise PipeError(f"IMAGES item '{shown}' is not image=tag[@digest]: give e.g. "
                         "registry.digitalocean.com/acme/web=1.4.2 or "
                         "registry.digitalocean.com/acme/web=1.4.2@sha256:<64 hex digits> (image "

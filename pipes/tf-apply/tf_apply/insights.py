@@ -5,7 +5,9 @@ workspace all set): there the toolkit reaches the API without credentials throug
 proxy, which a pipe finds on the step's Docker host (``http://host.docker.internal:29418``, as
 bitbucket-pipes-toolkit's ``CodeInsights`` defaults to for pipes; ``localhost`` is the pipe's own
 container); BITBUCKET_API_PROXY names another one.  Anywhere else it is skipped with one line.  A report that
-cannot be sent is a warning, never a failure of the pipe.
+cannot be sent is a warning, never a failure of the pipe.  Requests go out on the shared session
+(:mod:`pipes_common.httpclient`): a proxy that refuses the connection is a warning at once, 5xx and
+429 answers are retried within :data:`RETRY_BUDGET`.
 """
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ from typing import Any
 
 import requests
 from bitbucket_pipes_toolkit import CodeInsights
+from pipes_common import httpclient
 from pipes_common.bitbucket import StepContext
 from pipes_common.log import get_logger
 
 from .summary import Summary
 
 REPORT_TYPE = "TEST"  # the reports API knows SECURITY, COVERAGE, TEST and BUG
+RETRY_BUDGET = 10.0  # seconds: the most one report request waits for retries of 429/5xx answers
 
 
 def in_pipelines(env: Mapping[str, str], ctx: StepContext) -> bool:
@@ -37,7 +41,7 @@ class _Http:
     def make_session_request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         kwargs.pop("timeout", None)
         kwargs.pop("error_base_message", None)
-        with requests.Session() as session:
+        with httpclient.session(budget=RETRY_BUDGET) as session:
             return session.request(method, url, timeout=self.timeout, **kwargs)
 
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from pipes_common import validate
+from pipes_common.bitbucket import DEFAULT_API_URL
 from pipes_common.variables import Schema
 
-DEFAULT_API_URL = "https://api.bitbucket.org"
 MODES = ("plan", "apply", "destroy", "validate", "output", "drift")
 LOCKING_MODES = ("auto", "lockfile", "off")
 
@@ -43,7 +43,7 @@ SCHEMA: Schema = {
         "meta": {"hint": "use letters, digits, '.', '_' and '-' (at most 128), e.g. the commit "
                          "$BITBUCKET_COMMIT printed by the plan step"}},
     "WORKSPACE": {
-        "type": "string", "empty": False, "regex": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,89}$",
+        "type": "string", "default": "default", "empty": False, "regex": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,89}$",
         "meta": {"hint": "use letters, digits, '_' and '-', e.g. staging"}},
     "VAR_FILES": {"type": "list", "schema": {"type": "string"}},
     "VARS": {"type": "list", "schema": {"type": "string"}},

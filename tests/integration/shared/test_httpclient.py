@@ -1,9 +1,11 @@
 """The retrying session (pipes_common.httpclient) against a scripted loopback server.
 
-The contract: GET/HEAD/PUT/DELETE/OPTIONS are retried up to 5 times on 429/500/502/503/504 and
-on dropped connections, with exponential backoff (0, then backoff*2^(n-1): 0, 1, 2, 4, 8 s by
+The contract: a refused connection or an unknown host is never retried (fail fast);
+GET/HEAD/PUT/DELETE/OPTIONS are retried up to 5 times on 429/500/502/503/504 and on connections
+dropped after the request was sent, with exponential backoff (0, then backoff*2^(n-1): 0, 1, 2, 4, 8 s by
 default, at most ``backoff_max``) unless ``Retry-After`` says how long to wait (at most
-``RETRY_AFTER_MAX``); when retries run out the last answer is returned (no exception), or the
+``RETRY_AFTER_MAX``), and no retry starts that would take the waits past the session's ``budget``
+(``RETRY_BUDGET``); when retries run out the last answer is returned (no exception), or the
 connection error raised.  POST is never retried once the request was sent, unless asked for with
 ``methods=``.  Every wait goes through the session's ``sleep``: the tests pass a recorder and check
 the waits the client computed, so nothing here waits or measures wall time.
@@ -17,20 +19,8 @@ from types import SimpleNamespace
 import pytest
 import requests
 from pipes_common import httpclient
-from testbed.flaky_http import DROP, FlakyServer, Reply
+from testbed.flaky_http import DROP, FlakyServer, Reply, Waits
 from testbed.net import free_port
-
-
-class Waits(list[float]):
-    """The waits a session computed, in order (its ``sleep``; nothing is slept)."""
-
-    def session(self, **kwargs: object) -> requests.Session:
-        return httpclient.session(sleep=self.append, **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.fixture()
-def waits() -> Waits:
-    return Waits()
 
 
 def test_retry_after_seconds_is_honoured(flaky_http: FlakyServer, waits: Waits) -> None:
@@ -70,7 +60,7 @@ def test_every_5xx_in_a_row_then_success(flaky_http: FlakyServer, waits: Waits) 
 
 def test_backoff_factor_and_cap(flaky_http: FlakyServer, waits: Waits) -> None:
     flaky_http.script(*[Reply(503)] * 5)
-    resp = waits.session(backoff=10, backoff_max=25).get(flaky_http.url + "/x", timeout=10)
+    resp = waits.session(backoff=10, backoff_max=25, budget=100).get(flaky_http.url + "/x", timeout=10)
     assert resp.status_code == 200
     assert waits == [0.0, 20.0, 25.0, 25.0, 25.0]
 
@@ -177,10 +167,58 @@ def test_post_retried_when_asked_for(flaky_http: FlakyServer, waits: Waits) -> N
     assert len(flaky_http.hits) == 2
 
 
-def test_refused_connection_raises_after_retries(waits: Waits) -> None:
+def test_refused_connection_fails_at_once(waits: Waits) -> None:
     with pytest.raises(requests.ConnectionError):
         waits.session(retries=3).get(f"http://127.0.0.1:{free_port()}/", timeout=5)
-    assert waits == [0.0, 1.0, 2.0]  # three retries, each after its backoff
+    assert waits == []  # not retried: nothing listens there, waiting would not change it
+
+
+def test_unknown_host_fails_at_once(waits: Waits) -> None:
+    with pytest.raises(requests.ConnectionError) as info:
+        waits.session().get("http://no-such-host.invalid/", timeout=5)
+    assert waits == []
+    assert httpclient.reason(info.value) == "unknown host"
+
+
+def test_waits_stay_within_the_budget(flaky_http: FlakyServer, waits: Waits) -> None:
+    """0 + 1 + 2 s fit a 5 s budget, a 4 s fourth wait does not: the 503 comes back then."""
+    flaky_http.script(*[Reply(503)] * 6)
+    resp = waits.session(budget=5).get(flaky_http.url + "/x", timeout=10)
+    assert resp.status_code == 503
+    assert waits == [0.0, 1.0, 2.0]
+    assert len(flaky_http.hits) == 4
+
+
+def test_retry_after_beyond_the_budget_is_not_waited(flaky_http: FlakyServer,
+                                                     waits: Waits) -> None:
+    flaky_http.script(Reply(429, {"Retry-After": "50"}))
+    resp = waits.session().get(flaky_http.url + "/x", timeout=10)
+    assert resp.status_code == 429 and waits == [] and len(flaky_http.hits) == 1
+
+
+def test_drops_beyond_the_budget_raise(flaky_http: FlakyServer, waits: Waits) -> None:
+    flaky_http.script(*[DROP] * 7)
+    with pytest.raises(requests.ConnectionError):
+        waits.session(budget=1).get(flaky_http.url + "/gone", timeout=10)
+    assert waits == [0.0, 1.0] and len(flaky_http.hits) == 3
+
+
+def test_endpoint_names_the_variable_when_refused(waits: Waits) -> None:
+    api = httpclient.Endpoint(f"http://127.0.0.1:{free_port()}", service="the Example API",
+                              variable="EXAMPLE_URL", session=waits.session())
+    with pytest.raises(httpclient.Unreachable) as info:
+        api.send("GET", "/v1/things")
+    assert info.value.reason == "connection refused"
+    assert info.value.message.startswith("EXAMPLE_URL: the Example API at http://127.0.0.1:")
+    assert "\n" not in info.value.message and waits == []
+
+
+def test_endpoint_returns_any_answer(flaky_http: FlakyServer, waits: Waits) -> None:
+    flaky_http.script(Reply(404, body=b"nope"))
+    api = httpclient.Endpoint(flaky_http.url + "/", service="the Example API",
+                              variable="EXAMPLE_URL", session=waits.session())
+    resp = api.send("GET", "/v1/x")
+    assert resp.status_code == 404 and flaky_http.hits[0].path == "/v1/x"
 
 
 def test_user_agent(flaky_http: FlakyServer) -> None:
@@ -193,6 +231,6 @@ def test_user_agent(flaky_http: FlakyServer) -> None:
 def test_retry_after_is_capped(flaky_http: FlakyServer, waits: Waits) -> None:
     """A server asking for an hour does not stall the pipe: the wait is cut to RETRY_AFTER_MAX."""
     flaky_http.script(Reply(429, {"Retry-After": "3600"}))
-    resp = waits.session().get(flaky_http.url + "/hour", timeout=10)
+    resp = waits.session(budget=120).get(flaky_http.url + "/hour", timeout=10)
     assert resp.status_code == 200
     assert waits == [httpclient.RETRY_AFTER_MAX] == [60.0]

@@ -257,7 +257,7 @@ def test_target_reaches_the_build(ports: Ports, monkeypatch: pytest.MonkeyPatch)
 def test_preflight_falls_back_to_the_token_when_credentials_are_down() -> None:
     do = FakeDO(credentials_error=503)
     creds = preflight.run(do, "acme", HOST, "dop_v1_unit")  # type: ignore[arg-type]
-    assert creds == preflight.PushCredentials("dop_v1_unit", "dop_v1_unit", short_lived=False)
+    assert creds == preflight.PushCredentials("dop_v1_unit", "dop_v1_unit")
 
 
 def test_preflight_refuses_a_read_only_token() -> None:

@@ -71,3 +71,35 @@ def test_readme_has_the_atlassian_sections(pipe: str) -> None:
     text = readme(pipe)
     for heading in ("## YAML Definition", "## Variables", "## Details", "## Prerequisites", "## Examples"):
         assert heading in text, heading
+
+
+def _shown(value: object) -> str:
+    """A default as pipe.yml and the README spell it (YAML booleans in lowercase)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def readme_defaults(text: str) -> dict[str, str]:
+    """``NAME -> default`` for each Variables row saying ``Default: `value```."""
+    section = text.split("## Variables", 1)[1].split("\n## ", 1)[0]
+    found: dict[str, str] = {}
+    for cell, usage in re.findall(r"^\|([^|]*)\|(.*)\|\s*$", section, re.M):
+        names = re.findall(r"\b([A-Z][A-Z0-9_]+)\b", cell.replace("(*)", ""))
+        said = usage.split("Default: ", 1)[1] if "Default: `" in usage else ""
+        values = re.findall(r"`([^`]*)`", said)
+        if names and values:  # "A, B | ... Default: `a` and `b`": one value each, in order
+            found.update(zip(names, values if len(names) > 1 else values[:1], strict=False))
+    return found
+
+
+@pytest.mark.parametrize("pipe", PIPES)
+def test_defaults_agree(pipe: str) -> None:
+    """Every default lives in the schema; pipe.yml states each of them, and the README's
+    ``Default: `value``` says the same."""
+    module = importlib.import_module(f"{PACKAGES[pipe]}.schema")
+    code = {n: _shown(spec["default"]) for n, spec in module.SCHEMA.items() if "default" in spec}
+    meta = yaml.safe_load((REPO_ROOT / "pipes" / pipe / "pipe.yml").read_text())
+    declared = {v["name"]: _shown(v["default"]) for v in meta["variables"] if "default" in v}
+    assert declared == code, f"pipe.yml vs schema defaults: {sorted(set(declared.items()) ^ set(code.items()))}"
+    documented = readme_defaults(readme(pipe))
+    wrong = {n: (documented[n], v) for n, v in code.items() if n in documented and documented[n] != v}
+    assert not wrong, f"README default vs schema (README, schema): {wrong}"

@@ -39,7 +39,7 @@ def _key_file(creds: auth.Credentials) -> Path:
 def test_key_from_the_bitbucket_ssh_folder_is_a_private_copy(ssh_folder: Path, tmp_path: Path) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
-    creds = auth.ssh(REMOTE, workdir, None, None, None)
+    creds = auth.ssh(REMOTE, workdir, None, None)
     copy = _key_file(creds)
     assert copy.parent == workdir and copy.read_text() == KEY
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
@@ -51,7 +51,7 @@ def test_key_from_the_bitbucket_ssh_folder_is_a_private_copy(ssh_folder: Path, t
 
 
 def test_ssh_key_wins_over_the_folder(ssh_folder: Path, tmp_path: Path) -> None:
-    creds = auth.ssh(REMOTE, tmp_path, base64.b64encode(OTHER.encode()).decode(), None, None)
+    creds = auth.ssh(REMOTE, tmp_path, base64.b64encode(OTHER.encode()).decode(), None)
     copy = _key_file(creds)
     assert copy.read_text() == OTHER
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
@@ -60,13 +60,13 @@ def test_ssh_key_wins_over_the_folder(ssh_folder: Path, tmp_path: Path) -> None:
 def test_no_key_configured(ssh_folder: Path, tmp_path: Path) -> None:
     (ssh_folder / "id_rsa_tmp").unlink()
     with pytest.raises(PipeError, match="No SSH key for GITOPS_REPO: set SSH_KEY"):
-        auth.ssh(REMOTE, tmp_path, None, None, None)
+        auth.ssh(REMOTE, tmp_path, None, None)
 
 
 def test_no_known_host_configured(ssh_folder: Path, tmp_path: Path) -> None:
     (ssh_folder / "known_hosts").write_text("")
     with pytest.raises(PipeError, match=r"none is known for 127\.0\.0\.1: set KNOWN_HOSTS"):
-        auth.ssh(REMOTE, tmp_path, None, None, None)
+        auth.ssh(REMOTE, tmp_path, None, None)
     assert list(tmp_path.glob("id_key*")) == []
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from flux_bump import engine, imageref, markers, yamldoc
+from flux_bump import engine, markers, yamldoc
 from flux_bump.deliver import pr_branch
 from flux_bump.references import Target
+from pipes_common import imageref
 from yaml.nodes import ScalarNode
 
 

@@ -73,10 +73,6 @@ def test_several_errors_in_one_line() -> None:
     assert "TOKEN is required" in err.value.message and "MODE must be one of" in err.value.message
 
 
-def test_truthy() -> None:
-    assert variables.truthy("Yes") and variables.truthy(True) and not variables.truthy("0")
-
-
 # values a user may write for a boolean or integer variable, plus the YAML 1.1 corner cases the
 # fast path must hand over to PyYAML unchanged (null, floats, octal, hex, sexagesimal, dates, tags)
 YAML_SAMPLES = [

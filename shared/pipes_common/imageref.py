@@ -1,0 +1,77 @@
+"""The one image-reference grammar: ``[domain/]path[:tag][@digest]``, parsed, checked and written.
+
+After the OCI distribution spec and Docker's reference grammar: a path is ``/``-separated
+components of lowercase letters and digits joined by ``.``, ``_``, ``__`` or runs of ``-``; a
+name may start with a registry domain (``host[:port]/``); a tag is ``[A-Za-z0-9_][A-Za-z0-9_.-]``
+up to 128 characters; a digest is ``algorithm:hex`` of a registered algorithm (``sha256`` with
+64, ``sha512`` with 128 lowercase hex digits).  Every check matches the whole value (a trailing
+newline is not part of any of them).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+PATH = rf"{COMPONENT}(?:/{COMPONENT})*"
+DOMAIN = (r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)"
+          r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?")
+NAME = rf"(?:{DOMAIN}/)?{PATH}"
+TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+DIGEST = r"(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})"
+MAX_NAME = 255  # characters of a whole name, domain included (Docker's limit)
+
+PATH_PATTERN = rf"^{PATH}\Z"
+"""A repository path without domain, for a Cerberus ``regex`` rule (a final ``\\Z``: Cerberus matches
+with ``re.match`` and a ``$``, which would let a trailing newline through)."""
+
+_NAME = re.compile(NAME)
+_TAG = re.compile(TAG)
+_DIGEST = re.compile(DIGEST)
+
+
+def is_name(value: str) -> bool:
+    """A repository name, with or without a registry domain (``registry.example.com/acme/web``)."""
+    return len(value) <= MAX_NAME and _NAME.fullmatch(value) is not None
+
+
+def is_tag(value: str) -> bool:
+    return _TAG.fullmatch(value) is not None
+
+
+def is_digest(value: str) -> bool:
+    return _DIGEST.fullmatch(value) is not None
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    name: str
+    tag: str | None
+    digest: str | None
+
+    def __str__(self) -> str:
+        return self.name + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+
+def parse(value: str) -> ImageRef | None:
+    """Split ``name[:tag][@digest]``; None when ``value`` is not an image reference."""
+    if not value or any(c.isspace() for c in value):
+        return None
+    rest, _, digest = value.partition("@")
+    name, tag = rest, None
+    slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > slash:
+        name, tag = rest[:colon], rest[colon + 1:]
+    if not _NAME.fullmatch(name):
+        return None
+    if tag is not None and not is_tag(tag):
+        return None
+    if digest and not is_digest(digest):
+        return None
+    return ImageRef(name, tag, digest or None)
+
+
+def short_name(image: str) -> str:
+    """The last path component of an image name (what every spelling of it contains)."""
+    return image.rsplit("/", 1)[-1]
