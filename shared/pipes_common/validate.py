@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import string
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -359,6 +360,23 @@ def unused_unless(name: str, condition: Callable[[Mapping[str, Any]], bool], why
     def check(values: Mapping[str, Any]) -> str | None:
         if _set(values, name) and not condition(values):
             return f"{name} {why}"
+        return None
+    return check
+
+
+def template(name: str, fields: Sequence[str]) -> Check:
+    """``name`` is a ``str.format`` template of ``fields`` only (checked before anything fills it)."""
+    def check(values: Mapping[str, Any]) -> str | None:
+        if not _set(values, name):
+            return None
+        try:
+            used = [f for _, f, _, _ in string.Formatter().parse(str(values[name])) if f is not None]
+        except ValueError:
+            return f"{name} has an unmatched brace: write {{{{ and }}}} for literal braces"
+        for field_name in used:
+            if field_name not in fields:
+                return (f"{name} uses {{{shown(field_name)[1:-1]}}}, which is not a field: use "
+                        f"{', '.join('{' + f + '}' for f in fields)} (write {{{{ }}}} for braces)")
         return None
     return check
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipes_common import imageref, validate
 from pipes_common.bitbucket import DEFAULT_API_URL
 from pipes_common.variables import Schema
 
 MODES = ("push", "pull-request", "dry-run", "promote")
+BRANCH_FIELDS = ("name", "image", "tag", "short_digest", "commit", "short_commit")  # of BRANCH_NAME
 BRANCH_RE = r"^(?!/|.*([/.]\.|//|@\{|\\|\.lock$|[/.]$))[^\x00-\x20~^:?*\[\x7f]+$"
 
 SCHEMA: Schema = {
@@ -91,6 +93,18 @@ def _https(values: Mapping[str, Any]) -> bool:
     return str(values.get("GITOPS_REPO") or "").startswith(("https://", "http://"))
 
 
+def _pull_request_repo(values: Mapping[str, Any]) -> str | None:
+    """A pull request needs <workspace>/<repository> at the end of GITOPS_REPO (the REST API's)."""
+    if values.get("MODE") != "pull-request":
+        return None
+    url = str(values.get("GITOPS_REPO") or "")
+    path = urlsplit(url).path if "://" in url else url.partition(":")[2]
+    if len([p for p in path.split("/") if p]) < 2:
+        return ("GITOPS_REPO does not end in <workspace>/<repository>: pull requests need a "
+                "Bitbucket Cloud repository URL, e.g. https://bitbucket.org/acme/gitops.git")
+    return None
+
+
 RULES = validate.Rules(variables={
     "GITOPS_REPO": validate.GitUrl(echo=False),
     "BRANCH": validate.Pattern(max_len=255, regex="(?!-)" + BRANCH_RE.strip("^$"),
@@ -134,5 +148,7 @@ RULES = validate.Rules(variables={
     *(validate.unused_unless(name, _https, "is only used with an https GITOPS_REPO (an SSH remote "
                              "authenticates with SSH_KEY): use an https URL or drop " + name)
       for name in ("GIT_USERNAME", "GIT_PASSWORD")),
+    validate.template("BRANCH_NAME", BRANCH_FIELDS),
+    _pull_request_repo,
 ])
 

@@ -157,3 +157,13 @@ def test_the_fail_line_is_capped_and_printable(capsys: pytest.CaptureFixture[str
         "…\x1b[0m")
     log.fail_line("bad byte \udcff")
     assert "\\udcff" in capsys.readouterr().out
+
+
+def test_templates_are_checked_before_they_are_filled(tmp_path: Path) -> None:
+    rules = validate.Rules(checks=[validate.template("BRANCH_NAME", ("name", "tag"))])
+    validate.check_values({}, rules, {"BRANCH_NAME": "deploy/{name}-{tag}-{{x}}"}, tmp_path)
+    for value, start in (("deploy/{nope}", "BRANCH_NAME uses {nope}, which is not a field: use {name}, {tag}"),
+                         ("deploy/{name", "BRANCH_NAME has an unmatched brace")):
+        with pytest.raises(PipeError) as err:
+            validate.check_values({}, rules, {"BRANCH_NAME": value}, tmp_path)
+        assert err.value.message.startswith(start), err.value.message
