@@ -228,6 +228,26 @@ class InsideDir(Rule):
 
 
 @dataclass(frozen=True)
+class NewFolder(Rule):
+    """A folder the pipe creates or fills (absolute, or relative to the working directory): its
+    nearest existing ancestor must be a folder the pipe can write in."""
+
+    max_len: int = 1024
+
+    def problem(self, name: str, value: str, ctx: Context) -> str | None:
+        path = Path(value).resolve()
+        ancestor = path
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if path.exists() and not path.is_dir():
+            return "is a file, not a folder: give an empty or missing folder"
+        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+            return (f"cannot be created ({ancestor} is not a folder the pipe can write in): give "
+                    "an empty or missing folder the pipe can create")
+        return None
+
+
+@dataclass(frozen=True)
 class RelativeGlob(Rule):
     """A path or glob inside a repository the pipe clones: relative, no '..' segment."""
 

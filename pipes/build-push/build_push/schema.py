@@ -1,6 +1,9 @@
 """The pipe variables (public interface: names, types and defaults are versioned by semver)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pipes_common import imageref, validate
 from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST
 from pipes_common.imageref import PATH_PATTERN
@@ -56,7 +59,19 @@ SCHEMA: Schema = {
 }
 
 # Checked at the door (pipes_common.validate), before any work: bounds and grammars.
-REF_RE = r"[A-Za-z0-9._:/@-]+"
+
+
+def _name_length(values: Mapping[str, Any]) -> str | None:
+    """The whole image name, registry host included, within what Docker accepts."""
+    host = str(values.get("REGISTRY_HOST") or DOCR_HOST).removeprefix("https://").rstrip("/")
+    name = f"{host}/{values.get('REGISTRY_NAME')}/{values.get('IMAGE')}"
+    if len(name) <= imageref.MAX_NAME:
+        return None
+    return (f"IMAGE makes the image name {len(name)} characters long, more than "
+            f"{imageref.MAX_NAME}: shorten IMAGE (or REGISTRY_NAME)")
+
+
+REF_RE = rf"{imageref.NAME}(?::{imageref.TAG})?(?:@{imageref.DIGEST})?"
 RULES = validate.Rules(variables={
     "DIGITALOCEAN_ACCESS_TOKEN": validate.Token(),
     "REGISTRY_NAME": validate.Pattern(max_len=63, regex=r"[a-z0-9-]{1,63}",
@@ -86,8 +101,9 @@ RULES = validate.Rules(variables={
     "CACHE_TO": validate.Pattern(max_len=1024, regex=r"[^\s]+", what="holds a space"),
     "PLATFORMS": validate.Text(max_len=256),
 }, checks=[
-    validate.unused_unless(name, lambda v: bool(v.get("SSH")),
-                           "is only used with SSH: 'true' (forwarding the key to RUN "
-                           "--mount=type=ssh): set SSH: 'true' or drop " + name)
-    for name in ("SSH_KEY", "KNOWN_HOSTS")
+    _name_length,
+    *(validate.unused_unless(name, lambda v: bool(v.get("SSH")),
+                             "is only used with SSH: 'true' (forwarding the key to RUN "
+                             "--mount=type=ssh): set SSH: 'true' or drop " + name)
+      for name in ("SSH_KEY", "KNOWN_HOSTS")),
 ])
