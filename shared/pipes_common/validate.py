@@ -345,36 +345,6 @@ def _set(values: Mapping[str, Any], name: str) -> bool:
     return value not in (None, "", [], False)
 
 
-def excludes(name: str, *others: str, why: str = "") -> Check:
-    """``name`` cannot be given with any of ``others``."""
-    def check(values: Mapping[str, Any]) -> str | None:
-        clash = [o for o in others if _set(values, o)]
-        if _set(values, name) and clash:
-            return (f"{name} and {', '.join(clash)} are both set: give one" + (f" ({why})" if why
-                                                                               else ""))
-        return None
-    return check
-
-
-def requires(name: str, other: str, why: str = "") -> Check:
-    """``name`` needs ``other`` set too."""
-    def check(values: Mapping[str, Any]) -> str | None:
-        if _set(values, name) and not _set(values, other):
-            return f"{name} is set but {other} is not: " + (why or f"set {other} too, or drop {name}")
-        return None
-    return check
-
-
-def only_with(name: str, other: str, allowed: Sequence[str]) -> Check:
-    """``name`` only makes sense when ``other`` is one of ``allowed``."""
-    def check(values: Mapping[str, Any]) -> str | None:
-        if _set(values, name) and str(values.get(other)) not in allowed:
-            return (f"{name} is only used with {other} {' or '.join(allowed)}, not "
-                    f"{values.get(other)}: drop {name}")
-        return None
-    return check
-
-
 def unused_unless(name: str, condition: Callable[[Mapping[str, Any]], bool], why: str) -> Check:
     """``name`` is refused when ``condition`` does not hold: it would be silently ignored."""
     def check(values: Mapping[str, Any]) -> str | None:

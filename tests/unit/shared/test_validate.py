@@ -138,16 +138,12 @@ def test_credentials_in_a_git_url_blame_the_url_and_are_not_shown(tmp_path: Path
 
 
 def test_cross_checks(tmp_path: Path) -> None:
-    rules = validate.Rules(checks=[validate.excludes("IMAGES", "IMAGE", "TAG"),
-                                   validate.requires("ATLASSIAN_API_TOKEN", "ATLASSIAN_EMAIL"),
-                                   validate.only_with("REFRESH_ONLY", "MODE", ("drift",))])
-    validate.check_values({}, rules, {"IMAGES": ["a=1"], "MODE": "drift", "REFRESH_ONLY": True},
-                          tmp_path)
-    for values, start in (({"IMAGES": ["a=1"], "TAG": "1"}, "IMAGES and TAG are both set"),
-                          ({"ATLASSIAN_API_TOKEN": "t"}, "ATLASSIAN_API_TOKEN is set but"),
-                          ({"REFRESH_ONLY": True, "MODE": "plan"}, "REFRESH_ONLY is only used")):
-        with pytest.raises(PipeError, match=f"^{start}"):
-            validate.check_values({}, rules, values, tmp_path)
+    rules = validate.Rules(checks=[validate.unused_unless("SSH_KEY", lambda v: bool(v.get("SSH")),
+                                                          "is only used with SSH: 'true'")])
+    validate.check_values({}, rules, {"SSH_KEY": "k", "SSH": True}, tmp_path)
+    validate.check_values({}, rules, {"SSH": False}, tmp_path)
+    with pytest.raises(PipeError, match=r"^SSH_KEY is only used with SSH: 'true'$"):
+        validate.check_values({}, rules, {"SSH_KEY": "k", "SSH": False}, tmp_path)
 
 
 def test_the_fail_line_is_capped_and_printable(capsys: pytest.CaptureFixture[str]) -> None:
