@@ -521,9 +521,10 @@ def notes(measures: Sequence[Measure]) -> str:
         overhead = b.pipe_median - b.baseline_median
         text = (f"- (b) is the pipe's fixed overhead on a full build and push, {overhead:.2f} s "
                 "here (median pipe minus median baseline): the container and Python start, the "
-                "pre-flight calls, the probe of the docker CLI, the push through the engine API "
-                "and the outputs; the CLI pays for `docker login` and a process per command "
-                f"instead. The pairs' ratios range {min(ratios):.2f}–{max(ratios):.2f}×")
+                "pre-flight calls, the load of the docker SDK (the docker CLI is probed meanwhile, "
+                "in a process of its own), the push through the engine API and the outputs; the "
+                "CLI pays for `docker login` and a process per command instead. The pairs' "
+                f"ratios range {min(ratios):.2f}–{max(ratios):.2f}×")
         if b.passed:
             text += (": on this shared machine the build's pip install and the pushes vary more "
                      "between runs than the two sides differ.")
@@ -531,7 +532,7 @@ def notes(measures: Sequence[Measure]) -> str:
             which = "every pair" if min(ratios) > b.goal else "the median"
             text += (f", {which} above the {b.goal:.2f}× goal: the baseline is now BuildKit's "
                      "`docker build` (earlier the classic builder, whose four `LABEL` steps the "
-                     "pipe paid for too), and this overhead is not yet cut down.")
+                     "pipe paid for too).")
         lines.append(text)
     c2 = by_key.get("c2")
     if c2 and d:
@@ -595,8 +596,8 @@ How each side is run:
   layer the engine always holds here (the pipe image sits on it), so the pull moves only the app
   layers. (d) time from the start of `docker run` to the first line on stdout, with the rerun of
   (a); (f) both sides are the pipe, building the next commit of a branch (the sample app's
-  `app.py` changed) on a fresh runner: with its default cache source (the branch tag, pulled, its
-  inline cache metadata used by BuildKit) against `CACHE_FROM: []`. In (d) the whole `docker run`
+  `app.py` changed) on a fresh runner: with its default cache source (the branch tag, read by
+  BuildKit from the registry with its inline cache metadata) against `CACHE_FROM: []`. In (d) the whole `docker run`
   took {total_pipe:.2f} s for the pipe and {total_floor:.2f} s for
   `/bin/echo` (medians).
 

@@ -15,7 +15,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from testbed.git_http import GitHttpServer
+from testbed.git_http import Accounts, GitHttpServer
 from testbed.pipes import bitbucket_env, run_local
 
 from bench import report
@@ -49,7 +49,7 @@ def main() -> int:
         shutil.copytree(repo, root / "acme" / "gitops.git")
         seconds: dict[int, list[float]] = {1: [], 10: []}
         sent: dict[int, list[float]] = {1: [], 10: []}
-        with GitHttpServer({"x-token-auth": TOKEN}, root=root) as srv:
+        with GitHttpServer(Accounts(access_tokens={TOKEN}), root=root) as srv:
             url = srv.url("acme/gitops.git")
             for run in range(args.runs):
                 for count in (1, 10) if run % 2 == 0 else (10, 1):

@@ -48,7 +48,8 @@ class HandoffError(PipeError):
 
 @dataclass(frozen=True)
 class BuildPushOutputs:
-    """What build-push hands over (flux-bump takes ``image``, ``tags[0]`` and ``digest``)."""
+    """What build-push hands over (flux-bump takes ``image``, ``tags[0]`` and ``digest``, and on a
+    git tag build ``version``)."""
     PIPE: ClassVar[str] = "build-push"
     image: str                 # registry host / registry / repository, no tag
     tags: tuple[str, ...]      # every tag pushed (or built), the commit tag first when known
@@ -56,12 +57,14 @@ class BuildPushOutputs:
     ref: str                   # image@digest, or image:first-tag when not pushed
     skipped: bool              # the commit was already in the registry: no build
     image_id: str = ""         # the local image id; "" when nothing was built
+    version: str = ""          # the version tag pushed for the git tag (v1.4.2 -> 1.4.2), else ""
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {"image": self.image, "tags": list(self.tags), "digest": self.digest,
                                "ref": self.ref, "skipped": self.skipped}
         if self.image_id:
             out["image_id"] = self.image_id
+        out["version"] = self.version
         return out
 
 

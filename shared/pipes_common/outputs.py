@@ -25,7 +25,7 @@ def dotenv_file(ctx: StepContext, pipe: str) -> Path:
     return ctx.clone_dir / f".{NAMESPACE}" / f"{pipe}.env"
 
 
-def _env_name(pipe: str, key: str) -> str:
+def env_name(pipe: str, key: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", f"{pipe}_{key}".upper())
 
 
@@ -51,8 +51,8 @@ def publish(ctx: StepContext, outputs: handoff.Outputs, pipe_version: str) -> li
         log.debug("No BITBUCKET_PIPE_STORAGE_DIR (not run by Bitbucket Pipelines as a pipe): no "
                   "hand-off file for the next pipes.")
     values = outputs.values()
-    lines = [f"{_env_name(pipe, k)}={shlex.quote(_text(v))}" for k, v in values.items()]
+    lines = [f"{env_name(pipe, k)}={shlex.quote(_text(v))}" for k, v in values.items()]
     written.append(atomic_write(dotenv_file(ctx, pipe), "\n".join(lines) + "\n"))
     for key, value in values.items():
-        log.info("output %s = %s", _env_name(pipe, key), _text(value))
+        log.info("output %s = %s", env_name(pipe, key), _text(value))
     return written

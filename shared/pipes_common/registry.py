@@ -31,11 +31,14 @@ RETRY_BUDGET = 30.0  # seconds: the most one registry request waits for retries 
 
 
 class RegistryError(httpclient.ApiError):
-    """A registry failure; ``kind`` is ``unreachable``, ``auth``, ``denied`` or ``protocol``."""
+    """A registry failure; ``kind`` is ``unreachable``, ``auth``, ``denied`` or ``protocol``;
+    ``write`` is true when the request refused was a write (a manifest PUT), not a read."""
 
-    def __init__(self, message: str, kind: str, status: int | None = None) -> None:
+    def __init__(self, message: str, kind: str, status: int | None = None, *,
+                 write: bool = False) -> None:
         super().__init__(message, status)
         self.kind = kind
+        self.write = write
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,8 @@ class RegistryClient:
             # our own scope first: the registry's may list the actions in any order
             wanted = scope or challenge.params.get("scope")
             raise RegistryError(f"Registry {self.host} denied {wanted or 'the request'}: the "
-                                "credentials are valid but lack the permission", "denied", 401)
+                                "credentials are valid but lack the permission", "denied", 401,
+                                write=method not in ("GET", "HEAD"))
         raise RegistryError(f"Registry {self.host} rejected the credentials (401)", "auth", 401)
 
     # -- API ----------------------------------------------------------------------------------
@@ -182,10 +186,10 @@ class RegistryClient:
     def _scope(repo: str, push: bool = False) -> str:
         return f"repository:{repo}:{'pull,push' if push else 'pull'}"
 
-    def _raise(self, resp: requests.Response, what: str) -> None:
+    def _raise(self, resp: requests.Response, what: str, *, write: bool = False) -> None:
         if resp.status_code == 403:
             raise RegistryError(f"Registry {self.host} denied {what} (403): the credentials "
-                                "lack the permission", "denied", 403)
+                                "lack the permission", "denied", 403, write=write)
         detail = ""
         try:
             errors = resp.json().get("errors") or []
@@ -194,7 +198,8 @@ class RegistryClient:
             pass
         kind = "denied" if "DENIED" in detail else "protocol"
         raise RegistryError(f"Registry {self.host} failed {what} ({resp.status_code})"
-                            + (f": {detail}" if detail else ""), kind, resp.status_code)
+                            + (f": {detail}" if detail else ""), kind, resp.status_code,
+                            write=write)
 
     def ping(self) -> None:
         """Check that the registry answers and the credentials are accepted."""
@@ -231,7 +236,7 @@ class RegistryClient:
                             scope=self._scope(repo, push=True),
                             headers={"Content-Type": media_type}, data=body)
         if resp.status_code not in (200, 201, 202):
-            self._raise(resp, f"writing the manifest {repo}:{ref}")
+            self._raise(resp, f"writing the manifest {repo}:{ref}", write=True)
         return resp.headers.get("Docker-Content-Digest") or (
             "sha256:" + hashlib.sha256(body).hexdigest())
 

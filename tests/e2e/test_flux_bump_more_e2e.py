@@ -94,13 +94,13 @@ def test_several_images_promotion_signing_and_pull_requests(
 
     # 4. Argo CD write-back file and a chart (appVersion asked), with an Atlassian API token
     api_token = "ATATT-e2e-api-token-canary"
-    git_http.users["x-bitbucket-api-token-auth"] = api_token
+    git_http.accounts.api_tokens["ci-bot"] = api_token
     try:
         result = run({"GITOPS_REPO": base["GITOPS_REPO"], "IMAGE": WEB, "TAG": "4.0.0",
                       "PATHS": "[argo/**, charts/**]", "CHART_APP_VERSION": "true",
                       "ATLASSIAN_EMAIL": "ci-bot@example.com", "ATLASSIAN_API_TOKEN": api_token})
     finally:
-        del git_http.users["x-bitbucket-api-token-auth"]
+        del git_http.accounts.api_tokens["ci-bot"]
     assert result.code == 0, result.output
     assert show("argo/.argocd-source-web.yaml") == FILES["argo/.argocd-source-web.yaml"].replace(
         "value: 1.0.0", "value: 4.0.0")

@@ -8,6 +8,9 @@
   ``source.branch.name`` required; ``201`` with the pull request (``links.html.href``,
   ``links.self.href``, ``source``/``destination`` with branch, commit and repository).
 - ``GET  /2.0/repositories/{workspace}/{repo_slug}/pullrequests/{id}``.
+- ``GET  /2.0/repositories/{workspace}/{repo_slug}``: the repository (``type``, ``full_name``,
+  ``slug``, ``name``, ``is_private``, ``mainbranch``, ``links.html.href``); ``404`` "Repository
+  {workspace}/{repo_slug} not found" when ``repo_exists`` says it does not exist.
 - ``PUT  /2.0/repositories/{workspace}/{repo_slug}/pullrequests/{id}``: mutates the pull request
   ("only open pull requests can be mutated"): ``title``, ``description``, ``destination``,
   ``reviewers`` (the list given replaces the old one) and ``close_source_branch``; ``200`` with it.
@@ -38,6 +41,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import bitbucket_comments
 from .httpserve import QuietHandler, StateServer, StateStub
 
+_REPO = re.compile(r"^/2\.0/repositories/([^/]+)/([^/]+)/?$")
 _PATH = re.compile(r"^/2\.0/repositories/([^/]+)/([^/]+)/pullrequests(?:/(\d+))?/?$")
 _TERM = re.compile(r'^\s*([a-z_.]+)\s*(=|!=|~)\s*"((?:[^"\\]|\\.)*)"\s*$')
 FIELDS = {"source.branch.name", "destination.branch.name", "state", "id", "title"}
@@ -49,6 +53,7 @@ class BitbucketState:
     pullrequests: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     branch_exists: Callable[[str, str, str], bool] | None = None
+    repo_exists: Callable[[str, str], bool] | None = None  # None: every repository exists
     accounts: dict[str, str] | None = None  # account_id -> uuid of the workspace's users
     api_tokens: dict[str, str] = field(default_factory=dict)  # Atlassian account email -> API token
     no_write: set[str] = field(default_factory=set)  # tokens without the pull-request write scope
@@ -63,6 +68,7 @@ class BitbucketState:
         self.requests.clear()
         self.bodies.clear()
         self.branch_exists = None
+        self.repo_exists = None
         self.accounts = None
         self.api_tokens.clear()
         self.no_write.clear()
@@ -154,6 +160,9 @@ class _Handler(QuietHandler):
         state.requests.append(("GET", self.path))
         if not self._auth():
             return self.send_json(401, _error("Token is invalid, expired or not supported for this endpoint."))
+        repo = _REPO.match(urlsplit(self.path).path)
+        if repo is not None:
+            return self._repository(unquote(repo.group(1)), unquote(repo.group(2)))
         route = self._route()
         if route is None:
             return self.send_json(404, _error("Resource not found"))
@@ -180,6 +189,17 @@ class _Handler(QuietHandler):
         if page * pagelen < len(values):
             body["next"] = f"{self.server.url}{urlsplit(self.path).path}?page={page + 1}"
         return self.send_json(200, body)
+
+    def _repository(self, workspace: str, slug: str) -> None:
+        state = self.server.state
+        full = f"{workspace}/{slug}"
+        if state.repo_exists is not None and not state.repo_exists(workspace, slug):
+            return self.send_json(404, _error(f"Repository {full} not found"))
+        return self.send_json(200, {
+            "type": "repository", "full_name": full, "slug": slug, "name": slug,
+            "is_private": True, "scm": "git", "mainbranch": {"type": "branch", "name": "main"},
+            "links": {"html": {"href": f"https://bitbucket.org/{full}"},
+                      "self": {"href": f"{self.server.url}/2.0/repositories/{full}"}}})
 
     def do_POST(self) -> None:
         if bitbucket_comments.handle(self, "POST"):  # pull request comments (tf-apply)

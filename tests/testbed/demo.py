@@ -32,7 +32,7 @@ from . import terraform_image as terraform_image_mod
 from .do_stub import DOApiStub, StubState
 from .docker_engine import DockerEngine
 from .fixtures import DOCR_REGISTRY_NAME, canary
-from .git_http import GitHttpServer, create_repo, git
+from .git_http import Accounts, GitHttpServer, create_repo, git
 from .pipe_host import PROXY_PORT, PipeHostAddress, agent_ssh_dir, docker_cli
 from .pipes import REPO_ROOT, PipeHost, PipeRun, bitbucket_env, pipe_command, read_handoff, run_pipe
 from .registry import LocalRegistry
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 registry_name=DOCR_REGISTRY_NAME, registry_host=registry.host, tokens={token},
                 push_user=push_user, push_password=push_password)))
             spaces = stack.enter_context(MotoS3(workdir=work))
-            gitserver = stack.enter_context(GitHttpServer({"x-token-auth": git_token}, workdir=work))
+            gitserver = stack.enter_context(GitHttpServer(Accounts(access_tokens={git_token}), workdir=work))
             image_name = f"{registry.host}/{DOCR_REGISTRY_NAME}/{APP}"
             gitops = create_repo(gitserver.root / "acme/gitops.git", gitops_files(image_name))
             bucket = spaces.create_bucket("acme-tfstate")

@@ -20,7 +20,7 @@ from .bitbucket_stub import BitbucketState, BitbucketStub
 from .do_stub import DOApiStub, StubState
 from .docker_engine import DockerEngine
 from .flaky_http import FlakyServer, Waits
-from .git_http import GitHttpServer
+from .git_http import Accounts, GitHttpServer
 from .git_ssh import GitSshServer
 from .pipe_host import PROXY_PORT, PipeHostAddress, agent_ssh_dir, docker_cli
 from .pipes import PipeHost
@@ -202,7 +202,7 @@ def waits() -> Waits:
 
 # -- git servers and the Bitbucket API stub (flux-bump) ---------------------------------------
 
-READER_PASSWORD = canary("reader-canary-")  # the read-only account of the HTTP git server
+READER_TOKEN = canary("reader-canary-")  # an access token of the HTTP git server without write
 
 
 @pytest.fixture(scope="session")
@@ -213,18 +213,22 @@ def git_token() -> str:
 
 @pytest.fixture(scope="session")
 def git_password() -> str:
-    """The canary password of the ``gituser`` account of the HTTP git server."""
+    """The canary Atlassian API token of the Bitbucket user ``gituser`` (git over HTTPS with the
+    username ``gituser`` or ``x-bitbucket-api-token-auth``)."""
     return canary("gitpw-canary-")
 
 
 @pytest.fixture(scope="session")
 def git_http(testbed_dir: Path, git_token: str, git_password: str) -> Iterator[GitHttpServer]:
-    """Smart-HTTP git server with Basic auth (``x-token-auth:<git_token>``, ``gituser``, and the
-    read-only ``reader:READER_PASSWORD``)."""
+    """Smart-HTTP git server taking the credentials Bitbucket documents, and only those:
+    ``x-token-auth`` with the access token ``git_token`` (or the read-only ``READER_TOKEN``), and
+    the API token ``git_password`` of the user ``gituser`` (as ``gituser`` or
+    ``x-bitbucket-api-token-auth``)."""
     root = testbed_dir / "git-repos"
     root.mkdir(exist_ok=True)
-    users = {"x-token-auth": git_token, "gituser": git_password, "reader": READER_PASSWORD}
-    with GitHttpServer(users, root=root, read_only=frozenset({"reader"})) as srv:
+    accounts = Accounts(access_tokens={git_token, READER_TOKEN}, api_tokens={"gituser": git_password},
+                        read_only={READER_TOKEN})
+    with GitHttpServer(accounts, root=root) as srv:
         yield srv
 
 
@@ -232,8 +236,7 @@ def git_http(testbed_dir: Path, git_token: str, git_password: str) -> Iterator[G
 def git_http_no_filter(git_http: GitHttpServer) -> Iterator[GitHttpServer]:
     """A second smart-HTTP server on the same repositories and accounts, without partial clone
     (``uploadpack.allowFilter`` false: ``--filter`` is ignored, as by servers that lack it)."""
-    with GitHttpServer(git_http.users, root=git_http.root, read_only=git_http.read_only,
-                       partial_clone=False) as srv:
+    with GitHttpServer(git_http.accounts, root=git_http.root, partial_clone=False) as srv:
         yield srv
 
 

@@ -1,14 +1,16 @@
 """A smart-HTTP git server: ``git http-backend`` behind a small threaded HTTP server.
 
-Basic auth (any ``user: password`` pair, e.g. ``x-token-auth: <token>`` as Bitbucket takes access
-tokens), push enabled for authenticated users except the read-only ones (403, as for a token
-without write scope), protocol v2, and partial clone allowed (``uploadpack.allowFilter``) unless
+Basic auth in exactly the forms Bitbucket Cloud documents for git over HTTPS (:class:`Accounts`):
+``x-token-auth`` with a repository, project or workspace access token, and
+``x-bitbucket-api-token-auth`` or the Bitbucket username of the token's account with an Atlassian API
+token; any other pair is a 401.  Push is enabled for every credential except the read-only ones (403,
+as for a token without write scope), protocol v2, and partial clone allowed (``uploadpack.allowFilter``) unless
 the server is started with ``partial_clone=False`` (a server that ignores ``--filter``).  The server
 counts the bytes it sends, for benchmarks, and records which user made each request.
 
 Every repository made by :func:`create_repo` refuses, whoever pushes and over HTTP or SSH alike, a
-non-fast-forward update or a deletion of any branch (an ``update`` hook; a repository may name
-branches exempt from that with ``force_allowed``), and records every ref update pushed to it,
+non-fast-forward update of any branch, and a deletion (an ``update`` hook; a repository may name
+branches that may be deleted, never forced, with ``delete_allowed``), and records every ref update pushed to it,
 refused or done, with whether it was forced: :func:`ref_updates` reads that record.
 """
 from __future__ import annotations
@@ -39,8 +41,8 @@ NO_PARTIAL_CLONE = {"uploadpack.allowFilter": "false"}
 REF_LOG = "testbed-ref-updates.log"
 # $1 ref, $2 old, $3 new; the objects of the push are readable (quarantine) while it runs
 UPDATE_HOOK = f"""#!/bin/sh
-# test bed: refuse non-fast-forward updates and deletions of every branch (except those matching a
-# testbed.forceAllowed pattern of this repository) and record every attempt in {REF_LOG}
+# test bed: refuse non-fast-forward updates of every branch, and deletions (except of those matching
+# a testbed.deleteAllowed pattern of this repository), and record every attempt in {REF_LOG}
 set -f
 ref=$1 old=$2 new=$3 kind=
 case $old in *[!0]*) ;; *) kind=create ;; esac
@@ -51,7 +53,9 @@ fi
 verdict=accepted
 if [ $kind = forced ] || [ $kind = delete ]; then
   verdict=refused
-  for pattern in $(git config --get-all testbed.forceAllowed); do
+fi
+if [ $kind = delete ]; then
+  for pattern in $(git config --get-all testbed.deleteAllowed); do
     case $ref in $pattern) verdict=accepted ;; esac
   done
 fi
@@ -101,6 +105,33 @@ def ref_updates(repo: Path) -> list[RefUpdate]:
     return [RefUpdate(*line.split()) for line in log.read_text().splitlines() if line.strip()]
 
 
+ACCESS_TOKEN_USER = "x-token-auth"
+API_TOKEN_USER = "x-bitbucket-api-token-auth"
+
+
+@dataclass
+class Accounts:
+    """The git credentials a Bitbucket Cloud stand-in takes, exactly as Atlassian documents them
+    ("Using access tokens", "Using API tokens" in the Bitbucket Cloud docs): the static username
+    ``x-token-auth`` with an access token; an API token with the static username
+    ``x-bitbucket-api-token-auth`` or with the Bitbucket username of its account (not the email).
+    ``read_only``: tokens without the write scope."""
+
+    access_tokens: set[str] = field(default_factory=set)
+    api_tokens: dict[str, str] = field(default_factory=dict)  # Bitbucket username -> API token
+    read_only: set[str] = field(default_factory=set)
+
+    def accepts(self, user: str, secret: str) -> bool:
+        if user == ACCESS_TOKEN_USER:
+            return secret in self.access_tokens
+        if user == API_TOKEN_USER:
+            return secret in self.api_tokens.values()
+        return bool(secret) and self.api_tokens.get(user) == secret
+
+    def may_write(self, secret: str) -> bool:
+        return secret not in self.read_only
+
+
 @dataclass
 class Stats:
     requests: list[tuple[str, str, int, int]] = field(default_factory=list)  # method, path, status, bytes
@@ -134,7 +165,8 @@ def _dechunk(rfile: Any) -> bytes:
 class _Handler(QuietHandler):
     server: _Server
 
-    def _user(self) -> str | None:
+    def _user(self) -> tuple[str, str] | None:
+        """The user name and secret of an accepted credential, or None."""
         header = self.headers.get("Authorization", "")
         if not header.startswith("Basic "):
             return None
@@ -142,7 +174,7 @@ class _Handler(QuietHandler):
             user, _, password = base64.b64decode(header[6:]).decode().partition(":")
         except ValueError:
             return None
-        return user if self.server.users.get(user) == password else None
+        return (user, password) if self.server.accounts.accepts(user, password) else None
 
     def _deny(self) -> None:
         body = b"Authentication required\n"
@@ -160,13 +192,14 @@ class _Handler(QuietHandler):
         self._serve()
 
     def _serve(self) -> None:
-        user = self._user()
-        if user is None:
+        credential = self._user()
+        if credential is None:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 _dechunk(self.rfile)
             elif self.headers.get("Content-Length"):
                 self.rfile.read(int(self.headers["Content-Length"]))
             return self._deny()
+        user, secret = credential
         with self.server.stats.lock:
             self.server.stats.users.append((user, self.path))
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -174,7 +207,7 @@ class _Handler(QuietHandler):
         else:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         url = urlsplit(self.path)
-        if user in self.server.read_only and "receive-pack" in self.path:
+        if not self.server.accounts.may_write(secret) and "receive-pack" in self.path:
             denied = b"Forbidden: this token cannot write\n"
             self.send_response(403)
             self.send_header("Content-Length", str(len(denied)))
@@ -248,21 +281,19 @@ class _Handler(QuietHandler):
 class _Server(LoopbackHTTPServer):
     request_queue_size = 64
     root: Path
-    users: Mapping[str, str]
-    read_only: frozenset[str]
+    accounts: Accounts
     stats: Stats
     config: Mapping[str, str]
 
 
 class GitHttpServer(LoopbackService[_Server]):
-    """``with GitHttpServer({"x-token-auth": token}) as srv:`` serves the bare repositories below
-    ``srv.root`` at ``srv.url(name)``."""
+    """``with GitHttpServer(Accounts(access_tokens={token})) as srv:`` serves the bare
+    repositories below ``srv.root`` at ``srv.url(name)``; ``srv.accounts`` may be changed while it
+    runs."""
 
-    def __init__(self, users: Mapping[str, str], root: Path | None = None,
-                 workdir: Path | None = None, read_only: frozenset[str] = frozenset(),
-                 partial_clone: bool = True) -> None:
-        self.users = dict(users)
-        self.read_only = read_only
+    def __init__(self, accounts: Accounts, root: Path | None = None,
+                 workdir: Path | None = None, partial_clone: bool = True) -> None:
+        self.accounts = accounts
         self.config = {**SERVER_CONFIG, **({} if partial_clone else NO_PARTIAL_CLONE)}
         self._own_root = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="git-http-", dir=workdir))
@@ -272,8 +303,7 @@ class GitHttpServer(LoopbackService[_Server]):
     def _new_server(self) -> _Server:
         server = _Server(_Handler)
         server.root = self.root
-        server.users = self.users
-        server.read_only = self.read_only
+        server.accounts = self.accounts
         server.stats = self.stats
         server.config = self.config
         self.port = server.port
@@ -303,16 +333,16 @@ def git(*args: str, cwd: Path | None = None, input: bytes | None = None) -> str:
 
 
 def create_repo(path: Path, files: Mapping[str, bytes | str], branch: str = "main",
-                force_allowed: Sequence[str] = ()) -> Path:
+                delete_allowed: Sequence[str] = ()) -> Path:
     """A bare repository at ``path`` whose ``branch`` holds ``files`` in one commit; pushes to it
-    may not force or delete a branch, except the refs matching a ``force_allowed`` pattern (shell
-    glob on the full ref name, e.g. ``refs/heads/flux-bump/*``)."""
+    may not force a branch, nor delete one except the refs matching a ``delete_allowed`` pattern
+    (shell glob on the full ref name, e.g. ``refs/heads/flux-bump/*``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     git("init", "-q", "--bare", "-b", branch, str(path))
     for key, value in SERVER_CONFIG.items():  # also for SSH, where no server env applies
         git("config", key, value, cwd=path)
-    for pattern in force_allowed:
-        git("config", "--add", "testbed.forceAllowed", pattern, cwd=path)
+    for pattern in delete_allowed:
+        git("config", "--add", "testbed.deleteAllowed", pattern, cwd=path)
     work = Path(tempfile.mkdtemp(prefix="seed-"))
     try:
         git("init", "-q", "-b", branch, str(work))

@@ -8,10 +8,15 @@ one needs the buildx plugin (without it, ``docker build`` refuses BuildKit).
 Secrets and the SSH key reach the build as files of a private temporary folder (0700, files 0600)
 outside the build directory, named by ``--secret id=…,src=…`` and ``--ssh default=…``, and the
 folder is removed when the build ends, whatever happens: the docker CLI 20.10 reads secrets from
-files only.  Their values never appear on the command line.
+files only.  Their values never appear on the command line.  The registry credentials go the
+same way, as the ``config.json`` of a ``DOCKER_CONFIG`` folder inside it: the CLI hands them to
+BuildKit, which reads the cache sources (``--cache-from``) from the registry itself, fetching only
+the layers the build reuses instead of the engine pulling each image whole first.
 """
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import shutil
@@ -200,6 +205,21 @@ class Progress:
                          "build options and run again")
 
 
+def docker_config(folder: Path, auth: Mapping[str, tuple[str, str]],
+                  env: Mapping[str, str]) -> Path:
+    """A ``DOCKER_CONFIG`` folder in ``folder`` whose ``config.json`` (0600) holds ``auth``; the
+    CLI plugins of the usual one (buildx) stay reachable through a link."""
+    config = folder / "docker-config"
+    config.mkdir(mode=0o700)
+    auths = {host: {"auth": base64.b64encode(f"{user}:{password}".encode()).decode("ascii")}
+             for host, (user, password) in auth.items()}
+    private_file(config / "config.json", json.dumps({"auths": auths}))
+    usual = Path(env.get("DOCKER_CONFIG") or Path(env.get("HOME") or "/root") / ".docker")
+    if (usual / "cli-plugins").is_dir():
+        (config / "cli-plugins").symlink_to(usual / "cli-plugins")
+    return config
+
+
 def build(cli: Cli, req: BuildRequest, env: Mapping[str, str]) -> str:
     """Build ``req`` with BuildKit and return the image id; a failure raises naming the step."""
     full = dict(env)
@@ -207,6 +227,8 @@ def build(cli: Cli, req: BuildRequest, env: Mapping[str, str]) -> str:
     full["BUILDKIT_PROGRESS"] = "plain"
     progress = Progress()
     with private_folder() as folder:
+        if req.registry_auth:
+            full["DOCKER_CONFIG"] = str(docker_config(folder, req.registry_auth, env))
         args = command(cli, req, folder)
         result = proc.run(args, env=full, check=False, on_line=progress.line, merge_stderr=True)
         if not result.ok:

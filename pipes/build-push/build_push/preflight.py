@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipes_common import secrets
-from pipes_common.docr import DigitalOceanClient, DOApiError
+from pipes_common.docr import DOApiError
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
+
+from .ports import DigitalOcean
 
 CREDENTIALS_EXPIRY_SECONDS = 1800
 
@@ -29,7 +31,7 @@ def _api_error(err: DOApiError, registry: str) -> PipeError:
     return PipeError(f"DigitalOcean API error: {err}")
 
 
-def run(client: DigitalOceanClient, registry: str, host: str, token: str) -> PushCredentials:
+def run(client: DigitalOcean, registry: str, host: str, token: str) -> PushCredentials:
     """Check the registry can take a push now; return the credentials to push with."""
     log = get_logger()
     try:
@@ -65,7 +67,7 @@ def run(client: DigitalOceanClient, registry: str, host: str, token: str) -> Pus
     return PushCredentials(creds.username, creds.password)
 
 
-def check_repository_limit(client: DigitalOceanClient, registry: str, image: str) -> None:
+def check_repository_limit(client: DigitalOcean, registry: str, image: str) -> None:
     """Fail before building when a new repository would exceed the plan's repository limit."""
     try:
         tier = (client.subscription().get("tier") or {})

@@ -20,3 +20,5 @@ class BuildRequest:
     inline_cache: bool = True
     secrets: dict[str, str] = field(default_factory=dict, repr=False)  # id -> value
     ssh_key: str | None = field(default=None, repr=False)
+    # registry host -> (username, password): BuildKit reads the cache sources from the registry
+    registry_auth: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from pipes_common.bitbucket import StepContext
@@ -60,11 +60,16 @@ def validate(tags: Iterable[str]) -> list[str]:
     return seen
 
 
+Version = tuple[int, int, int]
+
+
 @dataclass(frozen=True)
 class TagPlan:
     tags: list[str]          # every tag to push, commit tag first when known
     commit_tag: str | None   # the tag that identifies this commit's build (for SKIP_IF_EXISTS)
     branch_tag: str | None
+    version_tag: str | None = None  # the version pushed for the git tag (v1.4.2 -> 1.4.2)
+    release: Version | None = None  # a release X.Y.Z whose latest, X and X.Y move only forward
 
 
 def plan(ctx: StepContext, user_tags: list[str] | None) -> TagPlan:
@@ -75,7 +80,48 @@ def plan(ctx: StepContext, user_tags: list[str] | None) -> TagPlan:
         raise PipeError("TAGS: no tag could be derived (no BITBUCKET_COMMIT, BITBUCKET_BRANCH or "
                         "BITBUCKET_TAG): set TAGS, e.g. TAGS: ['1.0.0']")
     branch = tag_safe(ctx.branch) if ctx.branch and not ctx.tag else None
-    return TagPlan(tags, ctag, branch)
+    version = version_tags(ctx.tag)[0] if ctx.tag else None
+    release = None if user_tags or ctx.tag is None else release_of(version_tags(ctx.tag))
+    return TagPlan(tags, ctag, branch, version if version in tags else None, release)
+
+
+def release_of(derived: list[str]) -> Version | None:
+    """The version of a release's tags (``X.Y.Z, X.Y, X, latest``); None for anything else."""
+    return core_version(derived[0]) if len(derived) == 4 else None
+
+
+def core_version(tag: str) -> Version | None:
+    """``1.4.2`` -> ``(1, 4, 2)``: a tag of the form the pipe pushes for a release, else None."""
+    match = re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", tag)
+    return None if match is None else (int(match[1]), int(match[2]), int(match[3]))
+
+
+@dataclass(frozen=True)
+class Held:
+    """A floating tag left where it is: ``newer`` is already pushed in its scope."""
+    tag: str
+    newer: str
+
+
+def forward_only(plan_: TagPlan, pushed: Iterable[str]) -> tuple[TagPlan, list[Held]]:
+    """The plan without the floating tags of a release that would move backwards.
+
+    ``latest``, ``X`` and ``X.Y`` move only when the release is at least the highest version
+    already pushed (``pushed``: the repository's tags) in their scope: every version, major ``X``,
+    minor ``X.Y``.  A hotfix 1.3.5 after 1.4.0 moves only ``1.3``."""
+    if plan_.release is None:
+        return plan_, []
+    release = plan_.release
+    major, minor, _ = release
+    scopes = {"latest": (), str(major): (major,), f"{major}.{minor}": (major, minor)}
+    versions = [v for v in map(core_version, pushed) if v is not None]
+    held = []
+    for tag, scope in scopes.items():
+        newest = max((v for v in versions if v[:len(scope)] == scope), default=None)
+        if tag in plan_.tags and newest is not None and newest > release:
+            held.append(Held(tag, ".".join(map(str, newest))))
+    kept = [t for t in plan_.tags if t not in {h.tag for h in held}]
+    return replace(plan_, tags=kept), held
 
 
 def key_values(entries: list[str] | None, variable: str) -> dict[str, str]:

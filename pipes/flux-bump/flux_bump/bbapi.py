@@ -1,7 +1,8 @@
 """Bitbucket Cloud pull requests: ``/2.0/repositories/{workspace}/{repo_slug}/pullrequests``.
 
 An open pull request whose source branch is ours (listed with ``q=source.branch.name="…" AND
-state="OPEN"``) is updated (``PUT .../pullrequests/{id}``), not duplicated.  Auth, sending, retries,
+state="OPEN"``) is updated (``PUT .../pullrequests/{id}``), not duplicated: the pipe looks it up
+before it pushes, after :meth:`BitbucketClient.check_repository`.  Auth, sending, retries,
 pagination and refusals are the shared client's (:mod:`pipes_common.bbapi`); here are only the
 pull request calls and how a refusal is explained for them.
 """
@@ -48,6 +49,20 @@ class BitbucketClient:
     def _base(workspace: str, slug: str) -> str:
         return bbapi.repo_path(workspace, slug, "pullrequests")
 
+    def check_repository(self, workspace: str, slug: str) -> None:
+        """``GET /2.0/repositories/{workspace}/{repo_slug}``: the credential is accepted and sees
+        the repository (asked before anything is pushed)."""
+        try:
+            self._api.request("GET", bbapi.repo_path(workspace, slug))
+        except bbapi.BitbucketError as err:
+            if err.status != 404:
+                raise
+            raise bbapi.BitbucketError(
+                f"GITOPS_REPO: the Bitbucket API at {self._api.api_url} shows no repository "
+                f"{workspace}/{slug} to {self._api.auth.variable} (404): check GITOPS_REPO, that "
+                "the token belongs to that repository (or its project or workspace), and "
+                "BITBUCKET_API_URL", 404) from None
+
     def find_open(self, workspace: str, slug: str, branch: str) -> PullRequest | None:
         query = f'source.branch.name="{branch}" AND state="OPEN"'
         for pr in self._api.items(self._base(workspace, slug),
@@ -81,17 +96,6 @@ class BitbucketClient:
         data = self._api.request("PUT", f"{self._base(workspace, slug)}/{number}",
                              failure=f"Updating pull request #{number} failed", json=body)
         return PullRequest(int(data["id"]), _html(data), created=False)
-
-    def open_or_update(self, workspace: str, slug: str, source: str, destination: str,
-                       title: str, description: str, reviewers: Sequence[str] = (),
-                       close_source_branch: bool = True) -> PullRequest:
-        """The open pull request of ``source`` updated, or a new one: never a second one."""
-        existing = self.find_open(workspace, slug, source)
-        if existing is not None:
-            return self.update(workspace, slug, existing.id, title, description, reviewers,
-                               close_source_branch)
-        return self.create(workspace, slug, source, destination, title, description, reviewers,
-                           close_source_branch)
 
 
 def reviewer(value: str) -> dict[str, str]:

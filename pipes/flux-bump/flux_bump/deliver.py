@@ -32,12 +32,18 @@ class Delivered:
     branch: str = ""
 
 
-def backoff(attempt: int) -> float:
-    """Seconds to wait before retry ``attempt`` (1-based): exponential with full jitter, capped.
+BACKOFF_FIRST = 0.25  # seconds: the window of the first retry, doubled each time ...
+BACKOFF_CAP = 2.0     # ... up to this
 
-    Full jitter spreads the writers that lost the same race over the whole window, so they do
-    not collide again all at once on the next try."""
-    return random.uniform(0.05, min(10.0, 0.6 * 2.0 ** (attempt - 1)))  # noqa: S311
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based): short, exponential with full jitter,
+    capped at :data:`BACKOFF_CAP`.
+
+    A retry is cheap (fetch the tip, replay the commit, push: no clone), so the windows stay short;
+    full jitter spreads the writers that lost the same race over the whole window, so they do not
+    collide again all at once on the next try."""
+    return random.uniform(0.0, min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** (attempt - 1)))  # noqa: S311
 
 
 def push_with_retry(git: Git, root: Path, branch: str, result: engine.Result, refresh: Rescan,
@@ -133,14 +139,26 @@ def branch_name(template: str, targets: Sequence[Target], commit: str | None) ->
     return rendered
 
 
+def pr_title(message: str) -> str:
+    """The pull request's title: the message's first line, which must not be empty."""
+    title = message.partition("\n")[0].strip()
+    if not title:
+        raise PipeError("COMMIT_MESSAGE gives an empty first line, the pull request's title: start "
+                        "the template with a line of text, e.g. 'Bump {image} to {tag}'")
+    return title
+
+
 def pull_request(git: Git, root: Path, target_branch: str, branch: str,
                  result: engine.Result, message: str, client: BitbucketClient,
                  workspace: str, slug: str, reviewers: Sequence[str] = (),
-                 close_source_branch: bool = True) -> Delivered:
-    """Commit onto ``branch``, a branch of our own, and open its pull request or update the open
-    one.  An existing branch is moved forward, never forced: the new commit has the old tip as a
-    parent (see :meth:`Git.onto_branch`)."""
+                 close_source_branch: bool = True, existing: PullRequest | None = None) -> Delivered:
+    """Commit onto ``branch``, a branch of our own, and open its pull request, or update
+    ``existing``, the open one (looked up before anything was pushed).  An existing branch is
+    moved forward, never forced: the new commit has the old tip as a parent (see
+    :meth:`Git.onto_branch`).  When the pull request cannot be opened, a branch this run created
+    is deleted again (a plain deletion of our own branch): nothing is left half done."""
     log = get_logger()
+    title, body = pr_title(message), message.partition("\n")[2].strip()
     engine.write(root, result)
     commit = git.commit([c.path for c in result.changes], message)
     tip = git.remote_tip(branch)
@@ -157,7 +175,19 @@ def pull_request(git: Git, root: Path, target_branch: str, branch: str,
             raise git.explain(text, target_branch)
         commit = pushed
         log.info("Pushed %s to the pull-request branch %s.", commit[:12], branch)
-    title, _, body = message.partition("\n")
-    pr = client.open_or_update(workspace, slug, branch, target_branch, title.strip(), body.strip(),
-                               reviewers, close_source_branch)
+    try:
+        if existing is not None:
+            pr = client.update(workspace, slug, existing.id, title, body, reviewers,
+                               close_source_branch)
+        else:
+            pr = client.create(workspace, slug, branch, target_branch, title, body, reviewers,
+                               close_source_branch)
+    except PipeError as err:
+        if tip is not None:  # the branch was there before this run: not ours to delete
+            raise
+        if git.delete_branch(branch):
+            raise PipeError(f"{err.message}; the branch {branch} pushed for it was deleted "
+                            "again, nothing is left behind", err.exit_code) from None
+        raise PipeError(f"{err.message}; deleting the branch {branch} pushed for it failed "
+                        "too: delete it by hand", err.exit_code) from None
     return Delivered(commit, result, 1, pr=pr, branch=branch)

@@ -173,10 +173,11 @@ class Git:
             raise self.explain(res.stderr, branch)
         return sorted(entries)
 
-    def _fetch_blobs(self, oids: Iterable[str], branch: str) -> None:
-        """Fetch those of ``oids`` not here yet, in one request."""
-        present = set(self.git("cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
-                      .stdout.split())
+    def _fetch_blobs(self, oids: Iterable[str], branch: str, new: bool = False) -> None:
+        """Fetch those of ``oids`` not here yet, in one request (``new``: all of them, known to
+        be new here, without listing the objects present)."""
+        present: set[str] = set() if new else set(
+            self.git("cat-file", "--batch-all-objects", "--batch-check=%(objectname)").stdout.split())
         missing = sorted({oid for oid in oids if oid not in present})
         if missing:
             res = self.git("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet",
@@ -238,7 +239,8 @@ class Git:
         if moved:
             # a file deleted upstream is not in the tip: nothing can be found in it
             found = [entry.partition("\t") for entry in self._entries(tip, moved)]
-            self._fetch_blobs((meta.split()[2] for meta, _, _ in found), branch)
+            # files changed upstream: their blobs at the tip are new here (one request, no listing)
+            self._fetch_blobs((meta.split()[2] for meta, _, _ in found), branch, new=True)
             if found and self._grep(needles, tip, [f":(literal){path}" for _, _, path in found]):
                 return None
         index = self.root / ".git" / "flux-bump-reapply.index"
@@ -295,6 +297,13 @@ class Git:
         if not res.ok:
             raise PipeError(f"git commit failed: {secrets.mask(res.stderr.strip()[-300:])}")
         return self.head()
+
+    def delete_branch(self, branch: str) -> bool:
+        """Delete ``branch`` on the server (a plain deletion, never a forced update): only for
+        the pull-request branch this run created.  Whether it is gone."""
+        res = self.git("push", "--porcelain", "--no-verify", "origin", f":refs/heads/{branch}",
+                       check=False)
+        return res.ok
 
     def push(self, local: str, branch: str, force: bool = False) -> tuple[bool, bool, str]:
         """Push ``local`` to ``branch``: ``(ok, retryable, stderr)``.  ``force`` only for our own

@@ -48,16 +48,21 @@ def check_template(template: str, variable: str = "COMMIT_MESSAGE",
         if name is not None and name not in names:
             raise PipeError(f"{variable} uses {{{name}}}, which is not a field: use "
                             f"{', '.join('{' + f + '}' for f in names)} (write {{{{ }}}} for braces)")
+    _format(template, dict.fromkeys(names, "x"), variable)  # a bad conversion or spec fails now
 
 
-def fill(template: str, values: dict[str, str], variable: str = "COMMIT_MESSAGE",
-         names: Sequence[str] = FIELDS) -> str:
-    check_template(template, variable, names)
+def _format(template: str, values: dict[str, str], variable: str) -> str:
     try:
         return template.format(**values)
     except (ValueError, IndexError, KeyError, AttributeError):
         raise PipeError(f"{variable} is not a valid template: use plain {{field}} names (write "
                         "{{ and }} for literal braces)") from None
+
+
+def fill(template: str, values: dict[str, str], variable: str = "COMMIT_MESSAGE",
+         names: Sequence[str] = FIELDS) -> str:
+    check_template(template, variable, names)
+    return _format(template, values, variable)
 
 
 def render(template: str | None, target: Target | Sequence[Target], result: Result,

@@ -6,28 +6,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from pipes_common import imageref
 from pipes_common.errors import PipeError
 
 from . import engine
 from .references import Found, Target
+from .targets import Requested
 
 PROBE_TAG = "flux-bump-promote-probe"  # never written: only the old values are read
 PROBE_DIGEST = "sha256:" + "0" * 64  # so that digest fields and markers are read too
 
 
-def names_from(values: dict[str, Any]) -> list[str]:
+def names_from(req: Requested) -> list[str]:
     """The images to promote: IMAGE, or IMAGES items (bare names; a tag there is refused)."""
-    clash = [n for n in ("TAG", "DIGEST") if values.get(n)]
+    clash = [n for n, v in (("TAG", req.tag), ("DIGEST", req.digest)) if v]
     if clash:
         raise PipeError(f"{' and '.join(clash)} cannot be set when promoting: the tag and digest "
                         "are read from FROM_PATHS; drop them")
-    items = [str(i).strip() for i in values.get("IMAGES") or [] if str(i).strip()]
-    if values.get("IMAGE") and items:
+    items = [i.strip() for i in req.images]
+    if req.image and items:
         raise PipeError("IMAGES and IMAGE are both set: name the images to promote in one of them")
-    names = items or ([str(values["IMAGE"])] if values.get("IMAGE") else [])
+    names = items or ([req.image] if req.image else [])
     if not names:
         raise PipeError("IMAGE is required when promoting: name the image to copy from FROM_PATHS "
                         "(e.g. registry.digitalocean.com/acme/web), or several in IMAGES")

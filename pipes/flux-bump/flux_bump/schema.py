@@ -62,6 +62,15 @@ SCHEMA: Schema = {
                                                  "(base64 -w0 < id_ed25519)"}},
     "KNOWN_HOSTS": {"type": "string", "empty": False,
                     "meta": {"hint": "give known_hosts lines (ssh-keyscan <host>), plain or base64"}},
+    "DIGITALOCEAN_ACCESS_TOKEN": {
+        "type": "string", "empty": False, "maxlength": 1024,
+        "meta": {"secret": True, "hint": "pass a DigitalOcean API token with registry read scope "
+                                         "as a secured variable"}},
+    "REGISTRY_USERNAME": {"type": "string", "empty": False, "maxlength": 256,
+                          "meta": {"hint": "leave it unset for DOCR (the token is the username)"}},
+    "DIGITALOCEAN_API_URL": {"type": "string", "empty": False, "maxlength": 1024,
+                             "meta": {"hint": "give the API base URL, "
+                                              "e.g. https://api.digitalocean.com"}},
     "COMMIT_MESSAGE": {"type": "string", "empty": False, "maxlength": 10_000,
                        "meta": {"hint": "give a template of at most 10000 characters, e.g. "
                                         "'Bump {image} to {tag}'"}},
@@ -77,7 +86,7 @@ SCHEMA: Schema = {
     "GIT_AUTHOR_NAME": {"type": "string", "default": "flux-bump", "empty": False},
     "GIT_AUTHOR_EMAIL": {"type": "string", "default": "flux-bump@noreply.bitbucket.org",
                          "empty": False},
-    "RETRIES": {"type": "integer", "default": 5, "min": 0, "max": 50,
+    "RETRIES": {"type": "integer", "default": 10, "min": 0, "max": 50,
                 "meta": {"hint": "give a whole number of push retries between 0 and 50"}},
     "BITBUCKET_API_URL": {"type": "string", "default": DEFAULT_API_URL, "empty": False},
     "CLONE_DIR": {"type": "string", "empty": False},

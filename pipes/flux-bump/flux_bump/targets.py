@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
 
-from pipes_common import imageref
+from pipes_common import artifacts, imageref
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
-from pipes_common.handoff import BuildPushOutputs
+from pipes_common.handoff import BuildPushOutputs, HandoffError
 from pipes_common.handoff import read as handoff_read
 from pipes_common.handoff import read_all as handoff_read_all
+from pipes_common.log import get_logger
 
 from .references import Target
 
@@ -18,51 +19,130 @@ POLICY_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[a-z0-9]([-a-z0-9.]*[a-
 MAX_ITEM = 400  # image (255) = tag (128) @ digest (71), with room
 
 
-def _built(ctx: StepContext) -> BuildPushOutputs | None:
-    """build-push's outputs from earlier in this step (None when it left none)."""
-    return handoff_read(ctx, BuildPushOutputs, instead="set IMAGE and TAG")
+@dataclass(frozen=True)
+class Requested:
+    """What the variables ask for, as given (``IMAGES``, ``IMAGE``, ``TAG``, ``DIGEST``,
+    ``POLICY``, ``PIN_DIGEST``); :func:`targets_from` completes it from build-push's hand-off."""
+    images: tuple[str, ...] = ()
+    image: str | None = None
+    tag: str | None = None
+    digest: str | None = None
+    policies: tuple[str, ...] = ()
+    pin: bool = False
+
+
+SEMVER_RE = re.compile(r"^v?(?P<core>(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*)){2})"
+                       r"(?P<pre>-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+
+
+def pushed_version(git_tag: str) -> str:
+    """The image tag build-push pushes for the git tag ``git_tag``: a semantic version without
+    its ``v`` and build metadata (``v1.4.2`` -> ``1.4.2``, ``v2.0.0-rc.1+b7`` -> ``2.0.0-rc.1``);
+    any other tag with the characters an image tag cannot hold made ``-``."""
+    match = SEMVER_RE.match(git_tag)
+    if match:
+        return match["core"] + (match["pre"] or "")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", git_tag).lstrip(".-")
+    return safe[:128].rstrip(".-") or "unnamed"
+
+
+def handed_tag(run: BuildPushOutputs, git_tag: str | None) -> str | None:
+    """The tag of ``run`` to write: on a version-tag build (``BITBUCKET_TAG``) the version it
+    pushed for that git tag (its ``version``, or else found among its tags, from releases that
+    did not hand it over); otherwise (or when it pushed no such tag) its first, the commit's."""
+    if git_tag:
+        if run.version:
+            return run.version
+        for tag in (pushed_version(git_tag), git_tag):
+            if tag in run.tags:
+                return tag
+    return run.tags[0] if run.tags else None
+
+
+INSTEAD = "set IMAGE and TAG"
+
+
+def _built(ctx: StepContext, instead: str = INSTEAD) -> BuildPushOutputs | None:
+    """build-push's outputs from earlier in this step, or else from an earlier step's artifacts
+    (``.do-pipes/build-push.env``); None when there are neither."""
+    built = handoff_read(ctx, BuildPushOutputs, instead=instead)
+    if built is None:
+        built = artifacts.read(ctx, BuildPushOutputs, instead=instead)
+        if built is not None:
+            get_logger().info("Using build-push's outputs from an earlier step (%s, passed as "
+                              "artifacts).", ".do-pipes/build-push.env")
+    return built
+
+
+def _runs(ctx: StepContext) -> list[BuildPushOutputs]:
+    """Every run of build-push earlier in this step (oldest first), or else the last run of an
+    earlier step that passed its outputs on as artifacts."""
+    instead = "set IMAGE and TAG (or IMAGES)"
+    runs = handoff_read_all(ctx, BuildPushOutputs, instead=instead)
+    if runs:
+        return runs
+    built = _built(ctx, instead)
+    return [built] if built is not None else []
+
+
+def _unprefixed(image: str, tag: str, ctx: StepContext) -> str:
+    """``TAG`` as build-push pushed it: ``v1.4.2`` is ``1.4.2`` when build-push handed ``image``
+    over with ``1.4.2`` and without ``v1.4.2`` (a hand-off that cannot be read changes nothing:
+    IMAGE and TAG are set)."""
+    version = pushed_version(tag)
+    if version == tag:
+        return tag
+    try:
+        built = _built(ctx)
+    except HandoffError:
+        return tag
+    if built is None or built.image != image or tag in built.tags or version not in built.tags:
+        return tag
+    get_logger().info("TAG %s: build-push pushed %s as %s (image tags carry no 'v'); writing %s.",
+                      tag, image, version, version)
+    return version
 
 
 def _no_build_push(ctx: StepContext, variable: str, example: str) -> PipeError:
     where = ("BITBUCKET_PIPE_SHARED_STORAGE_DIR is not set" if ctx.shared_storage_dir is None else
              f"none under {ctx.shared_storage_dir}/<owner>/build-push/")
+    where += ", nor .do-pipes/build-push.env from an earlier step's artifacts"
     return PipeError(f"{variable} is required: no build-push outputs in this step ({where}): "
                      f"run build-push earlier in the step, or set {variable}, e.g. {example}")
 
 
-def target_from(values: dict[str, Any], ctx: StepContext) -> Target:
+def target_from(req: Requested, ctx: StepContext) -> Target:
     """IMAGE, TAG and DIGEST, defaulting to what build-push handed over earlier in the step."""
     # the hand-off is read only when a value must come from it: a set IMAGE and TAG never fail on it
-    built = _built(ctx) if not (values.get("IMAGE") and values.get("TAG")) else None
-    image = values.get("IMAGE") or (built.image if built else None)
-    tag = values.get("TAG") or (built.tags[0] if built and built.tags else None)
-    digest = values.get("DIGEST")
-    if not digest and not values.get("IMAGE") and built:  # its digest only goes with its image
+    built = _built(ctx) if not (req.image and req.tag) else None
+    image = req.image or (built.image if built else None)
+    tag = req.tag or (handed_tag(built, ctx.tag) if built else None)
+    digest = req.digest
+    if not digest and not req.image and built:  # its digest only goes with its image
         digest = built.digest or None
     if not image:
         raise _no_build_push(ctx, "IMAGE", "IMAGE: registry.digitalocean.com/acme/web (the image "
                                            "repository as the manifests spell it)")
     if not tag:
         raise _no_build_push(ctx, "TAG", "TAG: 1.4.2")
-    image, tag = str(image), str(tag)
     if not imageref.is_name(image):
         raise PipeError(f"IMAGE '{image}' is not an image repository name: give it without tag "
                         "or digest, lowercase path components (e.g. registry.digitalocean.com/acme/web)")
+    if req.tag:
+        tag = _unprefixed(image, tag, ctx)
     if not imageref.is_tag(tag):
         raise PipeError(f"TAG '{tag[:140]}' is not a valid image tag: letters, digits, '_', '.' "
                         "and '-', at most 128, not starting with '.' or '-'")
-    if digest and not imageref.is_digest(str(digest)):
+    if digest and not imageref.is_digest(digest):
         raise PipeError("DIGEST is not a valid digest: give it as sha256:<64 lowercase hex digits>")
-    policies = tuple(p.strip() for p in values.get("POLICY") or [] if p.strip())
-    for policy in policies:
+    for policy in req.policies:
         if not POLICY_RE.match(policy):
             raise PipeError(f"POLICY '{policy}' is not <namespace>:<policy> (as in the markers "
                             "{\"$imagepolicy\": \"flux-system:web\"})")
-    pin = bool(values.get("PIN_DIGEST"))
-    if pin and not digest:
+    if req.pin and not digest:
         raise PipeError("PIN_DIGEST is true but no DIGEST is known: set DIGEST (sha256:...) or "
                         "run build-push earlier in the step")
-    return Target(image, tag, str(digest) if digest else None, pin, policies)
+    return Target(image, tag, digest or None, req.pin, req.policies)
 
 
 def parse_item(item: str, pin: bool) -> Target:
@@ -95,41 +175,42 @@ def _unique(targets: list[Target], what: str) -> list[Target]:
     return list(seen.values())
 
 
-def targets_from(values: dict[str, Any], ctx: StepContext) -> list[Target]:
+def targets_from(req: Requested, ctx: StepContext) -> list[Target]:
     """The images to bump, in order: ``IMAGES`` when given; else IMAGE/TAG/DIGEST (defaulting to
     build-push's hand-off); with neither IMAGE nor TAG set and build-push run more than once in
     the step for different images, every image it handed over."""
-    items = [i for i in values.get("IMAGES") or [] if str(i).strip()]
-    pin = bool(values.get("PIN_DIGEST"))
-    if items:
-        clash = [n for n in ("IMAGE", "TAG", "DIGEST", "POLICY") if values.get(n)]
+    pin = req.pin
+    if req.images:
+        clash = [n for n, v in (("IMAGE", req.image), ("TAG", req.tag), ("DIGEST", req.digest),
+                                ("POLICY", req.policies)) if v]
         if clash:
             raise PipeError(f"IMAGES and {', '.join(clash)} are both set: give every image in "
                             "IMAGES (image=tag[@digest]), or one image with IMAGE and TAG "
                             "(POLICY goes with IMAGE)")
-        if len(items) > MAX_IMAGES:
-            raise PipeError(f"IMAGES has {len(items)} items, more than {MAX_IMAGES}: split the "
-                            "bump over several steps")
-        return _unique([parse_item(str(i), pin) for i in items], "IMAGES")
-    if not (values.get("IMAGE") or values.get("TAG")):
-        runs = handoff_read_all(ctx, BuildPushOutputs, instead="set IMAGE and TAG (or IMAGES)")
+        if len(req.images) > MAX_IMAGES:
+            raise PipeError(f"IMAGES has {len(req.images)} items, more than {MAX_IMAGES}: split "
+                            "the bump over several steps")
+        return _unique([parse_item(i, pin) for i in req.images], "IMAGES")
+    if not (req.image or req.tag):
+        runs = _runs(ctx)
         latest: dict[str, BuildPushOutputs] = {}
         for run in runs:  # oldest first: the last run of each image wins
             latest.pop(run.image, None)
             latest[run.image] = run
         if len(latest) > 1:
-            if values.get("POLICY"):
+            if req.policies:
                 raise PipeError("POLICY is set but build-push handed over several images "
                                 f"({', '.join(latest)}): set IMAGE and TAG with POLICY, or drop "
                                 "POLICY")
             targets = []
             for run in latest.values():
-                if not run.tags:
+                tag = handed_tag(run, ctx.tag)
+                if not tag:
                     raise PipeError(f"build-push handed over {run.image} without a tag: set "
                                     "IMAGES (image=tag[@digest])")
                 if pin and not run.digest:
                     raise PipeError(f"PIN_DIGEST is true but build-push handed over {run.image} "
                                     "without a digest (not pushed): push it, or set IMAGES")
-                targets.append(Target(run.image, run.tags[0], run.digest or None, pin))
+                targets.append(Target(run.image, tag, run.digest or None, pin))
             return targets
-    return [target_from(values, ctx)]
+    return [target_from(req, ctx)]

@@ -170,7 +170,8 @@ def test_branch_tag_is_the_default_build_cache(
     second = run_local("build-push", pipe_env(image="web-cache", commit=new_commit(), branch="cache/test",
                                               DOCKER_HOST=host), app_dir)
     assert second.code == 0, second.output
-    assert f"Cache source {registry.host}/acme/web-cache:cache-test pulled." in second.output
+    assert f"Cache source {registry.host}/acme/web-cache:cache-test (BuildKit reads it from the " \
+        "registry)." in second.output
     assert "(cached)" in second.output
     seen = registry_log.requests_since(registry.log_path, registry.host, start)
     manifests = "/v2/acme/web-cache/manifests/"
@@ -204,7 +205,7 @@ def test_cache_from_explicit_and_empty(
                                                 DOCKER_HOST=host, CACHE_FROM_COUNT="1",
                                                 CACHE_FROM_0=source), app_dir)
     assert explicit.code == 0, explicit.output
-    assert f"Cache source {source} pulled." in explicit.output
+    assert f"Cache source {source} (BuildKit reads it from the registry)." in explicit.output
     seen = registry_log.requests_since(registry.log_path, registry.host, start)
     pipe_lookups = {r.uri.removeprefix(manifests) for r in seen
                     if r.agent.startswith("do-pipes/") and r.uri.startswith(manifests)}
@@ -301,3 +302,15 @@ def test_plain_registry_never_calls_the_do_api(
     assert writes(seen, "acme/plain")
     assert users(seen, "acme/plain") == {do_token}
     leaks.assert_absent(do_token, text=run.output, paths=[app_dir])
+
+
+def test_a_cache_source_that_does_not_exist_is_passed_over(
+        app_dir: Path, pipe_env: Callable[..., dict[str, str]], registry: LocalRegistry,
+        docker_engine: object) -> None:
+    """CACHE_FROM naming an image the registry does not have: the build goes on without it."""
+    env = pipe_env(image="web-nocache", commit=new_commit(), CACHE_FROM_COUNT="1",
+                   CACHE_FROM_0=f"{registry.host}/acme/web-nocache:no-such-tag",
+                   DOCKER_HOST=docker_engine.host)  # type: ignore[attr-defined]
+    run = run_local("build-push", env, app_dir)
+    assert run.code == 0, run.output
+    assert "✔ Pushed" in run.output

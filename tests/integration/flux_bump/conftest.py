@@ -15,7 +15,9 @@ from testbed.pipes import REPO_ROOT, bitbucket_env
 
 CORPUS = REPO_ROOT / "tests" / "fixtures" / "gitops"
 _names = itertools.count(1)
-PR_BRANCHES = "refs/heads/flux-bump/*"  # the pipe's own pull-request branches, force-pushed by design
+# the pipe's own pull-request branches: it deletes one it pushed when the pull request cannot be
+# opened (never a forced update: those are refused on every branch)
+PR_BRANCHES = "refs/heads/flux-bump/*"
 
 
 @dataclass
@@ -52,21 +54,23 @@ def corpus_files() -> dict[str, bytes]:
 def make_repo(git_http: GitHttpServer) -> Iterator[Callable[..., GitopsRepo]]:
     """``make_repo(files=None)``: a new bare repository on the servers (default: the corpus).
 
-    The servers refuse to force or delete any branch but the pipe's pull-request branches; after
-    the test, no update of any other ref may have been forced (nor even attempted)."""
+    The servers refuse to force any branch, and to delete any but the pipe's pull-request
+    branches; after the test, no update may have been forced (nor even attempted), and only a
+    pull-request branch deleted."""
     made: list[GitopsRepo] = []
 
     def make(files: Mapping[str, bytes | str] | None = None, branch: str = "main") -> GitopsRepo:
         name = f"acme/gitops-{next(_names)}"
         path = create_repo(git_http.root / f"{name}.git", files or corpus_files(), branch,
-                           force_allowed=(PR_BRANCHES,))
+                           delete_allowed=(PR_BRANCHES,))
         made.append(GitopsRepo(name, path, git_http.url(f"{name}.git")))
         return made[-1]
 
     yield make
     for repo in made:
-        forced = [u for u in repo.updates() if u.forced and not u.ref.startswith("refs/heads/flux-bump/")]
-        assert forced == [], f"{repo.name}: forced ref updates {forced}"
+        forced = [u for u in repo.updates() if u.kind == "forced" or (
+            u.kind == "delete" and not u.ref.startswith("refs/heads/flux-bump/"))]
+        assert forced == [], f"{repo.name}: forced ref updates or deletions {forced}"
 
 
 @pytest.fixture()
@@ -105,14 +109,19 @@ def ssh_env(git_ssh: GitSshServer, build_dir: Path) -> Callable[..., dict[str, s
 
 @pytest.fixture()
 def pr_api(bitbucket_api: BitbucketStub, git_http: GitHttpServer) -> BitbucketStub:
-    """The PR stub, checking that a pull request's source branch exists on the git server."""
+    """The PR stub, checking that a repository and a pull request's source branch exist on the
+    git server."""
 
     def exists(workspace: str, slug: str, branch: str) -> bool:
         repo = git_http.root / workspace / f"{slug}.git"
         return subprocess.run(["git", "rev-parse", "--verify", "-q", f"refs/heads/{branch}"],
                               cwd=repo, capture_output=True).returncode == 0
 
+    def repo_exists(workspace: str, slug: str) -> bool:
+        return (git_http.root / workspace / f"{slug}.git").is_dir()
+
     bitbucket_api.state.branch_exists = exists
+    bitbucket_api.state.repo_exists = repo_exists
     return bitbucket_api
 
 

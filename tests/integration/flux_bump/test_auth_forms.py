@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from testbed.bitbucket_stub import BitbucketStub
-from testbed.git_http import GitHttpServer, create_repo, git
+from testbed.git_http import Accounts, GitHttpServer, create_repo, git
 from testbed.pipes import bitbucket_env, run_local
 
 from .conftest import fail_lines
@@ -23,9 +23,12 @@ FILES = {"apps/web.yaml": "image: ghcr.io/acme/web:1.0.0\n"}
 def servers(tmp_path: Path, git_token: str) -> Iterator[tuple[GitHttpServer, GitHttpServer]]:
     """A server taking an access token and an API token (by the static username), and one where
     the access token may only read (403 on push)."""
-    users = {"x-token-auth": git_token, "x-bitbucket-api-token-auth": API_TOKEN}
-    with GitHttpServer(users, workdir=tmp_path) as writable, \
-            GitHttpServer(users, workdir=tmp_path, read_only=frozenset({"x-token-auth"})) as ro:
+    def accounts(read_only: set[str]) -> Accounts:
+        return Accounts(access_tokens={git_token}, api_tokens={"ci-bot": API_TOKEN},
+                        read_only=read_only)
+
+    with GitHttpServer(accounts(set()), workdir=tmp_path) as writable, \
+            GitHttpServer(accounts({git_token}), workdir=tmp_path) as ro:
         for srv in (writable, ro):
             create_repo(srv.root / "acme/gitops.git", FILES)
             git("config", "receive.denyNonFastForwards", "true", cwd=srv.root / "acme/gitops.git")

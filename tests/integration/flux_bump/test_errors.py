@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from testbed.fixtures import READER_PASSWORD
+from testbed.fixtures import READER_TOKEN
 from testbed.git_http import GitHttpServer
 from testbed.net import free_port
 from testbed.pipes import run_local
@@ -20,9 +20,9 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
                     ["GITOPS_REPO:", "unreachable"]),
     "bad auth": ({"BITBUCKET_ACCESS_TOKEN": "wrong-token-value"},
                  ["rejected the credentials", "BITBUCKET_ACCESS_TOKEN"]),
-    "read-only credentials": ({"BITBUCKET_ACCESS_TOKEN": "<unset>", "GIT_USERNAME": "reader",
-                               "GIT_PASSWORD": READER_PASSWORD},
-                              ["rejected the credentials", "may write to the repository"]),
+    "read-only credentials": ({"BITBUCKET_ACCESS_TOKEN": READER_TOKEN},
+                              ["rejected the credentials (403)", "BITBUCKET_ACCESS_TOKEN may not "
+                               "write to the repository"]),
     "unknown branch": ({"BRANCH": "release/9"}, ["BRANCH: the branch 'release/9' does not exist"]),
     "bad branch name": ({"BRANCH": "a..b"}, ["BRANCH is not valid"]),
     "invalid tag": ({"TAG": "-bad tag"}, ["TAG '-bad tag' is not a valid image tag"]),

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 from testbed.git_http import GIT_ENV, GitHttpServer, create_repo, git, ref_updates
 from testbed.git_ssh import GitSshServer
 
@@ -41,7 +42,7 @@ def test_force_push_and_delete_are_refused_and_recorded(
         git_ssh: GitSshServer, tmp_path: Path) -> None:
     name = f"acme/guarded-{protocol}.git"
     repo = create_repo(git_http.root / name, {"a.yaml": "image: x:1\n"},
-                       force_allowed=("refs/heads/mine/*",))
+                       delete_allowed=("refs/heads/mine/*",))
     _, env = ways[protocol]
     url = git_http.url(name) if protocol == "http" else git_ssh.url(name)
     work = tmp_path / "work"
@@ -65,7 +66,8 @@ def test_force_push_and_delete_are_refused_and_recorded(
 
     assert _push(work, env, "HEAD:refs/heads/mine/x").returncode == 0
     git("commit", "-q", "--amend", "-m", "two, again", cwd=work)
-    assert _push(work, env, "+HEAD:refs/heads/mine/x").returncode == 0  # exempt by force_allowed
+    assert _push(work, env, "+HEAD:refs/heads/mine/x").returncode != 0  # never forced, even there
+    assert _push(work, env, ":refs/heads/mine/x").returncode == 0  # deleted: by delete_allowed
 
     seen = [(u.phase, u.verdict, u.kind, u.ref) for u in ref_updates(repo)]
     assert seen == [
@@ -77,8 +79,36 @@ def test_force_push_and_delete_are_refused_and_recorded(
         ("attempt", "refused", "delete", "refs/heads/other"),
         ("attempt", "accepted", "create", "refs/heads/mine/x"),
         ("updated", "done", "create", "refs/heads/mine/x"),
-        ("attempt", "accepted", "forced", "refs/heads/mine/x"),
-        ("updated", "done", "forced", "refs/heads/mine/x"),
+        ("attempt", "refused", "forced", "refs/heads/mine/x"),
+        ("attempt", "accepted", "delete", "refs/heads/mine/x"),
+        ("updated", "done", "delete", "refs/heads/mine/x"),
     ]
     first = ref_updates(repo)[0]
     assert (first.old, first.new) == (seed, ahead)
+
+
+def test_http_takes_exactly_the_credentials_bitbucket_documents(
+        git_http: GitHttpServer, git_token: str, git_password: str) -> None:
+    """Access tokens as ``x-token-auth``; an API token as ``x-bitbucket-api-token-auth`` or as the
+    Bitbucket username of its account; nothing else (issue 14 §3)."""
+    name = "acme/auth-forms.git"
+    create_repo(git_http.root / name, {"a.yaml": "image: x:1\n"})
+    url = f"{git_http.url(name)}/info/refs?service=git-upload-pack"
+
+    def status(user: str, secret: str) -> int:
+        return requests.get(url, auth=(user, secret), timeout=30).status_code
+
+    accepted = [("x-token-auth", git_token), ("x-bitbucket-api-token-auth", git_password),
+                ("gituser", git_password)]
+    refused = [
+        ("gituser", git_token),                        # an access token under a user's name
+        ("someone", git_token), ("git", git_token),    # ... or any other name
+        ("x-token-auth", git_password),                # an API token as an access token
+        ("x-bitbucket-api-token-auth", git_token),     # an access token as an API token
+        ("other-user", git_password),                  # an API token under another user's name
+        ("ci-bot@example.com", git_password),          # the email is not the git username
+        ("x-token-auth", "wrong"), ("gituser", ""),
+    ]
+    assert [status(u, s) for u, s in accepted] == [200] * len(accepted)
+    assert [status(u, s) for u, s in refused] == [401] * len(refused)
+    assert requests.get(url, timeout=30).status_code == 401  # no credentials at all

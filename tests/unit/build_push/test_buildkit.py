@@ -3,13 +3,16 @@ removed), the condensed progress, SECRETS parsing and the choice of builder."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from build_push import buildkit, buildsecrets, pipe, tags
 from build_push.request import BuildRequest
+from build_push.settings import Settings
 from pipes_common.errors import PipeError
 
 PLAIN_OK = """#1 [internal] load build definition from Dockerfile
@@ -114,28 +117,73 @@ def test_a_cli_from_23_needs_buildx(tmp_path: Path) -> None:
     assert found.cli == buildkit.Cli(old, "20.10.24", buildx=False)
 
 
-def _settings(**changes: object) -> pipe.Settings:
-    base = pipe.Settings(
+def _settings(**changes: object) -> Settings:
+    base = Settings(
         token="t", registry_name="acme", image_name="web", host="r.example", username=None,
-        api_url=None, tag_plan=tags.TagPlan(tags=["main"], commit_tag=None, branch_tag="main"),
+        api_url="https://api.example", preflight=False,
+        tag_plan=tags.TagPlan(tags=["main"], commit_tag=None, branch_tag="main"),
         commit=None, dockerfile=Path("Dockerfile"), context=Path("."), target=None, build_args={},
-        labels={}, cache_from=None, network=None, skip_if_exists=True, push=True)
+        labels={}, inputs="sha256:unit", cache_from=None, network=None, skip_if_exists=True,
+        push=True)
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
-def test_auto_falls_back_to_classic_with_one_warning(monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(buildkit, "probe", lambda env: buildkit.Probe(None, "no docker CLI in the pipe"))
-    assert pipe.choose_builder(_settings()) is None
+def _probe(probe: buildkit.Probe) -> Callable[[], buildkit.Probe]:
+    return lambda: probe
+
+
+def test_auto_falls_back_to_classic_with_one_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    ports = _probe(buildkit.Probe(None, "no docker CLI in the pipe"))
+    assert pipe.choose_builder(_settings(), ports) is None
     assert _lines(capsys, "WARNING") == [
         "BuildKit is not available (no docker CLI in the pipe): building with the classic builder."]
     with pytest.raises(PipeError, match=r"^BUILDER needs BuildKit, which is not available"):
-        pipe.choose_builder(_settings(builder="buildkit"))
+        pipe.choose_builder(_settings(builder="buildkit"), ports)
     with pytest.raises(PipeError, match=r"^SECRETS needs BuildKit, which is not available"):
-        pipe.choose_builder(_settings(secrets={"npmrc": "v"}))
+        pipe.choose_builder(_settings(secrets={"npmrc": "v"}), ports)
 
 
 def test_classic_refuses_what_only_buildkit_does() -> None:
+    ports = _probe(buildkit.Probe(None, "unused"))
     with pytest.raises(PipeError, match=r"^CACHE_TO needs BuildKit but BUILDER is classic"):
-        pipe.choose_builder(_settings(builder="classic", cache_to="type=registry,ref=r/x:c"))
-    assert pipe.choose_builder(_settings(builder="classic")) is None
+        pipe.choose_builder(_settings(builder="classic", cache_to="type=registry,ref=r/x:c"), ports)
+    assert pipe.choose_builder(_settings(builder="classic"), ports) is None
+
+
+def test_registry_credentials_reach_the_cli_as_a_private_config(tmp_path: Path) -> None:
+    usual = tmp_path / "home" / ".docker"
+    (usual / "cli-plugins").mkdir(parents=True)
+    folder = tmp_path / "private"
+    folder.mkdir()
+    config = buildkit.docker_config(folder, {"r.example:5000": ("user", "pa:ss")},
+                                    {"HOME": str(tmp_path / "home")})
+    path = config / "config.json"
+    assert json.loads(path.read_text()) == {"auths": {"r.example:5000": {"auth": "dXNlcjpwYTpzcw=="}}}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and config.parent == folder
+    assert (config / "cli-plugins").resolve() == (usual / "cli-plugins").resolve()  # buildx stays
+
+
+def test_the_build_gets_the_credentials_and_leaves_no_file_behind(tmp_path: Path) -> None:
+    """A fake docker CLI records what it was given: the credentials only in DOCKER_CONFIG's file
+    (never on its command line), and that folder is gone when the build returns."""
+    record = tmp_path / "record"
+    cli_path = tmp_path / "docker"
+    cli_path.write_text(f"""#!/bin/sh
+echo "$@" > {record}.args
+echo "$DOCKER_CONFIG" > {record}.config
+cat "$DOCKER_CONFIG/config.json" > {record}.json
+while [ $# -gt 0 ]; do
+  if [ "$1" = --iidfile ]; then echo sha256:built > "$2"; fi
+  shift
+done
+""")
+    cli_path.chmod(0o755)
+    req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r.example/a/web:x",
+                       cache_from=["r.example/a/web:main"], registry_auth={"r.example": ("u", "s3cret")})
+    cli = buildkit.Cli(cli_path, "20.10.24", buildx=False)
+    assert buildkit.build(cli, req, {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}) == "sha256:built"
+    assert "s3cret" not in (tmp_path / "record.args").read_text()
+    assert "--cache-from r.example/a/web:main" in (tmp_path / "record.args").read_text()
+    config = Path((tmp_path / "record.config").read_text().strip())
+    assert json.loads((tmp_path / "record.json").read_text())["auths"]["r.example"]["auth"] == "dTpzM2NyZXQ="
+    assert not config.exists() and not config.parent.exists()

@@ -1,7 +1,8 @@
 """build-push's orchestration (pre-flight, skip or build, push, tags, outputs) against small fakes
 of the pipe's ports: the DigitalOcean API client, the registry client and the Docker engine (build,
 pull, push).  The real services are the integration tests' job; these fail in milliseconds when
-the order or the choices of ``build_push.pipe.main`` break."""
+the order or the choices of ``build_push.pipe.main`` break (the fakes are handed to it as its
+ports, nothing is patched)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from build_push import builder, pipe, preflight, pusher
+from build_push import buildkit, inputs, pipe, preflight
+from build_push.ports import Ports
 from build_push.request import BuildRequest
 from build_push.schema import SCHEMA
 from pipes_common.docr import DOApiError, DockerCredentials
 from pipes_common.errors import PipeError
-from pipes_common.registry import ManifestRef
+from pipes_common.registry import ManifestRef, RegistryError
 from testbed import dotenv
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -60,9 +62,10 @@ class FakeDO:
 @dataclass
 class FakeRegistry:
     manifests: dict[str, str] = field(default_factory=dict)  # tag -> digest of REPO
-    revisions: dict[str, str] = field(default_factory=dict)  # digest -> its revision label
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # digest -> its image's labels
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     creds: tuple[str | None, str | None] = (None, None)
+    refuse_writes: bool = False  # as a registry does for a read-only account (403 on the PUT)
 
     def ping(self) -> None:
         self.calls.append(("ping",))
@@ -74,11 +77,13 @@ class FakeRegistry:
 
     def image_labels(self, repo: str, ref: str) -> dict[str, str]:
         self.calls.append(("labels", ref))
-        revision = self.revisions.get(ref)
-        return {} if revision is None else {"org.opencontainers.image.revision": revision}
+        return dict(self.labels.get(ref, {}))
 
     def add_tag(self, repo: str, source_ref: str, tag: str) -> str:
         self.calls.append(("add_tag", source_ref, tag))
+        if self.refuse_writes:
+            raise RegistryError(f"Registry {HOST} denied writing the manifest {repo}:{tag} (403)",
+                                "denied", 403, write=True)
         self.manifests[tag] = self.manifests[source_ref]
         return self.manifests[tag]
 
@@ -94,40 +99,65 @@ class FakeEngine:
     registry: FakeRegistry
     events: list[tuple[Any, ...]] = field(default_factory=list)
 
-    @property
-    def api(self) -> FakeEngine:
-        return self
+    def default_network(self) -> str | None:
+        return None
 
-    @property
-    def networks(self) -> FakeEngine:
-        return self
+    def pull(self, ref: str, auth: dict[str, str] | None) -> bool:
+        self.events.append(("pull", ref, auth))
+        return True
 
-    def list(self, names: list[str]) -> list[str]:
-        return ["bridge"]
-
-    def pull(self, repo: str, tag: str, auth_config: dict[str, str] | None) -> None:
-        self.events.append(("pull", f"{repo}:{tag}", auth_config))
-
-    def tag(self, image_id: str, repo: str, tag: str) -> None:
+    def tag(self, image_id: str, repository: str, tag: str) -> None:
         self.events.append(("tag", tag))
 
-    def build(self, client: object, req: BuildRequest) -> str:
-        self.events.append(("build", req))
+    def build(self, request: BuildRequest, cli: buildkit.Cli | None) -> str:
+        self.events.append(("build", request))
         return "sha256:image"
 
-    def push(self, client: object, repository: str, tag: str, auth: dict[str, str]) -> str:
+    def push(self, repository: str, tag: str, auth: dict[str, str]) -> str:
         self.events.append(("push", f"{repository}:{tag}", auth))
         self.registry.manifests[tag] = NEW
-        self.registry.revisions[NEW] = COMMIT
+        built = [e[1] for e in self.events if e[0] == "build"][-1]
+        self.registry.labels[NEW] = dict(built.labels)
         return NEW
 
 
 @dataclass
-class Ports:
+class Bed:
     do: FakeDO
     registry: FakeRegistry
     engine: FakeEngine
     build_dir: Path
+    engine_allowed: bool = True
+    buildkit: bool = True  # a BuildKit CLI is found, else the classic builder
+    probes: int = 0        # how many times the docker CLI was probed
+
+    @property
+    def ports(self) -> Ports:
+        def registry_client(host: str, username: str | None, password: str | None) -> FakeRegistry:
+            self.registry.creds = (username, password)
+            return self.registry
+
+        def engine() -> FakeEngine:
+            assert self.engine_allowed, "the Docker engine is not needed here"
+            return self.engine
+
+        cli = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=False)
+        found = buildkit.Probe(cli, "") if self.buildkit else buildkit.Probe(None, "no CLI (unit)")
+
+        def probe() -> buildkit.Probe:
+            self.probes += 1
+            return found
+
+        return Ports(digitalocean=lambda token, url: self.do, registry=registry_client,
+                     engine=engine, buildkit=probe)
+
+    def main(self) -> int:
+        return pipe.main(self.ports)
+
+    def labels(self, **changes: str) -> dict[str, str]:
+        """The labels of an image of this commit built from the bed's inputs (``changes`` on top)."""
+        key = inputs.key(self.build_dir, self.build_dir / "Dockerfile", self.build_dir, None, {}, {})
+        return {"org.opencontainers.image.revision": COMMIT, inputs.LABEL: key, **changes}
 
     def built(self) -> BuildRequest | None:
         found = [e[1] for e in self.engine.events if e[0] == "build"]
@@ -138,7 +168,7 @@ class Ports:
 
 
 @pytest.fixture()
-def ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ports:
+def bed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bed:
     for name in list(SCHEMA) + [f"{n}_COUNT" for n in SCHEMA]:
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
@@ -147,108 +177,169 @@ def ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ports:
            "DIGITALOCEAN_ACCESS_TOKEN": "dop_v1_unit", "REGISTRY_NAME": "acme", "IMAGE": "web"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    do, registry = FakeDO(), FakeRegistry()
-    engine = FakeEngine(registry)
-
-    def registry_client(host: str, username: str | None, password: str | None) -> FakeRegistry:
-        registry.creds = (username, password)
-        return registry
-
-    monkeypatch.setattr(pipe, "DigitalOceanClient", lambda token, url: do)
-    monkeypatch.setattr(pipe, "RegistryClient", registry_client)
-    monkeypatch.setattr(pipe, "_docker", lambda: engine)
-    monkeypatch.setattr(builder, "build", engine.build)
-    monkeypatch.setattr(pusher, "push", engine.push)
-    return Ports(do, registry, engine, tmp_path)
+    registry = FakeRegistry()
+    return Bed(FakeDO(), registry, FakeEngine(registry), tmp_path)
 
 
-def test_commit_already_pushed_skips_the_engine(ports: Ports, monkeypatch: pytest.MonkeyPatch) -> None:
-    ports.registry.manifests = {SHA_TAG: OLD}
-    ports.registry.revisions = {OLD: COMMIT}
-
-    def no_engine() -> None:
-        raise AssertionError("the Docker engine is not needed to skip")
-
-    monkeypatch.setattr(pipe, "_docker", no_engine)
-    assert pipe.main() == 0
-    assert ports.engine.events == []
-    assert ("add_tag", SHA_TAG, "main") in ports.registry.calls  # the missing branch tag, server-side
-    assert ports.registry.creds == ("short-user", "short-password")
-    out = ports.outputs()
+def test_commit_already_pushed_skips_the_engine(bed: Bed) -> None:
+    bed.registry.manifests = {SHA_TAG: OLD}
+    bed.registry.labels = {OLD: bed.labels()}
+    bed.engine_allowed = False
+    assert bed.main() == 0
+    assert bed.engine.events == [] and bed.probes == 0  # nor the docker CLI
+    assert ("add_tag", SHA_TAG, "main") in bed.registry.calls  # the missing branch tag, server-side
+    assert bed.registry.creds == ("short-user", "short-password")
+    out = bed.outputs()
     assert (out["BUILD_PUSH_DIGEST"], out["BUILD_PUSH_SKIPPED"]) == (OLD, "true")
 
 
-def test_new_commit_preflight_build_push_tags(ports: Ports) -> None:
-    ports.registry.manifests = {"main": OLD}  # the branch's previous image: the build cache
-    assert pipe.main() == 0
+@pytest.mark.parametrize("builder", ["buildkit", "classic"])
+def test_new_commit_preflight_build_push_tags(bed: Bed, builder: str) -> None:
+    bed.registry.manifests = {"main": OLD}  # the branch's previous image: the build cache
+    bed.buildkit = builder == "buildkit"
+    assert bed.main() == 0
     # pre-flight, in order, with the documented 30-minute read-write credentials
-    assert ports.do.calls[:3] == [("registry", "acme"), ("gc", "acme"),
+    assert bed.do.calls[:3] == [("registry", "acme"), ("gc", "acme"),
                                   ("credentials", "acme", HOST, 1800, True)]
-    heads = [c[1] for c in ports.registry.calls if c[0] == "head"]
+    heads = [c[1] for c in bed.registry.calls if c[0] == "head"]
     assert heads[:3] == [SHA_TAG, "main", "latest"]  # skip check, then the default cache sources
     auth = {"username": "short-user", "password": "short-password"}
-    assert ports.engine.events[0] == ("pull", f"{HOST}/{REPO}:main", auth)
-    request = ports.built()
+    request = bed.built()
     assert request is not None and request.cache_from == [f"{HOST}/{REPO}:main"]
+    if builder == "classic":  # the engine pulls the cache source whole before the build
+        assert bed.engine.events[0] == ("pull", f"{HOST}/{REPO}:main", auth)
+        assert request.registry_auth == {}
+    else:  # BuildKit reads it from the registry itself, with the push credentials
+        assert [e for e in bed.engine.events if e[0] == "pull"] == []
+        assert request.registry_auth == {HOST: ("short-user", "short-password")}
     assert request.tag == f"{HOST}/{REPO}:{SHA_TAG}"
     assert request.labels["org.opencontainers.image.revision"] == COMMIT
-    assert ("push", f"{HOST}/{REPO}:{SHA_TAG}", auth) in ports.engine.events
-    assert ports.registry.manifests == {SHA_TAG: NEW, "main": NEW}
-    out = ports.outputs()
+    assert ("push", f"{HOST}/{REPO}:{SHA_TAG}", auth) in bed.engine.events
+    assert bed.registry.manifests == {SHA_TAG: NEW, "main": NEW}
+    out = bed.outputs()
     assert (out["BUILD_PUSH_DIGEST"], out["BUILD_PUSH_REF"]) == (NEW, f"{HOST}/{REPO}@{NEW}")
     assert out["BUILD_PUSH_TAGS"] == f"{SHA_TAG} main" and out["BUILD_PUSH_SKIPPED"] == "false"
+    assert bed.probes == 1
 
 
-def test_new_repository_checks_the_plan_limit_before_building(ports: Ports) -> None:
-    ports.do.limit, ports.do.count = 2, 2
+@pytest.mark.parametrize("change", [{"BUILD_ARGS": "[APP_ENV=production]"}, {"TARGET": "runtime"},
+                                    {"LABELS": "[team=ads]"}, {"CONTEXT": "sub"}, {"Dockerfile": "FROM busybox\n"}])
+def test_the_same_commit_from_other_inputs_is_built_anew(bed: Bed, monkeypatch: pytest.MonkeyPatch,
+                                                         change: dict[str, str]) -> None:
+    bed.registry.manifests = {SHA_TAG: OLD}
+    before = bed.labels()  # this commit, built from the bed's inputs
+    bed.registry.labels = {OLD: before}
+    (bed.build_dir / "sub").mkdir()
+    for key, value in change.items():
+        if key == "Dockerfile":
+            (bed.build_dir / key).write_text(value)
+        else:
+            monkeypatch.setenv(key, value)
+    assert bed.main() == 0
+    request = bed.built()
+    assert request is not None and bed.registry.manifests[SHA_TAG] == NEW
+    assert request.labels[inputs.LABEL] != before[inputs.LABEL]
+    assert bed.outputs()["BUILD_PUSH_SKIPPED"] == "false"
+
+
+def test_a_hotfix_release_moves_only_its_own_minor(bed: Bed, monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delenv("BITBUCKET_BRANCH")
+    monkeypatch.setenv("BITBUCKET_TAG", "v1.3.5")
+    bed.registry.manifests = {"1.4.0": OLD, "1.4": OLD, "1": OLD, "latest": OLD, "1.3.4": OLD, "1.3": OLD}
+    assert bed.main() == 0
+    moved = {tag for tag, digest in bed.registry.manifests.items() if digest == NEW}
+    assert moved == {SHA_TAG, "1.3.5", "1.3"}
+    out = bed.outputs()
+    assert out["BUILD_PUSH_TAGS"] == f"{SHA_TAG} 1.3.5 1.3" and out["BUILD_PUSH_VERSION"] == "1.3.5"
+    held = [r.getMessage() for r in caplog.records if "not moved" in r.getMessage()]
+    assert held == [f"{tag} not moved: 1.4.0 is already pushed, newer than 1.3.5 (latest, X and X.Y "
+                    "move only forward)." for tag in ("latest", "1")]
+
+
+def test_a_rerun_of_a_release_skips_with_the_same_outputs(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BITBUCKET_BRANCH")
+    monkeypatch.setenv("BITBUCKET_TAG", "v1.3.5")
+    bed.registry.manifests = {"1.4.0": OLD, "latest": OLD}
+    assert bed.main() == 0
+    first = bed.outputs()
+    bed.engine_allowed = False
+    assert bed.main() == 0
+    again = bed.outputs()
+    assert again.pop("BUILD_PUSH_SKIPPED") == "true" and first.pop("BUILD_PUSH_SKIPPED") == "false"
+    assert "BUILD_PUSH_IMAGE_ID" not in again and first.pop("BUILD_PUSH_IMAGE_ID")  # nothing built
+    assert again == first and first["BUILD_PUSH_VERSION"] == "1.3.5"
+    assert bed.registry.manifests["latest"] == OLD
+
+
+@pytest.mark.parametrize(("write", "expected"), [
+    (True, "denied the write: DIGITALOCEAN_ACCESS_TOKEN can read but not push"),
+    (False, "denied access to acme/web: give DIGITALOCEAN_ACCESS_TOKEN access")])
+def test_a_registry_denial_is_told_by_its_kind(bed: Bed, write: bool, expected: str) -> None:
+    """A denied write and a denied read are told apart by the error's ``write``, whatever its
+    text says (the skip's server-side tagging writes; its check reads)."""
+    bed.registry.manifests = {SHA_TAG: OLD}
+    bed.registry.labels = {OLD: bed.labels()}
+    bed.registry.refuse_writes = True
+    if not write:
+        def denied(repo: str, ref: str) -> dict[str, str]:
+            raise RegistryError(f"Registry {HOST} denied pushing and writing {repo}:{ref} (403)",
+                                "denied", 403)
+        bed.registry.image_labels = denied  # type: ignore[method-assign]
+    with pytest.raises(PipeError, match=expected):
+        bed.main()
+
+
+def test_new_repository_checks_the_plan_limit_before_building(bed: Bed) -> None:
+    bed.do.limit, bed.do.count = 2, 2
     with pytest.raises(PipeError, match="already holds 2 repositories"):
-        pipe.main()
-    assert ports.engine.events == []
+        bed.main()
+    assert bed.engine.events == []
 
 
-def test_garbage_collection_stops_before_any_registry_call(ports: Ports) -> None:
-    ports.do.gc = {"uuid": "u", "status": "scanning manifests"}
+def test_garbage_collection_stops_before_any_registry_call(bed: Bed) -> None:
+    bed.do.gc = {"uuid": "u", "status": "scanning manifests"}
     with pytest.raises(PipeError, match="read-only while garbage collection"):
-        pipe.main()
-    assert ports.registry.calls == [] and ports.engine.events == []
+        bed.main()
+    assert bed.registry.calls == [] and bed.engine.events == []
 
 
-def test_push_false_builds_only(ports: Ports, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_push_false_builds_only(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUSH", "false")
-    assert pipe.main() == 0
-    assert ports.do.calls == [] and ports.registry.calls == []
-    assert [e[0] for e in ports.engine.events] == ["build", "tag"]
-    assert ports.outputs()["BUILD_PUSH_DIGEST"] == ""
+    assert bed.main() == 0
+    assert bed.do.calls == [] and bed.registry.calls == []
+    assert [e[0] for e in bed.engine.events] == ["build", "tag"]
+    assert bed.outputs()["BUILD_PUSH_DIGEST"] == ""
 
 
-def test_skip_if_exists_false_builds_an_existing_commit(ports: Ports, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_skip_if_exists_false_builds_an_existing_commit(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SKIP_IF_EXISTS", "false")
-    ports.registry.manifests = {SHA_TAG: OLD}
-    assert pipe.main() == 0
-    assert ports.built() is not None
-    assert ports.registry.manifests[SHA_TAG] == NEW
+    bed.registry.manifests = {SHA_TAG: OLD}
+    assert bed.main() == 0
+    assert bed.built() is not None
+    assert bed.registry.manifests[SHA_TAG] == NEW
 
 
 @pytest.mark.parametrize(("given", "expected"), [({"CACHE_FROM_COUNT": "0"}, []),
                                                  ({"CACHE_FROM": "[reg.io/cache:1]"}, ["reg.io/cache:1"])])
-def test_cache_from_given_replaces_the_lookups(ports: Ports, monkeypatch: pytest.MonkeyPatch,
+def test_cache_from_given_replaces_the_lookups(bed: Bed, monkeypatch: pytest.MonkeyPatch,
                                                given: dict[str, str], expected: list[str]) -> None:
     for key, value in given.items():
         monkeypatch.setenv(key, value)
-    ports.registry.manifests = {"main": OLD, "latest": OLD}
-    assert pipe.main() == 0
-    request = ports.built()
+    bed.registry.manifests = {"main": OLD, "latest": OLD}
+    assert bed.main() == 0
+    request = bed.built()
     assert request is not None and request.cache_from == expected
-    assert [e[1] for e in ports.engine.events if e[0] == "pull"] == expected
-    heads_before_build = [c[1] for c in ports.registry.calls if c[0] == "head"][:2]
+    assert [e[1] for e in bed.engine.events if e[0] == "pull"] == []  # BuildKit: no pull first
+    heads_before_build = [c[1] for c in bed.registry.calls if c[0] == "head"][:2]
     assert "latest" not in heads_before_build
 
 
-def test_target_reaches_the_build(ports: Ports, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_target_reaches_the_build(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TARGET", "runtime")
     monkeypatch.setenv("PUSH", "false")
-    assert pipe.main() == 0
-    request = ports.built()
+    assert bed.main() == 0
+    request = bed.built()
     assert request is not None and request.target == "runtime"
 
 
@@ -256,17 +347,28 @@ def test_target_reaches_the_build(ports: Ports, monkeypatch: pytest.MonkeyPatch)
 
 def test_preflight_falls_back_to_the_token_when_credentials_are_down() -> None:
     do = FakeDO(credentials_error=503)
-    creds = preflight.run(do, "acme", HOST, "dop_v1_unit")  # type: ignore[arg-type]
+    creds = preflight.run(do, "acme", HOST, "dop_v1_unit")
     assert creds == preflight.PushCredentials("dop_v1_unit", "dop_v1_unit")
 
 
 def test_preflight_refuses_a_read_only_token() -> None:
     with pytest.raises(PipeError, match="can read the registry but not push"):
-        preflight.run(FakeDO(credentials_error=403), "acme", HOST, "dop_v1_unit")  # type: ignore[arg-type]
+        preflight.run(FakeDO(credentials_error=403), "acme", HOST, "dop_v1_unit")
 
 
 def test_preflight_unknown_registry() -> None:
     do = FakeDO()
     with pytest.raises(PipeError, match="REGISTRY_NAME: no registry 'other'"):
-        preflight.run(do, "other", HOST, "dop_v1_unit")  # type: ignore[arg-type]
+        preflight.run(do, "other", HOST, "dop_v1_unit")
     assert do.calls == [("registry", "other")]
+
+
+def test_work_in_background_hands_over_its_result_or_its_error() -> None:
+    assert pipe.in_background(lambda: 42)() == 42
+
+    def broken() -> int:
+        raise PipeError("the probe failed")
+
+    wait = pipe.in_background(broken)
+    with pytest.raises(PipeError, match="the probe failed"):
+        wait()

@@ -97,3 +97,47 @@ def test_oci_labels() -> None:
 def test_clone_dir_defaults_to_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert StepContext.from_env({}).clone_dir == tmp_path
+
+
+@pytest.mark.parametrize(("git_tag", "version", "release"), [
+    ("v1.4.2", "1.4.2", (1, 4, 2)),
+    ("1.4.2+build.7", "1.4.2", (1, 4, 2)),
+    ("v2.0.0-rc.1", "2.0.0-rc.1", None),  # a pre-release moves no floating tag at all
+    ("release-2024", "release-2024", None),
+])
+def test_plan_version_for_the_hand_off(git_tag: str, version: str, release: tuple[int, ...] | None) -> None:
+    plan = tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_TAG=git_tag), None)
+    assert (plan.version_tag, plan.release) == (version, release)
+
+
+def test_plan_user_tags_have_no_release_and_a_version_only_when_pushed() -> None:
+    plan = tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_TAG="v1.4.2"), ["latest", "stable"])
+    assert (plan.version_tag, plan.release) == (None, None)
+    plan = tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_TAG="v1.4.2"), ["1.4.2", "latest"])
+    assert (plan.version_tag, plan.release) == ("1.4.2", None)  # the user's latest: theirs to move
+    assert tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_BRANCH="main"), None).version_tag is None
+
+
+@pytest.mark.parametrize(("git_tag", "pushed", "kept", "held"), [
+    # a hotfix of an older line moves only its own X.Y
+    ("v1.3.5", ["1.4.0", "1.4", "1", "latest", "1.3.4", "1.3"], ["1.3.5", "1.3"],
+     [("1", "1.4.0"), ("latest", "1.4.0")]),
+    # a newer patch of the current line under a newer major: all but latest
+    ("v1.4.1", ["2.0.0", "1.4.0", "main", "sha-0000000"], ["1.4.1", "1.4", "1"], [("latest", "2.0.0")]),
+    ("v1.10.0", ["1.9.3", "1.2.0"], ["1.10.0", "1.10", "1", "latest"], []),  # 1.10 > 1.9 (not text)
+    ("v1.3.5", ["1.3.5", "1.3", "1", "latest"], ["1.3.5", "1.3", "1", "latest"], []),  # a re-run
+    ("v1.0.0", [], ["1.0.0", "1.0", "1", "latest"], []),  # the first release
+    ("v1.3.5", ["1.4.0-rc.1", "v9.0.0", "1.4"], ["1.3.5", "1.3", "1", "latest"], []),  # not releases
+])
+def test_floating_tags_move_only_forward(git_tag: str, pushed: list[str], kept: list[str],
+                                         held: list[tuple[str, str]]) -> None:
+    plan = tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_TAG=git_tag), None)
+    narrowed, holds = tags.forward_only(plan, pushed)
+    assert narrowed.tags == ["sha-0123456", *kept]
+    assert sorted((h.tag, h.newer) for h in holds) == sorted(held)
+
+
+def test_branch_and_user_tags_are_never_held() -> None:
+    for plan in (tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_BRANCH="main"), None),
+                 tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_TAG="v1.0.0"), ["latest"])):
+        assert tags.forward_only(plan, ["9.9.9"]) == (plan, [])

@@ -60,6 +60,13 @@ class FakeGit:
         self.calls.append(("onto_branch", commit, tip))
         return f"{commit}-after-{tip}"
 
+    deleted: list[str] = field(default_factory=list)
+
+    def delete_branch(self, branch: str) -> bool:
+        self.calls.append(("delete_branch", branch))
+        self.deleted.append(branch)
+        return True
+
 
 @pytest.fixture()
 def repo(tmp_path: Path) -> tuple[Path, engine.Result]:
@@ -106,13 +113,13 @@ def test_moved_branch_is_retried_with_backoff_never_forced(repo: tuple[Path, eng
     assert pushes(git) == [("c1", "main", False), ("c1-on-tip3", "main", False),
                            ("c1-on-tip3-on-tip6", "main", False)]
     assert [c[0] for c in git.calls].count("commit") == 1  # replayed, not committed again
-    # exponential backoff with full jitter: retry n waits up to 0.6 * 2^(n-1) s
-    assert len(waits) == 2 and 0.05 <= waits[0] <= 0.6 and 0.05 <= waits[1] <= 1.2
+    # short exponential backoff with full jitter: retry n waits up to 0.25 * 2^(n-1) s
+    assert len(waits) == 2 and 0 <= waits[0] <= 0.25 and 0 <= waits[1] <= 0.5
 
 
 def test_backoff_window_grows_and_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("flux_bump.deliver.random.uniform", lambda low, high: high)  # the top of the window
-    assert [deliver.backoff(n) for n in (1, 2, 3, 6, 10)] == [0.6, 1.2, 2.4, 10.0, 10.0]
+    assert [deliver.backoff(n) for n in (1, 2, 3, 4, 6, 20)] == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
 
 
 def test_not_retryable_rejection_is_explained(repo: tuple[Path, engine.Result],
@@ -147,24 +154,75 @@ def test_new_tip_is_rescanned_when_the_commit_cannot_be_replayed(repo: tuple[Pat
     assert len(pushes(git)) == 1
 
 
+class Client:
+    """The pull-request API: answers create/update, or fails with ``fail``."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        self.fail = fail
+        self.calls: list[tuple[object, ...]] = []
+
+    def create(self, *args: object) -> PullRequest:
+        self.calls.append(("create", *args))
+        if self.fail:
+            raise PipeError(self.fail)
+        return PullRequest(7, "https://bitbucket.org/acme/gitops/pull-requests/7", created=True)
+
+    def update(self, *args: object) -> PullRequest:
+        self.calls.append(("update", *args))
+        if self.fail:
+            raise PipeError(self.fail)
+        return PullRequest(7, "https://bitbucket.org/acme/gitops/pull-requests/7", created=False)
+
+
+def open_pr(git: FakeGit, repo: tuple[Path, engine.Result], client: Client,
+            existing: PullRequest | None = None, message: str = "Bump web\n\nbody") -> deliver.Delivered:
+    root, result = repo
+    return deliver.pull_request(git, root, "main", deliver.pr_branch("reg.io/web", "2.0.0"),  # type: ignore[arg-type]
+                                result, message, client, "acme", "gitops", existing=existing)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("existing", [None, "old-tip"])
 def test_pull_request_uses_its_own_branch_never_forced(repo: tuple[Path, engine.Result],
                                                        existing: str | None) -> None:
-    root, result = repo
     git = FakeGit(existing=existing)
-    opened: list[tuple[object, ...]] = []
-
-    class Client:
-        def open_or_update(self, *args: object) -> PullRequest:
-            opened.append(args)
-            return PullRequest(7, "https://bitbucket.org/acme/gitops/pull-requests/7", created=True)
-
+    client = Client()
     branch = deliver.pr_branch("reg.io/web", "2.0.0")
-    done = deliver.pull_request(git, root, "main", branch, result,  # type: ignore[arg-type]
-                                "Bump web\n\nbody", Client(), "acme", "gitops")  # type: ignore[arg-type]
+    done = open_pr(git, repo, client)
     # a new branch gets the commit; an existing one is moved forward from its tip: never forced
     pushed = "c1" if existing is None else "c1-after-old-tip"
     assert pushes(git) == [(pushed, branch, False)]
-    assert opened == [("acme", "gitops", branch, "main", "Bump web", "body", (), True)]
+    assert client.calls == [("create", "acme", "gitops", branch, "main", "Bump web", "body", (), True)]
     assert (done.branch, done.commit, done.pr) == (
         branch, pushed, PullRequest(7, "https://bitbucket.org/acme/gitops/pull-requests/7", True))
+
+
+def test_the_open_pull_request_is_updated(repo: tuple[Path, engine.Result]) -> None:
+    client = Client()
+    open_pr(FakeGit(existing="old-tip"), repo, client,
+            existing=PullRequest(3, "https://bitbucket.org/acme/gitops/pull-requests/3", False))
+    assert client.calls == [("update", "acme", "gitops", 3, "Bump web", "body", (), True)]
+
+
+def test_a_pull_request_that_cannot_be_opened_deletes_the_branch_it_pushed(
+        repo: tuple[Path, engine.Result]) -> None:
+    git = FakeGit()
+    branch = deliver.pr_branch("reg.io/web", "2.0.0")
+    with pytest.raises(PipeError, match=f"refused \\(403\\); the branch {branch} pushed for it "
+                                        "was deleted again"):
+        open_pr(git, repo, Client(fail="refused (403)"))
+    assert [c[0] for c in git.calls] == ["commit", "remote_tip", "push", "delete_branch"]
+    assert git.deleted == [branch]
+
+
+def test_a_branch_that_was_there_before_is_not_deleted(repo: tuple[Path, engine.Result]) -> None:
+    git = FakeGit(existing="old-tip")
+    with pytest.raises(PipeError, match=r"^refused \(403\)$"):
+        open_pr(git, repo, Client(fail="refused (403)"))
+    assert git.deleted == []
+
+
+def test_an_empty_title_stops_before_the_commit(repo: tuple[Path, engine.Result]) -> None:
+    git = FakeGit()
+    with pytest.raises(PipeError, match="COMMIT_MESSAGE gives an empty first line"):
+        open_pr(git, repo, Client(), message="\n\nonly a body")
+    assert git.calls == []

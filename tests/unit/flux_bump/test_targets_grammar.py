@@ -11,18 +11,18 @@ SHA = "sha256:" + "b" * 64
 
 
 def test_a_whole_reference_is_taken() -> None:
-    t = targets.target_from({"IMAGE": "registry.example.com/acme/web", "TAG": "1.2.3",
-                             "DIGEST": SHA}, CTX)
+    t = targets.target_from(targets.Requested(image="registry.example.com/acme/web",
+                                              tag="1.2.3", digest=SHA), CTX)
     assert (t.image, t.tag, t.digest) == ("registry.example.com/acme/web", "1.2.3", SHA)
 
 
 @pytest.mark.parametrize(("values", "variable"), [
-    ({"IMAGE": "acme/web", "TAG": "1.2.3\n"}, "TAG"),
-    ({"IMAGE": "acme/web\n", "TAG": "1.2.3"}, "IMAGE"),
-    ({"IMAGE": "acme/web", "TAG": "1.2.3", "DIGEST": SHA + "\n"}, "DIGEST"),
+    ({"image": "acme/web", "tag": "1.2.3\n"}, "TAG"),
+    ({"image": "acme/web\n", "tag": "1.2.3"}, "IMAGE"),
+    ({"image": "acme/web", "tag": "1.2.3", "digest": SHA + "\n"}, "DIGEST"),
 ])
 def test_a_trailing_newline_is_refused(values: dict[str, str], variable: str) -> None:
     with pytest.raises(PipeError) as info:
-        targets.target_from(dict(values), CTX)
+        targets.target_from(targets.Requested(**values), CTX)  # type: ignore[arg-type]
     assert info.value.message.startswith(variable)
 

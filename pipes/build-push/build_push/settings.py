@@ -1,0 +1,121 @@
+"""The pipe's settings: the validated variables and the step context made into one frozen value.
+
+This is the only module that reads raw variables; everything after it takes a :class:`Settings`.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipes_common.bitbucket import StepContext
+from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST
+from pipes_common.errors import PipeError
+
+from . import buildsecrets, inputs, sshkeys, tags
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str = field(repr=False)
+    registry_name: str
+    image_name: str
+    host: str
+    username: str | None
+    api_url: str
+    preflight: bool            # DOCR: the DigitalOcean API is asked before anything is built
+    tag_plan: tags.TagPlan
+    commit: str | None
+    dockerfile: Path
+    context: Path
+    target: str | None
+    build_args: Mapping[str, str]
+    labels: Mapping[str, str]            # the OCI labels, LABELS and the inputs label
+    inputs: str                          # the key of the build's inputs (module inputs)
+    cache_from: tuple[str, ...] | None   # None: the defaults (branch tag, latest); () none at all
+    network: str | None
+    skip_if_exists: bool
+    push: bool
+    builder: str = "auto"
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    ssh: sshkeys.SshForward | None = field(default=None, repr=False)
+    cache_to: str | None = None
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], ctx: StepContext,
+                    env: Mapping[str, str] | None = None) -> Settings:
+        """The settings of one run from the validated ``values`` (defaults applied) and ``ctx``;
+        ``env`` (the pipe's environment) holds the variables ``SECRETS`` names."""
+        env = os.environ if env is None else env
+        if values.get("PLATFORMS"):
+            raise PipeError("PLATFORMS is not supported yet: multi-platform builds need docker "
+                            "buildx with a builder of its own, which the pipe does not drive yet; "
+                            "remove PLATFORMS (the image is built for the Docker engine's platform)")
+        host = str(values["REGISTRY_HOST"]).strip().removeprefix("https://")
+        host = host.removeprefix("http://").rstrip("/")
+        context = (ctx.clone_dir / str(values["CONTEXT"])).resolve()
+        if not context.is_dir():
+            raise PipeError(f"CONTEXT: '{values['CONTEXT']}' is not a directory in the build "
+                            "directory: set CONTEXT to the folder to build (default '.')")
+        dockerfile = (ctx.clone_dir / str(values["DOCKERFILE"])).resolve()
+        if not dockerfile.is_file():
+            raise PipeError(f"DOCKERFILE: '{values['DOCKERFILE']}' was not found in the build "
+                            "directory: set DOCKERFILE to its path, relative to the repository root")
+        plan = tags.plan(ctx, values.get("TAGS"))
+        target = values.get("TARGET") or None
+        build_args = tags.key_values(values.get("BUILD_ARGS"), "BUILD_ARGS")
+        user_labels = tags.key_values(values.get("LABELS"), "LABELS")
+        key = inputs.key(ctx.clone_dir, dockerfile, context, target, build_args, user_labels)
+        labels = {**tags.oci_labels(ctx, plan), **user_labels, inputs.LABEL: key}
+        cache_from = values.get("CACHE_FROM")
+        settings = cls(
+            token=str(values["DIGITALOCEAN_ACCESS_TOKEN"]),
+            registry_name=str(values["REGISTRY_NAME"]),
+            image_name=str(values["IMAGE"]),
+            host=host,
+            username=values.get("REGISTRY_USERNAME") or None,
+            api_url=str(values["DIGITALOCEAN_API_URL"]),
+            # another API URL than DigitalOcean's turns the pre-flight on for any host
+            preflight=host == DOCR_HOST or values["DIGITALOCEAN_API_URL"] != DEFAULT_API_URL,
+            tag_plan=plan,
+            commit=ctx.commit,
+            dockerfile=dockerfile,
+            context=context,
+            target=target,
+            build_args=build_args,
+            labels=labels,
+            inputs=key,
+            cache_from=None if cache_from is None else tuple(cache_from),
+            network=values.get("NETWORK") or None,
+            skip_if_exists=bool(values["SKIP_IF_EXISTS"]),
+            push=bool(values["PUSH"]),
+            builder=str(values["BUILDER"]),
+            secrets=buildsecrets.parse(values.get("SECRETS"), env),
+            ssh=sshkeys.forward(values.get("SSH_KEY"), values.get("KNOWN_HOSTS"))
+            if values.get("SSH") else None,
+            cache_to=values.get("CACHE_TO") or None,
+        )
+        sshkeys.check_secret_ids(settings.ssh, set(settings.secrets))
+        return settings
+
+    @property
+    def needs_buildkit(self) -> str | None:
+        """The variable that only BuildKit can honour, if one is set."""
+        if self.secrets:
+            return "SECRETS"
+        if self.ssh is not None:
+            return "SSH"
+        if self.cache_to:
+            return "CACHE_TO"
+        return None
+
+    @property
+    def repository(self) -> str:
+        """The repository path inside the registry: ``<registry>/<image>``."""
+        return f"{self.registry_name}/{self.image_name}"
+
+    @property
+    def image(self) -> str:
+        return f"{self.host}/{self.repository}"

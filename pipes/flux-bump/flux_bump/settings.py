@@ -1,0 +1,240 @@
+"""The run's settings: every variable read once, checked together, as one frozen value.
+
+:meth:`Settings.from_values` is the only reader of the raw variables (``values``, validated by the
+schema); everything after it takes typed fields.  Every cross-check that needs no network is made
+here, so that bad input stops the pipe before the first clone or API call."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pipes_common.bitbucket import StepContext
+from pipes_common.errors import PipeError
+
+from . import auth, message, promote
+from .gitrepo import Identity
+from .references import Target
+from .registrycheck import RegistryAuth
+from .targets import Requested, targets_from
+
+KEY_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
+REVIEWER_RE = re.compile(r"^(?:\{[0-9a-fA-F-]{36}\}|[A-Za-z0-9][A-Za-z0-9:_-]{0,127})$")
+
+
+@dataclass(frozen=True)
+class GitAuth:
+    """The credentials git may use (which one wins is :mod:`auth`'s rule)."""
+    access_token: str | None = None   # BITBUCKET_ACCESS_TOKEN
+    api_token: str | None = None      # ATLASSIAN_API_TOKEN (with ATLASSIAN_EMAIL)
+    username: str | None = None       # GIT_USERNAME
+    password: str | None = None       # GIT_PASSWORD
+    ssh_key: str | None = None        # SSH_KEY
+    known_hosts: str | None = None    # KNOWN_HOSTS
+
+
+@dataclass(frozen=True)
+class ApiAuth:
+    """How the Bitbucket REST API is called: an access token (Bearer), or an Atlassian API
+    token with its account's email (Basic)."""
+    url: str
+    token: str
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class PullRequestOptions:
+    workspace: str
+    slug: str
+    branch_name: str | None          # the BRANCH_NAME template; None: the deterministic name
+    reviewers: tuple[str, ...]
+    close_source_branch: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    remote: auth.Remote
+    branch: str
+    mode: str                        # as given: push, pull-request, dry-run, promote
+    delivery: str                    # push, pull-request or dry-run (promote pushes)
+    promoting: bool
+    paths: tuple[str, ...] | None
+    from_paths: tuple[str, ...] | None
+    targets: tuple[Target, ...]      # empty when promoting: read from FROM_PATHS after the clone
+    names: tuple[str, ...]           # the image names searched for
+    helm_keys: tuple[str, ...]
+    pin_digest: bool
+    chart_app_version: bool
+    commit_message: str | None
+    pull_request: PullRequestOptions | None
+    api: ApiAuth | None
+    registry: RegistryAuth | None    # set: every tag and digest is checked in the registry first
+    git_auth: GitAuth
+    signing_key: str | None
+    identity: Identity
+    retries: int
+    clone_dir: Path | None
+    ctx: StepContext
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any], ctx: StepContext) -> Settings:
+        remote = auth.parse_remote(str(values["GITOPS_REPO"]))
+        mode = str(values["MODE"])
+        paths = _globs(values.get("PATHS"))
+        from_paths = _globs(values.get("FROM_PATHS"))
+        promoting = mode == "promote" or from_paths is not None
+        delivery = "push" if mode == "promote" else mode
+        helm_keys = _helm_keys(values.get("HELM_KEYS"))
+        pin = bool(values.get("PIN_DIGEST"))
+        req = Requested(
+            images=tuple(str(i) for i in values.get("IMAGES") or [] if str(i).strip()),
+            image=_text(values.get("IMAGE")), tag=_text(values.get("TAG")),
+            digest=_text(values.get("DIGEST")),
+            policies=tuple(p.strip() for p in values.get("POLICY") or [] if p.strip()), pin=pin)
+        targets: tuple[Target, ...] = ()
+        if promoting:
+            if not from_paths:
+                raise PipeError("FROM_PATHS is required with MODE promote: give the files of the "
+                                "environment to copy from, e.g. ['clusters/staging/**']")
+            if not paths:
+                raise PipeError("PATHS is required when promoting: give the files of the "
+                                "environment to write, e.g. ['clusters/production/**'] "
+                                "(FROM_PATHS is read only)")
+            if req.policies:
+                raise PipeError("POLICY cannot be set when promoting: the image is found by IMAGE "
+                                "in FROM_PATHS and PATHS; drop POLICY")
+            names = tuple(promote.names_from(req))
+        else:
+            targets = tuple(replace(t, helm_keys=helm_keys) for t in targets_from(req, ctx))
+            names = tuple(t.image for t in targets)
+        api = _api_auth(values, delivery)
+        commit_message = _text(values.get("COMMIT_MESSAGE"))
+        if commit_message:
+            message.check_template(commit_message)
+        reviewers = _reviewers(values.get("REVIEWERS"))
+        for name in ("REVIEWERS", "BRANCH_NAME"):
+            if values.get(name) and delivery != "pull-request":
+                raise PipeError(f"{name} is only used with MODE pull-request: drop it, or set MODE "
+                                "pull-request")
+        clone_dir = Path(values["CLONE_DIR"]).resolve() if values.get("CLONE_DIR") else None
+        if clone_dir is not None and clone_dir.exists() and any(clone_dir.iterdir()):
+            raise PipeError(f"CLONE_DIR {clone_dir} is not empty: give an empty or missing folder")
+        git_auth = GitAuth(
+            access_token=_text(values.get("BITBUCKET_ACCESS_TOKEN")),
+            api_token=_text(values.get("ATLASSIAN_API_TOKEN")),
+            username=_text(values.get("GIT_USERNAME")), password=_text(values.get("GIT_PASSWORD")),
+            ssh_key=_text(values.get("SSH_KEY")), known_hosts=_text(values.get("KNOWN_HOSTS")))
+        if git_auth.username and not git_auth.password:
+            raise PipeError("GIT_USERNAME is set but GIT_PASSWORD is not: pass the password or "
+                            "token as GIT_PASSWORD (a secured variable), or use "
+                            "BITBUCKET_ACCESS_TOKEN")
+        pull_request = None
+        if delivery == "pull-request":
+            workspace, slug = _repo_path(remote)
+            pull_request = PullRequestOptions(
+                workspace, slug, _text(values.get("BRANCH_NAME")), reviewers,
+                bool(values["CLOSE_SOURCE_BRANCH"]))
+        registry = _registry_auth(values, promoting)
+        return cls(
+            remote=remote, branch=str(values["BRANCH"]), mode=mode, delivery=delivery,
+            promoting=promoting, paths=paths, from_paths=from_paths, targets=targets, names=names,
+            helm_keys=helm_keys, pin_digest=pin, chart_app_version=bool(values.get("CHART_APP_VERSION")),
+            commit_message=commit_message, pull_request=pull_request, api=api, registry=registry,
+            git_auth=git_auth,
+            signing_key=_text(values.get("SIGNING_KEY")),
+            identity=Identity(str(values["GIT_AUTHOR_NAME"]), str(values["GIT_AUTHOR_EMAIL"])),
+            retries=int(values["RETRIES"]), clone_dir=clone_dir, ctx=ctx)
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def _globs(items: Any) -> tuple[str, ...] | None:
+    globs = tuple(str(p) for p in items or [] if str(p).strip())
+    return globs or None
+
+
+def _api_auth(values: dict[str, Any], delivery: str) -> ApiAuth | None:
+    """Which Bitbucket credential: an access token, or an Atlassian API token with its email."""
+    token, email = _text(values.get("BITBUCKET_ACCESS_TOKEN")), _text(values.get("ATLASSIAN_EMAIL"))
+    api_token = _text(values.get("ATLASSIAN_API_TOKEN"))
+    if api_token and any(c.isspace() for c in api_token):
+        raise PipeError("ATLASSIAN_API_TOKEN contains spaces or line breaks: paste the token "
+                        "alone, as a secured variable")
+    if api_token and token:
+        raise PipeError("BITBUCKET_ACCESS_TOKEN and ATLASSIAN_API_TOKEN are both set: give one "
+                        "(an access token of the repository, project or workspace, or an "
+                        "Atlassian API token with ATLASSIAN_EMAIL)")
+    if api_token and not email:
+        raise PipeError("ATLASSIAN_API_TOKEN is set but ATLASSIAN_EMAIL is not: give the email "
+                        "of the Atlassian account the token belongs to (the REST API takes it)")
+    if email and not api_token:
+        raise PipeError("ATLASSIAN_EMAIL is set but ATLASSIAN_API_TOKEN is not: pass the API "
+                        "token as a secured variable")
+    if delivery == "pull-request" and not (token or api_token):
+        raise PipeError("MODE pull-request needs BITBUCKET_ACCESS_TOKEN (pullrequest:write) or "
+                        "ATLASSIAN_EMAIL and ATLASSIAN_API_TOKEN (write:pullrequest:bitbucket) "
+                        "to open the pull request through the Bitbucket API")
+    url = str(values["BITBUCKET_API_URL"])
+    if api_token:
+        return ApiAuth(url, api_token, email)
+    return ApiAuth(url, token) if token else None
+
+
+def _registry_auth(values: dict[str, Any], promoting: bool) -> RegistryAuth | None:
+    """The registry credentials that turn the check of tags and digests on (as build-push's)."""
+    token = _text(values.get("DIGITALOCEAN_ACCESS_TOKEN"))
+    username, api_url = _text(values.get("REGISTRY_USERNAME")), _text(values.get("DIGITALOCEAN_API_URL"))
+    if not token:
+        for name, value in (("REGISTRY_USERNAME", username), ("DIGITALOCEAN_API_URL", api_url)):
+            if value:
+                raise PipeError(f"{name} is set but DIGITALOCEAN_ACCESS_TOKEN is not: it only "
+                                "goes with the token (the registry check); set the token or "
+                                f"drop {name}")
+        return None
+    if promoting:
+        raise PipeError("DIGITALOCEAN_ACCESS_TOKEN is set but a promotion asks no registry (the "
+                        "reference deployed in FROM_PATHS is copied as it is): drop it")
+    return RegistryAuth(token, username, api_url)
+
+
+def _helm_keys(items: Any) -> tuple[str, ...]:
+    """HELM_KEYS: the dotted paths of the repository, the tag and optionally the digest."""
+    keys = tuple(str(k).strip() for k in items or [] if str(k).strip())
+    if not keys:
+        return ()
+    bad = [k for k in keys if not KEY_PATH_RE.match(k)]
+    if len(keys) not in (2, 3) or bad or len(set(keys)) != len(keys):
+        shown = f" ('{bad[0][:60]}' is not a dotted key path)" if bad else ""
+        raise PipeError(f"HELM_KEYS must be 2 or 3 different dotted key paths, the repository, "
+                        f"the tag and optionally the digest{shown}: e.g. "
+                        "['app.image.repository', 'app.image.tag', 'app.image.digest']")
+    return keys
+
+
+def _reviewers(items: Any) -> tuple[str, ...]:
+    """REVIEWERS: Atlassian account ids (``557058:…`` or 24 hex digits), or ``{uuid}``s."""
+    out: list[str] = []
+    for item in items or []:
+        text = str(item).strip()
+        if not text:
+            continue
+        if not REVIEWER_RE.match(text):
+            shown = text[:60] + ("…" if len(text) > 60 else "")
+            raise PipeError(f"REVIEWERS item '{shown}' is not an Atlassian account id: give the "
+                            "account id (e.g. 557058:0b7c0a34-…, from the user's profile URL or "
+                            "GET /2.0/workspaces/{workspace}/members) or the {uuid}")
+        if text not in out:
+            out.append(text)
+    return tuple(out)
+
+
+def _repo_path(remote: auth.Remote) -> tuple[str, str]:
+    parts = [p for p in remote.path.strip("/").split("/") if p]
+    if len(parts) < 2:
+        raise PipeError(f"GITOPS_REPO {remote.display} does not end in <workspace>/<repository>: "
+                        "pull requests need a Bitbucket Cloud repository URL")
+    slug = parts[-1].removesuffix(".git")
+    return parts[-2], slug
