@@ -21,9 +21,8 @@ import re
 import string
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from .errors import PipeError
@@ -59,35 +58,39 @@ def shown(value: str, limit: int = SHOWN) -> str:
 # rules
 
 
-@dataclass(frozen=True)
 class Rule:
-    """A variable's bound and shape.  ``max_len``: characters (each list item for a list);
+    """A variable's bound and shape.  ``max_len``: characters (each list item for a list; 0 for
+    the rule's ``default_max``);
     ``multiline``: line breaks and tabs allowed (keys, known_hosts lines, templates);
     ``max_items``: for a list; ``echo``: False for a value that may hold a secret though the
     variable is not one (a build secret's entry, a URL with credentials), never shown.
     Subclasses add a grammar in :meth:`problem`."""
 
-    max_len: int = MAX_TEXT
-    multiline: bool = False
-    max_items: int = MAX_ITEMS
-    hint: str = ""
-    echo: bool = True
+    default_max: ClassVar[int] = MAX_TEXT
+
+    # (plain classes, not dataclasses: every pipe imports this module in every run, and a
+    # dataclass costs about a millisecond to create)
+    def __init__(self, *, max_len: int = 0, multiline: bool = False, max_items: int = MAX_ITEMS,
+                 hint: str = "", echo: bool = True) -> None:
+        self.max_len = max_len or self.default_max
+        self.multiline = multiline
+        self.max_items = max_items
+        self.hint = hint
+        self.echo = echo
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         """What is wrong with one (raw-checked) value, as '<what>: <fix>', or None."""
         return None
 
 
-@dataclass(frozen=True)
 class Text(Rule):
     """Free text within the bounds (the default for a variable without a rule)."""
 
 
-@dataclass(frozen=True)
 class Token(Rule):
     """A token or key pasted as one word (no spaces inside either)."""
 
-    max_len: int = MAX_SECRET
+    default_max: ClassVar[int] = MAX_SECRET
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         if any(c.isspace() for c in value) or not value.isprintable():
@@ -95,12 +98,14 @@ class Token(Rule):
         return None
 
 
-@dataclass(frozen=True)
 class Pattern(Rule):
     """A value of a grammar: ``regex`` must match the whole value; ``what`` says what it is."""
 
-    regex: str | re.Pattern[str] = ""
-    what: str = "is not of the expected form"
+    def __init__(self, *, regex: str | re.Pattern[str], what: str = "is not of the expected form",
+                 **options: Any) -> None:
+        super().__init__(**options)
+        self.regex = regex
+        self.what = what
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         if re.fullmatch(self.regex, value):
@@ -137,15 +142,18 @@ def host_problem(host: str) -> str | None:
     return "has no valid host name (letters, digits, '-' and '.', or an IP address)"
 
 
-@dataclass(frozen=True)
 class Url(Rule):
     """An API or storage URL: ``https://host[:port][/path]``, or ``http://`` to a loopback host
     (or to ``insecure_hosts``, e.g. the Pipelines proxy on the step's Docker host).  No
     credentials, query or fragment: the pipe sends tokens there."""
 
-    max_len: int = 2048
-    insecure_hosts: tuple[str, ...] = ()
-    path: bool = True
+    default_max: ClassVar[int] = 2048
+
+    def __init__(self, *, insecure_hosts: tuple[str, ...] = (), path: bool = True,
+                 **options: Any) -> None:
+        super().__init__(**options)
+        self.insecure_hosts = insecure_hosts
+        self.path = path
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         try:
@@ -175,7 +183,6 @@ class Url(Rule):
         return None
 
 
-@dataclass(frozen=True)
 class Host(Rule):
     """A host name with an optional port (``registry.digitalocean.com``, ``127.0.0.1:5000``);
     an ``https://`` prefix and a trailing ``/`` are tolerated, nothing else."""
@@ -203,14 +210,16 @@ def _host_of(text: str) -> str | None:
     return match.group(1).strip("[]")
 
 
-@dataclass(frozen=True)
 class InsideDir(Rule):
     """A path that must stay inside the build directory (``BITBUCKET_CLONE_DIR``) once resolved,
     symbolic links included; relative to it, or to the folder another variable names (``base``,
     e.g. VAR_FILES relative to WORKING_DIR)."""
 
-    max_len: int = 1024
-    base: str | None = None
+    default_max: ClassVar[int] = 1024
+
+    def __init__(self, *, base: str | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.base = base
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         root = ctx.clone_dir.resolve()
@@ -227,12 +236,11 @@ class InsideDir(Rule):
                 "relative to its root, without '..' or a symbolic link out of it")
 
 
-@dataclass(frozen=True)
 class NewFolder(Rule):
     """A folder the pipe creates or fills (absolute, or relative to the working directory): its
     nearest existing ancestor must be a folder the pipe can write in."""
 
-    max_len: int = 1024
+    default_max: ClassVar[int] = 1024
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         path = Path(value).resolve()
@@ -247,11 +255,10 @@ class NewFolder(Rule):
         return None
 
 
-@dataclass(frozen=True)
 class RelativeGlob(Rule):
     """A path or glob inside a repository the pipe clones: relative, no '..' segment."""
 
-    max_len: int = 1024
+    default_max: ClassVar[int] = 1024
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         if value.startswith("/") or ".." in PurePosixPath(value).parts or "\\" in value:
@@ -263,12 +270,11 @@ class RelativeGlob(Rule):
 OBJECT_KEY_CHARS = re.compile(r"[A-Za-z0-9!_.*'()/=+-]+")
 
 
-@dataclass(frozen=True)
 class ObjectKey(Rule):
     """An object key (or prefix) in a bucket: sent as given and never normalised, so it may not
     hold '.' or '..' segments, a leading '/', empty segments or a trailing '/'."""
 
-    max_len: int = 512
+    default_max: ClassVar[int] = 512
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         if not OBJECT_KEY_CHARS.fullmatch(value):
@@ -288,12 +294,11 @@ GIT_URL_FORMS = ("must be a git URL: https://host/workspace/repo.git, git@host:w
                  "ssh://git@host[:port]/workspace/repo.git")
 
 
-@dataclass(frozen=True)
 class GitUrl(Rule):
     """A git remote: ``https://host/path``, ``ssh://[user@]host[:port]/path`` or
     ``user@host:path``; ``http://`` only to loopback; no password in it."""
 
-    max_len: int = 2048
+    default_max: ClassVar[int] = 2048
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         if "://" not in value:
@@ -328,12 +333,12 @@ class GitUrl(Rule):
 # cross-checks
 
 
-@dataclass(frozen=True)
 class Context:
     """What a rule can look at: the build directory and every parsed value."""
 
-    clone_dir: Path
-    values: Mapping[str, Any] = field(default_factory=dict)
+    def __init__(self, clone_dir: Path, values: Mapping[str, Any] | None = None) -> None:
+        self.clone_dir = clone_dir
+        self.values: Mapping[str, Any] = values or {}
 
 
 Check = Callable[[Mapping[str, Any]], str | None]
@@ -371,12 +376,13 @@ def template(name: str, fields: Sequence[str]) -> Check:
     return check
 
 
-@dataclass(frozen=True)
 class Rules:
     """A pipe's rules: per variable, and cross-checks run after all of them pass."""
 
-    variables: Mapping[str, Rule] = field(default_factory=dict)
-    checks: Sequence[Check] = ()
+    def __init__(self, variables: Mapping[str, Rule] | None = None,
+                 checks: Sequence[Check] = ()) -> None:
+        self.variables: Mapping[str, Rule] = variables or {}
+        self.checks = checks
 
 
 # ----------------------------------------------------------------------------------------------
