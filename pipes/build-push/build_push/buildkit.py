@@ -144,10 +144,13 @@ def command(cli: Cli, req: BuildRequest, folder: Path) -> list[str]:
     ``docker buildx build``, loading the image into the engine (the pipe pushes it), or, for a
     multi-platform build (``req.platforms``), pushing every tag of ``req.push_tags`` itself, as
     an engine cannot hold a multi-platform image; its digest is then in ``metadata.json``."""
-    if (req.platforms or req.cache_to) and not cli.buildx:
-        variable = "PLATFORMS" if req.platforms else "CACHE_TO"
-        raise PipeError(f"{variable} needs docker buildx, which the docker CLI {cli.path} "
-                        f"({cli.version}) lacks: remove {variable}, or run with a CLI that has buildx")
+    # the pipe refuses these before it builds (pipe.choose_builder); this keeps the builder honest
+    if req.platforms and not cli.buildx:
+        raise PipeError(f"PLATFORMS needs docker buildx, which the docker CLI {cli.path} "
+                        f"({cli.version}) lacks: remove PLATFORMS, or run with a CLI that has buildx")
+    if req.cache_to and not cli.buildx:
+        raise PipeError(f"CACHE_TO needs docker buildx, which the docker CLI {cli.path} "
+                        f"({cli.version}) lacks: remove CACHE_TO, or run with a CLI that has buildx")
     if req.platforms and not req.push_tags:
         raise PipeError("PLATFORMS needs PUSH: a multi-platform image cannot be kept in the "
                         "Docker engine; set PUSH to true or remove PLATFORMS")
