@@ -257,7 +257,7 @@ def test_the_build_of_a_cli_without_buildx_refuses_platforms_and_cache_to(tmp_pa
     for change, variable in (({"platforms": ("linux/arm64",), "push_tags": ["r/i:x"]}, "PLATFORMS"),
                              ({"cache_to": "r/i:c"}, "CACHE_TO")):
         req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/i:x",
-                           **change)  # type: ignore[arg-type]
+                           **change)
         with buildkit.private_folder() as folder, \
                 pytest.raises(PipeError, match=rf"^{variable} needs docker buildx, which the docker CLI"):
             buildkit.command(cli, req, folder)
