@@ -413,7 +413,7 @@ def section(results: dict[str, Pairs], runs: int, command: str,
               "Reading: the overhead is roughly fixed. Part of it is spent before `terraform init` "
               "can start (the line above: the Python interpreter, the imports and the Cerberus "
               "validation of the variables); the rest is the locking probe, whose thread imports "
-              "boto3, builds the S3 client and makes its calls while `terraform init` works, but "
+              "botocore, builds the S3 client and makes its calls while `terraform init` works, but "
               "competes with it for the 2 CPUs, and reading Terraform's JSON event stream. So the "
               "ratio depends on how long Terraform itself runs: the goal holds once Terraform "
               f"needs about {extra_a / (GOAL - 1):.1f} s or more. An init that takes longer than "

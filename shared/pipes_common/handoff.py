@@ -80,10 +80,21 @@ class TfApplyOutputs:
     counts: dict[str, int] = field(default_factory=dict)  # create, update, replace, delete
     outputs: dict[str, Any] | None = None       # non-sensitive Terraform outputs (apply, output)
     sensitive_outputs: tuple[str, ...] = ()     # names only, never values
+    applied: bool | None = None                 # MODE apply: whether it applied
+    refused: str = ""                           # why it refused: plan-changed, no-reviewed-plan
+    reviewed_pr: int | None = None              # the pull request whose plan it applied or compared
+    reviewed_commit: str = ""                   # that pull request's planned commit
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": self.mode, "workspace": self.workspace,
                                "state_key": self.state_key}
+        if self.applied is not None:
+            out["applied"] = self.applied
+        if self.refused:
+            out["refused"] = self.refused
+        if self.reviewed_pr is not None:
+            out["reviewed_pr"] = self.reviewed_pr
+            out["reviewed_commit"] = self.reviewed_commit
         if self.plan_id:
             out["plan_id"] = self.plan_id
         if self.has_changes is not None:

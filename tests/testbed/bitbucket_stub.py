@@ -14,6 +14,8 @@
 - ``PUT  /2.0/repositories/{workspace}/{repo_slug}/pullrequests/{id}``: mutates the pull request
   ("only open pull requests can be mutated"): ``title``, ``description``, ``destination``,
   ``reviewers`` (the list given replaces the old one) and ``close_source_branch``; ``200`` with it.
+- ``GET  /2.0/repositories/{workspace}/{repo_slug}/commit/{commit}/pullrequests``: see
+  ``bitbucket_commits``; pull request comments: see ``bitbucket_comments``.
 - ``reviewers`` in a POST or PUT body: a list of account objects naming ``account_id`` or
   ``uuid``; the answer lists them as ``{"type": "user", "account_id", "uuid", "display_name"}``.
   With ``accounts`` set (account id -> uuid), an unknown reviewer is a ``400``.
@@ -38,7 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import bitbucket_comments
+from . import bitbucket_comments, bitbucket_commits
 from .httpserve import QuietHandler, StateServer, StateStub
 
 _REPO = re.compile(r"^/2\.0/repositories/([^/]+)/([^/]+)/?$")
@@ -62,6 +64,9 @@ class BitbucketState:
     comments: bitbucket_comments.CommentStore = field(
         default_factory=bitbucket_comments.CommentStore)
     # --- end of pull request comments ---
+    # the pull requests of a commit (tf-apply): testbed/bitbucket_commits.py
+    commit_links: bitbucket_commits.CommitLinks = field(
+        default_factory=bitbucket_commits.CommitLinks)
 
     def reset(self) -> None:
         self.pullrequests.clear()
@@ -73,6 +78,7 @@ class BitbucketState:
         self.api_tokens.clear()
         self.no_write.clear()
         self.comments.reset()  # pull request comments (tf-apply)
+        self.commit_links.reset()  # the pull requests of a commit (tf-apply)
 
 
 def _error(message: str) -> dict[str, Any]:
@@ -155,6 +161,8 @@ class _Handler(QuietHandler):
 
     def do_GET(self) -> None:
         if bitbucket_comments.handle(self, "GET"):  # pull request comments (tf-apply)
+            return
+        if bitbucket_commits.handle(self):  # the pull requests of a commit (tf-apply)
             return
         state = self.server.state
         state.requests.append(("GET", self.path))

@@ -24,10 +24,10 @@ def _api_error(err: DOApiError, registry: str) -> PipeError:
         return PipeError(str(err))
     if err.status == 401:
         return PipeError("DIGITALOCEAN_ACCESS_TOKEN was rejected by the DigitalOcean API (401): "
-                         "create a new token with registry scope and update the variable")
+                         "create a new token with the scopes registry:read and registry:update and update the variable")
     if err.status == 403:
         return PipeError(f"DIGITALOCEAN_ACCESS_TOKEN may not read registry '{registry}' (403): "
-                         "give the token the registry read scope")
+                         "give the token the scope registry:read")
     return PipeError(f"DigitalOcean API error: {err}")
 
 

@@ -60,6 +60,8 @@ PLAN_FILE = "plan.tfplan"
 PLAN_JSON = "plan.json"
 RECORD = "record.json"
 APPLIED = "applied.json"
+CHANGES = "changes.json"  # the plan's changes, comparable (:mod:`changes`), no sensitive value
+REVIEWS = "reviews"  # reviews/pr-<id>.json: the last plan made in pull request <id>
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class PlanRecord:
     build_number: str | None
     counts: dict[str, int]
     has_changes: bool
+    pr_id: str | None = None  # planned in this pull request's pipeline
+    generation: int = 1  # the how-many-th plan under this id (a re-run plans again: +1)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -127,8 +131,15 @@ class PlanStore:
     def key(self, plan_id: str, name: str) -> str:
         return f"{self.prefix}{plan_id}/{name}"
 
-    def applied(self, plan_id: str) -> dict[str, Any] | None:
-        obj = self.spaces.get(self.key(plan_id, APPLIED))
+    def claim_key(self, plan_id: str, generation: int = 1) -> str:
+        """The claim of one generation of a plan id: each plan made under the id has its own, so
+        a plan made again (a re-run) is claimed afresh and an applied one never again."""
+        name = APPLIED if generation == 1 else f"applied-{generation}.json"
+        return self.key(plan_id, name)
+
+    def applied(self, plan_id: str, generation: int = 1) -> dict[str, Any] | None:
+        """The claim of that generation of the plan (``status``: applying, applied, failed)."""
+        obj = self.spaces.get(self.claim_key(plan_id, generation))
         if obj is None:
             return None
         try:
@@ -137,21 +148,66 @@ class PlanStore:
         except ValueError:
             return {"status": "unknown"}
 
-    def save(self, record: PlanRecord, plan_bytes: bytes, plan_json: str) -> None:
-        """Store the plan; refuses a plan id that was already applied (ids are single-use)."""
-        done = self.applied(record.plan_id)
+    def save(self, record: PlanRecord, plan_bytes: bytes, plan_json: str,
+             changes_json: str | None = None) -> None:
+        """Store the plan; refuses a generation that was already claimed."""
+        done = self.applied(record.plan_id, record.generation)
         if done is not None:
-            raise PipeError(f"PLAN_ID: the plan '{record.plan_id}' was already applied "
-                            f"({_when(done)}); a plan id is used once: pick another PLAN_ID")
+            raise PipeError(f"PLAN_ID: the plan '{record.plan_id}' (generation "
+                            f"{record.generation}) was claimed by another run while this one was "
+                            f"made ({when(done)}): run the plan step again")
         self.spaces.put(self.key(record.plan_id, PLAN_FILE), plan_bytes)
         self.spaces.put(self.key(record.plan_id, PLAN_JSON), plan_json.encode(),
                         content_type="application/json")
+        if changes_json is not None:
+            self.spaces.put(self.key(record.plan_id, CHANGES), changes_json.encode(),
+                            content_type="application/json")
         # the record last: a plan without a record cannot be applied
         self.spaces.put(self.key(record.plan_id, RECORD), record.to_json().encode(),
                         content_type="application/json")
 
+    def mark_reviewed(self, record: PlanRecord) -> None:
+        """Point pull request ``record.pr_id`` at this plan: the one made for its last push."""
+        assert record.pr_id
+        doc = {"plan_id": record.plan_id, "commit": record.commit, "pr_id": record.pr_id,
+               "created": record.created, "build": record.build_number}
+        self.spaces.put(f"{self.prefix}{REVIEWS}/pr-{record.pr_id}.json",
+                        json.dumps(doc, indent=2, sort_keys=True).encode(),
+                        content_type="application/json")
+
+    def review(self, pr_id: int) -> dict[str, Any] | None:
+        """What :meth:`mark_reviewed` wrote for pull request ``pr_id``, or None."""
+        obj = self.spaces.get(f"{self.prefix}{REVIEWS}/pr-{pr_id}.json")
+        if obj is None:
+            return None
+        try:
+            doc: dict[str, Any] = json.loads(obj.body)
+            return doc
+        except ValueError:
+            return None
+
+    def record(self, plan_id: str) -> PlanRecord | None:
+        obj = self.spaces.get(self.key(plan_id, RECORD))
+        if obj is None:
+            return None
+        try:
+            return PlanRecord.from_json(obj.body)
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def changes(self, plan_id: str) -> dict[str, Any] | None:
+        obj = self.spaces.get(self.key(plan_id, CHANGES))
+        if obj is None:
+            return None
+        try:
+            doc: dict[str, Any] = json.loads(obj.body)
+            return doc
+        except ValueError:
+            return None
+
     def load(self, plan_id: str) -> tuple[PlanRecord, bytes]:
-        """The record and the plan binary, checked: not applied yet, sha256 matching."""
+        """The record and the plan binary, checked: sha256 matching (whether it was applied is
+        the caller's question: :meth:`applied` of ``record.generation``)."""
         obj = self.spaces.get(self.key(plan_id, RECORD))
         if obj is None:
             raise PipeError(f"PLAN_ID: no saved plan '{plan_id}' for this state "
@@ -163,10 +219,6 @@ class PlanStore:
         except (ValueError, TypeError, KeyError):
             raise PipeError(f"The record of the saved plan '{plan_id}' is damaged: make a new "
                             "plan with MODE: plan") from None
-        done = self.applied(plan_id)
-        if done is not None:
-            raise PipeError(f"PLAN_ID: the plan '{plan_id}' was already applied ({_when(done)}): "
-                            "a saved plan is applied once; make a new plan with MODE: plan")
         plan = self.spaces.get(self.key(plan_id, PLAN_FILE))
         if plan is None:
             raise PipeError(f"The plan file of '{plan_id}' is missing from Spaces: make a new "
@@ -178,7 +230,8 @@ class PlanStore:
                             "after planning; refusing to apply it. Make a new plan")
         return record, plan.body
 
-    def claim(self, plan_id: str, build: str | None, *, exclusive: bool = True) -> None:
+    def claim(self, plan_id: str, build: str | None, *, exclusive: bool = True,
+              generation: int = 1) -> None:
         """Mark the plan used before applying it.
 
         ``exclusive``: a conditional create (``If-None-Match: *``), which only one run can win on
@@ -189,22 +242,23 @@ class PlanStore:
         body = json.dumps({"status": "applying", "started": now(), "build": build,
                            "claim": pysecrets.token_hex(16)}).encode()
         try:
-            self.spaces.put(self.key(plan_id, APPLIED), body, if_none_match=exclusive,
+            self.spaces.put(self.claim_key(plan_id, generation), body, if_none_match=exclusive,
                             content_type="application/json")
         except PreconditionFailed:
             raise PipeError(f"PLAN_ID: the plan '{plan_id}' is being applied or was applied by "
                             "another run: a saved plan is applied once") from None
 
-    def release(self, plan_id: str) -> None:
+    def release(self, plan_id: str, generation: int = 1) -> None:
         """Undo :meth:`claim` after an apply that wrote nothing (e.g. the lock was held)."""
-        self.spaces.delete(self.key(plan_id, APPLIED))
+        self.spaces.delete(self.claim_key(plan_id, generation))
 
-    def finish(self, plan_id: str, build: str | None, status: str) -> None:
+    def finish(self, plan_id: str, build: str | None, status: str, generation: int = 1) -> None:
         body = json.dumps({"status": status, "finished": now(), "build": build}).encode()
-        self.spaces.put(self.key(plan_id, APPLIED), body, content_type="application/json")
+        self.spaces.put(self.claim_key(plan_id, generation), body,
+                        content_type="application/json")
 
 
-def _when(done: dict[str, Any]) -> str:
+def when(done: dict[str, Any]) -> str:
     status = done.get("status", "applied")
     at = done.get("finished") or done.get("started") or "?"
     build = f", build {done['build']}" if done.get("build") else ""

@@ -117,3 +117,25 @@ def body(sm: Summary, outputs: list[tuple[str, str]], plan_text: str, w: Where,
     if cut:
         block.append(f"*The plan text was cut here: {cut} more lines. {_pointer(w)}*")
     return "\n".join(head + block + tail)
+
+
+def refused_marker(working_dir: str, workspace: str) -> str:
+    return (f"[//]: # (tf-apply refused {quote(working_dir, safe='')} "
+            f"{quote(workspace, safe='')})")
+
+
+def refused_body(differences: list[str], w: Where, merge_commit: str, reviewed_commit: str,
+                 limit: int = MAX_CHARS) -> str:
+    """The comment saying the apply after the merge was refused: the plan changed since review."""
+    head = [f"### Terraform apply refused: `{w.working_dir}` (workspace `{w.workspace}`)", "",
+            f"**plan-changed:** the plan at merge commit `{merge_commit[:12]}` differs from the "
+            f"plan reviewed here (commit `{reviewed_commit[:12]}`). Nothing was applied; the "
+            "state was not touched.", "",
+            "Plan again in a new pull request (the infrastructure changed since this one was "
+            "reviewed) and merge it to apply the changes as they are now.", ""]
+    tail = ["", _pointer(w), "", refused_marker(w.working_dir, w.workspace)]
+    budget = limit - len("\n".join(head + tail)) - 100
+    items = ["- `" + line.replace("`", "'") + "`" for line in differences]
+    shown, cut = _truncate(items, max(budget, 0))
+    body = [shown] + ([f"- … and {cut} more (see the pipeline log)"] if cut else [])
+    return "\n".join(head + body + tail)

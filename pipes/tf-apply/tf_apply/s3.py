@@ -1,13 +1,14 @@
 """The S3 API of Spaces, for what Terraform does not do itself: the probe and the saved plans.
 
-Three object calls (GET, PUT - optionally conditional -, DELETE) through boto3's S3 client: its
+Three object calls (GET, PUT - optionally conditional -, DELETE) through botocore's S3 client (the
+AWS SDK's core; boto3's resource layer and s3transfer are not needed for three calls): its
 SigV4 signing, path-style or virtual-host addressing against the configured endpoint, retries of
 transient failures (standard mode), and a Content-MD5 on every PUT so that the store refuses a body
 damaged on the way.  Checksums stay "when required", as for Terraform (:mod:`backend`): the newer
 default ones are what S3-compatible stores reject.
 
 Keys are sent as given, percent-encoded and never normalised (``a/../b`` is that key, not ``b``).
-This module imports boto3, which takes a few hundred milliseconds: the pipe imports it in the
+This module imports botocore, which takes a few hundred milliseconds: the pipe imports it in the
 thread that runs while ``terraform init`` works, never before.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 from pipes_common import secrets
@@ -67,8 +68,8 @@ class Spaces:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        try:  # a session of its own: boto3's default one is not shared safely between threads
-            self._client: Any = boto3.session.Session().client(
+        try:  # a session of its own: a shared default one is not safe between threads
+            self._client: Any = botocore.session.Session().create_client(
                 "s3", endpoint_url=s.endpoint, region_name=SIGNING_REGION,
                 aws_access_key_id=s.access_key, aws_secret_access_key=s.secret_key,
                 config=config)
@@ -97,7 +98,7 @@ class Spaces:
                              f"{self.endpoint}: create it or fix SPACES_BUCKET/SPACES_REGION")
         if code == "AccessDenied" or status == 403:
             return PipeError(f"Spaces denied access while {what} ({code or status}): give the key "
-                             f"SPACES_ACCESS_KEY_ID read/write access to the Space '{self.bucket}'")
+                             f"SPACES_ACCESS_KEY_ID read, write and delete access to the Space '{self.bucket}'")
         return PipeError(f"Spaces answered {status} {code} while {what}")
 
     def get(self, key: str) -> S3Object | None:
@@ -153,7 +154,7 @@ _VERBS = {"get_object": "GET", "put_object": "PUT", "delete_object": "DELETE"}
 
 
 def _client_error(err: BotoCoreError, what: str) -> PipeError:
-    """An error of boto3 itself (its configuration, not an answer of Spaces) as one line."""
+    """An error of botocore itself (its configuration, not an answer of Spaces) as one line."""
     return PipeError(f"The S3 client failed while {what} ({type(err).__name__}): check "
                      "SPACES_ENDPOINT, and that no AWS_* variable given to the pipe (AWS_PROFILE, "
                      "AWS_CONFIG_FILE...) changes how it connects")

@@ -60,6 +60,7 @@ SCHEMA: Schema = {
     "REFRESH_ONLY": {"type": "boolean", "default": False},
     "FAIL_ON_DRIFT": {"type": "boolean", "default": True},
     "COMMENT": {"type": "boolean", "default": True},
+    "REQUIRE_REVIEWED_PLAN": {"type": "boolean", "default": False},
     "BITBUCKET_ACCESS_TOKEN": {
         "type": "string", "empty": False,
         "meta": {"secret": True,

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipes_common.bitbucket import StepContext
+from pipes_common.bitbucket import DEFAULT_API_URL, StepContext
 from pipes_common.errors import PipeError
 
 VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -44,10 +44,18 @@ class Settings:
     refresh_only: bool = False
     fail_on_drift: bool = True
     bb_token: str | None = None
-    bb_api_url: str = "https://api.bitbucket.org"
+    bb_api_url: str = DEFAULT_API_URL
+    require_reviewed: bool = False
     pr_id: str | None = None
+    branch: str | None = None
     commit: str | None = None
     build_number: str | None = None
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any], ctx: StepContext) -> Settings:
+        """The settings from the validated variables (defaults applied by the schema) and the
+        step context."""
+        return _from_values(values, ctx)
 
     @property
     def state_object(self) -> str:
@@ -122,7 +130,7 @@ def default_state_key(ctx: StepContext, working_dir_rel: str) -> str:
     return "/".join([*parts, "terraform.tfstate"])
 
 
-def build(values: dict[str, Any], ctx: StepContext) -> Settings:
+def _from_values(values: dict[str, Any], ctx: StepContext) -> Settings:
     rel = _relative_dir(str(values["WORKING_DIR"]))
     working = (ctx.clone_dir / rel).resolve()
     if not working.is_dir():
@@ -161,7 +169,7 @@ def build(values: dict[str, Any], ctx: StepContext) -> Settings:
         working_dir_rel=rel,
         mode=mode,
         plan_id=plan_id,
-        workspace=str(values.get("WORKSPACE") or "default"),
+        workspace=str(values["WORKSPACE"]),
         var_files=var_files,
         tf_vars=tf_vars(values.get("VARS")),
         targets=list(values.get("TARGETS") or []),
@@ -171,13 +179,15 @@ def build(values: dict[str, Any], ctx: StepContext) -> Settings:
         extra_args=list(values.get("EXTRA_ARGS") or []),
         code_insights=bool(values["CODE_INSIGHTS"]),
         api_proxy=str(values["BITBUCKET_API_PROXY"]).rstrip("/"),
-        debug=bool(values.get("DEBUG")),
-        comment=bool(values.get("COMMENT", True)),
-        refresh_only=bool(values.get("REFRESH_ONLY", False)),
-        fail_on_drift=bool(values.get("FAIL_ON_DRIFT", True)),
+        debug=bool(values["DEBUG"]),
+        comment=bool(values["COMMENT"]),
+        refresh_only=bool(values["REFRESH_ONLY"]),
+        fail_on_drift=bool(values["FAIL_ON_DRIFT"]),
         bb_token=values.get("BITBUCKET_ACCESS_TOKEN") or None,
-        bb_api_url=str(values.get("BITBUCKET_API_URL") or "https://api.bitbucket.org").rstrip("/"),
+        bb_api_url=str(values["BITBUCKET_API_URL"]).rstrip("/"),
+        require_reviewed=bool(values["REQUIRE_REVIEWED_PLAN"]),
         pr_id=ctx.pr_id,
+        branch=ctx.branch,
         commit=ctx.commit,
         build_number=ctx.build_number,
     )

@@ -8,7 +8,11 @@ from testbed import dotenv
 from .conftest import Stack, assert_failed_cleanly
 
 # the fixed names of the README; TF_APPLY_OUT_<NAME> is one per output (its example: _URL)
-FIXED = {n for n in dotenv.documented("tf-apply") if not n.startswith("TF_APPLY_OUT_")}
+# written by MODE apply only (REFUSED and REVIEWED_* only when they have a value)
+APPLY_ONLY = {"TF_APPLY_APPLIED", "TF_APPLY_REFUSED", "TF_APPLY_REVIEWED_PR",
+              "TF_APPLY_REVIEWED_COMMIT"}
+FIXED = {n for n in dotenv.documented("tf-apply")
+         if not n.startswith("TF_APPLY_OUT_")} - APPLY_ONLY
 
 KEY = "web/infra/terraform.tfstate"
 PLANS = f"{KEY}.plans/default"
@@ -40,18 +44,24 @@ def test_plan_then_apply_once(stack: Stack) -> None:
     sourced = dotenv.source(stack.build / ".do-pipes" / "tf-apply.env")
     assert set(sourced) >= FIXED, sourced
     assert (sourced["TF_APPLY_OUT_APP"], sourced["TF_APPLY_CREATE"]) == ("web-1", "2")
+    assert sourced["TF_APPLY_APPLIED"] == "true" and dotenv.documented("tf-apply") >= APPLY_ONLY
     assert sourced["TF_APPLY_SENSITIVE_OUTPUTS"] == "db_password"
     assert "TF_APPLY_OUT_DB_PASSWORD" not in sourced
     assert json.loads(stack.objects()[f"{PLANS}/{plan_id}/applied.json"])["status"] == "applied"
 
     etag = stack.state_etag(KEY)
+    # a re-run of the apply step: never applied twice, a no-op that says so
     twice = stack.run(MODE="apply", PLAN_ID=plan_id)
-    assert_failed_cleanly(twice, "PLAN_ID", "already applied")
+    assert twice.code == 0, twice.output
+    assert "already applied" in twice.last_line() and "nothing to do" in twice.last_line()
     assert stack.state_etag(KEY) == etag
 
-    # a used plan id cannot be planned again either
+    # a re-run of the plan step: nothing changed since, so nothing new is saved under the id
     reuse = stack.run(MODE="plan", PLAN_ID=plan_id)
-    assert_failed_cleanly(reuse, "PLAN_ID", "already applied")
+    assert reuse.code == 0, reuse.output
+    assert "already applied" in reuse.last_line() and "no changes" in reuse.last_line()
+    assert f"{PLANS}/{plan_id}/applied-2.json" not in stack.objects()
+    assert stack.state_etag(KEY) == etag
     stack.assert_no_leaks()
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from testbed.pipes import PACKAGES, REPO_ROOT
 
-PIPES = ["flux-bump"]  # the pipes whose table is checked against their code
+PIPES = ["flux-bump", "tf-apply"]  # the pipes whose table is checked against their code
 PLACEHOLDER = re.compile(r"<[^>]+>|…|\bN\b|\((?:401|403)\)")
 VARIABLE = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
 

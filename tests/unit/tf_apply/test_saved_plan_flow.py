@@ -2,6 +2,7 @@
 and the terraform CLI): what is checked, claimed, applied and recorded, and in which order."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -12,8 +13,9 @@ from typing import Any
 import pytest
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
-from tf_apply import pipe, planstore
+from tf_apply import applying, planstore
 from tf_apply.planstore import PlanRecord, PlanStore, StateRef
+from tf_apply.run import Run
 from tf_apply.s3 import PreconditionFailed, S3Object
 from tf_apply.settings import Settings
 from tf_apply.terraform import JsonRun
@@ -104,8 +106,8 @@ def applied(spaces: FakeSpaces) -> dict[str, Any] | None:
 def run_saved(tmp_path: Path, spaces: FakeSpaces, tf: FakeTerraform) -> int:
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    return pipe.run_saved(settings(tmp_path), context(tmp_path), tf, spaces, work,  # type: ignore[arg-type]
-                          conditional_writes=True)
+    return applying.run_saved(Run(settings(tmp_path), context(tmp_path), tf, work,  # type: ignore[arg-type]
+                                  spaces, conditional_writes=True))  # type: ignore[arg-type]
 
 
 # -- the store ---------------------------------------------------------------------------------
@@ -122,15 +124,18 @@ def test_save_writes_the_record_last_and_load_checks_the_digest() -> None:
         store.load("p1")
 
 
-def test_a_used_plan_id_cannot_be_saved_or_loaded_again() -> None:
+def test_an_applied_generation_cannot_be_saved_again_a_new_one_has_its_own_claim() -> None:
     spaces = FakeSpaces()
-    saved(spaces, StateRef(None, None, None))
+    record = saved(spaces, StateRef(None, None, None))
     store = PlanStore(spaces, PREFIX)  # type: ignore[arg-type]
     store.finish("p1", "7", "applied")
-    with pytest.raises(PipeError, match="already applied"):
-        store.load("p1")
-    with pytest.raises(PipeError, match="already applied"):
+    with pytest.raises(PipeError, match="claimed by another run"):
         saved(spaces, StateRef(None, None, None))
+    again = dataclasses.replace(record, generation=2)
+    store.save(again, PLAN, "{}")
+    assert store.record("p1") == again and store.applied("p1", 2) is None
+    assert store.claim_key("p1", 2) == f"{PREFIX}p1/applied-2.json"
+    assert store.applied("p1", 1) is not None  # the applied generation stays applied
 
 
 @pytest.mark.parametrize(("current", "why"), [
@@ -155,7 +160,7 @@ def test_a_plan_made_without_state_is_stale_once_one_exists() -> None:
         planstore.check_fresh(record, StateRef(1, "lin-1", "e1"))
 
 
-# -- applying a saved plan (tf_apply.pipe.run_saved) -----------------------------------------
+# -- applying a saved plan (tf_apply.applying.run_saved) -----------------------------------------
 
 def fresh_store(spaces: FakeSpaces) -> None:
     spaces.state(3)
@@ -210,3 +215,44 @@ def test_failed_apply_that_wrote_the_state_marks_the_plan_failed(tmp_path: Path)
         run_saved(tmp_path, spaces, FakeTerraform(effect=lambda: spaces.state(4), fail=True))
     done = applied(spaces)
     assert done is not None and done["status"] == "failed"
+
+
+# -- re-runs of the apply step (issue 12) -----------------------------------------------------
+
+class OutputsTerraform(FakeTerraform):
+    def output_json(self) -> dict[str, Any]:
+        return {"app": {"value": "web-2", "sensitive": False}}
+
+
+def test_apply_rerun_after_success_is_a_noop_that_says_so(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    spaces = FakeSpaces()
+    fresh_store(spaces)
+    assert run_saved(tmp_path, spaces, FakeTerraform(effect=lambda: spaces.state(4))) == 0
+    tf = OutputsTerraform()
+    assert run_saved(tmp_path, spaces, tf) == 0
+    assert tf.commands == []  # nothing planned or applied again
+    assert "was already applied (applied at" in capsys.readouterr().out
+    env = (tmp_path / ".do-pipes" / "tf-apply.env").read_text()
+    assert "TF_APPLY_APPLIED=false" in env and "TF_APPLY_OUT_APP=web-2" in env
+
+
+def test_apply_rerun_after_a_failure_that_wrote_state_refuses_until_planned_again(
+        tmp_path: Path) -> None:
+    spaces = FakeSpaces()
+    fresh_store(spaces)
+    with pytest.raises(PipeError, match="boom"):
+        run_saved(tmp_path, spaces, FakeTerraform(effect=lambda: spaces.state(4), fail=True))
+    tf = FakeTerraform()
+    with pytest.raises(PipeError, match=r"run the plan step again .*same PLAN_ID"):
+        run_saved(tmp_path, spaces, tf)
+    assert tf.commands == []
+    # the plan step again: generation 2 against the state as it is now, applied once
+    record = PlanStore(spaces, PREFIX).record("p1")  # type: ignore[arg-type]
+    assert record is not None
+    current = planstore.read_state(spaces, STATE_KEY)  # type: ignore[arg-type]
+    PlanStore(spaces, PREFIX).save(dataclasses.replace(record, generation=2, state=current),  # type: ignore[arg-type]
+                                   PLAN, "{}")
+    assert run_saved(tmp_path, spaces, FakeTerraform(effect=lambda: spaces.state(5))) == 0
+    assert json.loads(spaces.objects[f"{PREFIX}p1/applied-2.json"])["status"] == "applied"
+    assert json.loads(spaces.objects[f"{PREFIX}p1/applied.json"])["status"] == "failed"

@@ -21,7 +21,7 @@ def make(tmp_path: Path, **variables: str) -> settings.Settings:
     env = {"SPACES_ACCESS_KEY_ID": "AKIAEXAMPLE1", "SPACES_SECRET_ACCESS_KEY": "s3cr3t-example",
            "SPACES_BUCKET": "state-bucket"}
     env.update(variables)
-    return settings.build(load(SCHEMA, env), ctx(tmp_path))
+    return settings.Settings.from_values(load(SCHEMA, env), ctx(tmp_path))
 
 
 @pytest.mark.parametrize(("raw", "want"), [("300s", "300s"), ("90", "90s"), ("5m", "5m"),
@@ -76,7 +76,7 @@ def test_no_slug_needs_state_key(tmp_path: Path) -> None:
     env = {"SPACES_ACCESS_KEY_ID": "AKIAEXAMPLE1", "SPACES_SECRET_ACCESS_KEY": "s3cr3t-example",
            "SPACES_BUCKET": "state-bucket"}
     with pytest.raises(PipeError, match="STATE_KEY"):
-        settings.build(load(SCHEMA, env), StepContext.from_env({"BITBUCKET_CLONE_DIR": str(tmp_path)}))
+        settings.Settings.from_values(load(SCHEMA, env), StepContext.from_env({"BITBUCKET_CLONE_DIR": str(tmp_path)}))
 
 
 def test_backend_config_holds_no_secret(tmp_path: Path) -> None:

@@ -1,0 +1,112 @@
+"""The sections every pipe README shares: "Why this pipe" with measured numbers only (each one in
+docs/BENCHMARKS.md, which it links), one Support text, the license named, the outputs a later step needs
+shown with ``artifacts:``; and the credential advice the same everywhere (no app password, one variable
+for the GitOps token, a Spaces key that may delete)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from testbed.pipes import PACKAGES, REPO_ROOT
+
+PIPES = sorted(PACKAGES)
+BENCHMARKS = (REPO_ROOT / "docs" / "BENCHMARKS.md").read_text()
+# the sections a pipe's numbers come from, without the raw per-run lists (any number shows up there)
+SECTIONS = {"build-push": ["## build-push"], "tf-apply": ["## tf-apply"],
+            "flux-bump": ["## flux-bump", "## Several images in one flux-bump"]}
+NUMBER = re.compile(r"(?<![\w.-])\d+(?:\.\d+)?(?![\w.]*\d)")
+
+
+def readme(pipe: str) -> str:
+    return (REPO_ROOT / "pipes" / pipe / "README.md").read_text()
+
+
+def section(text: str, heading: str) -> str:
+    assert f"\n{heading}\n" in text, heading
+    return text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def numbers(text: str) -> list[str]:
+    return NUMBER.findall(text)
+
+
+def results(pipe: str | None = None) -> str:
+    """docs/BENCHMARKS.md's results (of ``pipe``'s sections), without raw per-run lists."""
+    parts = re.split(r"^(?=## )", BENCHMARKS, flags=re.M)
+    wanted = [part for part in parts if pipe is None or part.splitlines()[0] in SECTIONS[pipe]]
+    text = "".join(wanted)
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    return "\n".join(line for line in text.splitlines() if not re.match(r"- [AB] .*: [\d./, ]+$", line))
+
+
+def measured(number: str, pipe: str | None = None) -> bool:
+    return re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", results(pipe)) is not None
+
+
+def test_numbers_are_read_as_numbers() -> None:
+    assert numbers("0.38 s instead of 6.94 s (0.055x), 20 Mbit/s, 5000 manifests, sha-1") == [
+        "0.38", "6.94", "0.055", "20", "5000"]
+    assert measured("0.055", "build-push") and not measured("0.05") and not measured("6.95")
+    assert not measured("0.055", "flux-bump")
+    assert not measured("1.16", "tf-apply")  # only in a raw per-run list
+
+
+@pytest.mark.parametrize("pipe", PIPES)
+def test_why_this_pipe_is_near_the_top_with_measured_numbers(pipe: str) -> None:
+    text = readme(pipe)
+    assert text.index("## Why this pipe") < text.index("## YAML Definition")
+    why = section(text, "## Why this pipe")
+    assert "(../../docs/BENCHMARKS.md)" in why
+    found = numbers(why)
+    assert len(found) >= 2, "a why with no measured gain"
+    assert [n for n in found if not measured(n, pipe)] == [], f"numbers docs/BENCHMARKS.md has not for {pipe}"
+
+
+def test_the_root_why_has_measured_numbers_only() -> None:
+    why = section((REPO_ROOT / "README.md").read_text(), "## Why")
+    assert "(docs/BENCHMARKS.md)" in why
+    assert [n for n in numbers(why) if not measured(n)] == []
+
+
+def test_one_support_text_and_the_license() -> None:
+    supports = {pipe: section(readme(pipe), "## Support") for pipe in PIPES}
+    assert len(set(supports.values())) == 1, "the pipes' Support sections differ"
+    assert "DEBUG: 'true'" in next(iter(supports.values()))
+    for pipe in PIPES:
+        assert "MIT" in section(readme(pipe), "## License")
+        assert "(../../LICENSE)" in section(readme(pipe), "## License")
+    license_text = (REPO_ROOT / "LICENSE").read_text()
+    assert license_text.startswith("MIT License") and "WITHOUT WARRANTY OF ANY KIND" in license_text
+
+
+@pytest.mark.parametrize("pipe", PIPES)
+def test_outputs_show_the_artifacts_a_later_step_needs(pipe: str) -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", readme(pipe), re.S)
+    kept = []
+    for block in blocks:
+        document = yaml.safe_load(block)
+        items = document if isinstance(document, list) else []
+        steps = [item["step"] for item in items if isinstance(item, dict) and "step" in item]
+        for index, step in enumerate(steps[:-1]):
+            later = " ".join(str(s["script"]) for s in steps[index + 1:])
+            if ".do-pipes/**" in (step.get("artifacts") or []) and ".do-pipes/" in later:
+                kept.append(step["name"])
+    assert kept, "no example keeps .do-pipes/ as an artifact for a later step that reads it"
+
+
+def test_credentials_are_advised_alike() -> None:
+    texts = {path.relative_to(REPO_ROOT).as_posix(): path.read_text() for path in [
+        REPO_ROOT / "README.md", *sorted(REPO_ROOT.glob("pipes/*/README.md")),
+        *sorted(REPO_ROOT.glob("docs/**/*.md")), *sorted(REPO_ROOT.glob("docs/examples/*.yml"))]}
+    for where, text in texts.items():
+        # an app password is only ever named as something that no longer works
+        for paragraph in re.split(r"\n\s*\n", text):
+            if re.search(r"app.?password", paragraph, re.I):
+                assert re.search(r"no longer work|stopped working", paragraph), (where, paragraph[:200])
+        # flux-bump's access token is the one GITOPS_ACCESS_TOKEN everywhere
+        for block in re.findall(r"flux-bump:[\d.]+\n(.*?)(?=\n\s*- (?:pipe|step)|\Z)", text, re.S):
+            for value in re.findall(r"^\s*BITBUCKET_ACCESS_TOKEN: (\S+)", block, re.M):
+                assert value == "$GITOPS_ACCESS_TOKEN", (where, value)
+    prerequisites = section(texts["pipes/build-push/README.md"], "## Prerequisites")
+    assert "`registry:read`" in prerequisites and "`registry:update`" in prerequisites
