@@ -186,7 +186,9 @@ def test_corpus_is_big_enough() -> None:
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
-@pytest.mark.parametrize("case", CASES, ids=_ids())
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=c["known_gap"])) if c.get("known_gap")
+    else c for c in CASES], ids=_ids())
 def test_hostile_input(case: dict[str, Any], debug: bool, recorder: Recorder, tmp_path: Path,
                        capfd: pytest.CaptureFixture[str]) -> None:
     run = run_case(case, debug, recorder, tmp_path, real_tools=bool(case.get("real_tools")))
