@@ -209,6 +209,11 @@ def choose_builder(s: Settings, probe: Callable[[], buildkit.Probe]) -> buildkit
             raise PipeError(f"{needs} needs BuildKit but BUILDER is classic: set BUILDER to auto "
                             f"or buildkit, or remove {needs}")
         return None
+    if s.platforms and not MULTI_PLATFORM:  # refused before the engine is asked anything
+        raise PipeError("PLATFORMS is not supported yet: multi-platform builds need docker buildx, "
+                        "and the pipe has not been tested building and pushing for several "
+                        "platforms; remove PLATFORMS (the image is built for the Docker engine's "
+                        "platform)")
     found = probe()
     if found.cli is None:
         needs = s.needs_buildkit
@@ -225,10 +230,6 @@ def choose_builder(s: Settings, probe: Callable[[], buildkit.Probe]) -> buildkit
         raise PipeError(f"PLATFORMS needs docker buildx, which the docker CLI {found.cli.path} "
                         f"({found.cli.version}) lacks, and multi-platform builds are not supported "
                         "yet: remove PLATFORMS (the image is built for the Docker engine's platform)")
-    if s.platforms and not MULTI_PLATFORM:
-        raise PipeError("PLATFORMS is not supported yet: the pipe has docker buildx here but has "
-                        "not been tested building and pushing for several platforms; remove "
-                        "PLATFORMS (the image is built for the Docker engine's platform)")
     if s.platforms and not s.push:
         raise PipeError("PLATFORMS needs PUSH: a multi-platform image cannot be kept in the "
                         "Docker engine; set PUSH to true or remove PLATFORMS")

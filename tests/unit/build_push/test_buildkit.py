@@ -272,15 +272,21 @@ def test_platforms_are_os_arch_entries(raw: str) -> None:
         buildkit.platforms(raw)
 
 
-def test_platforms_are_refused_with_or_without_buildx() -> None:
+def test_platforms_are_refused_with_or_without_buildx(monkeypatch: pytest.MonkeyPatch) -> None:
     s = _settings(platforms=("linux/amd64", "linux/arm64"))
     old = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=False)
+    new = buildkit.Cli(Path("/usr/local/bin/docker"), "27.3.1", buildx=True)
+
+    def never() -> buildkit.Probe:
+        raise AssertionError("the engine was asked before PLATFORMS was refused")
+
+    with pytest.raises(PipeError, match=r"^PLATFORMS is not supported yet: .* remove PLATFORMS"):
+        pipe.choose_builder(s, never)
+    monkeypatch.setattr(pipe, "MULTI_PLATFORM", True)  # once enabled: a CLI without buildx
     with pytest.raises(PipeError, match=r"^PLATFORMS needs docker buildx, which the docker CLI "
                                         r"/usr/bin/docker \(20.10.24\) lacks.*remove PLATFORMS"):
         pipe.choose_builder(s, _probe(buildkit.Probe(old, "")))
-    new = buildkit.Cli(Path("/usr/local/bin/docker"), "27.3.1", buildx=True)
-    with pytest.raises(PipeError, match=r"^PLATFORMS is not supported yet: .* remove PLATFORMS"):
-        pipe.choose_builder(s, _probe(buildkit.Probe(new, "")))
+    monkeypatch.setattr(pipe, "MULTI_PLATFORM", False)
     with pytest.raises(PipeError, match=r"^PLATFORMS needs BuildKit but BUILDER is classic"):
         pipe.choose_builder(dataclasses.replace(s, builder="classic"), _probe(buildkit.Probe(new, "")))
     assert s.needs_buildkit == "PLATFORMS"
