@@ -146,7 +146,15 @@ def success(message: str) -> None:
     print(f"{_GREEN}✔ {_one_line(secrets.mask(message))}{_RESET}", flush=True)
 
 
+MAX_FAIL_LINE = 1000  # characters of the ✖ line's message
+
+
 def fail_line(message: str) -> None:
-    """Print the red ``✖`` line (one line, masked); the caller exits."""
+    """Print the red ``✖`` line (one line, masked, at most :data:`MAX_FAIL_LINE` characters, any
+    character the terminal cannot take escaped); the caller exits."""
     sys.stdout.flush()
-    print(f"{_RED}✖ {_one_line(secrets.mask(message))}{_RESET}", flush=True)
+    text = _one_line(secrets.mask(message))
+    if len(text) > MAX_FAIL_LINE:
+        text = text[:MAX_FAIL_LINE - 1] + "…"
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    print(f"{_RED}✖ {text}{_RESET}", flush=True)

@@ -37,9 +37,12 @@ def _b64_forms(raw: bytes) -> set[str]:
 
 def forms_of(value: str) -> set[str]:
     """Every textual form of ``value`` that is masked."""
-    forms = {value, quote(value, safe=""), quote_plus(value, safe=""), quote(value)}
+    # (bytes that were not UTF-8 reach Python as surrogates: encoded back as they came)
+    enc = {"encoding": "utf-8", "errors": "surrogateescape"}
+    forms = {value, quote(value, safe="", **enc), quote_plus(value, safe="", **enc),
+             quote(value, **enc)}
     forms.add(json.dumps(value)[1:-1])
-    forms |= _b64_forms(value.encode("utf-8"))
+    forms |= _b64_forms(value.encode("utf-8", "surrogateescape"))
     return {f for f in forms if len(f) >= _MIN_LEN}
 
 

@@ -136,6 +136,15 @@ PATCHES = (
     Patch("flux-bump: a rejected push is not retried", f"{FB}/deliver.py",
           "        if not retryable:\n", "        if True:\n",
           ("tests/unit/flux_bump", f"{IT_FB}/test_modes.py::test_rejected_push_is_retried_never_forced")),
+    # -- issue 11: the door every variable passes ----------------------------------------------------
+    Patch("validate: encoding, control characters and lengths not checked", "shared/pipes_common/runner.py",
+          "    validate.check_raw(schema, rules)\n", "", ("tests/unit/hostile",)),
+    Patch("validate: grammars, URLs, paths, keys and cross-checks not checked",
+          "shared/pipes_common/runner.py",
+          "    validate.check_values(schema, rules, values, ctx.clone_dir)\n", "", ("tests/unit/hostile",)),
+    Patch("tf-apply: an unreachable store found only by terraform init", f"{TF}/pipe.py",
+          "    reach.check(run.s.endpoint, backend.endpoint_variable(run.s))\n", "",
+          ("tests/unit/hostile/test_corpus.py::test_hostile_input[tf-endpoint-refused-plain]",)),
 )
 
 

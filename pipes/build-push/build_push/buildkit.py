@@ -83,13 +83,19 @@ def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> 
         version, server_os, api = fields
         if server_os != "linux" or not _api_at_least(api, (1, 39)):
             return Probe(None, f"the Docker engine (API {api}, {server_os}) has no BuildKit")
-        buildx = proc.run([str(path), "buildx", "version"], env=env, check=False, timeout=60).ok
+        buildx = has_buildx(path, env)
         if buildx or _major(version) < 23:
             return Probe(Cli(path, version, buildx), "")
         reasons.append(f"{path} ({version}) has no buildx plugin")
     if not reasons:
         return Probe(None, "no docker CLI in the pipe (" + ", ".join(map(str, candidates)) + ")")
     return Probe(None, "; ".join(reasons))
+
+
+def has_buildx(path: Path, env: Mapping[str, str]) -> bool:
+    """Whether the docker CLI at ``path`` has the buildx plugin (``docker buildx version``
+    answers: a CLI plugin in ``$DOCKER_CONFIG/cli-plugins`` or the system's plugin folders)."""
+    return proc.run([str(path), "buildx", "version"], env=env, check=False, timeout=60).ok
 
 
 @contextmanager
@@ -110,11 +116,55 @@ def private_file(path: Path, text: str) -> Path:
     return path
 
 
+PLATFORM_RE = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_]+)?$")
+
+
+def platforms(raw: str | None) -> tuple[str, ...]:
+    """PLATFORMS (``linux/amd64,linux/arm64``) as a tuple; a malformed entry is one clear line."""
+    found = tuple(p.strip() for p in (raw or "").split(",") if p.strip())
+    for entry in found:
+        if not PLATFORM_RE.match(entry):
+            raise PipeError(f"PLATFORMS: '{entry}' is not a platform: give os/arch[/variant] "
+                            "entries separated by commas, e.g. linux/amd64,linux/arm64")
+    return found
+
+
+def cache_export(cache_to: str) -> str:
+    """CACHE_TO as buildx's ``--cache-to``: a bare image reference becomes a registry cache of
+    every stage (``type=registry,ref=…,mode=max``); a full export spec is passed as given."""
+    if "=" in cache_to:
+        return cache_to
+    return f"type=registry,ref={cache_to},mode=max"
+
+
 def command(cli: Cli, req: BuildRequest, folder: Path) -> list[str]:
-    """The build command line (no secret value in it: those are files of ``folder``)."""
-    args = [str(cli.path), "buildx", "build", "--load"] if cli.buildx else [str(cli.path), "build"]
-    args += ["--progress=plain", "--file", str(req.dockerfile), "--tag", req.tag,
-             "--iidfile", str(folder / "iid")]
+    """The build command line (no secret value in it: those are files of ``folder``).
+
+    Without buildx: ``docker build`` (BuildKit through ``DOCKER_BUILDKIT=1``).  With buildx:
+    ``docker buildx build``, loading the image into the engine (the pipe pushes it), or, for a
+    multi-platform build (``req.platforms``), pushing every tag of ``req.push_tags`` itself, as
+    an engine cannot hold a multi-platform image; its digest is then in ``metadata.json``."""
+    # the pipe refuses these before it builds (pipe.choose_builder); this keeps the builder honest
+    if req.platforms and not cli.buildx:
+        raise PipeError(f"PLATFORMS needs docker buildx, which the docker CLI {cli.path} "
+                        f"({cli.version}) lacks: remove PLATFORMS, or run with a CLI that has buildx")
+    if req.cache_to and not cli.buildx:
+        raise PipeError(f"CACHE_TO needs docker buildx, which the docker CLI {cli.path} "
+                        f"({cli.version}) lacks: remove CACHE_TO, or run with a CLI that has buildx")
+    if req.platforms and not req.push_tags:
+        raise PipeError("PLATFORMS needs PUSH: a multi-platform image cannot be kept in the "
+                        "Docker engine; set PUSH to true or remove PLATFORMS")
+    if not cli.buildx:
+        args = [str(cli.path), "build"]
+    elif req.platforms:
+        args = [str(cli.path), "buildx", "build", "--platform", ",".join(req.platforms), "--push",
+                "--metadata-file", str(folder / "metadata.json")]
+    else:
+        args = [str(cli.path), "buildx", "build", "--load"]
+    args += ["--progress=plain", "--file", str(req.dockerfile)]
+    for tag in (req.push_tags if req.platforms else [req.tag]):
+        args += ["--tag", tag]
+    args += ["--iidfile", str(folder / "iid")]
     if req.target:
         args += ["--target", req.target]
     build_args = dict(req.build_args)
@@ -127,7 +177,7 @@ def command(cli: Cli, req: BuildRequest, folder: Path) -> list[str]:
     for ref in req.cache_from:
         args += ["--cache-from", ref]
     if req.cache_to:
-        args += ["--cache-to", req.cache_to]
+        args += ["--cache-to", cache_export(req.cache_to)]
     if req.network:
         args += ["--network", req.network]
     for secret_id, value in req.secrets.items():
@@ -139,6 +189,17 @@ def command(cli: Cli, req: BuildRequest, folder: Path) -> list[str]:
         args += ["--ssh", f"default={key}"]
     args.append(str(req.context))
     return args
+
+
+def pushed_digest(folder: Path) -> str:
+    """The manifest (list) digest a multi-platform ``buildx build --push`` wrote, or ''."""
+    path = folder / "metadata.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    digest = data.get("containerimage.digest") if isinstance(data, dict) else None
+    return digest if isinstance(digest, str) else ""
 
 
 class Progress:
@@ -221,7 +282,8 @@ def docker_config(folder: Path, auth: Mapping[str, tuple[str, str]],
 
 
 def build(cli: Cli, req: BuildRequest, env: Mapping[str, str]) -> str:
-    """Build ``req`` with BuildKit and return the image id; a failure raises naming the step."""
+    """Build ``req`` with BuildKit and return the image id (for a multi-platform build, which
+    pushes itself, the pushed digest); a failure raises naming the step."""
     full = dict(env)
     full["DOCKER_BUILDKIT"] = "1"
     full["BUILDKIT_PROGRESS"] = "plain"
@@ -234,6 +296,8 @@ def build(cli: Cli, req: BuildRequest, env: Mapping[str, str]) -> str:
         if not result.ok:
             raise progress.failure(result.returncode)
         iid = (folder / "iid").read_text(encoding="utf-8").strip() if (folder / "iid").is_file() else ""
+        if req.platforms:
+            iid = pushed_digest(folder)
     if not iid:
         raise PipeError("The BuildKit build ended without an image id: run again with DEBUG: true "
                         "and report the log")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from pipes_common import secrets
+from pipes_common import secrets, validate
 from pipes_common.errors import PipeError
 
 ENTRY_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)=([A-Za-z_][A-Za-z0-9_]*)$")
@@ -28,6 +28,9 @@ def parse(entries: list[str] | None, env: Mapping[str, str]) -> dict[str, str]:
             raise PipeError(f"SECRETS: {secret_id}={variable} names the variable {variable}, "
                             f"which is not set or empty in the pipe: pass it in the pipe's "
                             f"variables ({variable}: ${variable}) as a secured variable")
+        if not validate.is_utf8(value):  # never shown: it is a secret
+            raise PipeError(f"{variable} (named by SECRETS: {secret_id}={variable}) is not valid "
+                            "UTF-8 text: save the secured variable again as UTF-8")
         secrets.register(value)
         found[secret_id] = value
     return found

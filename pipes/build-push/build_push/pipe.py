@@ -17,10 +17,16 @@ from pipes_common.registry import ManifestRef, RegistryError
 from . import __version__, buildkit, inputs, preflight, sshkeys, tags
 from .ports import Auth, DigitalOcean, Engine, Ports, Registry
 from .request import BuildRequest
-from .schema import SCHEMA
+from .schema import RULES, SCHEMA
 from .settings import Settings
 
 T = TypeVar("T")
+
+# Multi-platform builds (PLATFORMS) go through ``docker buildx build --platform … --push``: the
+# request carries the platforms and buildkit.command builds that command line, but no real buildx
+# build has run in the pipe's tests (the test bed has no buildx and cannot pull BuildKit's image),
+# so PLATFORMS is refused until one has.
+MULTI_PLATFORM = False
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,7 @@ class Outcome:
 
 def main(ports: Ports | None = None) -> int:
     started = time.monotonic()
-    values, ctx = runner.start(SCHEMA)
+    values, ctx = runner.start(SCHEMA, RULES)
     s = Settings.from_values(values, ctx)
     ports = Ports.real() if ports is None else ports
     plog.get_logger().info("Image %s, tags: %s", s.image, ", ".join(s.tag_plan.tags))
@@ -68,6 +74,9 @@ def build_and_push(s: Settings, ports: Ports) -> tuple[Settings, Outcome]:
     if probe is not None:
         cli = choose_builder(s, probe)
     image_id = build(s, engine, cli, cache_sources(s, registry), auth)
+    if s.platforms and registry is not None:
+        # buildx pushed every tag itself; what it returned is the pushed digest
+        return s, Outcome(digest=image_id)
     if registry is None or auth is None:
         return s, Outcome(image_id=image_id)
     first = s.tag_plan.tags[0]
@@ -200,6 +209,11 @@ def choose_builder(s: Settings, probe: Callable[[], buildkit.Probe]) -> buildkit
             raise PipeError(f"{needs} needs BuildKit but BUILDER is classic: set BUILDER to auto "
                             f"or buildkit, or remove {needs}")
         return None
+    if s.platforms and not MULTI_PLATFORM:  # refused before the engine is asked anything
+        raise PipeError("PLATFORMS is not supported yet: multi-platform builds need docker buildx, "
+                        "and the pipe has not been tested building and pushing for several "
+                        "platforms; remove PLATFORMS (the image is built for the Docker engine's "
+                        "platform)")
     found = probe()
     if found.cli is None:
         needs = s.needs_buildkit
@@ -212,6 +226,13 @@ def choose_builder(s: Settings, probe: Callable[[], buildkit.Probe]) -> buildkit
         plog.get_logger().warning("BuildKit is not available (%s): building with the classic "
                                   "builder.", found.reason)
         return None
+    if s.platforms and not found.cli.buildx:
+        raise PipeError(f"PLATFORMS needs docker buildx, which the docker CLI {found.cli.path} "
+                        f"({found.cli.version}) lacks, and multi-platform builds are not supported "
+                        "yet: remove PLATFORMS (the image is built for the Docker engine's platform)")
+    if s.platforms and not s.push:
+        raise PipeError("PLATFORMS needs PUSH: a multi-platform image cannot be kept in the "
+                        "Docker engine; set PUSH to true or remove PLATFORMS")
     if s.cache_to and not found.cli.buildx:
         raise PipeError(f"CACHE_TO needs docker buildx, which the docker CLI {found.cli.path} "
                         f"({found.cli.version}) lacks: remove CACHE_TO (pushed images carry inline "
@@ -239,7 +260,9 @@ def build(s: Settings, engine: Engine, cli: buildkit.Cli | None, cache_from: lis
         target=s.target, build_args=dict(s.build_args), labels=dict(s.labels), cache_from=cache,
         network=s.network or engine.default_network(), cache_to=s.cache_to,
         secrets=dict(s.secrets), ssh_key=s.ssh.key if s.ssh is not None else None,
-        registry_auth={s.host: (auth["username"], auth["password"])} if auth and cli else {})
+        registry_auth={s.host: (auth["username"], auth["password"])} if auth and cli else {},
+        platforms=s.platforms,
+        push_tags=[f"{s.image}:{tag}" for tag in s.tag_plan.tags] if s.platforms and s.push else [])
     if cli is None:
         log.info("Building %s from %s (classic builder)", s.image, s.dockerfile.name)
     else:
@@ -248,6 +271,9 @@ def build(s: Settings, engine: Engine, cli: buildkit.Cli | None, cache_from: lis
         log.info("Building %s from %s (BuildKit, docker CLI %s)", s.image, s.dockerfile.name,
                  cli.version)
     image_id = engine.build(request, cli)
+    if s.platforms:
+        log.info("Built and pushed %s for %s", image_id, ", ".join(s.platforms))
+        return image_id
     for tag in s.tag_plan.tags[1:]:
         engine.tag(image_id, s.image, tag)
     log.info("Built %s", image_id)

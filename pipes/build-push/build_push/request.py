@@ -17,6 +17,10 @@ class BuildRequest:
     network: str | None = None
     # BuildKit only (the pipe refuses them with the classic builder before it builds)
     cache_to: str | None = None
+    # buildx only: the platforms of a multi-platform build, which buildx pushes itself (an engine
+    # cannot hold a multi-platform image) as every one of ``push_tags`` (full references)
+    platforms: tuple[str, ...] = ()
+    push_tags: list[str] = field(default_factory=list)
     inline_cache: bool = True
     secrets: dict[str, str] = field(default_factory=dict, repr=False)  # id -> value
     ssh_key: str | None = field(default=None, repr=False)

@@ -1,6 +1,10 @@
 """The pipe variables (public interface: names, types and defaults are versioned by semver)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from pipes_common import imageref, validate
 from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST
 from pipes_common.imageref import PATH_PATTERN
 from pipes_common.variables import Schema
@@ -53,3 +57,53 @@ SCHEMA: Schema = {
     "PUSH": {"type": "boolean", "default": True},
     "DEBUG": {"type": "boolean", "default": False},
 }
+
+# Checked at the door (pipes_common.validate), before any work: bounds and grammars.
+
+
+def _name_length(values: Mapping[str, Any]) -> str | None:
+    """The whole image name, registry host included, within what Docker accepts."""
+    host = str(values.get("REGISTRY_HOST") or DOCR_HOST).removeprefix("https://").rstrip("/")
+    name = f"{host}/{values.get('REGISTRY_NAME')}/{values.get('IMAGE')}"
+    if len(name) <= imageref.MAX_NAME:
+        return None
+    return (f"IMAGE makes the image name {len(name)} characters long, more than "
+            f"{imageref.MAX_NAME}: shorten IMAGE (or REGISTRY_NAME)")
+
+
+REF_RE = rf"{imageref.NAME}(?::{imageref.TAG})?(?:@{imageref.DIGEST})?"
+RULES = validate.Rules(variables={
+    "DIGITALOCEAN_ACCESS_TOKEN": validate.Token(),
+    "REGISTRY_NAME": validate.Pattern(max_len=63, regex=r"[a-z0-9-]{1,63}",
+                                      what="is not a registry name"),
+    "IMAGE": validate.Pattern(max_len=imageref.MAX_NAME, regex=imageref.PATH,
+                              what="is not an image repository name"),
+    "REGISTRY_HOST": validate.Host(max_len=260),
+    "REGISTRY_USERNAME": validate.Pattern(regex=r"[^\s:]+", what="holds a space or ':'"),
+    "DIGITALOCEAN_API_URL": validate.Url(),
+    "TAGS": validate.Pattern(max_len=128, max_items=50, regex=imageref.TAG,
+                             what="is not a valid Docker tag",
+                             hint="use letters, digits, '_', '.' and '-', not starting with '.' "
+                                  "or '-', at most 128 characters"),
+    "DOCKERFILE": validate.InsideDir(),
+    "CONTEXT": validate.InsideDir(),
+    "TARGET": validate.Pattern(max_len=128, regex=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+                               what="is not a build stage name"),
+    "BUILD_ARGS": validate.Text(max_len=8192, echo=False),
+    "LABELS": validate.Text(max_len=4096),
+    "CACHE_FROM": validate.Pattern(max_len=512, max_items=20, regex=REF_RE,
+                                   what="is not an image reference"),
+    "NETWORK": validate.Pattern(max_len=64, regex=r"[A-Za-z0-9][A-Za-z0-9_.:-]*",
+                                what="is not a Docker network name"),
+    "SECRETS": validate.Text(max_len=512, max_items=50, echo=False),
+    "SSH_KEY": validate.Text(max_len=16384, multiline=True),
+    "KNOWN_HOSTS": validate.Text(max_len=65536, multiline=True),
+    "CACHE_TO": validate.Pattern(max_len=1024, regex=r"[^\s]+", what="holds a space"),
+    "PLATFORMS": validate.Text(max_len=256),
+}, checks=[
+    _name_length,
+    *(validate.unused_unless(name, lambda v: bool(v.get("SSH")),
+                             "is only used with SSH: 'true' (forwarding the key to RUN "
+                             "--mount=type=ssh): set SSH: 'true' or drop " + name)
+      for name in ("SSH_KEY", "KNOWN_HOSTS")),
+])

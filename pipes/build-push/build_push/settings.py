@@ -14,7 +14,7 @@ from pipes_common.bitbucket import StepContext
 from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST
 from pipes_common.errors import PipeError
 
-from . import buildsecrets, inputs, sshkeys, tags
+from . import buildkit, buildsecrets, inputs, sshkeys, tags
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Settings:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     ssh: sshkeys.SshForward | None = field(default=None, repr=False)
     cache_to: str | None = None
+    platforms: tuple[str, ...] = ()      # PLATFORMS: buildx only, refused for now (pipe.py)
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], ctx: StepContext,
@@ -49,10 +50,6 @@ class Settings:
         """The settings of one run from the validated ``values`` (defaults applied) and ``ctx``;
         ``env`` (the pipe's environment) holds the variables ``SECRETS`` names."""
         env = os.environ if env is None else env
-        if values.get("PLATFORMS"):
-            raise PipeError("PLATFORMS is not supported yet: multi-platform builds need docker "
-                            "buildx with a builder of its own, which the pipe does not drive yet; "
-                            "remove PLATFORMS (the image is built for the Docker engine's platform)")
         host = str(values["REGISTRY_HOST"]).strip().removeprefix("https://")
         host = host.removeprefix("http://").rstrip("/")
         context = (ctx.clone_dir / str(values["CONTEXT"])).resolve()
@@ -96,6 +93,7 @@ class Settings:
             ssh=sshkeys.forward(values.get("SSH_KEY"), values.get("KNOWN_HOSTS"))
             if values.get("SSH") else None,
             cache_to=values.get("CACHE_TO") or None,
+            platforms=buildkit.platforms(values.get("PLATFORMS")),
         )
         sshkeys.check_secret_ids(settings.ssh, set(settings.secrets))
         return settings
@@ -103,6 +101,8 @@ class Settings:
     @property
     def needs_buildkit(self) -> str | None:
         """The variable that only BuildKit can honour, if one is set."""
+        if self.platforms:
+            return "PLATFORMS"
         if self.secrets:
             return "SECRETS"
         if self.ssh is not None:

@@ -17,7 +17,7 @@ from .bbapi import BitbucketClient, PullRequest
 from .gitrepo import Git
 from .message import fill
 from .references import Target
-from .schema import BRANCH_RE
+from .schema import BRANCH_FIELDS, BRANCH_RE
 
 Rescan = Callable[[], engine.Result]  # fetch the new tip, check it out, scan it again
 Message = Callable[[engine.Result], str]
@@ -109,7 +109,6 @@ def pr_branch_for(targets: Sequence[Target]) -> str:
     return f"flux-bump/{len(targets)}-images-{hashlib.sha256(pairs.encode()).hexdigest()[:8]}"
 
 
-BRANCH_FIELDS = ("name", "image", "tag", "short_digest", "commit", "short_commit")
 MAX_BRANCH = 200
 
 

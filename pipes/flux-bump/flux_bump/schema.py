@@ -1,10 +1,16 @@
 """The pipe variables (public interface: names, types and defaults are versioned by semver)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipes_common import imageref, validate
 from pipes_common.bitbucket import DEFAULT_API_URL
 from pipes_common.variables import Schema
 
 MODES = ("push", "pull-request", "dry-run", "promote")
+BRANCH_FIELDS = ("name", "image", "tag", "short_digest", "commit", "short_commit")  # of BRANCH_NAME
 BRANCH_RE = r"^(?!/|.*([/.]\.|//|@\{|\\|\.lock$|[/.]$))[^\x00-\x20~^:?*\[\x7f]+$"
 
 SCHEMA: Schema = {
@@ -86,3 +92,72 @@ SCHEMA: Schema = {
     "CLONE_DIR": {"type": "string", "empty": False},
     "DEBUG": {"type": "boolean", "default": False},
 }
+
+# Checked at the door (pipes_common.validate), before any work: bounds and grammars.
+POLICY = r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?"  # Flux: <namespace>:<policy>
+EMAIL_RE = r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+"
+
+
+def _https(values: Mapping[str, Any]) -> bool:
+    return str(values.get("GITOPS_REPO") or "").startswith(("https://", "http://"))
+
+
+def _pull_request_repo(values: Mapping[str, Any]) -> str | None:
+    """A pull request needs <workspace>/<repository> at the end of GITOPS_REPO (the REST API's)."""
+    if values.get("MODE") != "pull-request":
+        return None
+    url = str(values.get("GITOPS_REPO") or "")
+    path = urlsplit(url).path if "://" in url else url.partition(":")[2]
+    if len([p for p in path.split("/") if p]) < 2:
+        return ("GITOPS_REPO does not end in <workspace>/<repository>: pull requests need a "
+                "Bitbucket Cloud repository URL, e.g. https://bitbucket.org/acme/gitops.git")
+    return None
+
+
+RULES = validate.Rules(variables={
+    "GITOPS_REPO": validate.GitUrl(echo=False),
+    "BRANCH": validate.Pattern(max_len=255, regex="(?!-)" + BRANCH_RE.strip("^$"),
+                               what="is not a git branch name"),
+    "IMAGE": validate.Pattern(max_len=imageref.MAX_NAME, regex=imageref.NAME, what="is not an image "
+                              "repository name",
+                              hint="give it without tag or digest, lowercase path components "
+                                   "(e.g. registry.digitalocean.com/acme/web)"),
+    "TAG": validate.Pattern(max_len=128, regex=imageref.TAG, what="is not a valid image tag",
+                            hint="letters, digits, '_', '.' and '-', at most 128, not starting "
+                                 "with '.' or '-'"),
+    "DIGEST": validate.Pattern(max_len=135, regex=imageref.DIGEST, what="is not a valid digest",
+                               hint="give it as sha256:<64 lowercase hex digits>"),
+    "IMAGES": validate.Text(max_len=400, max_items=50),
+    "POLICY": validate.Pattern(max_len=253, max_items=50, regex=POLICY,
+                               what="is not <namespace>:<policy>"),
+    "PATHS": validate.RelativeGlob(max_items=50),
+    "FROM_PATHS": validate.RelativeGlob(max_items=50),
+    "HELM_KEYS": validate.Pattern(max_len=200, max_items=3, regex=r"[A-Za-z0-9_.-]+",
+                                  what="is not a dotted key path"),
+    "BITBUCKET_ACCESS_TOKEN": validate.Token(),
+    "ATLASSIAN_EMAIL": validate.Pattern(max_len=254, regex=EMAIL_RE, what="is not an email"),
+    "ATLASSIAN_API_TOKEN": validate.Token(max_len=1024),
+    "GIT_USERNAME": validate.Pattern(regex=r"[^\s:]+", what="holds a space or ':'"),
+    "GIT_PASSWORD": validate.Token(),
+    "SSH_KEY": validate.Text(max_len=16384, multiline=True),
+    "KNOWN_HOSTS": validate.Text(max_len=65536, multiline=True),
+    "COMMIT_MESSAGE": validate.Text(max_len=10_000, multiline=True),
+    "BRANCH_NAME": validate.Pattern(max_len=200, regex=r"[^\s~^:?*\[\\]+",
+                                    what="holds characters a branch name cannot have"),
+    "REVIEWERS": validate.Text(max_len=128, max_items=20),
+    "SIGNING_KEY": validate.Text(max_len=16384, multiline=True),
+    "GIT_AUTHOR_NAME": validate.Pattern(regex=r"[^<>]+", what="holds '<' or '>'"),
+    "GIT_AUTHOR_EMAIL": validate.Pattern(max_len=254, regex=EMAIL_RE, what="is not an email"),
+    "BITBUCKET_API_URL": validate.Url(),
+    "CLONE_DIR": validate.NewFolder(),
+}, checks=[
+    *(validate.unused_unless(name, lambda v: not _https(v), "is only used with an SSH GITOPS_REPO "
+                             "(git@host:path or ssh://): use an SSH URL or drop " + name)
+      for name in ("SSH_KEY", "KNOWN_HOSTS")),
+    *(validate.unused_unless(name, _https, "is only used with an https GITOPS_REPO (an SSH remote "
+                             "authenticates with SSH_KEY): use an https URL or drop " + name)
+      for name in ("GIT_USERNAME", "GIT_PASSWORD")),
+    validate.template("BRANCH_NAME", BRANCH_FIELDS),
+    _pull_request_repo,
+])
+

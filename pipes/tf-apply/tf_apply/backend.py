@@ -47,6 +47,12 @@ def backend_config(s: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
+def endpoint_variable(s: Settings) -> str:
+    """The variable an unreachable store is blamed on: SPACES_ENDPOINT when set, else the region."""
+    return "SPACES_REGION" if s.endpoint == f"https://{s.region}.digitaloceanspaces.com" else \
+        "SPACES_ENDPOINT"
+
+
 def plugin_cache_dir(s: Settings) -> Path:
     """Inside the build directory, so a Bitbucket cache definition can keep it between builds."""
     return s.clone_dir / ".terraform.d" / "plugin-cache"

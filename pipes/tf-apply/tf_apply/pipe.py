@@ -13,13 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipes_common import log as plog
-from pipes_common import runner
+from pipes_common import reach, runner
 from pipes_common.errors import PipeError
 from pipes_common.fsutil import atomic_write
 
 from . import backend, checking, locking, tfoutputs
 from .run import Result, Run, publish
-from .schema import SCHEMA
+from .schema import RULES, SCHEMA
 from .settings import Settings
 from .terraform import Terraform
 
@@ -27,7 +27,7 @@ __all__ = ["SCHEMA", "Settings", "main"]
 
 
 def main() -> int:
-    values, ctx = runner.start(SCHEMA)
+    values, ctx = runner.start(SCHEMA, RULES)
     s = Settings.from_values(values, ctx)
     plog.get_logger().info("MODE %s, state s3://%s/%s at %s", s.mode, s.bucket, s.state_object,
                            s.endpoint)
@@ -53,6 +53,8 @@ def start_backend(run: Run, pool: ThreadPoolExecutor) -> None:
     """``terraform init`` with the Spaces backend, while a thread checks the locking (the probe's
     message wins when both fail: it is the more precise one)."""
     started = time.monotonic()
+    # an unreachable store is one line now, not after Terraform's own retries
+    reach.check(run.s.endpoint, backend.endpoint_variable(run.s))
     backend_file = atomic_write(run.work / "backend.hcl", backend.backend_config(run.s), mode=0o600)
     ready = pool.submit(locking.spaces_and_locking, run.s, pool.submit)
     try:

@@ -44,10 +44,12 @@ def conditional_writes_work(spaces: Spaces, state_object: str, later: Later | No
     # two bodies: a retried write that finds "its" object tells the two apart (:meth:`Spaces.put`)
     first, second = (f"tf-apply locking probe ({n}/2): safe to delete\n".encode() for n in (1, 2))
     try:
-        try:
-            spaces.put(key, first, if_none_match=True, content_type="text/plain")
-        except PreconditionFailed:  # a fresh random key cannot exist: the answer is meaningless
-            return False
+        spaces.put(key, first, if_none_match=True, content_type="text/plain")
+    except PreconditionFailed:  # a fresh random key cannot exist: the answer is meaningless
+        return False
+    # a first write that failed is not cleaned up after: a store that refused it or could not
+    # be reached holds nothing of ours, and no DELETE is sent for it
+    try:
         try:
             spaces.put(key, second, if_none_match=True, content_type="text/plain")
         except PreconditionFailed:

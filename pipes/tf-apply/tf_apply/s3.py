@@ -27,7 +27,9 @@ from pipes_common.errors import PipeError
 from .settings import Settings
 
 SIGNING_REGION = "us-east-1"  # Spaces ignores it; SigV4 needs one (the same as Terraform's)
-MAX_ATTEMPTS = 5  # the first try and four retries, as the shared HTTP session does
+MAX_ATTEMPTS = 4  # the first try and three retries of a transient failure (5xx, 429, reset)
+CONNECT_TIMEOUT = 10.0  # seconds; the endpoint was reached once before (pipes_common.reach)
+READ_TIMEOUT = 60.0  # seconds of silence in one answer
 REFUSED = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
 
@@ -55,7 +57,7 @@ def _retried(err: ClientError) -> bool:
 
 
 class Spaces:
-    def __init__(self, s: Settings, timeout: float = 60.0) -> None:
+    def __init__(self, s: Settings, timeout: float = READ_TIMEOUT) -> None:
         secrets.register(s.access_key)
         secrets.register(s.secret_key)
         self.bucket = s.bucket
@@ -64,7 +66,7 @@ class Spaces:
             signature_version="s3v4",
             s3={"addressing_style": "path" if s.path_style else "virtual"},
             retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
-            connect_timeout=timeout, read_timeout=timeout,
+            connect_timeout=min(timeout, CONNECT_TIMEOUT), read_timeout=timeout,
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )

@@ -1,6 +1,7 @@
 """The pipe variables (names and defaults are the public interface; see README.md)."""
 from __future__ import annotations
 
+from pipes_common import validate
 from pipes_common.bitbucket import DEFAULT_API_URL
 from pipes_common.variables import Schema
 
@@ -77,3 +78,33 @@ SCHEMA: Schema = {
                          "http://host.docker.internal:29418, leave it unset in Bitbucket)"}},
     "DEBUG": {"type": "boolean", "default": False},
 }
+
+# Checked at the door (pipes_common.validate), before any work: bounds and grammars.
+RULES = validate.Rules(variables={
+    "SPACES_ACCESS_KEY_ID": validate.Token(max_len=256),
+    "SPACES_SECRET_ACCESS_KEY": validate.Token(max_len=256),
+    "SPACES_BUCKET": validate.Pattern(
+        max_len=63, regex=r"(?!.*(\.\.|\.-|-\.))[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",
+        what="is not a bucket name"),
+    "SPACES_REGION": validate.Pattern(max_len=16, regex=r"[a-z]{3}[0-9]", what="is not a region"),
+    "SPACES_ENDPOINT": validate.Url(path=False),
+    "STATE_KEY": validate.ObjectKey(max_len=512),
+    "WORKING_DIR": validate.InsideDir(),
+    "PLAN_ID": validate.Pattern(max_len=128, regex=r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}",
+                                what="is not a plan id"),
+    "WORKSPACE": validate.Pattern(max_len=90, regex=r"[A-Za-z0-9][A-Za-z0-9_-]{0,89}",
+                                  what="is not a workspace name"),
+    "VAR_FILES": validate.InsideDir(base="WORKING_DIR", max_items=50),
+    "VARS": validate.Text(max_len=65536, max_items=200, echo=False),
+    "TARGETS": validate.Pattern(max_len=1024, max_items=200, regex=r"[A-Za-z_].*",
+                                what="is not a resource address (e.g. module.web or aws_instance.x)"),
+    "LOCK_TIMEOUT": validate.Pattern(max_len=32, regex=r"[0-9]+|(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+",
+                                     what="is not a duration"),
+    "DIGITALOCEAN_ACCESS_TOKEN": validate.Token(),
+    "EXTRA_ARGS": validate.Pattern(max_len=4096, max_items=50, echo=False, regex=r"-.*",
+                                   what="is not an option: each item starts with '-', e.g. "
+                                        "-parallelism=2"),
+    "BITBUCKET_ACCESS_TOKEN": validate.Token(),
+    "BITBUCKET_API_URL": validate.Url(),
+    "BITBUCKET_API_PROXY": validate.Url(path=False, insecure_hosts=("host.docker.internal",)),
+})

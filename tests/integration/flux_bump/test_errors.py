@@ -26,7 +26,7 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     "unknown branch": ({"BRANCH": "release/9"}, ["BRANCH: the branch 'release/9' does not exist"]),
     "bad branch name": ({"BRANCH": "a..b"}, ["BRANCH is not valid"]),
     "invalid tag": ({"TAG": "-bad tag"}, ["TAG '-bad tag' is not a valid image tag"]),
-    "invalid digest": ({"DIGEST": "sha256:xyz"}, ["DIGEST is not a valid digest"]),
+    "invalid digest": ({"DIGEST": "sha256:xyz"}, ["DIGEST 'sha256:xyz' is not a valid digest"]),
     "pin without digest": ({"PIN_DIGEST": "true"}, ["PIN_DIGEST is true but no DIGEST"]),
     "invalid image": ({"IMAGE": "Acme/Web:1"}, ["IMAGE 'Acme/Web:1' is not an image repository"]),
     "invalid policy": ({"POLICY": "web"}, ["POLICY 'web' is not <namespace>:<policy>"]),

@@ -79,7 +79,7 @@ def test_reviewers_templates_and_an_updated_pull_request(
     ({"REVIEWERS_COUNT": "1", "REVIEWERS_0": "alice smith"}, "REVIEWERS item 'alice smith' is not"),
     ({"REVIEWERS_COUNT": "21", **{f"REVIEWERS_{i}": f"a{i}" for i in range(21)}}, "REVIEWERS"),
     ({"REVIEWERS_COUNT": "1", "REVIEWERS_0": "5b10a2844c20165700ede999"}, "is not a valid user"),
-    ({"BRANCH_NAME": "deploy {tag}"}, "BRANCH_NAME gives 'deploy 2.0.0', which is not a valid"),
+    ({"BRANCH_NAME": "deploy {tag}"}, "BRANCH_NAME 'deploy {tag}' holds characters a branch name cannot"),
     ({"BRANCH_NAME": "deploy/{nope}"}, "BRANCH_NAME uses {nope}, which is not a field"),
     ({"BRANCH_NAME": "main"}, "the target BRANCH itself"),
     ({"BRANCH_NAME": "x" * 201}, "BRANCH_NAME"),

@@ -55,11 +55,11 @@ def test_password_and_ssh_key_canaries(make_repo: Callable[..., GitopsRepo],
     assert run.code == 0, run.output
     leaks.assert_absent(git_password, text=run.output + history(repo),
                         paths=[build_dir, repo.path, tmp_path / "c1"])
-    # a password written into the URL is taken out of it before git sees it
+    # a password written into the URL is refused, naming GITOPS_REPO, before git sees it
     url = repo.http_url.replace("http://", f"http://gituser:{git_password}@")
     run = run_local("flux-bump", flux_env(url, BITBUCKET_ACCESS_TOKEN="<unset>", TAG="3.0.0",
                                           DEBUG="true", CLONE_DIR=str(tmp_path / "c2")), build_dir)
-    assert run.code == 0, run.output
+    assert run.code == 1 and run.last_line().startswith("\x1b[31m✖ GITOPS_REPO holds credentials")
     leaks.assert_absent(git_password, text=run.output + history(repo),
                         paths=[build_dir, repo.path, tmp_path / "c2"])
     key_line = next(line for line in git_ssh.client_key.splitlines() if len(line) > 40)

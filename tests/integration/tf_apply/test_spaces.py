@@ -150,3 +150,23 @@ def test_a_client_misconfigured_by_aws_variables_is_one_line(
         spaces_at(server.url, "states", tmp_path).get("web/terraform.tfstate")
     assert "S3 client failed" in err.value.message and "SPACES_ENDPOINT" in err.value.message
     assert "\n" not in err.value.message
+
+
+def test_a_saved_plan_under_a_dotdot_key_stays_in_its_bucket(moto_s3: MotoS3, tmp_path: Path) -> None:
+    """Validation refuses such a STATE_KEY (tests/unit/hostile); the store would not write
+    elsewhere either: the plan store's keys reach the configured bucket literally."""
+    from tf_apply import planstore
+
+    bucket = moto_s3.create_bucket("plans-stay")
+    other = moto_s3.create_bucket("other-bucket")
+    store = planstore.PlanStore(spaces_at(moto_s3.url, bucket, tmp_path),
+                                "../other-bucket/x/terraform.tfstate.plans/default/")
+    record = planstore.PlanRecord(
+        plan_id="p1", state_object="../other-bucket/x/terraform.tfstate", workspace="default",
+        state=planstore.StateRef(None, None, None), sha256="0" * 64, terraform_version="1.11.4",
+        created=planstore.now(), commit=None, build_number=None, counts={}, has_changes=True)
+    store.save(record, b"plan", "{}")
+    assert moto_s3.keys(other) == []
+    assert sorted(moto_s3.keys(bucket)) == sorted(
+        f"../other-bucket/x/terraform.tfstate.plans/default/p1/{name}"
+        for name in (planstore.PLAN_FILE, planstore.PLAN_JSON, planstore.RECORD))

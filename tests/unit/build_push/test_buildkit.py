@@ -187,3 +187,117 @@ done
     config = Path((tmp_path / "record.config").read_text().strip())
     assert json.loads((tmp_path / "record.json").read_text())["auths"]["r.example"]["auth"] == "dTpzM2NyZXQ="
     assert not config.exists() and not config.parent.exists()
+
+
+FAKE_BUILDX = """#!/bin/sh
+if [ "$1" = docker-cli-plugin-metadata ]; then
+  echo '{"SchemaVersion":"0.1.0","Vendor":"unit test","Version":"v0.0.0","ShortDescription":"fake"}'
+  exit 0
+fi
+echo "$@" >> "$(dirname "$0")/argv"
+echo "github.com/docker/buildx v0.0.0 fake"
+"""
+
+
+def _docker_config_with_fake_buildx(tmp_path: Path) -> Path:
+    """A DOCKER_CONFIG whose cli-plugins folder holds a fake ``docker-buildx`` that records its
+    argv: only the detection and the command line are tested with it, never a real buildx build."""
+    plugins = tmp_path / "docker-config" / "cli-plugins"
+    plugins.mkdir(parents=True)
+    (plugins / "docker-buildx").write_text(FAKE_BUILDX)
+    (plugins / "docker-buildx").chmod(0o755)
+    return plugins.parent
+
+
+@pytest.mark.skipif(not Path("/usr/bin/docker").is_file(), reason="needs the docker CLI")
+def test_buildx_is_detected_as_a_cli_plugin(tmp_path: Path) -> None:
+    docker = Path("/usr/bin/docker")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    assert not buildkit.has_buildx(docker, {**env, "DOCKER_CONFIG": str(tmp_path / "empty")})
+    config = _docker_config_with_fake_buildx(tmp_path)
+    assert buildkit.has_buildx(docker, {**env, "DOCKER_CONFIG": str(config)})
+    assert (config / "cli-plugins" / "argv").read_text() == "buildx version\n"
+
+
+def test_buildx_builds_for_platforms_and_pushes_every_tag(tmp_path: Path) -> None:
+    cli = buildkit.Cli(Path("/usr/bin/docker"), "27.3.1", buildx=True)
+    req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/i:main",
+                       build_args={"V": "1"}, labels={"team": "web"}, cache_from=["r/i:main"],
+                       cache_to="r/i:buildcache", secrets={"npmrc": "s3cret-value"}, ssh_key="KEY",
+                       platforms=("linux/amd64", "linux/arm64"), push_tags=["r/i:main", "r/i:sha-1"])
+    with buildkit.private_folder() as folder:
+        args = buildkit.command(cli, req, folder)
+        assert args[:7] == ["/usr/bin/docker", "buildx", "build", "--platform",
+                            "linux/amd64,linux/arm64", "--push", "--metadata-file"]
+        assert "--load" not in args and "s3cret-value" not in " ".join(args)
+        assert [args[i + 1] for i, a in enumerate(args) if a == "--tag"] == ["r/i:main", "r/i:sha-1"]
+        assert args[args.index("--cache-to") + 1] == "type=registry,ref=r/i:buildcache,mode=max"
+        for option, value in (("--label", "team=web"), ("--build-arg", "V=1"),
+                              ("--cache-from", "r/i:main")):
+            assert [args[i + 1] for i, a in enumerate(args) if a == option].count(value) == 1
+        assert args[args.index("--secret") + 1].startswith("id=npmrc,src=")
+        assert args[args.index("--ssh") + 1].startswith("default=")
+        (folder / "metadata.json").write_text('{"containerimage.digest": "sha256:' + "a" * 64 + '"}')
+        assert buildkit.pushed_digest(folder) == "sha256:" + "a" * 64
+
+
+def test_buildx_without_platforms_loads_into_the_engine(tmp_path: Path) -> None:
+    cli = buildkit.Cli(Path("/usr/bin/docker"), "27.3.1", buildx=True)
+    req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/i:main",
+                       cache_to="type=registry,ref=r/i:c,mode=min")
+    with buildkit.private_folder() as folder:
+        args = buildkit.command(cli, req, folder)
+    assert args[:4] == ["/usr/bin/docker", "buildx", "build", "--load"]
+    assert "--platform" not in args and "--push" not in args
+    assert args[args.index("--cache-to") + 1] == "type=registry,ref=r/i:c,mode=min"  # as given
+
+
+def test_the_build_of_a_cli_without_buildx_refuses_platforms_and_cache_to(tmp_path: Path) -> None:
+    cli = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=False)
+    for change, variable in (({"platforms": ("linux/arm64",), "push_tags": ["r/i:x"]}, "PLATFORMS"),
+                             ({"cache_to": "r/i:c"}, "CACHE_TO")):
+        req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/i:x",
+                           **change)
+        with buildkit.private_folder() as folder, \
+                pytest.raises(PipeError, match=rf"^{variable} needs docker buildx, which the docker CLI"):
+            buildkit.command(cli, req, folder)
+
+
+@pytest.mark.parametrize("raw", ["linux", "linux/amd64,", "linux/amd64,windows/amd64/v1/x", "Linux/AMD64"])
+def test_platforms_are_os_arch_entries(raw: str) -> None:
+    if raw == "linux/amd64,":
+        assert buildkit.platforms(raw) == ("linux/amd64",)
+        return
+    with pytest.raises(PipeError, match=r"^PLATFORMS: '.*' is not a platform: give os/arch"):
+        buildkit.platforms(raw)
+
+
+def test_platforms_are_refused_with_or_without_buildx(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = _settings(platforms=("linux/amd64", "linux/arm64"))
+    old = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=False)
+    new = buildkit.Cli(Path("/usr/local/bin/docker"), "27.3.1", buildx=True)
+
+    def never() -> buildkit.Probe:
+        raise AssertionError("the engine was asked before PLATFORMS was refused")
+
+    with pytest.raises(PipeError, match=r"^PLATFORMS is not supported yet: .* remove PLATFORMS"):
+        pipe.choose_builder(s, never)
+    monkeypatch.setattr(pipe, "MULTI_PLATFORM", True)  # once enabled: a CLI without buildx
+    with pytest.raises(PipeError, match=r"^PLATFORMS needs docker buildx, which the docker CLI "
+                                        r"/usr/bin/docker \(20.10.24\) lacks.*remove PLATFORMS"):
+        pipe.choose_builder(s, _probe(buildkit.Probe(old, "")))
+    monkeypatch.setattr(pipe, "MULTI_PLATFORM", False)
+    with pytest.raises(PipeError, match=r"^PLATFORMS needs BuildKit but BUILDER is classic"):
+        pipe.choose_builder(dataclasses.replace(s, builder="classic"), _probe(buildkit.Probe(new, "")))
+    assert s.needs_buildkit == "PLATFORMS"
+
+
+def test_the_multi_platform_path_once_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code path behind the refusal: with buildx, PLATFORMS and PUSH, the buildx CLI is chosen;
+    without PUSH it is one clear line (an engine cannot hold a multi-platform image)."""
+    monkeypatch.setattr(pipe, "MULTI_PLATFORM", True)
+    new = buildkit.Cli(Path("/usr/local/bin/docker"), "27.3.1", buildx=True)
+    s = _settings(platforms=("linux/amd64", "linux/arm64"))
+    assert pipe.choose_builder(s, _probe(buildkit.Probe(new, ""))) == new
+    with pytest.raises(PipeError, match=r"^PLATFORMS needs PUSH"):
+        pipe.choose_builder(dataclasses.replace(s, push=False), _probe(buildkit.Probe(new, "")))

@@ -129,6 +129,7 @@ class Bed:
     build_dir: Path
     engine_allowed: bool = True
     buildkit: bool = True  # a BuildKit CLI is found, else the classic builder
+    buildx: bool = False   # the CLI found has the buildx plugin
     probes: int = 0        # how many times the docker CLI was probed
 
     @property
@@ -141,7 +142,7 @@ class Bed:
             assert self.engine_allowed, "the Docker engine is not needed here"
             return self.engine
 
-        cli = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=False)
+        cli = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=self.buildx)
         found = buildkit.Probe(cli, "") if self.buildkit else buildkit.Probe(None, "no CLI (unit)")
 
         def probe() -> buildkit.Probe:
@@ -220,6 +221,30 @@ def test_new_commit_preflight_build_push_tags(bed: Bed, builder: str) -> None:
     assert (out["BUILD_PUSH_DIGEST"], out["BUILD_PUSH_REF"]) == (NEW, f"{HOST}/{REPO}@{NEW}")
     assert out["BUILD_PUSH_TAGS"] == f"{SHA_TAG} main" and out["BUILD_PUSH_SKIPPED"] == "false"
     assert bed.probes == 1
+
+
+def test_multi_platform_once_enabled_buildx_pushes_every_tag(bed: Bed,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind pipe.MULTI_PLATFORM (off: no real buildx build has run here): the request carries
+    the platforms and every tag, buildx pushes them itself; the engine neither tags nor pushes."""
+    monkeypatch.setattr(pipe, "MULTI_PLATFORM", True)
+    monkeypatch.setenv("PLATFORMS", "linux/amd64,linux/arm64")
+    bed.buildx = True
+    assert bed.main() == 0
+    request = bed.built()
+    assert request is not None and request.platforms == ("linux/amd64", "linux/arm64")
+    assert request.push_tags == [f"{HOST}/{REPO}:{SHA_TAG}", f"{HOST}/{REPO}:main"]
+    assert [e[0] for e in bed.engine.events] == ["build"]
+    assert bed.outputs()["BUILD_PUSH_DIGEST"] == "sha256:image"  # what buildx pushed
+
+
+def test_platforms_stop_the_pipe_before_any_registry_call(bed: Bed,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLATFORMS", "linux/arm64")
+    bed.engine_allowed = False
+    with pytest.raises(PipeError, match=r"^PLATFORMS is not supported yet"):
+        bed.main()
+    assert bed.registry.calls == [] and bed.do.calls == []
 
 
 @pytest.mark.parametrize("change", [{"BUILD_ARGS": "[APP_ENV=production]"}, {"TARGET": "runtime"},

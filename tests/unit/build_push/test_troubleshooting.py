@@ -12,7 +12,7 @@ from pathlib import Path
 from testbed.pipes import REPO_ROOT
 
 PIPE = REPO_ROOT / "pipes" / "build-push"
-SHARED = ("variables", "sshkey", "runner", "httpclient")
+SHARED = ("variables", "validate", "sshkey", "runner", "httpclient")
 SOURCES = [*sorted((PIPE / "build_push").glob("*.py")),
            *(REPO_ROOT / "shared" / "pipes_common" / f"{m}.py" for m in SHARED)]
 GAP = "\0"

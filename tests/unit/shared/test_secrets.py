@@ -65,3 +65,11 @@ def test_a_secret_registered_later_is_masked_from_then_on() -> None:
     assert secrets.mask("first-secret-1 second-secret-2") == "******** ********"
     secrets.clear()
     assert secrets.mask("first-secret-1") == "first-secret-1"
+
+
+def test_a_secret_that_is_not_utf8_is_registered_and_masked() -> None:
+    secrets.clear()
+    value = "tok-\udcff-en-1234"  # a byte that was not UTF-8, as Python reads it from the environment
+    secrets.register(value)
+    assert secrets.mask(f"x {value} y") == f"x {secrets.MASK} y"
+    secrets.clear()

@@ -17,6 +17,7 @@ class Store:
         self.objects: dict[str, bytes] = {}
         self.bodies: list[bytes] = []
         self.endpoint = "https://nyc3.digitaloceanspaces.com"
+        self.deleted: list[str] = []
 
     def put(self, key: str, body: bytes, *, if_none_match: bool = False, content_type: str = "") -> str:
         self.bodies.append(body)
@@ -26,6 +27,7 @@ class Store:
         return '"etag"'
 
     def delete(self, key: str) -> None:
+        self.deleted.append(key)
         self.objects.pop(key, None)
 
 
@@ -64,3 +66,26 @@ def test_the_two_probe_writes_differ() -> None:
     store = Store()
     assert probe.conditional_writes_work(spaces(store), "app/terraform.tfstate")
     assert len(store.bodies) == 2 and store.bodies[0] != store.bodies[1]
+
+
+class Unreachable(Store):
+    def put(self, key: str, body: bytes, *, if_none_match: bool = False, content_type: str = "") -> str:
+        raise PipeError("Spaces at https://nyc3.digitaloceanspaces.com is unreachable")
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_no_delete_for_a_probe_object_never_created(deferred: bool) -> None:
+    store, queued = Unreachable(), list[Callable[[], None]]()
+    with pytest.raises(PipeError, match="unreachable"):
+        probe.conditional_writes_work(spaces(store), "app/terraform.tfstate",
+                                      queued.append if deferred else None)
+    for delete in queued:
+        delete()
+    assert store.deleted == [] and queued == []
+
+
+def test_no_delete_for_an_object_that_was_there_before() -> None:
+    store = Store()
+    store.put = lambda *a, **k: (_ for _ in ()).throw(PreconditionFailed("k"))  # type: ignore[method-assign]
+    assert not probe.conditional_writes_work(spaces(store), "app/terraform.tfstate")
+    assert store.deleted == []

@@ -1,0 +1,514 @@
+"""The door every pipe variable passes before the pipe does any work.
+
+Two passes, both before the first network call:
+
+1. :func:`check_raw` - every variable of the schema as the step gave it (list items too): valid
+   UTF-8, no control characters (a trailing line break is named as such), no space at either end,
+   and a length bound.  Runs before Cerberus, so that nothing later sees such a value.
+2. :func:`check_values` - the parsed values against the pipe's :class:`Rule` objects (grammar of
+   names and tags, URLs by scheme, hosts by syntax, paths kept inside the build directory, object
+   keys), then the pipe's cross-checks.
+
+A pipe declares its rules next to its schema (``RULES`` in ``schema.py``) and :func:`runner.start`
+applies them.  Every message names the variable first, says what is wrong and how to fix it, shows
+the value at most shortened, and never shows the value of a secret.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import string
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from .errors import PipeError
+
+Schema = Mapping[str, Mapping[str, Any]]
+
+MAX_TEXT = 256  # a one-line value without a rule of its own
+MAX_SECRET = 4096  # a token (multi-line secrets declare their own bound)
+MAX_ITEMS = 100  # items of a list variable without a rule of its own
+SHOWN = 40  # characters of a bad value shown in a message
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def _is_secret(spec: Mapping[str, Any]) -> bool:
+    return bool((spec.get("meta") or {}).get("secret"))
+
+
+def shown(value: str, limit: int = SHOWN) -> str:
+    """``value`` quoted for a message: control and undecodable characters escaped, at most
+    ``limit`` characters of it (then ``…``)."""
+    out = []
+    for ch in value[:limit]:
+        if 0xD800 <= ord(ch) <= 0xDFFF:  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{ord(ch) & 0xFF:02x}")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "'" + "".join(out) + ("…'" if len(value) > limit else "'")
+
+
+# ----------------------------------------------------------------------------------------------
+# rules
+
+
+class Rule:
+    """A variable's bound and shape.  ``max_len``: characters (each list item for a list; 0 for
+    the rule's ``default_max``);
+    ``multiline``: line breaks and tabs allowed (keys, known_hosts lines, templates);
+    ``max_items``: for a list; ``echo``: False for a value that may hold a secret though the
+    variable is not one (a build secret's entry, a URL with credentials), never shown.
+    Subclasses add a grammar in :meth:`problem`."""
+
+    default_max: ClassVar[int] = MAX_TEXT
+
+    # (plain classes, not dataclasses: every pipe imports this module in every run, and a
+    # dataclass costs about a millisecond to create)
+    def __init__(self, *, max_len: int = 0, multiline: bool = False, max_items: int = MAX_ITEMS,
+                 hint: str = "", echo: bool = True) -> None:
+        self.max_len = max_len or self.default_max
+        self.multiline = multiline
+        self.max_items = max_items
+        self.hint = hint
+        self.echo = echo
+
+    def problem(self, name: str, value: str, ctx: Context) -> str | None:
+        """What is wrong with one (raw-checked) value, as '<what>: <fix>', or None."""
+        return None
+
+
+class Text(Rule):
+    """Free text within the bounds (the default for a variable without a rule)."""
+
+
+class Token(Rule):
+    """A token or key pasted as one word (no spaces inside either)."""
+
+    default_max: ClassVar[int] = MAX_SECRET
+
+    def problem(self, name: str, value: str, ctx: Context) -> str | None:
+        if any(c.isspace() for c in value) or not value.isprintable():
+            return "contains spaces or line breaks: paste the token alone, as a secured variable"
+        return None
+
+
+class Pattern(Rule):
+    """A value of a grammar: ``regex`` must match the whole value; ``what`` says what it is."""
+
+    def __init__(self, *, regex: str | re.Pattern[str], what: str = "is not of the expected form",
+                 **options: Any) -> None:
+        super().__init__(**options)
+        self.regex = regex
+        self.what = what
+
+    def problem(self, name: str, value: str, ctx: Context) -> str | None:
+        if re.fullmatch(self.regex, value):
+            return None
+        return self.what
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+HOSTNAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def host_problem(host: str) -> str | None:
+    """None when ``host`` is a DNS name or an IP address."""
+    if not host or len(host) > 253:
+        return "has no valid host name"
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    if HOSTNAME_RE.fullmatch(host):
+        return None
+    return "has no valid host name (letters, digits, '-' and '.', or an IP address)"
+
+
+class Url(Rule):
+    """An API or storage URL: ``https://host[:port][/path]``, or ``http://`` to a loopback host
+    (or to ``insecure_hosts``, e.g. the Pipelines proxy on the step's Docker host).  No
+    credentials, query or fragment: the pipe sends tokens there."""
+
+    default_max: ClassVar[int] = 2048
+
+    def __init__(self, *, insecure_hosts: tuple[str, ...] = (), path: bool = True,
+                 **options: Any) -> None:
+        super().__init__(**options)
+        self.insecure_hosts = insecure_hosts
+        self.path = path
+
+    def problem(self, name: str, value: str, ctx: Context) -> str | None:
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError:
+            return "is not a URL: give it as https://host[:port]"
+        del port
+        host = parts.hostname or ""
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            return "is not an http(s) URL: give it as https://host[:port]"
+        if parts.username is not None or parts.password is not None:
+            return ("holds credentials (user:password@): remove them; the pipe sends its token "
+                    "from the token variable")
+        bad_host = host_problem(host)
+        if bad_host:
+            return bad_host
+        if parts.query or parts.fragment or "#" in value or "?" in value:
+            return "has a query or fragment: give the base URL only"
+        if not self.path and parts.path not in ("", "/"):
+            return "has a path: give https://host[:port] only"
+        if any(seg in (".", "..") for seg in parts.path.split("/")):
+            return "has '.' or '..' in its path: give the base URL as it is"
+        if parts.scheme == "http" and not (_loopback(host) or host in self.insecure_hosts):
+            return (f"uses plain http to {host}, which would send the token in clear text: use "
+                    "https (http is accepted for loopback hosts only)")
+        return None
+
+
+class Host(Rule):
+    """A host name with an optional port (``registry.digitalocean.com``, ``127.0.0.1:5000``);
+    an ``https://`` prefix and a trailing ``/`` are tolerated, nothing else."""
+
+    def problem(self, name: str, value: str, ctx: Context) -> str | None:
+        text = value
+        if text.startswith("http://") and not _loopback(_host_of(text[7:]) or ""):
+            return "uses plain http: give host[:port] (the registry is reached over https)"
+        text = text.removeprefix("https://").removeprefix("http://").removesuffix("/")
+        host = _host_of(text)
+        if host is None:
+            if "@" in text:
+                return ("holds credentials (user:password@): give host[:port] only; the pipe "
+                        "logs in with its token")
+            return "is not host[:port]: give e.g. registry.digitalocean.com"
+        return host_problem(host)
+
+
+def _host_of(text: str) -> str | None:
+    """The host of ``host[:port]`` (``[v6]:port`` too), None when it is not of that form."""
+    text = text.removesuffix("/")
+    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:/\[\]@]+)(?::([0-9]{1,5}))?", text)
+    if not match or (match.group(2) and not 0 < int(match.group(2)) < 65536):
+        return None
+    return match.group(1).strip("[]")
+
+
+class InsideDir(Rule):
+    """A path that must stay inside the build directory (``BITBUCKET_CLONE_DIR``) once resolved,
+    symbolic links included; relative to it, or to the folder another variable names (``base``,
+    e.g. VAR_FILES relative to WORKING_DIR)."""
+
+    default_max: ClassVar[int] = 1024
+
+    def __init__(self, *, base: str | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.base = base
+
+    def problem(self, name: str, value: str, ctx: Context) -> str | None:
+        root = ctx.clone_dir.resolve()
+        start = root
+        if self.base:
+            base_value = ctx.values.get(self.base)
+            if base_value:
+                start = (root / str(base_value)).resolve()
+        target = (start / value).resolve()
+        if target == root or root in target.parents:
+            return None
+        where = f" (from {self.base})" if self.base else ""
+        return (f"leads outside the build directory{where}: give a path inside the repository, "
+                "relative to its root, without '..' or a symbolic link out of it")
+
+
+class NewFolder(Rule):
+    """A folder the pipe creates or fills (absolute, or relative to the working directory): its
+    nearest existing ancestor must be a folder the pipe can write in."""
+
+    default_max: ClassVar[int] = 1024
+
+    def problem(self, name: str, value: str, ctx: Context) -> str | None:
+        path = Path(value).resolve()
+        ancestor = path
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if path.exists() and not path.is_dir():
+            return "is a file, not a folder: give an empty or missing folder"
+        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+            return (f"cannot be created ({ancestor} is not a folder the pipe can write in): give "
+                    "an empty or missing folder the pipe can create")
+        return None
+
+
+class RelativeGlob(Rule):
+    """A path or glob inside a repository the pipe clones: relative, no '..' segment."""
+
+    default_max: ClassVar[int] = 1024
+
+    def problem(self, name: str, value: str, ctx: Context) -> str | None:
+        if value.startswith("/") or ".." in PurePosixPath(value).parts or "\\" in value:
+            return ("must be relative to the repository root, without '..' or '\\': e.g. "
+                    "clusters/production/**")
+        return None
+
+
+OBJECT_KEY_CHARS = re.compile(r"[A-Za-z0-9!_.*'()/=+-]+")
+
+
+class ObjectKey(Rule):
+    """An object key (or prefix) in a bucket: sent as given and never normalised, so it may not
+    hold '.' or '..' segments, a leading '/', empty segments or a trailing '/'."""
+
+    default_max: ClassVar[int] = 512
+
+    def problem(self, name: str, value: str, ctx: Context) -> str | None:
+        if not OBJECT_KEY_CHARS.fullmatch(value):
+            return "holds characters other than letters, digits, / and -_.!*'()=+"
+        if value.startswith("/"):
+            return "starts with '/': give the key without it, e.g. web/prod/terraform.tfstate"
+        segments = value.split("/")
+        if any(seg in (".", "..") for seg in segments):
+            return ("has a '.' or '..' segment, which some stores resolve into another key or "
+                    "bucket: give the key plainly, e.g. web/prod/terraform.tfstate")
+        if any(not seg for seg in segments):
+            return "has an empty segment ('//' or a trailing '/'): give e.g. web/prod/terraform.tfstate"
+        return None
+
+
+GIT_URL_FORMS = ("must be a git URL: https://host/workspace/repo.git, git@host:workspace/repo.git or "
+                 "ssh://git@host[:port]/workspace/repo.git")
+
+
+class GitUrl(Rule):
+    """A git remote: ``https://host/path``, ``ssh://[user@]host[:port]/path`` or
+    ``user@host:path``; ``http://`` only to loopback; no password in it."""
+
+    default_max: ClassVar[int] = 2048
+
+    def problem(self, name: str, value: str, ctx: Context) -> str | None:
+        if "://" not in value:
+            if re.fullmatch(r"[A-Za-z0-9._][A-Za-z0-9._-]*@[A-Za-z0-9.-]+:[^\s:-][^\s]*", value):
+                return host_problem(value.split("@", 1)[1].split(":", 1)[0])
+            return GIT_URL_FORMS
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            return "is not a git URL: its host or port is not valid"
+        if parts.scheme not in ("https", "http", "ssh"):
+            return GIT_URL_FORMS
+        if parts.password is not None or (parts.username is not None and parts.scheme != "ssh"):
+            return ("holds credentials (user:password@): remove them from the URL and pass the "
+                    "token as BITBUCKET_ACCESS_TOKEN (or GIT_USERNAME and GIT_PASSWORD), secured")
+        host = parts.hostname or ""
+        bad = host_problem(host)
+        if bad:
+            return bad
+        if parts.query or parts.fragment or "?" in value or "#" in value:
+            return "has a query or fragment: give the clone URL only"
+        if not parts.path.strip("/") or any(s in (".", "..") for s in parts.path.split("/")):
+            return "has no repository path (or '.'/'..' in it): e.g. https://host/workspace/repo.git"
+        if parts.scheme == "http" and not _loopback(host):
+            return (f"uses plain http to {host}, which would send the credentials in clear text: "
+                    "use https or ssh")
+        return None
+
+
+# ----------------------------------------------------------------------------------------------
+# cross-checks
+
+
+class Context:
+    """What a rule can look at: the build directory and every parsed value."""
+
+    def __init__(self, clone_dir: Path, values: Mapping[str, Any] | None = None) -> None:
+        self.clone_dir = clone_dir
+        self.values: Mapping[str, Any] = values or {}
+
+
+Check = Callable[[Mapping[str, Any]], str | None]
+"""A cross-check over the parsed values: the whole message (naming the variable), or None."""
+
+
+def _set(values: Mapping[str, Any], name: str) -> bool:
+    value = values.get(name)
+    return value not in (None, "", [], False)
+
+
+def unused_unless(name: str, condition: Callable[[Mapping[str, Any]], bool], why: str) -> Check:
+    """``name`` is refused when ``condition`` does not hold: it would be silently ignored."""
+    def check(values: Mapping[str, Any]) -> str | None:
+        if _set(values, name) and not condition(values):
+            return f"{name} {why}"
+        return None
+    return check
+
+
+def template(name: str, fields: Sequence[str]) -> Check:
+    """``name`` is a ``str.format`` template of ``fields`` only (checked before anything fills it)."""
+    def check(values: Mapping[str, Any]) -> str | None:
+        if not _set(values, name):
+            return None
+        try:
+            used = [f for _, f, _, _ in string.Formatter().parse(str(values[name])) if f is not None]
+        except ValueError:
+            return f"{name} has an unmatched brace: write {{{{ and }}}} for literal braces"
+        for field_name in used:
+            if field_name not in fields:
+                return (f"{name} uses {{{shown(field_name)[1:-1]}}}, which is not a field: use "
+                        f"{', '.join('{' + f + '}' for f in fields)} (write {{{{ }}}} for braces)")
+        return None
+    return check
+
+
+class Rules:
+    """A pipe's rules: per variable, and cross-checks run after all of them pass."""
+
+    def __init__(self, variables: Mapping[str, Rule] | None = None,
+                 checks: Sequence[Check] = ()) -> None:
+        self.variables: Mapping[str, Rule] = variables or {}
+        self.checks = checks
+
+
+# ----------------------------------------------------------------------------------------------
+# the two passes
+
+
+def _raw_values(name: str, spec: Mapping[str, Any], env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(variable as named in the step, raw value) for ``name``: a list's ``NAME``, ``NAME_COUNT``
+    and ``NAME_<n>`` items."""
+    found = []
+    if name in env:
+        found.append((name, env[name]))
+    if spec.get("type") == "list":
+        count_name = f"{name}_COUNT"
+        if count_name in env:
+            found.append((count_name, env[count_name]))
+            count = env[count_name].strip()
+            if count.isdigit() and int(count) <= 10_000:
+                found += [(f"{name}_{i}", env[f"{name}_{i}"]) for i in range(int(count))
+                          if f"{name}_{i}" in env]
+    return found
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def is_utf8(value: str) -> bool:
+    """False for a value holding bytes that were not UTF-8 (Python reads them as surrogates)."""
+    return not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+
+
+def raw_problem(value: str, rule: Rule, secret: bool) -> str | None:
+    """What is wrong with a raw value whatever its grammar: encoding, control characters,
+    surrounding spaces, length."""
+    if not is_utf8(value):
+        return "is not valid UTF-8 text: give it as UTF-8 (check how the variable was saved)"
+    limit = rule.max_len
+    if len(value) > limit:
+        return f"is longer than {limit} characters ({len(value)}): shorten it"
+    if not rule.multiline:
+        if value.endswith(("\n", "\r")):
+            return ("ends with a line break: remove it (a secured variable pasted with its "
+                    "newline, or a YAML block scalar '|' instead of a plain value)")
+        if _CONTROL.search(value):
+            return "holds a control character or line break: give a value of one line"
+        if value != value.strip():
+            return "starts or ends with a space: remove it"
+    elif _CONTROL_MULTILINE.search(value):
+        return "holds a control character: give plain text"
+    if not secret and not rule.multiline and any(
+            unicodedata.category(c) in ("Cf", "Zl", "Zp") for c in value):
+        return "holds an invisible formatting character: retype the value"
+    return None
+
+
+def _rule_for(name: str, spec: Mapping[str, Any], rules: Rules) -> Rule:
+    rule = rules.variables.get(name)
+    if rule is not None:
+        return rule
+    return Text(max_len=MAX_SECRET if _is_secret(spec) else MAX_TEXT)
+
+
+_CREDENTIALS = re.compile(r"[^/@\s]*:[^/@\s]*@")  # user:password@ in a URL or host: never shown
+
+
+def _fail(name: str, what: str, value: str | None, secret: bool, hint: str = "") -> PipeError:
+    """``NAME 'value' <what>: <fix>``; the value shortened, and never a secret's."""
+    head = f"{name} {what}"
+    if value is not None and not secret and "longer than" not in what and not _CREDENTIALS.search(value):
+        head = f"{name} {shown(value)} {what}"
+    if hint and ":" not in what:
+        head += f": {hint}"
+    return PipeError(head)
+
+
+def check_raw(schema: Schema, rules: Rules, env: Mapping[str, str] | None = None) -> None:
+    """Pass 1: encoding, control characters, spaces and length of every variable as given."""
+    source: Mapping[str, str] = os.environ if env is None else env
+    for name, spec in schema.items():
+        rule = _rule_for(name, spec, rules)
+        secret = _is_secret(spec) or not rule.echo
+        hint = rule.hint or str((spec.get("meta") or {}).get("hint") or "")
+        for given, raw in _raw_values(name, spec, source):
+            if given.endswith("_COUNT"):
+                count = raw.strip()
+                if count.isdigit() and int(count) > rule.max_items:
+                    raise PipeError(f"{given} is {count}: at most {rule.max_items} items")
+                if not is_utf8(raw) or len(raw) > 16:
+                    raise PipeError(f"{given} must be a whole number, the count of {name}_0, "
+                                    f"{name}_1, …")
+                continue
+            if spec.get("type") == "list" and given == name:
+                problem = raw_problem(raw, Text(max_len=rule.max_len * rule.max_items,
+                                                multiline=True), secret)
+            elif spec.get("type") not in (None, "string") and not raw.strip():
+                continue
+            else:
+                problem = raw_problem(raw, rule, secret)
+            if problem:
+                raise _fail(given, problem, raw, secret, hint)
+
+
+def check_values(schema: Schema, rules: Rules, values: Mapping[str, Any], clone_dir: Path) -> None:
+    """Pass 2: the rules' grammars on the parsed values, then the cross-checks."""
+    ctx = Context(clone_dir, values)
+    for name, rule in rules.variables.items():
+        spec = schema.get(name, {})
+        secret = _is_secret(spec) or not rule.echo
+        value = values.get(name)
+        if value is None or value == "":
+            continue
+        items = value if isinstance(value, list) else [value]
+        if isinstance(value, list) and len(value) > rule.max_items:
+            raise PipeError(f"{name} has {len(value)} items: at most {rule.max_items}")
+        for item in items:  # a list's items are named by the list: NAME 'item' ...
+            text = str(item)
+            if isinstance(value, list):
+                problem = raw_problem(text, rule, secret)
+                if problem:
+                    raise _fail(name, problem, text, secret)
+            problem = rule.problem(name, text, ctx)
+            if problem:
+                hint = rule.hint or str((spec.get("meta") or {}).get("hint") or "")
+                raise _fail(name, problem, text, secret, hint)
+    for check in rules.checks:
+        message = check(values)
+        if message:
+            raise PipeError(message)

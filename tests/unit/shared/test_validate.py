@@ -1,0 +1,165 @@
+"""pipes_common.validate: the rules one by one (the corpus in tests/unit/hostile runs them through
+the pipes)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipes_common import log, validate
+from pipes_common.errors import PipeError
+from pipes_common.validate import Context
+
+SCHEMA: dict[str, dict[str, Any]] = {"NAME": {"type": "string"}, "TOKEN": {"type": "string", "meta": {"secret": True}},
+          "ITEMS": {"type": "list"}, "FLAG": {"type": "boolean"}}
+
+
+def ctx(tmp_path: Path) -> Context:
+    return Context(tmp_path)
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("web\n", "ends with a line break"), ("web\r", "ends with a line break"),
+    ("w\x1beb", "control character"), (" web", "space"), ("web ", "space"),
+    ("we\udcffb", "not valid UTF-8"), ("a" * 257, "longer than 256 characters (257)"),
+    ("we\u202eb", "control character"), ("we\u200bb", "invisible formatting"),
+])
+def test_raw_values_refused(value: str, words: str) -> None:
+    with pytest.raises(PipeError) as err:
+        validate.check_raw(SCHEMA, validate.Rules(), {"NAME": value})
+    assert err.value.message.startswith("NAME ") and words in err.value.message
+
+
+def test_a_secret_is_never_shown() -> None:
+    with pytest.raises(PipeError) as err:
+        validate.check_raw(SCHEMA, validate.Rules(), {"TOKEN": "s3cr3t-value\n"})
+    assert "s3cr3t" not in err.value.message and err.value.message.startswith("TOKEN ends with")
+
+
+def test_a_bad_value_is_shown_shortened_and_escaped() -> None:
+    with pytest.raises(PipeError) as err:
+        validate.check_raw(SCHEMA, validate.Rules(), {"NAME": "x" * 50 + "\n"})
+    assert "'" + "x" * 40 + "…'" in err.value.message
+    assert validate.shown("a\x1bb\udcff") == "'a\\x1bb\\xff'"
+
+
+def test_multiline_values_keep_their_line_breaks() -> None:
+    rules = validate.Rules({"NAME": validate.Text(max_len=100, multiline=True)})
+    validate.check_raw(SCHEMA, rules, {"NAME": "line 1\n\tline 2\n"})
+    with pytest.raises(PipeError, match="control character"):
+        validate.check_raw(SCHEMA, rules, {"NAME": "line\x07"})
+
+
+def test_list_items_and_counts() -> None:
+    rules = validate.Rules({"ITEMS": validate.Text(max_items=2)})
+    with pytest.raises(PipeError, match=r"^ITEMS_COUNT is 3: at most 2 items"):
+        validate.check_raw(SCHEMA, rules, {"ITEMS_COUNT": "3"})
+    with pytest.raises(PipeError, match=r"^ITEMS_1 'b\\n' ends with a line break"):
+        validate.check_raw(SCHEMA, rules, {"ITEMS_COUNT": "2", "ITEMS_0": "a", "ITEMS_1": "b\n"})
+
+
+def test_a_boolean_with_a_line_break_is_named() -> None:
+    with pytest.raises(PipeError, match=r"^FLAG 'true\\n' ends with a line break"):
+        validate.check_raw(SCHEMA, validate.Rules(), {"FLAG": "true\n"})
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("https://api.digitalocean.com", True), ("https://api.example.com:8443/base", True),
+    ("http://127.0.0.1:9000", True), ("http://localhost:9000", True), ("http://[::1]:9", True),
+    ("http://api.example.com", False), ("ftp://api.example.com", False), ("api.example.com", False),
+    ("https://u:p@api.example.com", False), ("https://api.example.com/?q=1", False),
+    ("https://api.example.com/a/../b", False), ("https://bad_host", False),
+    ("https://api.example.com:99999", False),
+])
+def test_urls(tmp_path: Path, value: str, ok: bool) -> None:
+    assert (validate.Url().problem("U", value, ctx(tmp_path)) is None) == ok
+
+
+def test_an_insecure_host_can_be_allowed(tmp_path: Path) -> None:
+    rule = validate.Url(path=False, insecure_hosts=("host.docker.internal",))
+    assert rule.problem("P", "http://host.docker.internal:29418", ctx(tmp_path)) is None
+    assert rule.problem("P", "http://host.docker.internal:29418/x", ctx(tmp_path)) is not None
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("registry.digitalocean.com", True), ("127.0.0.1:5000", True), ("https://registry.example.com/", True),
+    ("http://127.0.0.1:5000", True), ("[::1]:5000", True),
+    ("http://registry.example.com", False), ("registry.example.com/path", False),
+    ("u:p@registry.example.com", False), ("-x-.example.com", False), ("host:0", False),
+])
+def test_hosts(tmp_path: Path, value: str, ok: bool) -> None:
+    assert (validate.Host().problem("H", value, ctx(tmp_path)) is None) == ok
+
+
+def test_paths_stay_inside_the_build_directory(tmp_path: Path) -> None:
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "out").symlink_to("/etc")
+    rule = validate.InsideDir()
+    c = Context(tmp_path, {"WORKING_DIR": "infra"})
+    assert rule.problem("D", "Dockerfile", c) is None
+    assert rule.problem("D", "infra/../Dockerfile", c) is None
+    for bad in ("/etc/passwd", "../x", "out/passwd", "infra/../../x"):
+        assert rule.problem("D", bad, c) is not None, bad
+    relative = validate.InsideDir(base="WORKING_DIR")
+    assert relative.problem("V", "prod.tfvars", c) is None
+    assert relative.problem("V", "../prod.tfvars", c) is None  # still inside
+    assert relative.problem("V", "../../prod.tfvars", c) is not None
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("web/prod/terraform.tfstate", True), ("a+b=c!*'()/x.tfstate", True),
+    ("../other-bucket/x", False), ("/abs", False), ("a//b", False), ("a/./b", False),
+    ("a/", False), ("a/..", False), ("a%2Fb", False), ("a b", False),
+])
+def test_object_keys(tmp_path: Path, value: str, ok: bool) -> None:
+    assert (validate.ObjectKey().problem("K", value, ctx(tmp_path)) is None) == ok
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("https://bitbucket.org/acme/gitops.git", True), ("git@bitbucket.org:acme/gitops.git", True),
+    ("ssh://git@bitbucket.org:22/acme/gitops.git", True), ("http://127.0.0.1:8080/acme/g.git", True),
+    ("https://u:p@bitbucket.org/acme/gitops.git", False), ("https://u@bitbucket.org/acme/g.git", False),
+    ("http://bitbucket.org/acme/gitops.git", False), ("file:///srv/g.git", False),
+    ("ext::sh -c x", False), ("/srv/g.git", False), ("git@host:-oProxyCommand=x", False),
+    ("https://bitbucket.org/", False), ("https://bitbucket.org/a/../b.git", False),
+])
+def test_git_urls(tmp_path: Path, value: str, ok: bool) -> None:
+    assert (validate.GitUrl().problem("G", value, ctx(tmp_path)) is None) == ok
+
+
+def test_credentials_in_a_git_url_blame_the_url_and_are_not_shown(tmp_path: Path) -> None:
+    schema = {"GITOPS_REPO": {"type": "string"}}
+    rules = validate.Rules({"GITOPS_REPO": validate.GitUrl(echo=False)})
+    with pytest.raises(PipeError) as err:
+        validate.check_values(schema, rules, {"GITOPS_REPO": "https://bot:pw1234@h.org/a/b.git"},
+                              tmp_path)
+    assert err.value.message.startswith("GITOPS_REPO holds credentials")
+    assert "pw1234" not in err.value.message
+
+
+def test_cross_checks(tmp_path: Path) -> None:
+    rules = validate.Rules(checks=[validate.unused_unless("SSH_KEY", lambda v: bool(v.get("SSH")),
+                                                          "is only used with SSH: 'true'")])
+    validate.check_values({}, rules, {"SSH_KEY": "k", "SSH": True}, tmp_path)
+    validate.check_values({}, rules, {"SSH": False}, tmp_path)
+    with pytest.raises(PipeError, match=r"^SSH_KEY is only used with SSH: 'true'$"):
+        validate.check_values({}, rules, {"SSH_KEY": "k", "SSH": False}, tmp_path)
+
+
+def test_the_fail_line_is_capped_and_printable(capsys: pytest.CaptureFixture[str]) -> None:
+    log.fail_line("X " + "y" * 5000 + "\udcff")
+    line = capsys.readouterr().out
+    assert line.count("\n") == 1 and len(line) < log.MAX_FAIL_LINE + 20 and line.rstrip().endswith(
+        "…\x1b[0m")
+    log.fail_line("bad byte \udcff")
+    assert "\\udcff" in capsys.readouterr().out
+
+
+def test_templates_are_checked_before_they_are_filled(tmp_path: Path) -> None:
+    rules = validate.Rules(checks=[validate.template("BRANCH_NAME", ("name", "tag"))])
+    validate.check_values({}, rules, {"BRANCH_NAME": "deploy/{name}-{tag}-{{x}}"}, tmp_path)
+    for value, start in (("deploy/{nope}", "BRANCH_NAME uses {nope}, which is not a field: use {name}, {tag}"),
+                         ("deploy/{name", "BRANCH_NAME has an unmatched brace")):
+        with pytest.raises(PipeError) as err:
+            validate.check_values({}, rules, {"BRANCH_NAME": value}, tmp_path)
+        assert err.value.message.startswith(start), err.value.message
