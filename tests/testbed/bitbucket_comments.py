@@ -87,6 +87,19 @@ def _public(comment: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in comment.items() if not k.startswith("_")}
 
 
+def fault_or_unauthenticated(h: _Handler, faults: list[tuple[int, dict[str, str]]]) -> bool:
+    """Answer the next scripted fault, or a 401 without a credential; True when answered."""
+    if faults:
+        status, headers = faults.pop(0)
+        h.send_json(status, _error("Rate limit for this resource has been exceeded"
+                                   if status == 429 else "Something went wrong"), headers)
+        return True
+    if h._credential() is None:
+        h.send_json(401, _error("Token is invalid, expired or not supported for this endpoint."))
+        return True
+    return False
+
+
 def handle(h: _Handler, method: str) -> bool:
     """Answer the request when it is one for comments; False leaves it to the stub."""
     match = _PATH.match(urlsplit(h.path).path)
@@ -102,15 +115,9 @@ def handle(h: _Handler, method: str) -> bool:
         except ValueError:
             body = None
     store.requests.append((method, h.path, body))
-    if store.faults:
-        status, headers = store.faults.pop(0)
-        h.send_json(status, _error("Rate limit for this resource has been exceeded"
-                                   if status == 429 else "Something went wrong"), headers)
+    if fault_or_unauthenticated(h, store.faults):
         return True
     token = h._credential()
-    if token is None:
-        h.send_json(401, _error("Token is invalid, expired or not supported for this endpoint."))
-        return True
     workspace, slug = unquote(match.group(1)), unquote(match.group(2))
     pr_id, comment_id = int(match.group(3)), match.group(4)
     full = f"{workspace}/{slug}"

@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .bitbucket_comments import fault_or_unauthenticated
+
 if TYPE_CHECKING:
     from .bitbucket_stub import _Handler
 
@@ -84,15 +86,9 @@ def handle(h: _Handler) -> bool:
     state = h.server.state
     links = state.commit_links
     links.requests.append(h.path)
-    if links.faults:
-        status, headers = links.faults.pop(0)
-        h.send_json(status, _error("Rate limit for this resource has been exceeded"
-                                   if status == 429 else "Something went wrong"), headers)
+    if fault_or_unauthenticated(h, links.faults):
         return True
     token = h._credential()
-    if token is None:
-        h.send_json(401, _error("Token is invalid, expired or not supported for this endpoint."))
-        return True
     if token in links.no_read:
         h.send_json(403, _error("Your credentials lack one or more required privilege scopes."))
         return True
