@@ -5,6 +5,7 @@ the hand-off."""
 from __future__ import annotations
 
 import secrets as pysecrets
+import shutil
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -122,18 +123,20 @@ def test_a_push_refused_then_a_rerun_pushes_everything(
 def test_a_tag_write_that_failed_then_a_rerun_sets_the_rest_without_building(
         pipe_env: Env, app_dir: Path, own_registry: LocalRegistry,
         docker_engine: DockerEngine) -> None:
-    """The registry's storage cannot hold the tag ``build-7`` (a file where the tag's folder
-    goes): the commit tag and ``stable`` are pushed, ``build-7`` fails; once the storage is
-    repaired, the re-run skips the build and sets only the missing tag."""
+    """The registry's storage cannot write the tag ``build-7`` (a file where the folder of its
+    index goes: the tag reads as absent, its write fails with a 500): the commit tag and
+    ``stable`` are pushed, ``build-7`` fails; once the storage is repaired, the re-run skips the
+    build and sets only the missing tag."""
     commit = pysecrets.token_hex(20)
     env = plain_env(pipe_env, own_registry, docker_engine, commit, **EXTRA_TAGS)
-    broken = own_registry.storage("acme/web") / "_manifests" / "tags" / "build-7"
-    broken.parent.mkdir(parents=True)
-    broken.write_text("not a folder\n")
+    tag_dir = own_registry.storage("acme/web") / "_manifests" / "tags" / "build-7"
+    tag_dir.mkdir(parents=True)
+    (tag_dir / "index").write_text("not a folder\n")
     failed = run_local("build-push", env, app_dir)
-    assert_failed(failed, "build-7")
+    assert_failed(failed, "failed writing the manifest acme/web:build-7 (500)")
+    assert "the check of" not in failed.last_line(), "it fails at the write, not before"
     assert "INFO: Built sha256:" in failed.output
-    broken.unlink()  # the storage is repaired
+    shutil.rmtree(tag_dir)  # the storage is repaired
     assert own_registry.tags("acme/web") == sorted([f"sha-{commit[:7]}", "stable"])
 
     again = run_local("build-push", env, app_dir)
