@@ -31,6 +31,7 @@ def test_a_rejected_push_then_a_rerun_lands_exactly_one_commit(
     assert failed.code == 1, failed.output
     assert "Traceback" not in failed.output
     assert fail_lines(failed.output) == [failed.last_line()], failed.output
+    assert "rejected the credentials (403): BITBUCKET_ACCESS_TOKEN may not write" in failed.last_line()
     assert repo.head() == seed and repo.updates() == []
 
     again = run_local("flux-bump", env, build_dir)
