@@ -69,12 +69,19 @@ def test_a_pull_request_that_failed_then_a_rerun_opens_exactly_one(
     assert failed.code == 1, failed.output
     assert "Traceback" not in failed.output
     assert fail_lines(failed.output) == [failed.last_line()], failed.output
+    assert "was deleted again" in failed.last_line()
     assert repo.branches() == ["main"], "the branch pushed for the pull request is deleted again"
 
     pr_api.state.no_write.clear()
     pr_api.state.post_error = None
     again = run_local("flux-bump", env, build_dir)
     assert again.code == 0, again.output
+    if failure == "500-after-create":  # the pull request the API did create is found, not duplicated
+        assert "Updated the open pull request #1" in again.last_line()
+    else:
+        assert "Opened pull request #1" in again.last_line()
+    assert [m for m, _ in pr_api.state.requests].count("POST") == (
+        1 if failure == "500-after-create" else 2), "one POST a run, none when the re-run found it"
     open_prs = [pr for pr in pr_api.state.pullrequests if pr["state"] == "OPEN"]
     assert len(open_prs) == 1, pr_api.state.pullrequests
     branch = open_prs[0]["source"]["branch"]["name"]
