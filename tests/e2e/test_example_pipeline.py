@@ -1,12 +1,17 @@
 """docs/examples/bitbucket-pipelines.yml, executed: its pipelines run step by step, in order, through the
 pipe images as Bitbucket runs them (testbed.pipelines_yaml on top of testbed.pipes.pipe_command), on
 the test bed: the DOCR stand-in and the DigitalOcean API stub, moto's S3 as the Space, the smart-HTTP
-git server as the GitOps repository, the Bitbucket API stub for the pull request.
+git server as the GitOps repository, the Bitbucket API stub for the pull request (its comment, and
+after the merge the link from the merge commit to it, as Bitbucket's commit -> pull requests endpoint
+answers).
 
 The file is taken as a team would copy it. The test changes only the pipe images (built from this
 tree), the values of the repository variables (an env file of the names docs/getting-started.md
 lists) and, in ``TESTBED``, where the services are. Each step starts from a fresh clone; what a step
 hands to the next goes through its ``artifacts:`` only.
+
+On main, tf-apply applies what was reviewed: the plan the pull request's pipeline made of the pull
+request's last commit, found through the merged pull request and planned again to compare.
 
 The later steps rely on flux-bump reading build-push's outputs from the artifacts (``.do-pipes/``)
 of an earlier step, and on a version-tag build taking the version build-push released (``v1.4.2`` ->
@@ -14,6 +19,7 @@ of an earlier step, and on a version-tag build taking the version build-push rel
 """
 from __future__ import annotations
 
+import re
 import secrets as pysecrets
 import shutil
 import subprocess
@@ -25,6 +31,7 @@ import pytest
 import yaml
 from testbed import leaks
 from testbed.bitbucket_comments import open_pull_request
+from testbed.bitbucket_commits import merged_pull_request
 from testbed.bitbucket_stub import BitbucketStub
 from testbed.do_stub import DOApiStub, StubState
 from testbed.fixtures import DOCR_REGISTRY_NAME, SESSION_REGISTRIES, canary
@@ -159,28 +166,39 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
     plan = pr[0].run_of("tf-apply")
     assert plan.code == 0, plan.output
     assert f"Plan saved as PLAN_ID {pr_commit}" in plan.output
+    assert f"Stored as the plan of pull request #7 (commit {pr_commit[:12]})" in plan.output
     (comment,) = bitbucket_api.state.comments.on("acme", "web", 7)
     assert "2 to create" in comment["content"]["raw"]
 
-    # -- main: build, plan, apply that plan, bump staging -----------------------------------------
+    # -- the merge: Bitbucket links the merge commit to the pull request whose last push was planned
+    merged_pull_request(bitbucket_api.state.pullrequests, bitbucket_api.state.commit_links, "acme/web", 7,
+                        [pr_commit], commit, source="feature/login")
+
+    # -- main: build, apply what was reviewed in the pull request, bump staging --------------------
     main = pipeline.run("branches", "main", commit=commit, branch="main")
     names = [s.name for s in main]
-    assert names[:3] == ["Build and push", "Terraform plan", "Terraform apply"], names
-    build, plan_step, apply_step = main[:3]
+    assert names[:2] == ["Build and push", "Terraform apply"], names
+    build, apply_step = main[:2]
     assert build.ok, build.output()
     assert set(registry.tags("acme/web")) >= {f"sha-{commit[:7]}", "main"}
     digest = registry.get(f"/v2/acme/web/manifests/sha-{commit[:7]}",
                           headers={"Accept": MANIFEST}).headers["Docker-Content-Digest"]
-    assert plan_step.ok, plan_step.output()
-    # the apply step got the plan id from the plan step's artifact, and applied exactly that plan
-    assert ".do-pipes/tf-apply.env" in apply_step.restored
+    # the apply step asked Bitbucket for the pull request of the merge commit, planned again, found
+    # it the same as the plan the pull request's pipeline made of its last commit, and applied it
     assert apply_step.ok, apply_step.output()
-    assert f"Applied saved plan {commit}" in apply_step.run_of("tf-apply").last_line()
+    applied = apply_step.run_of("tf-apply")
+    assert f"matches the plan reviewed in pull request #7 (commit {pr_commit[:12]}" in applied.output
+    assert f"Applied the plan reviewed in pull request #7 (commit {pr_commit[:12]}): 2 to create" \
+        in applied.last_line(), applied.output
+    assert any(f"/commit/{commit}/pullrequests" in path
+               for path in bitbucket_api.state.commit_links.requests)
+    outputs = (apply_step.build / ".do-pipes" / "tf-apply.env").read_text()
+    assert re.search(r"^TF_APPLY_REVIEWED_PR=['\"]?7['\"]?$", outputs, re.M), outputs
     assert "web/infra/terraform.tfstate" in moto_s3.keys(bucket)
     assert apply_step.env["BITBUCKET_DEPLOYMENT_ENVIRONMENT"] == "infrastructure"
     # build-push's outputs reached the staging step as artifacts
-    assert len(main) == 4, names
-    staging = main[3]
+    assert len(main) == 3, names
+    staging = main[2]
     assert ".do-pipes/build-push.env" in staging.restored
     assert staging.ok, staging.output().strip().splitlines()[-1]
     overlay = manifest("clusters/staging/web/kustomization.yaml")
