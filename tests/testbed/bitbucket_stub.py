@@ -59,6 +59,10 @@ class BitbucketState:
     accounts: dict[str, str] | None = None  # account_id -> uuid of the workspace's users
     api_tokens: dict[str, str] = field(default_factory=dict)  # Atlassian account email -> API token
     no_write: set[str] = field(default_factory=set)  # tokens without the pull-request write scope
+    # an outage: every POST of a pull request is answered with this status (a 5xx), without
+    # creating it, or after creating it when ``post_error_after_create`` (the answer was lost)
+    post_error: int | None = None
+    post_error_after_create: bool = False
     bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (method, JSON body)
     # --- pull request comments (tf-apply): testbed/bitbucket_comments.py ---
     comments: bitbucket_comments.CommentStore = field(
@@ -77,6 +81,8 @@ class BitbucketState:
         self.accounts = None
         self.api_tokens.clear()
         self.no_write.clear()
+        self.post_error = None
+        self.post_error_after_create = False
         self.comments.reset()  # pull request comments (tf-apply)
         self.commit_links.reset()  # the pull requests of a commit (tf-apply)
 
@@ -228,6 +234,8 @@ class _Handler(QuietHandler):
         except ValueError:
             return self.send_json(400, _error("Malformed JSON body"))
         state.bodies.append(("POST", body))
+        if state.post_error is not None and not state.post_error_after_create:
+            return self.send_json(state.post_error, _error("Something went wrong"))
         reviewers = _reviewers(state, body.get("reviewers", []))
         if isinstance(reviewers, str):
             return self.send_json(400, _error(reviewers))
@@ -269,6 +277,8 @@ class _Handler(QuietHandler):
             },
         }
         state.pullrequests.append(pr)
+        if state.post_error is not None:
+            return self.send_json(state.post_error, _error("Something went wrong"))
         return self.send_json(201, pr)
 
     def do_PUT(self) -> None:

@@ -70,10 +70,25 @@ class LocalRegistry:
         htpasswd.write_text("\n".join(lines) + "\n")
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
-        self._proc = serve(self.root, self.port,
-                           f"  htpasswd:\n    realm: docr-stand-in\n    path: {htpasswd}\n",
-                           read_only=self.read_only)
+        self._proc = serve(self.root, self.port, self._auth(), read_only=self.read_only)
         return self
+
+    def _auth(self) -> str:
+        assert self.root is not None
+        return f"  htpasswd:\n    realm: docr-stand-in\n    path: {self.root / 'htpasswd'}\n"
+
+    def restart(self, read_only: bool) -> None:
+        """Stop the registry and serve the same storage on the same port again, read-only
+        (storage maintenance mode: every write refused) or not."""
+        assert self.root is not None and self._proc is not None
+        self._proc.stop()
+        self.read_only = read_only
+        self._proc = serve(self.root, self.port, self._auth(), read_only=read_only)
+
+    def storage(self, repo: str) -> Path:
+        """The folder where the registry keeps ``repo`` (its tags are below ``_manifests/tags``)."""
+        assert self.root is not None
+        return self.root / "data" / "docker" / "registry" / "v2" / "repositories" / repo
 
     @property
     def log_path(self) -> Path:
