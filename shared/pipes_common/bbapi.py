@@ -100,8 +100,11 @@ class BitbucketApi:
         if code == 429 or code >= 500:
             raise Transient(f"The Bitbucket API answered {code} to {method} "
                             f"{path.split('?')[0].removeprefix(self.api_url)}"
-                            f"{_retry_after(resp)}, also after retrying for up to "
-                            f"{RETRY_BUDGET:g} s", code)
+                            f"{_retry_after(resp)}"
+                            + (f", also after retrying for up to {RETRY_BUDGET:g} s"
+                               if method.upper() in httpclient.IDEMPOTENT
+                               else f" (a {method.upper()} is not retried: it may have been done)"),
+                            code)
         if not resp.ok:
             detail = resp.reason
             with contextlib.suppress(ValueError, AttributeError):
