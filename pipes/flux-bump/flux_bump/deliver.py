@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipes_common.bbapi import Transient
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
 
@@ -186,8 +187,11 @@ def pull_request(git: Git, root: Path, target_branch: str, branch: str,
         if tip is not None:  # the branch was there before this run: not ours to delete
             raise
         if git.delete_branch(branch):
+            after = ("the API may have opened the pull request all the same: a re-run finds it "
+                     "and updates it" if isinstance(err, Transient) and existing is None
+                     else "nothing is left behind")
             raise PipeError(f"{err.message}; the branch {branch} pushed for it was deleted "
-                            "again, nothing is left behind", err.exit_code) from None
+                            f"again, {after}", err.exit_code) from None
         raise PipeError(f"{err.message}; deleting the branch {branch} pushed for it failed "
                         "too: delete it by hand", err.exit_code) from None
     return Delivered(commit, result, 1, pr=pr, branch=branch)
