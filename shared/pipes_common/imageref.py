@@ -72,6 +72,15 @@ def parse(value: str) -> ImageRef | None:
     return ImageRef(name, tag, digest or None)
 
 
+def split_domain(name: str) -> tuple[str, str] | None:
+    """``(domain, path)`` of a name whose first component is a registry domain (it holds a ``.`` or
+    a ``:``, or is ``localhost``, as Docker tells a domain from a path); None when it has none."""
+    first, _, rest = name.partition("/")
+    if not rest or not ("." in first or ":" in first or first == "localhost"):
+        return None
+    return first, rest
+
+
 def short_name(image: str) -> str:
     """The last path component of an image name (what every spelling of it contains)."""
     return image.rsplit("/", 1)[-1]

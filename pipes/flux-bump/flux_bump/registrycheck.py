@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from pipes_common import secrets
+from pipes_common import imageref, secrets
 from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST, DigitalOceanClient, DOApiError
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
@@ -27,14 +27,6 @@ class RegistryAuth:
     token: str                    # DIGITALOCEAN_ACCESS_TOKEN
     username: str | None = None   # REGISTRY_USERNAME (other registries; default: the token)
     api_url: str | None = None    # DIGITALOCEAN_API_URL (set: the DigitalOcean API is asked)
-
-
-def split(image: str) -> tuple[str, str] | None:
-    """``(host, repository)`` of an image name whose first component is a registry host."""
-    first, _, rest = image.partition("/")
-    if not rest or not ("." in first or ":" in first or first == "localhost"):
-        return None
-    return first, rest
 
 
 def _client(host: str, repo: str, creds: RegistryAuth) -> RegistryClient:
@@ -81,7 +73,7 @@ def verify(targets: Sequence[Target], creds: RegistryAuth) -> list[Target]:
     clients: dict[str, RegistryClient] = {}
     out: list[Target] = []
     for t in targets:
-        where = split(t.image)
+        where = imageref.split_domain(t.image)
         if where is None:
             raise PipeError(f"IMAGE {t.image} names no registry host, so its tag cannot be checked: "
                             "spell the image with its registry (e.g. "

@@ -82,3 +82,14 @@ def test_parse_refuses(text: str) -> None:
 def test_short_name() -> None:
     assert imageref.short_name("registry.digitalocean.com/acme/web") == "web"
     assert imageref.short_name("web") == "web"
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("registry.digitalocean.com/acme/web", ("registry.digitalocean.com", "acme/web")),
+    ("127.0.0.1:5000/acme/web", ("127.0.0.1:5000", "acme/web")),
+    ("localhost/web", ("localhost", "web")),
+    ("acme/web", None),  # Docker Hub: the first component is a path, not a domain
+    ("web", None),
+])
+def test_split_domain_tells_a_registry_domain_from_a_path(name: str, expected: tuple[str, str] | None) -> None:
+    assert imageref.split_domain(name) == expected
