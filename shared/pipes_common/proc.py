@@ -30,6 +30,13 @@ def display(args: Sequence[str]) -> str:
     return secrets.mask(" ".join(shlex.quote(a) for a in args))
 
 
+def spawn(args: Sequence[str]) -> subprocess.Popen[bytes]:
+    """Start a helper process that talks to the caller over its stdin and stdout (its stderr is
+    dropped: what it has to say comes through stdout).  The caller owns it: it must reap it."""
+    return subprocess.Popen(list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, close_fds=True)
+
+
 def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
-from pipes_common.runner import main_exit
+# the probe's process first, before this process imports anything slow (see tf_apply.prober)
+from .prober import Prober
 
-from .pipe import main
+PROBER = Prober.start()
+
+from pipes_common.runner import main_exit  # noqa: E402
+
+from .pipe import main  # noqa: E402
 
 if __name__ == "__main__":
-    main_exit(main)
+    main_exit(lambda: main(PROBER))

@@ -1,8 +1,10 @@
 """tf-apply: the pipe's story (variables -> backend and locking check -> the mode -> hand-over).
 
 Start-up time is part of every step this pipe runs in, so nothing slow is imported before
-``terraform init`` starts: the Spaces client (botocore) is imported and the locking probe run in a
-thread while init works, and the saved-plan store and Code Insights only when a run needs them.
+``terraform init`` starts: the locking probe runs in a process of its own started before the pipe
+imports anything (:mod:`prober`), the Spaces client of the modes that need one is made in a thread
+while init works, and the saved-plan store and Code Insights are imported only when a run needs
+them.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 from pipes_common import log as plog
@@ -18,6 +21,7 @@ from pipes_common.errors import PipeError
 from pipes_common.fsutil import atomic_write
 
 from . import backend, checking, locking, tfoutputs
+from .prober import Prober
 from .run import Result, Run, publish
 from .schema import RULES, SCHEMA
 from .settings import Settings
@@ -26,19 +30,29 @@ from .terraform import Terraform
 __all__ = ["SCHEMA", "Settings", "main"]
 
 
-def main() -> int:
-    values, ctx = runner.start(SCHEMA, RULES)
-    s = Settings.from_values(values, ctx)
-    plog.get_logger().info("MODE %s, state s3://%s/%s at %s", s.mode, s.bucket, s.state_object,
-                           s.endpoint)
-    # the pool outlives init: it deletes the probe object while Terraform goes on
-    with tempfile.TemporaryDirectory(prefix="tf-apply-") as tmp, \
-            ThreadPoolExecutor(max_workers=1) as pool:
+def main(prober: Prober | None = None) -> int:
+    """The pipe; ``prober`` is the probe's process when ``python -m tf_apply`` started it first
+    (else it is started once the run knows it needs one)."""
+    with ExitStack() as stack:
+        if prober is not None:
+            stack.enter_context(prober)  # closed on every way out: reaped, its last lines logged
+        values, ctx = runner.start(SCHEMA, RULES)
+        s = Settings.from_values(values, ctx)
+        probing = locking.probes(s)
+        if prober is not None and not probing:
+            prober.close()  # this run asks no probe: stopped now, the CPU is Terraform's
+        plog.get_logger().info("MODE %s, state s3://%s/%s at %s", s.mode, s.bucket, s.state_object,
+                               s.endpoint)
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tf-apply-"))
         run = Run(s, ctx, terraform(s), Path(tmp))
         if s.mode == "validate":
             run.tf.init(None)
             return checking.run_validate(run)
-        start_backend(run, pool)
+        if probing and prober is None:
+            prober = stack.enter_context(Prober.start())
+        # the pool outlives init: a mode may still be waiting for the Spaces client
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        start_backend(run, pool, prober if probing else None)
         run.tf.workspace(s.workspace, create=s.mode in ("plan", "apply"))
         return mode_of(s)(run)
 
@@ -49,21 +63,26 @@ def terraform(s: Settings) -> Terraform:
     return Terraform(s.working_dir, env, s.working_dir_rel, s.lock_timeout)
 
 
-def start_backend(run: Run, pool: ThreadPoolExecutor) -> None:
-    """``terraform init`` with the Spaces backend, while a thread checks the locking (the probe's
-    message wins when both fail: it is the more precise one)."""
+def start_backend(run: Run, pool: ThreadPoolExecutor, prober: Prober | None) -> None:
+    """``terraform init`` with the Spaces backend, while the probe's process checks the locking
+    and a thread makes the Spaces client of the modes that use one (the probe's message wins
+    when init fails too: it is the more precise one)."""
+    s = run.s
     started = time.monotonic()
     # an unreachable store is one line now, not after Terraform's own retries
-    reach.check(run.s.endpoint, backend.endpoint_variable(run.s))
-    backend_file = atomic_write(run.work / "backend.hcl", backend.backend_config(run.s), mode=0o600)
-    ready = pool.submit(locking.spaces_and_locking, run.s, pool.submit)
+    reach.check(s.endpoint, backend.endpoint_variable(s))
+    backend_file = atomic_write(run.work / "backend.hcl", backend.backend_config(s), mode=0o600)
+    if prober is not None:
+        prober.ask(s)
+    client = pool.submit(locking.client, s) if locking.needs_client(s) else None
     try:
         run.tf.init(backend_file)
     except PipeError:
-        if isinstance(ready.exception(), PipeError):
-            ready.result()
+        if prober is not None:
+            prober.answer()
         raise
-    run.spaces, run.conditional_writes = ready.result()
+    run.conditional_writes = locking.verdict(s, prober)
+    run.spaces = client.result() if client is not None else None
     plog.get_logger().info("Initialised (%.1fs).", time.monotonic() - started)
 
 

@@ -66,15 +66,3 @@ def conditional_writes_work(spaces: Spaces, state_object: str, later: Later | No
         if not deferred:
             _delete(spaces, key)
 
-
-def check(spaces: Spaces, state_object: str, later: Later | None = None) -> None:
-    log = get_logger()
-    if conditional_writes_work(spaces, state_object, later):
-        log.info("Locking probe passed: %s honours conditional writes; using Terraform's lock "
-                 "file (use_lockfile).", spaces.endpoint)
-        return
-    raise PipeError(f"LOCKING: the store at {spaces.endpoint} ignores conditional writes "
-                    "(If-None-Match), so Terraform's lock file cannot stop two runs from writing "
-                    "the state at once. Use a store that honours them (this probe checks it in "
-                    "every run), or set LOCKING: 'off' only if your pipelines never run two steps on this "
-                    "state at once (Bitbucket deployments with concurrency control)")

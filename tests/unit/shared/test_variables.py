@@ -45,6 +45,22 @@ def test_list_forms() -> None:
     assert variables.load(SCHEMA, {"TOKEN": "t0ken-xyz", "TAGS": "x\ny\n"})["TAGS"] == ["x", "y"]
 
 
+@pytest.mark.parametrize("env", [
+    {},
+    {"TAGS_COUNT": "0"},
+    {"TAGS_COUNT": "3", "TAGS_0": "a", "TAGS_1": "", "TAGS_2": "  b c "},
+    {"TAGS_COUNT": "2", "TAGS_0": "a"},  # one missing: None, as the toolkit has it
+    {"TAGS_COUNT": "1", "TAGS_0": "x", "TAGS_1": "beyond the count", "TAGS": "ignored"},
+    {"TAGS_COUNT": "02", "TAGS_0": "x", "TAGS_1": "y", "TAGS_00": "not an item"},
+])
+def test_list_items_are_read_as_the_toolkit_reads_them(env: dict[str, str]) -> None:
+    """The pipes read NAME_COUNT lists without importing the toolkit (start-up time): the same
+    items, None included, as its ArrayVariable."""
+    from bitbucket_pipes_toolkit import ArrayVariable
+
+    assert variables.array_items("TAGS", env) == list(ArrayVariable("TAGS", dict(env)))
+
+
 @pytest.mark.parametrize(("env", "expected"), [
     ({}, "TOKEN is required: pass TOKEN: $TOKEN"),
     ({"TOKEN": "  "}, "TOKEN is empty"),

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 from pipes_common.errors import PipeError
-from tf_apply import probe
+from tf_apply import locking, probe
+from tf_apply.prober import Prober
 from tf_apply.s3 import PreconditionFailed, Spaces
+from tf_apply.settings import Settings
 
 
 class Store:
@@ -53,11 +56,43 @@ def test_a_pool_that_takes_no_more_work_gets_the_delete_done_now() -> None:
     assert store.objects == {}
 
 
-def test_a_store_ignoring_conditional_writes_fails_the_check_and_is_cleaned() -> None:
+def test_a_store_ignoring_conditional_writes_answers_no_and_is_cleaned() -> None:
     store = Store(conditional=False)
-    with pytest.raises(PipeError, match="ignores conditional writes"):
-        probe.check(spaces(store), "app/terraform.tfstate")
+    assert not probe.conditional_writes_work(spaces(store), "app/terraform.tfstate")
     assert store.objects == {}
+
+
+class Answering:
+    """The probe's process, as :func:`locking.verdict` sees it."""
+
+    def __init__(self, conditional: bool) -> None:
+        self.conditional = conditional
+
+    def answer(self) -> bool:
+        return self.conditional
+
+
+def settings(**values: str) -> Settings:
+    return cast(Settings, SimpleNamespace(**{"mode": "apply", "locking": "auto",
+                                             "endpoint": "https://nyc3.digitaloceanspaces.com",
+                                             **values}))
+
+
+@pytest.mark.parametrize("mode", ["plan", "apply", "destroy"])
+def test_locking_auto_refuses_a_store_ignoring_conditional_writes(mode: str) -> None:
+    with pytest.raises(PipeError, match=r"^LOCKING: the store at https://nyc3\.digitalocean.*"
+                                        r"ignores conditional writes \(If-None-Match\)"):
+        locking.verdict(settings(mode=mode), cast(Prober, Answering(False)))
+    assert locking.verdict(settings(mode=mode), cast(Prober, Answering(True)))
+
+
+@pytest.mark.parametrize("choice", ["lockfile", "off"])
+def test_the_answer_only_informs_when_locking_is_chosen(choice: str) -> None:
+    """LOCKING lockfile/off with a saved plan still probes (the claim needs the answer) but never
+    refuses the store."""
+    assert not locking.verdict(settings(locking=choice), cast(Prober, Answering(False)))
+    assert locking.verdict(settings(locking=choice), cast(Prober, Answering(True)))
+    assert not locking.verdict(settings(locking=choice), None)
 
 
 def test_the_two_probe_writes_differ() -> None:

@@ -24,7 +24,8 @@ def test_nothing_slow_is_imported_before_init() -> None:
     env = {"PATH": "/usr/bin:/bin",
            "SPACES_ACCESS_KEY_ID": "AKIAEXAMPLE0000", "SPACES_SECRET_ACCESS_KEY": "not-a-real-secret",
            "SPACES_BUCKET": "states", "CODE_INSIGHTS": "false", "DEBUG": "false",
-           "BITBUCKET_CLONE_DIR": str(REPO_ROOT), "BITBUCKET_REPO_SLUG": "app"}
+           "BITBUCKET_CLONE_DIR": str(REPO_ROOT), "BITBUCKET_REPO_SLUG": "app",
+           "VARS_COUNT": "2", "VARS_0": "region=nyc3", "VARS_1": "size=s-1vcpu-1gb"}
     proc = subprocess.run([sys.executable, "-c", SCRIPT.format(slow=SLOW)], capture_output=True,
                           text=True, env=env, cwd=REPO_ROOT, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
