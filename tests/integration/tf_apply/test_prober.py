@@ -56,7 +56,7 @@ def test_a_prober_never_asked_sends_nothing_and_is_reaped(tmp_path: Path) -> Non
 def test_an_unreachable_store_is_one_error_naming_the_fix(tmp_path: Path) -> None:
     with Prober.start() as prober:
         prober.ask(settings(f"http://127.0.0.1:{free_port()}", "states", tmp_path))
-        with pytest.raises(PipeError, match="unreachable.*SPACES_REGION/SPACES_ENDPOINT"):
+        with pytest.raises(PipeError, match=r"unreachable.*SPACES_REGION/SPACES_ENDPOINT"):
             prober.answer()
 
 

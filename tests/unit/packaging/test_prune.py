@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import botocore
 import botocore.loaders
@@ -20,7 +21,7 @@ PRUNE = REPO_ROOT / "shared" / "image" / "prune.py"
 DATA = Path(botocore.__file__).parent / "data"
 
 
-def _prune_module():  # type: ignore[no-untyped-def]
+def _prune_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("prune", PRUNE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
