@@ -1,12 +1,14 @@
 """What the run needs from Spaces before Terraform acts: the locking check, and the client.
 
-The probe runs in its own process (:mod:`prober`), started with the pipe; the Spaces client the
-modes use (saved plans, the reviewed plan) is made in a thread while ``terraform init`` works.
-Neither imports botocore into the pipe's start-up.
+The Spaces client of the modes that use one (saved plans, the reviewed plan) is made in a thread
+while ``terraform init`` works, and the probe then runs in that thread on it (:class:`InProcess`).
+A run that needs no client probes in the process forked with the pipe (:mod:`prober`), so that no
+botocore is imported by the pipe at all.  Either way botocore's import overlaps start-up and init.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Protocol
 
 from pipes_common import log as plog
 from pipes_common.errors import PipeError
@@ -14,8 +16,13 @@ from pipes_common.errors import PipeError
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .prober import Prober
     from .s3 import Spaces
+
+
+class Answer(Protocol):
+    """Where the probe's answer comes from: the forked process, or this process's thread."""
+
+    def answer(self) -> bool: ...
 
 
 def probes(s: Settings) -> bool:
@@ -37,7 +44,24 @@ def client(s: Settings) -> Spaces:
     return Spaces(s)
 
 
-def verdict(s: Settings, prober: Prober | None) -> bool:
+class InProcess:
+    """The probe in the pipe's own thread, on the client the mode makes anyway (a second botocore
+    in the forked process would only compete with it for the CPU).  The probe object's delete
+    is queued behind it in the same thread: the answer does not wait for it."""
+
+    def __init__(self, pool: ThreadPoolExecutor, spaces: Future[Spaces], state_object: str) -> None:
+        def probe_it() -> bool:
+            from . import probe
+
+            return probe.conditional_writes_work(spaces.result(), state_object, pool.submit)
+
+        self._answer = pool.submit(probe_it)
+
+    def answer(self) -> bool:
+        return self._answer.result()
+
+
+def verdict(s: Settings, prober: Answer | None) -> bool:
     """The probe's answer (True: the store honours conditional writes; False when the run does
     not probe), checked against what LOCKING asks for."""
     log = plog.get_logger()

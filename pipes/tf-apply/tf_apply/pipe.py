@@ -1,7 +1,7 @@
 """tf-apply: the pipe's story (variables -> backend and locking check -> the mode -> hand-over).
 
 Start-up time is part of every step this pipe runs in, so nothing slow is imported before
-``terraform init`` starts: the locking probe runs in a process of its own started before the pipe
+``terraform init`` starts: the locking probe runs in a process of its own forked before the pipe
 imports anything (:mod:`prober`), the Spaces client of the modes that need one is made in a thread
 while init works, and the saved-plan store and Code Insights are imported only when a run needs
 them.
@@ -31,16 +31,16 @@ __all__ = ["SCHEMA", "Settings", "main"]
 
 
 def main(prober: Prober | None = None) -> int:
-    """The pipe; ``prober`` is the probe's process when ``python -m tf_apply`` started it first
-    (else it is started once the run knows it needs one)."""
+    """The pipe; ``prober`` is the probe's process when ``python -m tf_apply`` forked it first
+    (else it is spawned once the run knows it needs one)."""
     with ExitStack() as stack:
         if prober is not None:
             stack.enter_context(prober)  # closed on every way out: reaped, its last lines logged
         values, ctx = runner.start(SCHEMA, RULES)
         s = Settings.from_values(values, ctx)
-        probing = locking.probes(s)
-        if prober is not None and not probing:
-            prober.close()  # this run asks no probe: stopped now, the CPU is Terraform's
+        forked = locking.probes(s) and not locking.needs_client(s)  # else the probe is ours
+        if prober is not None and not forked:
+            prober.close()  # stopped now: the CPU is Terraform's and the mode's own client's
         plog.get_logger().info("MODE %s, state s3://%s/%s at %s", s.mode, s.bucket, s.state_object,
                                s.endpoint)
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tf-apply-"))
@@ -48,11 +48,11 @@ def main(prober: Prober | None = None) -> int:
         if s.mode == "validate":
             run.tf.init(None)
             return checking.run_validate(run)
-        if probing and prober is None:
-            prober = stack.enter_context(Prober.start())
-        # the pool outlives init: a mode may still be waiting for the Spaces client
+        if forked and prober is None:
+            prober = stack.enter_context(Prober.spawn())
+        # the pool outlives init: the probe object's delete may still be queued in it
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
-        start_backend(run, pool, prober if probing else None)
+        start_backend(run, pool, prober if forked else None)
         run.tf.workspace(s.workspace, create=s.mode in ("plan", "apply"))
         return mode_of(s)(run)
 
@@ -64,24 +64,28 @@ def terraform(s: Settings) -> Terraform:
 
 
 def start_backend(run: Run, pool: ThreadPoolExecutor, prober: Prober | None) -> None:
-    """``terraform init`` with the Spaces backend, while the probe's process checks the locking
-    and a thread makes the Spaces client of the modes that use one (the probe's message wins
-    when init fails too: it is the more precise one)."""
+    """``terraform init`` with the Spaces backend while the locking is checked - by ``prober``,
+    or in ``pool``'s thread on the Spaces client it makes for the mode - (the probe's message
+    wins when init fails too: it is the more precise one)."""
     s = run.s
     started = time.monotonic()
     # an unreachable store is one line now, not after Terraform's own retries
     reach.check(s.endpoint, backend.endpoint_variable(s))
     backend_file = atomic_write(run.work / "backend.hcl", backend.backend_config(s), mode=0o600)
+    client = pool.submit(locking.client, s) if locking.needs_client(s) else None
+    probing: locking.Answer | None = None
     if prober is not None:
         prober.ask(s)
-    client = pool.submit(locking.client, s) if locking.needs_client(s) else None
+        probing = prober
+    elif client is not None and locking.probes(s):
+        probing = locking.InProcess(pool, client, s.state_object)
     try:
         run.tf.init(backend_file)
     except PipeError:
-        if prober is not None:
-            prober.answer()
+        if probing is not None:
+            probing.answer()
         raise
-    run.conditional_writes = locking.verdict(s, prober)
+    run.conditional_writes = locking.verdict(s, probing)
     run.spaces = client.result() if client is not None else None
     plog.get_logger().info("Initialised (%.1fs).", time.monotonic() - started)
 

@@ -7,7 +7,6 @@ from typing import Any, cast
 import pytest
 from pipes_common.errors import PipeError
 from tf_apply import locking, probe
-from tf_apply.prober import Prober
 from tf_apply.s3 import PreconditionFailed, Spaces
 from tf_apply.settings import Settings
 
@@ -82,16 +81,16 @@ def settings(**values: str) -> Settings:
 def test_locking_auto_refuses_a_store_ignoring_conditional_writes(mode: str) -> None:
     with pytest.raises(PipeError, match=r"^LOCKING: the store at https://nyc3\.digitalocean.*"
                                         r"ignores conditional writes \(If-None-Match\)"):
-        locking.verdict(settings(mode=mode), cast(Prober, Answering(False)))
-    assert locking.verdict(settings(mode=mode), cast(Prober, Answering(True)))
+        locking.verdict(settings(mode=mode), Answering(False))
+    assert locking.verdict(settings(mode=mode), Answering(True))
 
 
 @pytest.mark.parametrize("choice", ["lockfile", "off"])
 def test_the_answer_only_informs_when_locking_is_chosen(choice: str) -> None:
     """LOCKING lockfile/off with a saved plan still probes (the claim needs the answer) but never
     refuses the store."""
-    assert not locking.verdict(settings(locking=choice), cast(Prober, Answering(False)))
-    assert locking.verdict(settings(locking=choice), cast(Prober, Answering(True)))
+    assert not locking.verdict(settings(locking=choice), Answering(False))
+    assert locking.verdict(settings(locking=choice), Answering(True))
     assert not locking.verdict(settings(locking=choice), None)
 
 
