@@ -22,6 +22,7 @@ import io
 import json
 import os
 import pickle
+import select
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -189,7 +190,9 @@ def serve(stdin: IO[bytes], channel: IO[str]) -> None:
         _forward_logs(channel)
         from . import probe, s3  # botocore: the slow part, done while the pipe starts
 
-        session = s3.warm_session()
+        # the S3 model is loaded while waiting for the settings, if they are not there yet
+        waiting = not select.select([stdin], [], [], 0)[0]
+        session = s3.warm_session() if waiting else None
         data = stdin.read()
         if data == CANCELLED:
             return
