@@ -18,6 +18,7 @@ from testbed.leaks import assert_absent
 from testbed.pipes import REPO_ROOT, PipeRun, bitbucket_env, run_local
 from testbed.reports_stub import BitbucketReportsStub
 from testbed.s3 import MotoS3
+from tf_apply.settings import Settings
 
 from ..handoff import outputs_of
 
@@ -149,3 +150,15 @@ def assert_failed_cleanly(run: PipeRun, *needles: str) -> None:
     assert "Traceback" not in run.output, run.output
     for needle in needles:
         assert needle in fails[0], run.output
+
+
+def spaces_settings(endpoint: str, bucket: str, folder: Path, *, path_style: bool = True,
+                    access_key: str = "testbed-key", secret_key: str = "testbed-secret") -> Settings:
+    """The settings of a MODE apply run on ``bucket`` at ``endpoint``, for the pipe's own S3 calls."""
+    return Settings(
+        access_key=access_key, secret_key=secret_key, bucket=bucket, region="nyc3",
+        endpoint=endpoint, path_style=path_style, state_key="web/terraform.tfstate",
+        clone_dir=folder, working_dir=folder, working_dir_rel=".", mode="apply", plan_id=None,
+        workspace="default", var_files=[], tf_vars={}, targets=[], locking="auto",
+        lock_timeout="300s", do_token=None, extra_args=[], code_insights=False,
+        api_proxy="http://127.0.0.2:29418")

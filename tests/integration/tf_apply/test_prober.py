@@ -13,16 +13,11 @@ from testbed.s3 import HeaderStrippingProxy, MotoS3
 from tf_apply.prober import Prober
 from tf_apply.settings import Settings
 
-STATE = "web/terraform.tfstate"
+from .conftest import spaces_settings
 
 
 def settings(endpoint: str, bucket: str, tmp_path: Path, secret_key: str = "testbed-secret") -> Settings:
-    return Settings(
-        access_key="testbed-key", secret_key=secret_key, bucket=bucket, region="nyc3",
-        endpoint=endpoint, path_style=True, state_key=STATE, clone_dir=tmp_path,
-        working_dir=tmp_path, working_dir_rel=".", mode="apply", plan_id=None, workspace="default",
-        var_files=[], tf_vars={}, targets=[], locking="auto", lock_timeout="300s", do_token=None,
-        extra_args=[], code_insights=False, api_proxy="http://127.0.0.2:29418")
+    return spaces_settings(endpoint, bucket, tmp_path, secret_key=secret_key)
 
 
 def test_a_store_honouring_conditional_writes_says_yes_and_keeps_nothing(

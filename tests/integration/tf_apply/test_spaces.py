@@ -12,7 +12,8 @@ from testbed.flaky_http import DROP, FlakyServer, Reply
 from testbed.net import free_port
 from testbed.s3 import HeaderStrippingProxy, MotoS3
 from tf_apply.s3 import PreconditionFailed, Spaces
-from tf_apply.settings import Settings
+
+from .conftest import spaces_settings
 
 # keys a client must send as they are: a normalising client turns the first into a request to
 # another bucket, the next ones into requests for other objects
@@ -23,13 +24,8 @@ TRICKY_KEYS = ("../elsewhere/terraform.tfstate", "web/./infra/terraform.tfstate"
 
 def spaces_at(endpoint: str, bucket: str, tmp_path: Path, *, path_style: bool = True,
               access_key: str = "testbed-key", secret_key: str = "testbed-secret") -> Spaces:
-    return Spaces(Settings(
-        access_key=access_key, secret_key=secret_key, bucket=bucket, region="nyc3",
-        endpoint=endpoint, path_style=path_style, state_key="web/terraform.tfstate",
-        clone_dir=tmp_path, working_dir=tmp_path, working_dir_rel=".", mode="apply", plan_id=None,
-        workspace="default", var_files=[], tf_vars={}, targets=[], locking="auto",
-        lock_timeout="300s", do_token=None, extra_args=[], code_insights=False,
-        api_proxy="http://127.0.0.2:29418"))
+    return Spaces(spaces_settings(endpoint, bucket, tmp_path, path_style=path_style,
+                                  access_key=access_key, secret_key=secret_key))
 
 
 def test_keys_are_sent_as_given(moto_s3: MotoS3, tmp_path: Path) -> None:
