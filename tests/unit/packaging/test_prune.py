@@ -74,7 +74,7 @@ def prepared(session: botocore.session.Session, endpoint: str | None, operation:
     return seen[0]
 
 
-CALLS = {
+CALLS: dict[str, dict[str, Any]] = {
     "PutObject": {"Bucket": "states", "Key": "a/terraform.tfstate", "Body": b"x", "IfNoneMatch": "*",
                   "ContentType": "text/plain", "ContentMD5": "nZhBaYdWr/jqhhzkOZh+YQ=="},
     "GetObject": {"Bucket": "states", "Key": "a/../b c/plan.json"},
