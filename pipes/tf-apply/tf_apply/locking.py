@@ -7,7 +7,6 @@ botocore is imported by the pipe at all.  Either way botocore's import overlaps 
 """
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 from pipes_common import log as plog
@@ -16,6 +15,8 @@ from pipes_common.errors import PipeError
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from .s3 import Spaces
 
 

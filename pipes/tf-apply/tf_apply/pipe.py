@@ -11,21 +11,24 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipes_common import log as plog
 from pipes_common import reach, runner
 from pipes_common.errors import PipeError
 from pipes_common.fsutil import atomic_write
 
-from . import backend, checking, locking, tfoutputs
+from . import backend, locking, tfoutputs
 from .prober import Prober
 from .run import Result, Run, publish
 from .schema import RULES, SCHEMA
 from .settings import Settings
 from .terraform import Terraform
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["SCHEMA", "Settings", "main"]
 
@@ -46,12 +49,13 @@ def main(prober: Prober | None = None) -> int:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tf-apply-"))
         run = Run(s, ctx, terraform(s), Path(tmp))
         if s.mode == "validate":
+            from . import checking
+
             run.tf.init(None)
             return checking.run_validate(run)
         if forked and prober is None:
             prober = stack.enter_context(Prober.spawn())
-        # the pool outlives init: the probe object's delete may still be queued in it
-        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        pool = stack.enter_context(_pool()) if locking.needs_client(s) else None
         start_backend(run, pool, prober if forked else None)
         run.tf.workspace(s.workspace, create=s.mode in ("plan", "apply"))
         return mode_of(s)(run)
@@ -63,7 +67,15 @@ def terraform(s: Settings) -> Terraform:
     return Terraform(s.working_dir, env, s.working_dir_rel, s.lock_timeout)
 
 
-def start_backend(run: Run, pool: ThreadPoolExecutor, prober: Prober | None) -> None:
+def _pool() -> ThreadPoolExecutor:
+    """The thread that makes the Spaces client of the modes that use one (and probes on it); it
+    outlives init: the probe object's delete may still be queued in it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=1)
+
+
+def start_backend(run: Run, pool: ThreadPoolExecutor | None, prober: Prober | None) -> None:
     """``terraform init`` with the Spaces backend while the locking is checked - by ``prober``,
     or in ``pool``'s thread on the Spaces client it makes for the mode - (the probe's message
     wins when init fails too: it is the more precise one)."""
@@ -72,12 +84,12 @@ def start_backend(run: Run, pool: ThreadPoolExecutor, prober: Prober | None) -> 
     # an unreachable store is one line now, not after Terraform's own retries
     reach.check(s.endpoint, backend.endpoint_variable(s))
     backend_file = atomic_write(run.work / "backend.hcl", backend.backend_config(s), mode=0o600)
-    client = pool.submit(locking.client, s) if locking.needs_client(s) else None
+    client = pool.submit(locking.client, s) if pool is not None else None
     probing: locking.Answer | None = None
     if prober is not None:
         prober.ask(s)
         probing = prober
-    elif client is not None and locking.probes(s):
+    elif pool is not None and client is not None and locking.probes(s):
         probing = locking.InProcess(pool, client, s.state_object)
     try:
         run.tf.init(backend_file)
@@ -93,6 +105,8 @@ def start_backend(run: Run, pool: ThreadPoolExecutor, prober: Prober | None) -> 
 def mode_of(s: Settings) -> Callable[[Run], int]:
     """What the mode runs (planning and applying import the plan store, hence botocore: only now)."""
     if s.mode == "drift":
+        from . import checking
+
         return checking.run_drift
     if s.mode == "output":
         return read_outputs
