@@ -8,11 +8,28 @@ import base64
 import binascii
 from pathlib import Path
 
-from . import secrets
+from . import secrets, validate
 from .errors import PipeError
+from .variables import Schema
 
 PIPELINES_SSH_DIR = Path("/opt/atlassian/pipelines/agent/ssh")
 PIPELINES_KEY = "id_rsa_tmp"  # the repository's SSH key, as Bitbucket mounts it into a pipe
+
+# the two variables as every pipe that uses SSH declares them (its schema and its rules); when
+# they are used at all is each pipe's own cross-check
+SCHEMA: Schema = {
+    "SSH_KEY": {"type": "string", "empty": False,
+                "meta": {"secret": True,
+                         "hint": "give the base64 of a private key ('base64 -w0 < id_ed25519') as "
+                                 "a secured variable, or unset it to use the repository's SSH key"}},
+    "KNOWN_HOSTS": {"type": "string", "empty": False,
+                    "meta": {"hint": "give known_hosts lines ('ssh-keyscan -t ed25519 <host>'), "
+                                     "plain or base64"}},
+}
+RULES: dict[str, validate.Rule] = {
+    "SSH_KEY": validate.Text(max_len=16384, multiline=True),
+    "KNOWN_HOSTS": validate.Text(max_len=65536, multiline=True),
+}
 
 
 def decode_b64(value: str) -> str | None:

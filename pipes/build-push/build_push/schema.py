@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipes_common import imageref, validate
+from pipes_common import imageref, sshkey, validate
 from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST
 from pipes_common.imageref import PATH_PATTERN
 from pipes_common.variables import Schema
@@ -42,13 +42,7 @@ SCHEMA: Schema = {
     "BUILDER": {"type": "string", "default": "auto", "allowed": ["auto", "buildkit", "classic"]},
     "SECRETS": {"type": "list", "schema": {"type": "string"}},
     "SSH": {"type": "boolean", "default": False},
-    "SSH_KEY": {"type": "string", "empty": False,
-                "meta": {"secret": True,
-                         "hint": "give the base64 of a private key ('base64 -w0 < id_ed25519') as "
-                                 "a secured variable, or unset it to use the repository's SSH key"}},
-    "KNOWN_HOSTS": {"type": "string", "empty": False,
-                    "meta": {"hint": "give known_hosts lines ('ssh-keyscan -t ed25519 <host>'), "
-                                     "plain or base64"}},
+    **sshkey.SCHEMA,
     "CACHE_TO": {"type": "string", "empty": False,
                  "meta": {"hint": "give a buildx cache export, e.g. "
                                   "type=registry,ref=<image>:buildcache,mode=max"}},
@@ -96,8 +90,7 @@ RULES = validate.Rules(variables={
     "NETWORK": validate.Pattern(max_len=64, regex=r"[A-Za-z0-9][A-Za-z0-9_.:-]*",
                                 what="is not a Docker network name"),
     "SECRETS": validate.Text(max_len=512, max_items=50, echo=False),
-    "SSH_KEY": validate.Text(max_len=16384, multiline=True),
-    "KNOWN_HOSTS": validate.Text(max_len=65536, multiline=True),
+    **sshkey.RULES,
     "CACHE_TO": validate.Pattern(max_len=1024, regex=r"[^\s]+", what="holds a space"),
     "PLATFORMS": validate.Text(max_len=256),
 }, checks=[

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipes_common import imageref, validate
+from pipes_common import imageref, sshkey, validate
 from pipes_common.bitbucket import DEFAULT_API_URL
 from pipes_common.variables import Schema
 
@@ -57,11 +57,7 @@ SCHEMA: Schema = {
     "GIT_USERNAME": {"type": "string", "empty": False},
     "GIT_PASSWORD": {"type": "string", "empty": False,
                      "meta": {"secret": True, "hint": "pass it as a secured variable"}},
-    "SSH_KEY": {"type": "string", "empty": False,
-                "meta": {"secret": True, "hint": "give the private key base64-encoded "
-                                                 "(base64 -w0 < id_ed25519)"}},
-    "KNOWN_HOSTS": {"type": "string", "empty": False,
-                    "meta": {"hint": "give known_hosts lines (ssh-keyscan <host>), plain or base64"}},
+    **sshkey.SCHEMA,
     "DIGITALOCEAN_ACCESS_TOKEN": {
         "type": "string", "empty": False, "maxlength": 1024,
         "meta": {"secret": True, "hint": "pass a DigitalOcean API token with registry read scope "
@@ -139,8 +135,7 @@ RULES = validate.Rules(variables={
     "ATLASSIAN_API_TOKEN": validate.Token(max_len=1024),
     "GIT_USERNAME": validate.Pattern(regex=r"[^\s:]+", what="holds a space or ':'"),
     "GIT_PASSWORD": validate.Token(),
-    "SSH_KEY": validate.Text(max_len=16384, multiline=True),
-    "KNOWN_HOSTS": validate.Text(max_len=65536, multiline=True),
+    **sshkey.RULES,
     "COMMIT_MESSAGE": validate.Text(max_len=10_000, multiline=True),
     "BRANCH_NAME": validate.Pattern(max_len=200, regex=r"[^\s~^:?*\[\\]+",
                                     what="holds characters a branch name cannot have"),
