@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from .s3 import Spaces
 
 
+WRITING = ("plan", "apply", "destroy")  # the modes whose Terraform may take the state's lock
+
+
 class Answer(Protocol):
     """Where the probe's answer comes from: the forked process, or this process's thread."""
 
@@ -29,7 +32,7 @@ class Answer(Protocol):
 def probes(s: Settings) -> bool:
     """Whether the run asks the store if it honours conditional writes: LOCKING auto asks before
     Terraform writes, and applying a saved plan always asks (its claim needs the answer)."""
-    return ((s.locking == "auto" and s.mode in ("plan", "apply", "destroy"))
+    return ((s.locking == "auto" and s.mode in WRITING)
             or (s.mode == "apply" and bool(s.plan_id)))
 
 
@@ -67,7 +70,7 @@ def verdict(s: Settings, prober: Answer | None) -> bool:
     not probe), checked against what LOCKING asks for."""
     log = plog.get_logger()
     conditional = prober.answer() if prober is not None else False
-    if s.mode not in ("plan", "apply", "destroy"):
+    if s.mode not in WRITING:
         return conditional
     if s.locking == "auto":
         if not conditional:

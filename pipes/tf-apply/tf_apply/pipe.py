@@ -28,7 +28,9 @@ from .settings import Settings
 from .terraform import Terraform
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from .s3 import Spaces
 
 __all__ = ["SCHEMA", "Settings", "main"]
 
@@ -41,7 +43,8 @@ def main(prober: Prober | None = None) -> int:
             stack.enter_context(prober)  # closed on every way out: reaped, its last lines logged
         values, ctx = runner.start(SCHEMA, RULES)
         s = Settings.from_values(values, ctx)
-        forked = locking.probes(s) and not locking.needs_client(s)  # else the probe is ours
+        own_client = locking.needs_client(s)
+        forked = locking.probes(s) and not own_client  # else the probe runs on the mode's client
         if prober is not None and not forked:
             prober.close()  # stopped now: the CPU is Terraform's and the mode's own client's
         plog.get_logger().info("MODE %s, state s3://%s/%s at %s", s.mode, s.bucket, s.state_object,
@@ -55,7 +58,7 @@ def main(prober: Prober | None = None) -> int:
             return checking.run_validate(run)
         if forked and prober is None:
             prober = stack.enter_context(Prober.spawn())
-        pool = stack.enter_context(_pool()) if locking.needs_client(s) else None
+        pool = stack.enter_context(_pool()) if own_client else None
         start_backend(run, pool, prober if forked else None)
         run.tf.workspace(s.workspace, create=s.mode in ("plan", "apply"))
         return mode_of(s)(run)
@@ -84,13 +87,14 @@ def start_backend(run: Run, pool: ThreadPoolExecutor | None, prober: Prober | No
     # an unreachable store is one line now, not after Terraform's own retries
     reach.check(s.endpoint, backend.endpoint_variable(s))
     backend_file = atomic_write(run.work / "backend.hcl", backend.backend_config(s), mode=0o600)
-    client = pool.submit(locking.client, s) if pool is not None else None
-    probing: locking.Answer | None = None
+    client: Future[Spaces] | None = None
+    probing: locking.Answer | None = prober
+    if pool is not None:
+        client = pool.submit(locking.client, s)
+        if locking.probes(s):
+            probing = locking.InProcess(pool, client, s.state_object)
     if prober is not None:
         prober.ask(s)
-        probing = prober
-    elif pool is not None and client is not None and locking.probes(s):
-        probing = locking.InProcess(pool, client, s.state_object)
     try:
         run.tf.init(backend_file)
     except PipeError:

@@ -11,13 +11,8 @@ from testbed.flaky_http import FlakyServer, Reply
 from testbed.net import free_port
 from testbed.s3 import HeaderStrippingProxy, MotoS3
 from tf_apply.prober import Prober
-from tf_apply.settings import Settings
 
-from .conftest import spaces_settings
-
-
-def settings(endpoint: str, bucket: str, tmp_path: Path, secret_key: str = "testbed-secret") -> Settings:
-    return spaces_settings(endpoint, bucket, tmp_path, secret_key=secret_key)
+from .conftest import spaces_settings as settings
 
 
 def test_a_store_honouring_conditional_writes_says_yes_and_keeps_nothing(
