@@ -143,7 +143,7 @@ PATCHES = (
           "shared/pipes_common/runner.py",
           "    validate.check_values(schema, rules, values, ctx.clone_dir)\n", "", ("tests/unit/hostile",)),
     Patch("tf-apply: an unreachable store found only by terraform init", f"{TF}/pipe.py",
-          "    reach.check(run.s.endpoint, backend.endpoint_variable(run.s))\n", "",
+          "    reach.check(s.endpoint, backend.endpoint_variable(s))\n", "",
           ("tests/unit/hostile/test_corpus.py::test_hostile_input[tf-endpoint-refused-plain]",)),
 )
 
