@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from testbed.bitbucket_comments import open_pull_request
 from testbed.bitbucket_commits import merged_pull_request
 from testbed.bitbucket_stub import BitbucketState, BitbucketStub
@@ -69,8 +70,10 @@ class Bed:
     def state_etag(self) -> str | None:
         try:
             return str(self.s3.client.head_object(Bucket=self.bucket, Key=KEY)["ETag"])
-        except Exception:
-            return None
+        except ClientError as err:  # only "no such object" means no state: anything else fails the test
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                return None
+            raise
 
     def no_leaks(self, *more: str) -> None:
         text = "\n".join(r.output for r in self.runs)

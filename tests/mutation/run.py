@@ -27,6 +27,7 @@ import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parents[2]
 IGNORE = shutil.ignore_patterns(".venv", ".git", "__pycache__", ".pytest_cache", ".mypy_cache",
@@ -106,6 +107,10 @@ PATCHES = (
     Patch("tf-apply: Terraform not told it runs in automation", f"{TF}/backend.py",
           '"TF_IN_AUTOMATION": "1",', "",
           ("tests/unit/tf_apply", f"{IT_TF}/test_lifecycle.py::test_terraform_runs_in_automation_mode")),
+    Patch("tf-apply: Terraform not told to wait LOCK_TIMEOUT for a held lock", f"{TF}/run.py",
+          'args = ["-input=false", "-no-color", f"-lock-timeout={s.lock_timeout}"]',
+          'args = ["-input=false", "-no-color"]',
+          (f"{IT_TF}/test_lock_wait.py",)),
     Patch("tf-apply: a saved plan's freshness ignores the lineage", f"{TF}/planstore.py",
           "    if record.state == current:\n",
           "    if (record.state.serial, record.state.etag) == (current.serial, current.etag):\n",
@@ -163,15 +168,48 @@ def interpreter(root: Path, where: Path) -> Path:
     return python
 
 
-def pytest(python: Path, root: Path, tests: tuple[str, ...], timeout: float) -> tuple[int, str]:
+@dataclass(frozen=True)
+class Outcome:
+    """One pytest run: its exit code, how many tests failed in their own code (a kill) and how many
+    errored in setup or teardown (the test bed, not the patch: never a kill), its last line."""
+    code: int
+    failed: int
+    errors: int
+    last: str
+
+    @property
+    def verdict(self) -> str:
+        if self.code == 0:
+            return "SURVIVED"
+        if self.failed:
+            return "killed"
+        return f"error ({self.code}: {self.errors} setup/teardown errors, no test failed)"
+
+
+def _count(report: Path) -> tuple[int, int]:
+    """Tests that failed and tests that errored, from pytest's JUnit XML report."""
+    try:
+        suites = ElementTree.parse(report).getroot()
+    except (OSError, ElementTree.ParseError):
+        return 0, 0
+    cases = list(suites.iter("testcase"))
+    failed = sum(1 for case in cases if case.find("failure") is not None)
+    errors = sum(1 for case in cases if case.find("error") is not None)
+    return failed, errors
+
+
+def pytest(python: Path, root: Path, tests: tuple[str, ...], timeout: float) -> Outcome:
+    report = root.parent / "junit.xml"
+    report.unlink(missing_ok=True)
     try:
         proc = subprocess.run([str(python), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                               *tests], cwd=root, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+                               f"--junitxml={report}", *tests], cwd=root, capture_output=True,
+                              text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return -1, "timed out"
+        return Outcome(-1, 0, 0, "timed out")
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    return proc.returncode, lines[-1] if lines else proc.stderr.strip()[-300:]
+    failed, errors = _count(report)
+    return Outcome(proc.returncode, failed, errors, lines[-1] if lines else proc.stderr.strip()[-300:])
 
 
 def apply(root: Path, patch: Patch) -> str:
@@ -209,21 +247,21 @@ def main() -> int:
             (root / p.path).write_text(apply(root, p), encoding="utf-8")
         if not args.no_baseline:
             union = tuple(dict.fromkeys(t for p in chosen for t in p.tests))
-            code, last = pytest(python, root, union, args.timeout)
-            if code != 0:
-                raise SystemExit(f"the tests fail without any patch ({last}): fix them first")
-            print(f"baseline: {last}", flush=True)
+            base = pytest(python, root, union, args.timeout)
+            if base.code != 0:
+                raise SystemExit(f"the tests fail without any patch ({base.last}): fix them first")
+            print(f"baseline: {base.last}", flush=True)
         rows = []
         for p in chosen:
             original = apply(root, p)
             started = time.monotonic()
             try:
-                code, last = pytest(python, root, p.tests, args.timeout)
+                outcome = pytest(python, root, p.tests, args.timeout)
             finally:
                 (root / p.path).write_text(original, encoding="utf-8")
-            verdict = "killed" if code == 1 else "SURVIVED" if code == 0 else f"error ({code})"
-            rows.append((p, verdict, time.monotonic() - started, last))
-            print(f"{verdict:9} {p.name} ({time.monotonic() - started:.0f}s): {last}", flush=True)
+            verdict = outcome.verdict
+            rows.append((p, verdict, time.monotonic() - started, outcome.last))
+            print(f"{verdict:9} {p.name} ({time.monotonic() - started:.0f}s): {outcome.last}", flush=True)
     print("\n| Mutation | File | Result |\n| --- | --- | --- |")
     for p, verdict, _, _ in rows:
         note = f" (expected until {p.pending})" if verdict == "SURVIVED" and p.pending else ""

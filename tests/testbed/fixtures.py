@@ -263,6 +263,9 @@ def bitbucket_api(bitbucket_api_server: BitbucketStub) -> Iterator[BitbucketStub
 
 # --- tf-apply: an S3 API (moto) and the Terraform image the Dockerfile copies from ---------------
 
+# the start of the reason of every test skipped for want of Terraform (counted by tests/conftest.py)
+TERRAFORM_MISSING = "no terraform for the tf-apply tests"
+
 @pytest.fixture(scope="session")
 def moto_s3(testbed_dir: Path) -> Iterator[MotoS3]:
     """moto's S3 server on a free loopback port (checked to honour If-None-Match)."""
@@ -275,12 +278,13 @@ def terraform_cli() -> str:
     """The terraform binary on PATH, of the version the tf-apply Dockerfile pins.
 
     No package registry this project can use ships Terraform, so it cannot install itself: the
-    tests that run it are skipped, loudly, on a machine without it.
+    tests that run it are skipped on a machine without it, counted loudly at the end of the run, and
+    with ``CI=true`` the run fails (tests/conftest.py).
     """
     try:
         binary, version = terraform_image_mod.local_binary()
     except RuntimeError as err:
-        pytest.skip(f"{err}: the tf-apply tests need it")
+        pytest.skip(f"{TERRAFORM_MISSING}: {err}")
     pinned = terraform_image_mod.pinned_version()
     if version != pinned:
         pytest.fail(f"terraform on PATH is {version}, the tf-apply Dockerfile pins {pinned}")

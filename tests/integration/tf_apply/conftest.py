@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from testbed.fixtures import canary
 from testbed.leaks import assert_absent
 from testbed.pipes import REPO_ROOT, PipeRun, bitbucket_env, run_local
@@ -89,8 +90,10 @@ class Stack:
     def state_etag(self, key: str = "web/infra/terraform.tfstate") -> str | None:
         try:
             return str(self.s3.client.head_object(Bucket=self.bucket, Key=key)["ETag"])
-        except Exception:
-            return None
+        except ClientError as err:  # only "no such object" means no state: anything else fails the test
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                return None
+            raise
 
     def outputs_file(self) -> dict[str, Any]:
         return dict(json.loads((self.build / ".do-pipes" / "tf-apply-outputs.json").read_text()))
