@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from _pytest.terminal import TerminalReporter
-from testbed.fixtures import TERRAFORM_MISSING
+from testbed.terraform_image import MISSING as TERRAFORM_MISSING
 
 pytest_plugins = ["testbed.fixtures"]
 

@@ -263,9 +263,6 @@ def bitbucket_api(bitbucket_api_server: BitbucketStub) -> Iterator[BitbucketStub
 
 # --- tf-apply: an S3 API (moto) and the Terraform image the Dockerfile copies from ---------------
 
-# the start of the reason of every test skipped for want of Terraform (counted by tests/conftest.py)
-TERRAFORM_MISSING = "no terraform for the tf-apply tests"
-
 @pytest.fixture(scope="session")
 def moto_s3(testbed_dir: Path) -> Iterator[MotoS3]:
     """moto's S3 server on a free loopback port (checked to honour If-None-Match)."""
@@ -284,7 +281,7 @@ def terraform_cli() -> str:
     try:
         binary, version = terraform_image_mod.local_binary()
     except RuntimeError as err:
-        pytest.skip(f"{TERRAFORM_MISSING}: {err}")
+        pytest.skip(f"{terraform_image_mod.MISSING}: {err}")
     pinned = terraform_image_mod.pinned_version()
     if version != pinned:
         pytest.fail(f"terraform on PATH is {version}, the tf-apply Dockerfile pins {pinned}")

@@ -21,6 +21,8 @@ from docker.errors import ImageNotFound
 from .images import REPO_ROOT
 
 REPOSITORY = "hashicorp/terraform"
+# the start of the reason of every test skipped for want of Terraform (counted by tests/conftest.py)
+MISSING = "no terraform for the tf-apply tests"
 
 
 def pinned_version(dockerfile: Path = REPO_ROOT / "pipes" / "tf-apply" / "Dockerfile") -> str:
