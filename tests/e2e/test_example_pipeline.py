@@ -220,6 +220,10 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
         head = registry.get(f"/v2/acme/web/manifests/{tag}", headers={"Accept": MANIFEST})
         assert head.headers["Docker-Content-Digest"] == digest, tag
     production = release[1]
+    # on Bitbucket the pipeline paused before this step until a person pressed Run (trigger: manual);
+    # the player runs it as if they had
+    assert production.manual and not release[0].manual
+    assert not any(step.manual for step in [*pushed, *pr, *main])
     assert production.env["BITBUCKET_DEPLOYMENT_ENVIRONMENT"] == "production"
     assert production.ok, production.output().strip().splitlines()[-1]
     overlay = manifest("clusters/production/web/kustomization.yaml")
