@@ -3,7 +3,8 @@ pipe images as Bitbucket runs them (testbed.pipelines_yaml on top of testbed.pip
 the test bed: the DOCR stand-in and the DigitalOcean API stub, moto's S3 as the Space, the smart-HTTP
 git server as the GitOps repository, the Bitbucket API stub for the pull request (its comment, and
 after the merge the link from the merge commit to it, as Bitbucket's commit -> pull requests endpoint
-answers).
+answers; before that link exists, the apply on main is refused and staging never runs, as the guide
+says of a first merge before Bitbucket's Pull Request Commit Links app is installed).
 
 The file is taken as a team would copy it. The test changes only the pipe images (built from this
 tree), the values of the repository variables (an env file of the names docs/getting-started.md
@@ -170,7 +171,20 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
     (comment,) = bitbucket_api.state.comments.on("acme", "web", 7)
     assert "2 to create" in comment["content"]["raw"]
 
-    # -- the merge: Bitbucket links the merge commit to the pull request whose last push was planned
+    # -- the merge, before anyone installed Bitbucket's Pull Request Commit Links app (the guide's
+    # one-time step): Bitbucket links no pull request to the merge commit, so the apply is refused,
+    # naming the app and how to install it, nothing is applied and the staging bump never runs
+    early = pipeline.run("branches", "main", commit=commit, branch="main")
+    assert [s.name for s in early] == ["Build and push", "Terraform apply"], [s.name for s in early]
+    refused = early[1].run_of("tf-apply")
+    assert refused.code == 1, refused.output
+    for needle in ("REQUIRE_REVIEWED_PLAN", "Pull Request Commit Links app", "'Go to pull request' once"):
+        assert needle in refused.last_line(), refused.output
+    assert "web/infra/terraform.tfstate" not in moto_s3.keys(bucket)
+
+    # -- the app installed: Bitbucket links the merge commit to the pull request whose last push was
+    # planned; the pipeline of main runs again (on Bitbucket: Rerun of the failed step, which then goes
+    # on to staging; the player runs the whole pipeline, and the build step skips the image it pushed)
     merged_pull_request(bitbucket_api.state.pullrequests, bitbucket_api.state.commit_links, "acme/web", 7,
                         [pr_commit], commit, source="feature/login")
 
@@ -220,6 +234,10 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
         head = registry.get(f"/v2/acme/web/manifests/{tag}", headers={"Accept": MANIFEST})
         assert head.headers["Docker-Content-Digest"] == digest, tag
     production = release[1]
+    # on Bitbucket the pipeline paused before this step until a person pressed Run (trigger: manual);
+    # the player runs it as if they had
+    assert production.manual and not release[0].manual
+    assert not any(step.manual for step in [*pushed, *pr, *main])
     assert production.env["BITBUCKET_DEPLOYMENT_ENVIRONMENT"] == "production"
     assert production.ok, production.output().strip().splitlines()[-1]
     overlay = manifest("clusters/production/web/kustomization.yaml")

@@ -64,7 +64,8 @@ def test_no_reviewed_plan_and_every_api_failure_is_one_line(bed: Bed) -> None:
     lone = sha()
     required = bed.run(lone, "main", MODE="apply", REQUIRE_REVIEWED_PLAN="true")
     one_failure_line(required, "REQUIRE_REVIEWED_PLAN", "no reviewed plan", lone[:12],
-                     "not the merge of a pull request into main")
+                     "not the merge of a pull request into main", "direct push",
+                     "Pull Request Commit Links app", "'Go to pull request' once")
     assert bed.state_etag() is None
     assert read_handoff(bed.build, "tf-apply")["refused"] == "no-reviewed-plan"
 
@@ -78,7 +79,7 @@ def test_no_reviewed_plan_and_every_api_failure_is_one_line(bed: Bed) -> None:
                      "BITBUCKET_ACCESS_TOKEN", "(403)", "scope")
     bed.api.state.commit_links.indexed = False
     one_failure_line(bed.run(lone, "main", MODE="apply"), "BITBUCKET_ACCESS_TOKEN", "(404)",
-                     "Go to pull request", "PLAN_ID")
+                     "Pull Request Commit Links app", "Go to pull request", "PLAN_ID")
     bed.api.state.commit_links.indexed = True
 
     # rate limited once (Retry-After honoured by the retry), then answered

@@ -4,6 +4,9 @@ What is played, after Atlassian's documentation of the configuration (steps, ``s
 with ``variables:``, ``artifacts:``, ``deployment:``) and the runner's behaviour:
 
 - a pipeline's steps run in order; a step whose command fails stops the step and the pipeline;
+- a step with ``trigger: manual`` is where Bitbucket pauses the pipeline until a person presses *Run*
+  (``trigger: automatic``, the default, does not wait); here the step runs as if that person had
+  pressed it at once, and :attr:`StepRun.manual` records that it waited for one;
 - every step starts from a fresh clone of the repository at the pipeline's commit;
 - the files a step's ``artifacts:`` globs match are kept when the step ends, and put back at the same
   paths in the clone of every later step of the same pipeline run;
@@ -102,6 +105,7 @@ class StepRun:
     pipes: list[tuple[str, PipeRun]] = field(default_factory=list)  # (pipe name, run)
     restored: list[str] = field(default_factory=list)  # artifact paths put into the clone
     failed: str = ""  # a script line other than a pipe that failed (the step stops there)
+    manual: bool = False  # ``trigger: manual``: on Bitbucket the step waited for a person to run it
 
     @property
     def ok(self) -> bool:
@@ -173,7 +177,12 @@ class Pipeline:
                 env["BITBUCKET_PR_DESTINATION_BRANCH"] = destination or "main"
             if step.get("deployment"):
                 env["BITBUCKET_DEPLOYMENT_ENVIRONMENT"] = str(step["deployment"])
-            ran = StepRun(str(step.get("name", f"step {index}")), build, env, restored=sorted(restored))
+            trigger = step.get("trigger", "automatic")
+            if trigger not in ("automatic", "manual"):
+                raise ValueError(f"step {step.get('name')!r}: trigger {trigger!r}: Bitbucket knows "
+                                 "automatic and manual")
+            ran = StepRun(str(step.get("name", f"step {index}")), build, env, restored=sorted(restored),
+                          manual=trigger == "manual")
             self._script(step, ran)
             for path in artifact_files(build, list(step.get("artifacts") or [])):
                 rel = path.relative_to(build)

@@ -125,7 +125,8 @@ def https(remote: Remote, workdir: Path, token: str | None, username: str | None
 
 def ssh(remote: Remote, workdir: Path, key_b64: str | None, known_hosts: str | None) -> Credentials:
     key = sshkey.private_key(key_b64, PIPELINES_SSH_DIR, missing=(
-        "No SSH key for GITOPS_REPO: set SSH_KEY (base64 of a private key with write access) or "
+        "No SSH key for GITOPS_REPO: set SSH_KEY (base64 of the private key of an account that may "
+        "write; a repository access key only reads) or "
         "configure the repository's SSH key in Repository settings > Pipelines > SSH keys"))
     if known_hosts:
         hosts_file = workdir / "known_hosts"

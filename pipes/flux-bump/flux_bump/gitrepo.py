@@ -49,9 +49,10 @@ def refused(kind: str, url: str, forbidden: bool) -> str:
                        "variable")
     if kind == "api-token":
         return head + ("ATLASSIAN_API_TOKEN may not write to the repository: create the API "
-                       "token with the write:repository:bitbucket scope (and "
-                       "write:pullrequest:bitbucket for pull requests), for an account with "
-                       "write access" if forbidden else
+                       "token with the read:repository:bitbucket and write:repository:bitbucket "
+                       "scopes (and read:pullrequest:bitbucket and write:pullrequest:bitbucket "
+                       "for pull requests; a write scope does not include its read scope), for "
+                       "an account with write access" if forbidden else
                        "ATLASSIAN_API_TOKEN is expired, revoked, mistyped, or an API token "
                        "without scopes: create an API token with scopes (Atlassian account > "
                        "Security > API tokens) and pass it as a secured variable")
@@ -114,7 +115,8 @@ class Git:
                              "KNOWN_HOSTS to its known_hosts line (ssh-keyscan, fingerprint checked)")
         if re.search(r"Permission denied \(publickey|Permission denied, please", text):
             return PipeError(f"{self.remote.host} refused the SSH key: check that SSH_KEY (or the "
-                             "pipelines SSH key) has access to GITOPS_REPO")
+                             "pipelines SSH key) is the SSH key of an account that may write to "
+                             "GITOPS_REPO (a repository access key only reads)")
         if re.search(r"Authentication failed|could not read Username|could not read Password|"
                      r"returned error: 40[13]|HTTP 40[13]|invalid credentials|access denied", text, re.I):
             forbidden = bool(re.search(r"returned error: 403|HTTP 403|access denied|cannot write",

@@ -27,6 +27,10 @@ from .prcomment import has_marker
 TransientError = (httpclient.Unreachable, bbapi.Transient)
 INDEXING_ATTEMPTS = 4
 INDEXING_WAIT = 5.0  # seconds between two questions while Bitbucket indexes (202)
+# the commit -> pull requests links are served by an app Bitbucket installs on first use
+COMMIT_LINKS_APP = "Bitbucket's Pull Request Commit Links app"
+INSTALL_APP = ("to install it, open any commit of the repository in Bitbucket and click "
+               "'Go to pull request' once")
 
 _CAUSES = {
     401: ("it is invalid or expired; create a new access token with the pull request write "
@@ -40,8 +44,8 @@ _LOOKUP_CAUSES = {
     403: ("it may not read pull requests: give the access token the pull request write scope "
           "(pullrequest:write, which includes reading)"),
     404: ("the pull requests of the commit were not found: the repository is not this token's, "
-          "or Bitbucket has not indexed its pull request links yet (open the commit in Bitbucket "
-          "and follow 'Go to pull request' once); or name the reviewed plan with PLAN_ID"),
+          f"or {COMMIT_LINKS_APP} has not indexed it yet ({INSTALL_APP}, then run the step "
+          "again in a few minutes); or name the reviewed plan with PLAN_ID"),
 }
 
 
@@ -94,8 +98,8 @@ class CommentClient:
                 return page
             if attempt < INDEXING_ATTEMPTS - 1:
                 self._sleep(INDEXING_WAIT)
-        raise bbapi.Transient("Bitbucket is still indexing the repository's pull requests (202)",
-                              202)
+        raise bbapi.Transient(f"{COMMIT_LINKS_APP} is still indexing the repository's pull "
+                              "requests (202; it does so once, after it is installed)", 202)
 
     def pull_requests_of_commit(self, workspace: str, slug: str, commit: str) -> list[dict[str, Any]]:
         """Every pull request the commit belongs to, over every page."""

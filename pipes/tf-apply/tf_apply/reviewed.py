@@ -75,7 +75,11 @@ def find(run: Run) -> Lookup:
     pr = merged_into(prs, s.commit, ctx.branch)
     if pr is None:
         return Lookup(why=f"commit {s.commit[:12]} is not the merge of a pull request"
-                          + (f" into {ctx.branch}" if ctx.branch else ""))
+                          + (f" into {ctx.branch}" if ctx.branch else "")
+                          + ("" if prs else f": Bitbucket links no pull request to it. A direct "
+                             f"push is never reviewed; after a merge, {bbcomment.COMMIT_LINKS_APP}"
+                             f" may not be installed yet ({bbcomment.INSTALL_APP}, then run this "
+                             "step again in a few minutes)"))
     pr_id = int(pr.get("id") or 0)
     store = planstore.PlanStore(run.store, s.plans_prefix)
     pointer = store.review(pr_id)

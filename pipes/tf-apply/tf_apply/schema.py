@@ -12,7 +12,7 @@ SCHEMA: Schema = {
     "SPACES_ACCESS_KEY_ID": {
         "type": "string", "required": True, "empty": False,
         "meta": {"secret": True,
-                 "hint": "create a Spaces access key (API > Spaces Keys), store it as a secured "
+                 "hint": "create a Spaces access key (Spaces Object Storage > Access Keys), store it as a secured "
                          "repository variable and pass SPACES_ACCESS_KEY_ID: $SPACES_ACCESS_KEY_ID"}},
     "SPACES_SECRET_ACCESS_KEY": {
         "type": "string", "required": True, "empty": False,

@@ -1,17 +1,22 @@
 """tf-apply's client of ``GET .../commit/{commit}/pullrequests`` against the Bitbucket stub: every
 page read, the indexing answer (202) asked again, each refusal one message naming the fix, and
-the merged pull request of a merge commit chosen (no terraform needed)."""
+the merged pull request of a merge commit chosen, and every answer that means Bitbucket's Pull
+Request Commit Links app is not installed or still indexing named as such (no terraform needed)."""
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from pipes_common import bbapi
 from pipes_common.errors import PipeError
+from testbed.bitbucket_comments import open_pull_request
 from testbed.bitbucket_commits import merged_pull_request
 from testbed.bitbucket_stub import BitbucketState, BitbucketStub
 from tf_apply import bbcomment, reviewed
+from tf_apply.run import Run
 
 TOKEN = "bb-commit-links-token"
 HEAD, MERGE = "a" * 40, "b" * 40
@@ -77,3 +82,51 @@ def test_rate_limit_waits_as_told(api: BitbucketStub) -> None:
     waits: list[float] = []
     (pr,) = client(api, waits).pull_requests_of_commit("acme", "web", MERGE)
     assert pr["id"] == 1 and 7.0 in waits
+
+
+# -- the one-time Bitbucket step: the Pull Request Commit Links app --------------------------------
+
+def lookup_run(api: BitbucketStub, commit: str) -> Run:
+    """What :func:`reviewed.find` reads of a run on ``main`` of acme/web (no Space needed: every
+    case here ends before the plan store)."""
+    s = SimpleNamespace(bb_token=TOKEN, bb_api_url=api.url, commit=commit)
+    ctx = SimpleNamespace(workspace="acme", repo_slug="web", branch="main")
+    return cast(Run, SimpleNamespace(s=s, ctx=ctx))
+
+
+def test_a_commit_without_pull_requests_names_the_commit_links_app(api: BitbucketStub) -> None:
+    """Bitbucket answers a commit it links to no pull request with an empty list: a direct push,
+    or a merge before the Pull Request Commit Links app was installed. The reason names the app
+    and how to install it."""
+    open_pull_request(api.state.pullrequests, "acme/web", 9)  # the repository has pull requests
+    lookup = reviewed.find(lookup_run(api, HEAD))
+    assert lookup.reviewed is None
+    assert lookup.why.startswith(f"commit {HEAD[:12]} is not the merge of a pull request into main")
+    for needle in ("direct push", "Pull Request Commit Links app", "'Go to pull request' once",
+                   "run this step again"):
+        assert needle in lookup.why, lookup.why
+    # a commit that does belong to pull requests, none merged into main: no app advice
+    merged_pull_request(api.state.pullrequests, api.state.commit_links, "acme/web", 1, [HEAD], MERGE,
+                        destination="develop")
+    other = reviewed.find(lookup_run(api, HEAD)).why
+    assert "not the merge of a pull request into main" in other and "Commit Links" not in other
+
+
+def test_indexing_throughout_and_not_indexed_name_the_app(api: BitbucketStub,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    merged_pull_request(api.state.pullrequests, api.state.commit_links, "acme/web", 1, [HEAD], MERGE)
+    monkeypatch.setattr(bbcomment, "INDEXING_WAIT", 0.0)
+    api.state.commit_links.indexing = 10
+    with pytest.raises(PipeError) as indexing:
+        reviewed.find(lookup_run(api, MERGE))
+    line = str(indexing.value)
+    assert line.startswith("BITBUCKET_ACCESS_TOKEN: could not look up the pull request of commit")
+    for needle in ("Pull Request Commit Links app is still indexing", "(202", "run the step again"):
+        assert needle in line, line
+    api.state.commit_links.indexing = 0
+    api.state.commit_links.indexed = False
+    with pytest.raises(PipeError) as missing:
+        reviewed.find(lookup_run(api, MERGE))
+    line = str(missing.value)
+    for needle in ("(404)", "Pull Request Commit Links app", "'Go to pull request' once", "PLAN_ID"):
+        assert needle in line, line

@@ -110,3 +110,50 @@ def test_credentials_are_advised_alike() -> None:
                 assert value == "$GITOPS_ACCESS_TOKEN", (where, value)
     prerequisites = section(texts["pipes/build-push/README.md"], "## Prerequisites")
     assert "`registry:read`" in prerequisites and "`registry:update`" in prerequisites
+
+
+def _chunks(text: str) -> list[str]:
+    """The paragraphs of ``text``, a table's rows one by one (a claim and its condition share one)."""
+    found: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        lines = paragraph.strip().splitlines()
+        found += lines if lines and all(line.startswith("|") for line in lines) else [paragraph]
+    return found
+
+
+def _docs() -> dict[str, str]:
+    return {path.relative_to(REPO_ROOT).as_posix(): path.read_text() for path in [
+        REPO_ROOT / "README.md", *sorted(REPO_ROOT.glob("pipes/*/README.md")),
+        *sorted(REPO_ROOT.glob("docs/**/*.md")), *sorted(REPO_ROOT.glob("docs/examples/*.yml"))]}
+
+
+def test_api_token_scopes_include_the_read_scopes() -> None:
+    """Atlassian's API token permissions: a write scope does not include its read scope, and flux-bump
+    reads (the clone, its open pull request) before it writes. Wherever a write scope is listed, its
+    read scope is listed with it."""
+    seen = 0
+    for where, text in _docs().items():
+        for chunk in _chunks(text):
+            for resource in re.findall(r"write:(\w+):bitbucket", chunk):
+                seen += 1
+                assert f"read:{resource}:bitbucket" in chunk, (where, chunk[:300])
+    assert seen >= 8
+    for where in ("docs/getting-started.md", "pipes/flux-bump/README.md"):
+        text = _docs()[where]
+        assert "`read:repository:bitbucket`" in text and "`read:pullrequest:bitbucket`" in text, where
+    assert [c for c in _chunks("a `write:repository:bitbucket`\n\nb `read:repository:bitbucket`")
+            if "write:" in c and "read:" not in c]
+
+
+def test_access_keys_only_read_and_premium_is_named() -> None:
+    """Bitbucket Cloud's repository access keys are read-only (no "deploy key with write access");
+    project and workspace access tokens and deployment permissions are Premium features, said so
+    wherever they are offered."""
+    for where, text in _docs().items():
+        assert not re.search(r"deploy key|access key with write", text, re.I), where
+        for chunk in _chunks(text):
+            if re.search(r"(project|workspace)(,| or| and)? (or |and )?(project |workspace )?access tokens?"
+                         r"|deployment permissions", chunk, re.I):
+                assert "Premium" in chunk, (where, chunk[:300])
+    guide = _docs()["docs/getting-started.md"]
+    assert "read access only" in guide and "Premium" in guide

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from flux_bump import auth, engine, message
+from flux_bump import auth, engine, gitrepo, message
 from flux_bump.references import Target
 from pipes_common import secrets
 from pipes_common.errors import PipeError
@@ -49,3 +49,12 @@ def test_remote_urls(url: str, clean: str, scheme: str) -> None:
 def test_bad_urls(url: str) -> None:
     with pytest.raises(PipeError, match="GITOPS_REPO must be a git URL"):
         auth.parse_remote(url)
+
+
+def test_refusals_name_the_read_scopes_and_read_only_access_keys() -> None:
+    """An Atlassian API token's write scopes do not include the read scopes, and a repository access
+    key only reads: the advice on a refusal says both."""
+    line = gitrepo.refused("api-token", "https://bitbucket.org/acme/gitops.git", True)
+    for scope in ("read:repository:bitbucket", "write:repository:bitbucket", "read:pullrequest:bitbucket",
+                  "write:pullrequest:bitbucket"):
+        assert scope in line, line
