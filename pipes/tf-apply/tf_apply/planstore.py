@@ -149,16 +149,14 @@ def sign(record: PlanRecord, key: str) -> PlanRecord:
 
 def check_signature(record: PlanRecord, key: str) -> None:
     """With ``PLAN_SIGNING_KEY`` set, a record not signed with it is refused."""
+    fix = (f"its record says it was made by {record.made_by()}. Nothing was applied: plan again "
+           "in a step that holds PLAN_SIGNING_KEY (never a pull-request pipeline), then apply")
     if not record.signature:
-        why = "is not signed"
-    elif not hmac.compare_digest(record.signature, _signature(record, key)):
-        why = ("has a signature that PLAN_SIGNING_KEY does not verify (the record was changed, "
-               "or signed with another key)")
-    else:
-        return
-    raise PipeError(f"PLAN_SIGNING_KEY: the saved plan '{record.plan_id}' {why}; its record says "
-                    f"it was made by {record.made_by()}. Nothing was applied: plan again in a "
-                    "step that holds PLAN_SIGNING_KEY (never a pull-request pipeline), then apply")
+        raise PipeError(f"PLAN_SIGNING_KEY: the saved plan '{record.plan_id}' is not signed; {fix}")
+    if not hmac.compare_digest(record.signature, _signature(record, key)):
+        raise PipeError(f"PLAN_SIGNING_KEY: the saved plan '{record.plan_id}' has a signature that "
+                        "PLAN_SIGNING_KEY does not verify (the record was changed, or signed with "
+                        f"another key); {fix}")
 
 
 def check_maker(record: PlanRecord, commit: str | None, branch: str | None,
@@ -168,10 +166,10 @@ def check_maker(record: PlanRecord, commit: str | None, branch: str | None,
     its configuration applied by that commit's deployment."""
     if (record.commit, record.branch, record.pr_id) == (commit, branch, pr_id):
         return
-    this = f"commit {(commit or 'unknown')[:12]} on branch {branch or '(none)'}" + (
-        f" (pull request #{pr_id})" if pr_id else "")
+    pr = f" (pull request #{pr_id})" if pr_id else ""
     raise PipeError(f"PLAN_ID: the saved plan '{record.plan_id}' was made by {record.made_by()}, "
-                    f"not by this step's {this}: a saved plan is applied only by the commit and "
+                    f"not by this step's commit {(commit or 'unknown')[:12]} on branch "
+                    f"{branch or '(none)'}{pr}: a saved plan is applied only by the commit and "
                     "branch that planned it. Nothing was applied: run the plan step in this "
                     "pipeline (MODE: plan, PLAN_ID: $BITBUCKET_COMMIT), then this step")
 
