@@ -231,11 +231,12 @@ def pipe_apply(work: Path, endpoint: str, bucket: str, config: Config) -> float:
 def pipe_saved_plan(work: Path, endpoint: str, bucket: str, config: Config) -> float:
     build = checkout(work, config)
     key = f"pipe/{secrets.token_hex(6)}/terraform.tfstate"
+    commit = secrets.token_hex(20)  # plan and apply in one pipeline: a saved plan is its commit's
     started = time.perf_counter()
-    plan = run_pipe(pipe_env(build, endpoint, bucket, key, config, MODE="plan", PLAN_ID="bench"),
-                    build)
-    apply = run_pipe(pipe_env(build, endpoint, bucket, key, config, MODE="apply", PLAN_ID="bench"),
-                     build)
+    plan = run_pipe(pipe_env(build, endpoint, bucket, key, config, MODE="plan", PLAN_ID="bench",
+                             BITBUCKET_COMMIT=commit), build)
+    apply = run_pipe(pipe_env(build, endpoint, bucket, key, config, MODE="apply", PLAN_ID="bench",
+                              BITBUCKET_COMMIT=commit), build)
     elapsed = time.perf_counter() - started
     if plan.code != 0 or apply.code != 0:
         raise RuntimeError(plan.output + apply.output)

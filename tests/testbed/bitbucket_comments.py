@@ -9,7 +9,10 @@ published Bitbucket Cloud 2.0 contract:
 - ``PUT  /2.0/repositories/{workspace}/{repo_slug}/pullrequests/{id}/comments/{comment_id}``: the
   same body, ``200`` and the updated comment.
 A comment is ``{"type": "pullrequest_comment", "id", "content": {"raw", "markup": "markdown",
-"html"}, "user", "created_on", "updated_on", "deleted", "pending", "pullrequest": {"id"}, "links"}``.
+"html"}, "user", "created_on", "updated_on", "deleted", "pending", "pullrequest": {"id"}, "links"}``;
+``user`` is its author, ``{"type": "user", "uuid", "display_name"}``: for an access token, the
+token's own bot account (one per token, here a uuid derived from the token). Only the author may
+edit a comment: a ``PUT`` on someone else's is ``403``.
 Errors: ``401`` for a missing or unknown credential (the stub's own check: a Bearer access
 token or a Basic Atlassian API token), ``403`` for one in the stub's ``no_write`` (writes
 only), ``404`` for an unknown pull request or comment,
@@ -21,6 +24,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -46,14 +50,17 @@ class CommentStore:
         self.requests.clear()
 
     def add(self, workspace: str, slug: str, pr_id: int, raw: str, base_url: str = "",
-            author: str = "tf-apply token") -> dict[str, Any]:
-        """Store a new comment (what a POST does; tests also seed comments with it)."""
+            author: str = "tf-apply token", author_uuid: str | None = None) -> dict[str, Any]:
+        """Store a new comment (what a POST does; tests also seed comments with it, by an author
+        whose uuid derives from ``author`` unless given)."""
         now = datetime.now(UTC).isoformat()
         number = len(self.comments) + 1
         full = f"{workspace}/{slug}"
         comment = {"_where": (workspace, slug, pr_id), "type": "pullrequest_comment",
                    "id": number, "created_on": now, "updated_on": now, "deleted": False,
-                   "pending": False, "user": {"type": "user", "display_name": author},
+                   "pending": False,
+                   "user": {"type": "user", "display_name": author,
+                            "uuid": author_uuid or account_uuid(f"user {author}")},
                    "content": _content(raw),
                    "pullrequest": {"type": "pullrequest", "id": pr_id},
                    "links": {"self": {"href": f"{base_url}/2.0/repositories/{full}/pullrequests/"
@@ -66,6 +73,11 @@ class CommentStore:
     def on(self, workspace: str, slug: str, pr_id: int) -> list[dict[str, Any]]:
         """The comments of one pull request, oldest first (deleted ones included)."""
         return [c for c in self.comments if c["_where"] == (workspace, slug, pr_id)]
+
+
+def account_uuid(credential: str) -> str:
+    """The uuid of the account behind a credential (an access token's own bot account)."""
+    return "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"bitbucket-stub:{credential}")) + "}"
 
 
 def open_pull_request(pullrequests: list[dict[str, Any]], full_name: str, pr_id: int,
@@ -142,12 +154,16 @@ def handle(h: _Handler, method: str) -> bool:
         return True
     now = datetime.now(UTC).isoformat()
     if method == "POST" and comment_id is None:
-        comment = store.add(workspace, slug, pr_id, text, h.server.url)
+        comment = store.add(workspace, slug, pr_id, text, h.server.url,
+                            author_uuid=account_uuid(str(token)))
         h.send_json(201, _public(comment))
         return True
     if method == "PUT" and comment_id is not None:
         for comment in store.on(workspace, slug, pr_id):
             if comment["id"] == int(comment_id) and not comment["deleted"]:
+                if comment["user"]["uuid"] != account_uuid(str(token)):
+                    h.send_json(403, _error("You can only edit your own comments."))
+                    return True
                 comment["content"] = _content(text)
                 comment["updated_on"] = now
                 h.send_json(200, _public(comment))

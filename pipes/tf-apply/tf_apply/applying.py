@@ -48,6 +48,9 @@ def run_saved(run: Run) -> int:
     log = plog.get_logger()
     store = planstore.PlanStore(spaces, s.plans_prefix)
     record, plan_bytes = store.load(s.plan_id)
+    if s.signing_key:
+        planstore.check_signature(record, s.signing_key)
+    planstore.check_maker(record, s.commit, s.branch, s.pr_id)
     done = store.applied(s.plan_id, record.generation)
     if done is not None:
         return rerun_of_saved(run, done)

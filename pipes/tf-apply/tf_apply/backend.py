@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipes_common.errors import PipeError
+
 from .settings import Settings
 
-# variables of the pipe (and of the AWS SDK) that must not leak into Terraform's environment
-_DROP_PREFIXES = ("SPACES_", "AWS_")
-_LISTS = re.compile(r"^(VARS|VAR_FILES|TARGETS|EXTRA_ARGS)(_COUNT|_[0-9]+)?$")
-_DROP = frozenset({"DIGITALOCEAN_ACCESS_TOKEN", "DIGITALOCEAN_TOKEN", "PLAN_ID", "STATE_KEY",
-                   "LOCKING", "LOCK_TIMEOUT", "MODE", "WORKSPACE", "TF_WORKSPACE", "WORKING_DIR",
-                   "BITBUCKET_API_PROXY", "CODE_INSIGHTS"})
+# the only variables of the pipe's own environment that reach Terraform (everything else it gets
+# is set below from the settings): the system's, proxies and CA certificates, and Terraform's log
+# level. Pipe variables (BITBUCKET_ACCESS_TOKEN, PLAN_SIGNING_KEY, ...) and the step's BITBUCKET_*
+# never do: a configuration's data "external" or local-exec could read them.
+PASSED = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE",
+                    "SSL_CERT_DIR", "AWS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+                    "http_proxy", "https_proxy", "no_proxy", "TF_LOG", "TF_LOG_CORE",
+                    "TF_LOG_PROVIDER"})
 
 
 def _hcl(value: str | bool) -> str:
@@ -58,10 +61,28 @@ def plugin_cache_dir(s: Settings) -> Path:
     return s.clone_dir / ".terraform.d" / "plugin-cache"
 
 
+def written_folders(s: Settings) -> list[Path]:
+    """The folders inside the build directory that the pipe and Terraform write to."""
+    data = s.working_dir / ".terraform"
+    return [s.clone_dir / ".terraform.d", plugin_cache_dir(s), data, data / "providers",
+            data / "modules", s.clone_dir / ".do-pipes"]
+
+
+def refuse_links(s: Settings) -> None:
+    """A folder the pipe writes to that the repository made a symbolic link would take the
+    writes outside the build directory: refused, before anything is written."""
+    for folder in written_folders(s):
+        if folder.is_symlink():
+            rel = folder.relative_to(s.clone_dir).as_posix()
+            raise PipeError(f"{rel} in the build directory is a symbolic link: the pipe does not "
+                            "write through links to outside BITBUCKET_CLONE_DIR. Remove it from "
+                            "the repository (and from any Bitbucket cache or artifact)")
+
+
 def terraform_env(s: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Terraform's environment, from an allow-list (:data:`PASSED`) and the settings."""
     source = os.environ if base is None else base
-    env = {k: v for k, v in source.items()
-           if k not in _DROP and not k.startswith(_DROP_PREFIXES) and not _LISTS.match(k)}
+    env = {k: v for k, v in source.items() if k in PASSED}
     env.update({
         "AWS_ACCESS_KEY_ID": s.access_key,
         "AWS_SECRET_ACCESS_KEY": s.secret_key,
@@ -73,8 +94,6 @@ def terraform_env(s: Settings, base: Mapping[str, str] | None = None) -> dict[st
         "CHECKPOINT_DISABLE": "1",
         "TF_PLUGIN_CACHE_DIR": str(plugin_cache_dir(s)),
     })
-    if source.get("AWS_CA_BUNDLE"):
-        env["AWS_CA_BUNDLE"] = source["AWS_CA_BUNDLE"]
     if s.do_token:
         env["DIGITALOCEAN_TOKEN"] = s.do_token
     for name, value in s.tf_vars.items():

@@ -2,8 +2,16 @@
 requests of a commit (to find the reviewed plan after a merge).
 
 ``/2.0/repositories/{workspace}/{repo_slug}/pullrequests/{id}/comments``: the paginated listing is
-searched for the comment holding our marker; found, it is replaced (``PUT .../comments/{id}``),
-else one is created (``POST``).  Bearer auth with ``BITBUCKET_ACCESS_TOKEN``.  Sending, retries
+searched for the comment holding our marker *and written by this token's account*; found, it is
+replaced (``PUT .../comments/{id}``), else one is created (``POST``).  Bitbucket does not tell an
+access token who it is (``GET /2.0/user`` refuses access tokens), but every comment carries its
+author (``user.uuid``): the pipe signs its comments with a line holding a digest keyed with the
+token over the author's uuid (:func:`author_line`), added right after the ``POST`` from the
+author the answer names.  Anyone can copy the marker, or a whole comment of the pipe, into a
+comment of their own; nobody without the token can write the line for their own uuid, so such a
+comment is never taken for the pipe's (which would then try to edit someone else's comment).
+Every body goes through the masking logger's :func:`~pipes_common.secrets.mask` before it is
+sent.  Bearer auth with ``BITBUCKET_ACCESS_TOKEN``.  Sending, retries
 (not of the POST, so a retry never leaves two comments), pagination and refusals are the shared
 client's (:mod:`pipes_common.bbapi`); here are only the calls and how a refusal is explained for
 them.
@@ -15,11 +23,13 @@ the repository is unknown or its pull request links are not indexed.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from pipes_common import bbapi, httpclient
+from pipes_common import bbapi, httpclient, secrets
 
 from .prcomment import has_marker
 
@@ -55,9 +65,30 @@ class Posted:
     created: bool
 
 
+def _author(comment: dict[str, Any]) -> str:
+    user = comment.get("user")
+    if not isinstance(user, dict):
+        return ""
+    return str(user.get("uuid") or user.get("account_id") or "")
+
+
+def author_line(token: str, author: str) -> str:
+    """The hidden line that says the pipe (holding ``token``) wrote a comment as ``author``."""
+    digest = hmac.new(token.encode(), f"tf-apply comment by {author}".encode(),
+                      hashlib.sha256).hexdigest()[:32]
+    return f"[//]: # (tf-apply by {digest})"
+
+
+def _with_author(text: str, line: str) -> str:
+    """The body with the author line just before its last line (the marker stays last)."""
+    head, sep, last = text.rpartition("\n")
+    return f"{head}{sep}{line}\n{last}" if sep else f"{line}\n{text}"
+
+
 class CommentClient:
     def __init__(self, token: str, api_url: str, timeout: float = 30.0,
                  sleep: httpclient.Sleep | None = None) -> None:
+        self._token = token
         self._sleep = sleep or time.sleep
         session = None if sleep is None else httpclient.session(sleep=sleep,
                                                                 budget=bbapi.RETRY_BUDGET)
@@ -71,24 +102,38 @@ class CommentClient:
     def _base(workspace: str, slug: str, pr_id: str) -> str:
         return bbapi.repo_path(workspace, slug, "pullrequests", pr_id, "comments")
 
-    def find(self, workspace: str, slug: str, pr_id: str, mark: str) -> int | None:
-        """The id of the (not deleted) comment holding ``mark``, over every page."""
+    def _ours(self, comment: dict[str, Any], mark: str) -> bool:
+        """The comment holds ``mark`` and was written by this token's account."""
+        author = _author(comment)
+        raw = str((comment.get("content") or {}).get("raw") or "")
+        lines = raw.splitlines()
+        return (not comment.get("deleted") and bool(author) and has_marker(raw, mark)
+                and author_line(self._token, author) in lines)
+
+    def find(self, workspace: str, slug: str, pr_id: str, mark: str) -> tuple[int, str] | None:
+        """The id and author of the (not deleted) comment of this token's account holding
+        ``mark``, over every page."""
         for comment in self._api.items(self._base(workspace, slug, pr_id), {"pagelen": 100}):
-            raw = str((comment.get("content") or {}).get("raw") or "")
-            if not comment.get("deleted") and has_marker(raw, mark):
-                return int(comment["id"])
+            if self._ours(comment, mark):
+                return int(comment["id"]), _author(comment)
         return None
 
     def upsert(self, workspace: str, slug: str, pr_id: str, mark: str, text: str) -> Posted:
-        existing = self.find(workspace, slug, pr_id, mark)
-        payload = {"content": {"raw": text}}
+        found = self.find(workspace, slug, pr_id, mark)
+        body = secrets.mask(text)
         base = self._base(workspace, slug, pr_id)
-        if existing is not None:
-            self._api.request("PUT", f"{base}/{existing}", json=payload)
+        if found is not None:
+            existing, author = found
+            signed = _with_author(body, author_line(self._token, author))
+            self._api.request("PUT", f"{base}/{existing}", json={"content": {"raw": signed}})
             return Posted(existing, created=False)
-        data = self._api.request("POST", base, json=payload,
+        data = self._api.request("POST", base, json={"content": {"raw": body}},
                                  failure="Posting the pull request comment failed")
-        return Posted(int(data["id"]), created=True)
+        comment_id, author = int(data["id"]), _author(data)
+        if author:  # the answer names the token's account: sign the comment as written by it
+            signed = _with_author(body, author_line(self._token, author))
+            self._api.request("PUT", f"{base}/{comment_id}", json={"content": {"raw": signed}})
+        return Posted(comment_id, created=True)
 
     def _page(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """One page of a commit's pull requests; asked again while Bitbucket indexes (202)."""

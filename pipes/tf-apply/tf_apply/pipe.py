@@ -66,6 +66,7 @@ def main(prober: Prober | None = None) -> int:
 
 def terraform(s: Settings) -> Terraform:
     env = backend.terraform_env(s)
+    backend.refuse_links(s)
     backend.plugin_cache_dir(s).mkdir(parents=True, exist_ok=True)
     return Terraform(s.working_dir, env, s.working_dir_rel, s.lock_timeout)
 

@@ -36,7 +36,9 @@ def run_plan(run: Run) -> int:
         terraform_version=str(plan_doc.get("terraform_version") or tf.version()),
         created=planstore.now(), commit=s.commit, build_number=s.build_number,
         counts=sm.counts, has_changes=result.code == 2, pr_id=s.pr_id,
-        generation=1 if previous is None else previous.generation + 1)
+        generation=1 if previous is None else previous.generation + 1, branch=s.branch)
+    if s.signing_key:
+        record = planstore.sign(record, s.signing_key)
     if previous is not None:
         log.info("A plan was saved under PLAN_ID %s before (%s): this one replaces it "
                  "(generation %d), and only this one can be applied.", s.plan_id,
@@ -50,8 +52,8 @@ def run_plan(run: Run) -> int:
         log.info("Stored as the plan of pull request #%s (commit %s): an apply after the merge "
                  "compares its plan with this one.", s.pr_id, (s.commit or "?")[:12])
     log_summary(sm)
-    log.info("Saved plan stored at %s%s/ (made against %s).", s.plans_prefix, s.plan_id,
-             after.describe())
+    log.info("Saved plan stored at %s%s/ (made against %s%s).", s.plans_prefix, s.plan_id,
+             after.describe(), ", signed with PLAN_SIGNING_KEY" if record.signature else "")
     report(run, sm, s.plan_id)
     publish(run, Result(sm=sm, plan_id=s.plan_id))
     comment(run, sm, plan_doc, sensitive)

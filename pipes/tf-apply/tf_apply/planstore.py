@@ -45,9 +45,10 @@ when the locking check has not already run it (:func:`claim_mode`):
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets as pysecrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,15 +109,69 @@ class PlanRecord:
     has_changes: bool
     pr_id: str | None = None  # planned in this pull request's pipeline
     generation: int = 1  # the how-many-th plan under this id (a re-run plans again: +1)
+    branch: str | None = None  # BITBUCKET_BRANCH of the step that planned
+    signature: str | None = None  # HMAC-SHA256 with PLAN_SIGNING_KEY over the rest (:func:`sign`)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    def made_by(self) -> str:
+        """Who made the plan, as its record says: commit, branch, pull request and build."""
+        what = [f"commit {(self.commit or 'unknown')[:12]}",
+                f"on branch {self.branch}" if self.branch else "on no branch"]
+        more = [f"pull request #{self.pr_id}" if self.pr_id else "",
+                f"build {self.build_number}" if self.build_number else "", self.created]
+        return " ".join(what) + f" ({', '.join(m for m in more if m)})"
 
     @classmethod
     def from_json(cls, raw: bytes) -> PlanRecord:
         doc: dict[str, Any] = json.loads(raw)
         doc["state"] = StateRef(**doc["state"])
         return cls(**doc)
+
+
+SIGNED = b"tf-apply saved plan record 1\n"  # what the signature is over starts with this
+
+
+def _signature(record: PlanRecord, key: str) -> str:
+    fields = asdict(record)
+    fields.pop("signature")
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(key.encode(), SIGNED + text, hashlib.sha256).hexdigest()
+
+
+def sign(record: PlanRecord, key: str) -> PlanRecord:
+    """The record signed with ``PLAN_SIGNING_KEY``: an HMAC-SHA256 over every field, the plan's
+    sha256 and who made it included, so that a step that can write the Space but does not hold
+    the key cannot make a record the apply accepts."""
+    return replace(record, signature=_signature(record, key))
+
+
+def check_signature(record: PlanRecord, key: str) -> None:
+    """With ``PLAN_SIGNING_KEY`` set, a record not signed with it is refused."""
+    fix = (f"its record says it was made by {record.made_by()}. Nothing was applied: plan again "
+           "in a step that holds PLAN_SIGNING_KEY (never a pull-request pipeline), then apply")
+    if not record.signature:
+        raise PipeError(f"PLAN_SIGNING_KEY: the saved plan '{record.plan_id}' is not signed; {fix}")
+    if not hmac.compare_digest(record.signature, _signature(record, key)):
+        raise PipeError(f"PLAN_SIGNING_KEY: the saved plan '{record.plan_id}' has a signature that "
+                        "PLAN_SIGNING_KEY does not verify (the record was changed, or signed with "
+                        f"another key); {fix}")
+
+
+def check_maker(record: PlanRecord, commit: str | None, branch: str | None,
+                pr_id: str | None) -> None:
+    """A saved plan is applied only by a step of the commit, branch and pull request (or none)
+    that made it: a pull-request pipeline planning under another commit's PLAN_ID does not get
+    its configuration applied by that commit's deployment."""
+    if (record.commit, record.branch, record.pr_id) == (commit, branch, pr_id):
+        return
+    pr = f" (pull request #{pr_id})" if pr_id else ""
+    raise PipeError(f"PLAN_ID: the saved plan '{record.plan_id}' was made by {record.made_by()}, "
+                    f"not by this step's commit {(commit or 'unknown')[:12]} on branch "
+                    f"{branch or '(none)'}{pr}: a saved plan is applied only by the commit and "
+                    "branch that planned it. Nothing was applied: run the plan step in this "
+                    "pipeline (MODE: plan, PLAN_ID: $BITBUCKET_COMMIT), then this step")
 
 
 def now() -> str:

@@ -94,7 +94,13 @@ def find(run: Run) -> Lookup:
                           "did not finish)")
     plan_id = str(pointer.get("plan_id") or "")
     record = store.record(plan_id)
-    generation = 1 if record is None else record.generation
+    if record is None:
+        return Lookup(why=f"the plan of pull request #{pr_id} ({plan_id}) has no record")
+    if record.pr_id != str(pr_id) or not _same(str(record.commit or ""), planned):
+        return Lookup(why=f"the plan stored for pull request #{pr_id} ({plan_id}) was made by "
+                          f"{record.made_by()}, not by pull request #{pr_id}'s commit "
+                          f"{planned[:12]}")
+    generation = record.generation
     done = store.applied(plan_id, generation)
     if done is not None and done.get("status") == "applied":
         return Lookup(done={**done, "pr_id": pr_id, "commit": planned, "plan_id": plan_id})

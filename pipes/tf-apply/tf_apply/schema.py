@@ -62,6 +62,12 @@ SCHEMA: Schema = {
     "FAIL_ON_DRIFT": {"type": "boolean", "default": True},
     "COMMENT": {"type": "boolean", "default": True},
     "REQUIRE_REVIEWED_PLAN": {"type": "boolean", "default": False},
+    "PLAN_SIGNING_KEY": {
+        "type": "string", "empty": False,
+        "meta": {"secret": True,
+                 "hint": "pass a random key of at least 32 characters (openssl rand -hex 32) as a "
+                         "secured deployment variable that only the plan and apply steps of your "
+                         "deployments hold, or leave it unset"}},
     "BITBUCKET_ACCESS_TOKEN": {
         "type": "string", "empty": False,
         "meta": {"secret": True,
@@ -104,6 +110,7 @@ RULES = validate.Rules(variables={
     "EXTRA_ARGS": validate.Pattern(max_len=4096, max_items=50, echo=False, regex=r"-.*",
                                    what="is not an option: each item starts with '-', e.g. "
                                         "-parallelism=2"),
+    "PLAN_SIGNING_KEY": validate.Token(),
     "BITBUCKET_ACCESS_TOKEN": validate.Token(),
     "BITBUCKET_API_URL": validate.Url(),
     "BITBUCKET_API_PROXY": validate.Url(path=False, insecure_hosts=("host.docker.internal",)),

@@ -50,6 +50,7 @@ class Settings:
     branch: str | None = None
     commit: str | None = None
     build_number: str | None = None
+    signing_key: str | None = None
 
     @classmethod
     def from_values(cls, values: dict[str, Any], ctx: StepContext) -> Settings:
@@ -111,6 +112,42 @@ def endpoint(region: str, custom: str | None) -> tuple[str, bool]:
     except ValueError:
         is_ip = False
     return url, is_ip or host == "localhost" or "." not in host
+
+
+# options of terraform that would get around a variable of the pipe (and the guard behind it):
+# refused in EXTRA_ARGS, naming the variable to use instead
+_OWN_OPTIONS = {
+    "lock": "LOCKING", "lock-timeout": "LOCK_TIMEOUT", "var-file": "VAR_FILES",
+    "target": "TARGETS", "chdir": "WORKING_DIR", "state": "STATE_KEY", "state-out": "STATE_KEY",
+    "backup": "STATE_KEY", "backend": "STATE_KEY", "backend-config": "STATE_KEY",
+    "reconfigure": "STATE_KEY", "migrate-state": "STATE_KEY", "force-copy": "STATE_KEY",
+    "out": "PLAN_ID", "destroy": "MODE (destroy)", "refresh-only": "REFRESH_ONLY (MODE drift)",
+    "input": "nothing (the pipe runs Terraform with -input=false)",
+    "json": "nothing (the pipe reads Terraform's -json output itself)",
+    "plugin-dir": "nothing (providers come from terraform init and the plugin cache)",
+}
+MIN_SIGNING_KEY = 32
+
+
+def extra_args(items: list[str]) -> list[str]:
+    """``EXTRA_ARGS``, refusing an option the pipe sets itself or that a variable stands for
+    (``-lock=false`` would get around LOCKING, ``-var-file=/abs`` VAR_FILES, ...)."""
+    for index, item in enumerate(items):
+        name = item.split("=", 1)[0].lstrip("-").lower()
+        instead = _OWN_OPTIONS.get(name)
+        if instead is not None and item.startswith("-"):
+            raise PipeError(f"EXTRA_ARGS: item {index} (counting from 0) is -{name}, which the pipe "
+                            f"decides itself: remove it from EXTRA_ARGS and use {instead}")
+    return items
+
+
+def _signing_key(raw: object) -> str | None:
+    key = str(raw) if raw else None
+    if key is not None and len(key) < MIN_SIGNING_KEY:
+        raise PipeError(f"PLAN_SIGNING_KEY: it is {len(key)} characters long, too short to sign "
+                        f"saved plans: use a random key of at least {MIN_SIGNING_KEY} characters "
+                        "(openssl rand -hex 32)")
+    return key
 
 
 def _relative_dir(raw: str) -> str:
@@ -176,7 +213,7 @@ def _from_values(values: dict[str, Any], ctx: StepContext) -> Settings:
         locking=str(values["LOCKING"]),
         lock_timeout=lock_timeout(str(values["LOCK_TIMEOUT"])),
         do_token=values.get("DIGITALOCEAN_ACCESS_TOKEN") or None,
-        extra_args=list(values.get("EXTRA_ARGS") or []),
+        extra_args=extra_args(list(values.get("EXTRA_ARGS") or [])),
         code_insights=bool(values["CODE_INSIGHTS"]),
         api_proxy=str(values["BITBUCKET_API_PROXY"]).rstrip("/"),
         debug=bool(values["DEBUG"]),
@@ -190,4 +227,5 @@ def _from_values(values: dict[str, Any], ctx: StepContext) -> Settings:
         branch=ctx.branch,
         commit=ctx.commit,
         build_number=ctx.build_number,
+        signing_key=_signing_key(values.get("PLAN_SIGNING_KEY")),
     )

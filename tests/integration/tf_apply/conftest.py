@@ -59,9 +59,11 @@ class Stack:
     canaries: Canaries
     endpoint: str
     runs: list[PipeRun]
+    commit: str = ""  # the checkout's commit: every step of the stack runs on it (unless given)
 
     def env(self, **variables: str) -> dict[str, str]:
-        env = bitbucket_env(self.build, commit=pysecrets.token_hex(20), branch="main", pipe="tf-apply")
+        env = bitbucket_env(self.build, commit=self.commit or pysecrets.token_hex(20),
+                            branch="main", pipe="tf-apply")
         env.update({
             "SPACES_ACCESS_KEY_ID": self.canaries.access_key,
             "SPACES_SECRET_ACCESS_KEY": self.canaries.secret_key,
@@ -128,7 +130,8 @@ def make_stack(tmp_path: Path, moto_s3: MotoS3, canaries: Canaries) -> Callable[
         build = tmp_path / f"build-{pysecrets.token_hex(3)}"
         shutil.copytree(CONFIGS / config, build / WORKING_DIR)
         bucket = moto_s3.create_bucket(f"tfstate-{pysecrets.token_hex(6)}")
-        return Stack(build, bucket, moto_s3, canaries, endpoint or moto_s3.url, [])
+        return Stack(build, bucket, moto_s3, canaries, endpoint or moto_s3.url, [],
+                     pysecrets.token_hex(20))
 
     return make
 

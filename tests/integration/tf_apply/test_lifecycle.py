@@ -4,8 +4,14 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 
+from testbed.bitbucket_comments import open_pull_request
+from testbed.bitbucket_stub import BitbucketState, BitbucketStub
+from testbed.fixtures import canary
 from testbed.reports_stub import BitbucketReportsStub
+from tf_apply import backend
+from tf_apply.schema import SCHEMA
 
 from .conftest import CONFIGS, Stack, assert_failed_cleanly
 
@@ -157,3 +163,37 @@ def test_terraform_runs_in_automation_mode(make_stack: Callable[..., Stack]) -> 
     run = stack.run(VARS=f"out={seen}")
     assert run.code == 0, run.output
     assert seen.read_text().splitlines() == ["TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1"]
+
+
+# what Terraform gets from the pipe besides the allow-list, and what the shell of local-exec adds
+OWN = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REQUEST_CHECKSUM_CALCULATION",
+       "AWS_RESPONSE_CHECKSUM_VALIDATION", "TF_IN_AUTOMATION", "TF_INPUT", "CHECKPOINT_DISABLE",
+       "TF_PLUGIN_CACHE_DIR", "DIGITALOCEAN_TOKEN", "TF_WORKSPACE", "TF_VAR_out", "OUT"}
+SHELL = {"PWD", "SHLVL", "_", "OLDPWD",
+         "AWS_EC2_METADATA_DISABLED"}  # (set by Terraform's S3 backend: skip_metadata_api_check)
+
+
+def test_data_external_reads_no_pipe_secret_or_variable(make_stack: Callable[..., Stack],
+                                                       tmp_path: Path) -> None:
+    """A pull request's configuration runs a program with Terraform's environment (data
+    "external", local-exec): it sees no BITBUCKET_ACCESS_TOKEN, no PLAN_SIGNING_KEY, no pipe
+    variable and no BITBUCKET_* of the step, only the allow-list and what the pipe gives
+    Terraform on purpose."""
+    stack = make_stack("env-dump")
+    token, key = canary("bbtoken-"), canary("plan-signing-key-")
+    seen = tmp_path / "terraform-env"
+    with BitbucketStub(BitbucketState(tokens={token})) as api:
+        open_pull_request(api.state.pullrequests, "acme/web", 9)  # the repository is known
+        run = stack.run(VARS=f"out={seen}", BITBUCKET_ACCESS_TOKEN=token,
+                        BITBUCKET_API_URL=api.url, PLAN_SIGNING_KEY=key, COMMENT="false",
+                        EXTRA_ARGS_COUNT="1", EXTRA_ARGS_0="-parallelism=2",
+                        TF_LOG="off", TF_DATA_DIR=str(tmp_path / "elsewhere"))
+    assert run.code == 0, run.output
+    env = dict(entry.split("=", 1) for entry in seen.read_text().split("\0") if entry)
+    assert env["TF_LOG"] == "off" and env["DIGITALOCEAN_TOKEN"] == stack.canaries.do_token
+    unexpected = set(env) - backend.PASSED - OWN - SHELL
+    assert unexpected == set(), unexpected
+    assert not set(env) & set(SCHEMA), set(env) & set(SCHEMA)
+    assert not [name for name in env if name.startswith("BITBUCKET_")]
+    for secret in (token, key):
+        assert secret not in seen.read_text()

@@ -70,7 +70,8 @@ def test_comment_created_then_updated_not_duplicated(stack: Stack, api: Bitbucke
     assert len(ours) == 1 and len(_raws(api)) == 121
     assert ours[0] != text  # the new commit's plan replaced the old one
     methods = [m for m, _, _ in api.state.comments.requests]
-    assert methods.count("POST") == 1 and methods.count("PUT") == 1
+    # the new comment signed as the token's right after the POST, then updated once
+    assert methods.count("POST") == 1 and methods.count("PUT") == 2
     assert any("page=2" in path for m, path, _ in api.state.comments.requests if m == "GET")
     _no_token(stack, token)
 
@@ -147,3 +148,39 @@ def test_rate_limited_throughout_is_one_warning(stack: Stack, api: BitbucketStub
     assert len(warnings) == 1 and "429" in warnings[0], run.output
     assert _raws(api) == []
     _no_token(stack, token)
+
+
+def test_a_users_comment_holding_the_marker_is_not_edited(stack: Stack, api: BitbucketStub,
+                                                         token: str) -> None:
+    """Anyone can write the marker into a comment, or copy the pipe's whole comment: the pipe
+    edits only the comment its own token's account wrote (Bitbucket refuses, 403, an edit of
+    someone else's comment, which would fail the step)."""
+    users = api.state.comments.add("acme", "web", PR, f"what is this line?\n{MARK}", api.url,
+                                   author="reviewer")
+    first = _plan(stack, api, token)
+    assert first.code == 0, first.output
+    assert "plan comment 2 created" in first.output, first.output
+    ours = api.state.comments.on("acme", "web", PR)[1]
+    copied = ours["content"]["raw"]
+    copy = api.state.comments.add("acme", "web", PR, copied, api.url, author="mallory")
+    second = _plan(stack, api, token, VARS="size=3")
+    assert second.code == 0, second.output
+    assert "plan comment 2 updated" in second.output, second.output
+    assert users["content"]["raw"] == f"what is this line?\n{MARK}"
+    assert copy["content"]["raw"] == copied and ours["content"]["raw"] != copied
+    puts = [path for m, path, _ in api.state.comments.requests if m == "PUT"]
+    assert puts and all(path.endswith("/comments/2") for path in puts), puts
+    assert len(_raws(api)) == 3
+    _no_token(stack, token)
+
+
+def test_a_pipe_secret_in_the_plan_text_is_masked_in_the_comment(stack: Stack,
+                                                                 api: BitbucketStub,
+                                                                 token: str) -> None:
+    """The comment body goes through the masking logger's mask() before it is sent: a value of
+    a secret of the pipe that reaches the plan text (here through a plain variable) is masked."""
+    run = _plan(stack, api, token, VARS=f"name={stack.canaries.do_token}")
+    assert run.code == 0, run.output
+    (raw,) = _raws(api)
+    assert "terraform_data.app" in raw
+    assert_absent(stack.canaries.do_token, text=raw)

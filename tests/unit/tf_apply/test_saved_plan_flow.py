@@ -81,7 +81,8 @@ def settings(tmp_path: Path) -> Settings:
         path_style=True, state_key=STATE_KEY, clone_dir=tmp_path, working_dir=tmp_path,
         working_dir_rel=".", mode="apply", plan_id="p1", workspace="default", var_files=[],
         tf_vars={}, targets=[], locking="auto", lock_timeout="300s", do_token=None, extra_args=[],
-        code_insights=False, api_proxy="http://localhost:29418", commit="c" * 40, build_number="7")
+        code_insights=False, api_proxy="http://localhost:29418", commit="c" * 40, build_number="7",
+        branch="main")
 
 
 def context(tmp_path: Path) -> StepContext:
@@ -92,8 +93,9 @@ def context(tmp_path: Path) -> StepContext:
 def saved(spaces: FakeSpaces, state: StateRef, plan: bytes = PLAN) -> PlanRecord:
     record = PlanRecord(plan_id="p1", state_object=STATE_KEY, workspace="default", state=state,
                         sha256=hashlib.sha256(PLAN).hexdigest(), terraform_version="1.11.4",
-                        created="2026-01-01T00:00:00Z", commit=None, build_number="6",
-                        counts={"create": 1, "update": 0, "replace": 0, "delete": 0}, has_changes=True)
+                        created="2026-01-01T00:00:00Z", commit="c" * 40, build_number="6",
+                        counts={"create": 1, "update": 0, "replace": 0, "delete": 0}, has_changes=True,
+                        branch="main")
     PlanStore(spaces, PREFIX).save(record, plan, "{}")  # type: ignore[arg-type]
     return record
 
@@ -103,10 +105,11 @@ def applied(spaces: FakeSpaces) -> dict[str, Any] | None:
     return None if body is None else dict(json.loads(body))
 
 
-def run_saved(tmp_path: Path, spaces: FakeSpaces, tf: FakeTerraform) -> int:
+def run_saved(tmp_path: Path, spaces: FakeSpaces, tf: FakeTerraform, **more: Any) -> int:
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    return applying.run_saved(Run(settings(tmp_path), context(tmp_path), tf, work,  # type: ignore[arg-type]
+    s = dataclasses.replace(settings(tmp_path), **more)
+    return applying.run_saved(Run(s, context(tmp_path), tf, work,  # type: ignore[arg-type]
                                   spaces, conditional_writes=True))  # type: ignore[arg-type]
 
 
@@ -256,3 +259,56 @@ def test_apply_rerun_after_a_failure_that_wrote_state_refuses_until_planned_agai
     assert run_saved(tmp_path, spaces, FakeTerraform(effect=lambda: spaces.state(5))) == 0
     assert json.loads(spaces.objects[f"{PREFIX}p1/applied-2.json"])["status"] == "applied"
     assert json.loads(spaces.objects[f"{PREFIX}p1/applied.json"])["status"] == "failed"
+
+
+# -- who made the plan, and its signature --------------------------------------------------------
+
+def resave(spaces: FakeSpaces, **changes: Any) -> PlanRecord:
+    """The saved plan's record rewritten (as a step that can write the Space can)."""
+    store = PlanStore(spaces, PREFIX)  # type: ignore[arg-type]
+    record = dataclasses.replace(store.load("p1")[0], **changes)
+    spaces.objects[f"{PREFIX}p1/record.json"] = record.to_json().encode()
+    return record
+
+
+@pytest.mark.parametrize(("maker", "named"), [
+    ({"commit": "d" * 40, "branch": "feature-7", "pr_id": "7"}, "pull request #7"),
+    ({"commit": "d" * 40}, "commit dddddddddddd on branch main"),
+    ({"branch": "feature-7", "pr_id": "7"}, "on branch feature-7"),  # same commit, a PR pipeline
+    ({"branch": None}, "on no branch"),  # a record of an older tf-apply
+])
+def test_pr_plan_under_mains_plan_id_is_refused_at_apply(tmp_path: Path, maker: dict[str, Any],
+                                                         named: str) -> None:
+    """A pull-request pipeline planning with MODE plan and PLAN_ID: <main's commit> replaces the
+    record; main's apply step refuses it, naming who made it, and touches nothing."""
+    spaces = FakeSpaces()
+    fresh_store(spaces)
+    resave(spaces, **maker)
+    tf = FakeTerraform()
+    with pytest.raises(PipeError, match=rf"^PLAN_ID: the saved plan 'p1' was made by .*{named}"):
+        run_saved(tmp_path, spaces, tf)
+    assert tf.commands == [] and applied(spaces) is None
+
+
+def test_forged_record_without_the_key_is_refused(tmp_path: Path) -> None:
+    """With PLAN_SIGNING_KEY at apply, a record that is unsigned, signed with another key, or
+    changed after signing (another plan's sha256) is refused; the genuine one is applied."""
+    key = "k" * 40
+    spaces = FakeSpaces()
+    fresh_store(spaces)
+    tf = FakeTerraform()
+    with pytest.raises(PipeError, match=r"^PLAN_SIGNING_KEY: the saved plan 'p1' is not signed"):
+        run_saved(tmp_path, spaces, tf, signing_key=key)
+    genuine = planstore.sign(PlanStore(spaces, PREFIX).load("p1")[0], key)  # type: ignore[arg-type]
+    for forged in (planstore.sign(genuine, "o" * 40),
+                   dataclasses.replace(genuine, sha256=hashlib.sha256(b"other").hexdigest())):
+        spaces.objects[f"{PREFIX}p1/record.json"] = forged.to_json().encode()
+        if forged.sha256 != genuine.sha256:
+            spaces.objects[f"{PREFIX}p1/plan.tfplan"] = b"other"
+        with pytest.raises(PipeError, match=r"^PLAN_SIGNING_KEY: .* does not verify"):
+            run_saved(tmp_path, spaces, tf, signing_key=key)
+    assert tf.commands == [] and applied(spaces) is None
+    spaces.objects[f"{PREFIX}p1/plan.tfplan"] = PLAN
+    spaces.objects[f"{PREFIX}p1/record.json"] = genuine.to_json().encode()
+    assert run_saved(tmp_path, spaces, tf, signing_key=key) == 0
+    assert len(tf.commands) == 1 and (applied(spaces) or {}).get("status") == "applied"

@@ -104,11 +104,70 @@ def test_terraform_env(tmp_path: Path) -> None:
     assert env["AWS_REQUEST_CHECKSUM_CALCULATION"] == "when_required"
     assert env["AWS_RESPONSE_CHECKSUM_VALIDATION"] == "when_required"
     assert env["DIGITALOCEAN_TOKEN"] == "dop_v1_tok"
-    assert env["TF_VAR_region"] == "fra1" and env["TF_VAR_kept"] == "1"
+    assert env["TF_VAR_region"] == "fra1"
     assert env["TF_PLUGIN_CACHE_DIR"] == str(tmp_path / ".terraform.d" / "plugin-cache")
     for gone in ("SPACES_SECRET_ACCESS_KEY", "AWS_PROFILE", "VARS_COUNT", "VARS_0",
-                 "DIGITALOCEAN_ACCESS_TOKEN"):
+                 "DIGITALOCEAN_ACCESS_TOKEN", "TF_VAR_kept"):
         assert gone not in env
+
+
+def test_terraform_env_is_an_allow_list_not_the_pipe_env_minus_some(tmp_path: Path) -> None:
+    """A configuration's data "external" reads Terraform's environment: no pipe variable and no
+    secret of the pipe is in it, only the allow-list and what the settings give Terraform."""
+    s = make(tmp_path, BITBUCKET_ACCESS_TOKEN="bb-token-canary",
+             PLAN_SIGNING_KEY="k" * 40)
+    pipe_env = {"PATH": "/bin", "HOME": "/root", "HTTPS_PROXY": "http://proxy:3128",
+                "TF_LOG": "WARN", "BITBUCKET_ACCESS_TOKEN": "bb-token-canary",
+                "BITBUCKET_API_URL": "https://api.bitbucket.org", "PLAN_SIGNING_KEY": "k" * 40,
+                "BITBUCKET_COMMIT": "abc", "COMMENT": "true", "REQUIRE_REVIEWED_PLAN": "true",
+                "BITBUCKET_API_PROXY": "http://x:29418", "GITOPS_TOKEN": "other-secret",
+                "TF_DATA_DIR": "/elsewhere", "TF_CLI_ARGS": "-lock=false"}
+    env = backend.terraform_env(s, pipe_env)
+    assert {"PATH", "HOME", "HTTPS_PROXY", "TF_LOG"} <= set(env)
+    own = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REQUEST_CHECKSUM_CALCULATION",
+           "AWS_RESPONSE_CHECKSUM_VALIDATION", "TF_IN_AUTOMATION", "TF_INPUT",
+           "CHECKPOINT_DISABLE", "TF_PLUGIN_CACHE_DIR"}
+    assert set(env) <= backend.PASSED | own
+    assert "bb-token-canary" not in env.values() and "k" * 40 not in env.values()
+
+
+@pytest.mark.parametrize("item", ["-lock=false", "--lock=false", "-var-file=/etc/x.tfvars",
+                                  "-state=/tmp/s", "-backend-config=key=x", "-chdir=/",
+                                  "-lock-timeout=0s", "-target=a.b", "-out=/tmp/p", "-destroy",
+                                  "-LOCK=false", "-plugin-dir=/x", "-refresh-only"])
+def test_extra_args_lock_false_or_var_file_abs_get_around_a_variable(tmp_path: Path,
+                                                                     item: str) -> None:
+    with pytest.raises(PipeError, match=r"^EXTRA_ARGS: item 1 .* use (nothing|[A-Z])"):
+        make(tmp_path, EXTRA_ARGS_COUNT="2", EXTRA_ARGS_0="-parallelism=2", EXTRA_ARGS_1=item)
+
+
+def test_extra_args_other_options_pass(tmp_path: Path) -> None:
+    s = make(tmp_path, EXTRA_ARGS_COUNT="3", EXTRA_ARGS_0="-parallelism=2",
+             EXTRA_ARGS_1="-replace=a.b", EXTRA_ARGS_2="-var=x=1")
+    assert s.extra_args == ["-parallelism=2", "-replace=a.b", "-var=x=1"]
+
+
+def test_plan_signing_key_too_short(tmp_path: Path) -> None:
+    with pytest.raises(PipeError, match=r"PLAN_SIGNING_KEY: .* at least 32"):
+        make(tmp_path, PLAN_SIGNING_KEY="short")
+    assert make(tmp_path, PLAN_SIGNING_KEY="x" * 32).signing_key == "x" * 32
+
+
+@pytest.mark.parametrize("link", [".terraform.d", ".terraform.d/plugin-cache", "infra/.terraform",
+                                  ".do-pipes"])
+def test_committed_plugin_cache_symlink_redirects_writes(tmp_path: Path, link: str) -> None:
+    build = tmp_path / "build"
+    (build / "infra").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (build / link).parent.mkdir(parents=True, exist_ok=True)
+    (build / link).symlink_to(outside)
+    s = settings.Settings.from_values(
+        load(SCHEMA, {"SPACES_ACCESS_KEY_ID": "AKIAEXAMPLE1", "SPACES_SECRET_ACCESS_KEY": "s3cr3t",
+                      "SPACES_BUCKET": "state-bucket", "WORKING_DIR": "infra"}), ctx(build))
+    with pytest.raises(PipeError, match="symbolic link"):
+        backend.refuse_links(s)
+    assert list(outside.iterdir()) == []
 
 
 def test_code_insights_proxy_defaults_to_the_pipe_host(tmp_path: Path) -> None:
