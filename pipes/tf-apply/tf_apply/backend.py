@@ -22,6 +22,9 @@ PASSED = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_
                     "SSL_CERT_DIR", "AWS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
                     "http_proxy", "https_proxy", "no_proxy", "TF_LOG", "TF_LOG_CORE",
                     "TF_LOG_PROVIDER"})
+# and every variable of these families: the credentials Terraform itself reads for a private
+# module or provider registry (TF_TOKEN_<host>), which a team sets for Terraform on purpose
+PASSED_PREFIXES = ("TF_TOKEN_",)
 
 
 def _hcl(value: str | bool) -> str:
@@ -80,9 +83,10 @@ def refuse_links(s: Settings) -> None:
 
 
 def terraform_env(s: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Terraform's environment, from an allow-list (:data:`PASSED`) and the settings."""
+    """Terraform's environment, from an allow-list (:data:`PASSED`, :data:`PASSED_PREFIXES`) and the
+    settings."""
     source = os.environ if base is None else base
-    env = {k: v for k, v in source.items() if k in PASSED}
+    env = {k: v for k, v in source.items() if k in PASSED or k.startswith(PASSED_PREFIXES)}
     env.update({
         "AWS_ACCESS_KEY_ID": s.access_key,
         "AWS_SECRET_ACCESS_KEY": s.secret_key,

@@ -121,9 +121,11 @@ def test_terraform_env_is_an_allow_list_not_the_pipe_env_minus_some(tmp_path: Pa
                 "BITBUCKET_API_URL": "https://api.bitbucket.org", "PLAN_SIGNING_KEY": "k" * 40,
                 "BITBUCKET_COMMIT": "abc", "COMMENT": "true", "REQUIRE_REVIEWED_PLAN": "true",
                 "BITBUCKET_API_PROXY": "http://x:29418", "GITOPS_TOKEN": "other-secret",
-                "TF_DATA_DIR": "/elsewhere", "TF_CLI_ARGS": "-lock=false"}
+                "TF_DATA_DIR": "/elsewhere", "TF_CLI_ARGS": "-lock=false",
+                "TF_TOKEN_app_terraform_io": "registry-token"}
     env = backend.terraform_env(s, pipe_env)
-    assert {"PATH", "HOME", "HTTPS_PROXY", "TF_LOG"} <= set(env)
+    assert {"PATH", "HOME", "HTTPS_PROXY", "TF_LOG", "TF_TOKEN_app_terraform_io"} <= set(env)
+    env.pop("TF_TOKEN_app_terraform_io")  # a private registry's credentials are Terraform's own
     own = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REQUEST_CHECKSUM_CALCULATION",
            "AWS_RESPONSE_CHECKSUM_VALIDATION", "TF_IN_AUTOMATION", "TF_INPUT",
            "CHECKPOINT_DISABLE", "TF_PLUGIN_CACHE_DIR"}
