@@ -389,6 +389,17 @@ class Rules:
 # the two passes
 
 
+_WHOLE = re.compile(r"[0-9]{1,16}")
+
+
+def whole_number(text: str) -> int | None:
+    """``text`` (spaces around it ignored) as a whole number of ASCII digits, else None.
+
+    (``str.isdigit`` also accepts '²' or '٣', which ``int`` then refuses or reads as a digit.)"""
+    text = text.strip()
+    return int(text) if _WHOLE.fullmatch(text) else None
+
+
 def _raw_values(name: str, spec: Mapping[str, Any], env: Mapping[str, str]) -> list[tuple[str, str]]:
     """(variable as named in the step, raw value) for ``name``: a list's ``NAME``, ``NAME_COUNT``
     and ``NAME_<n>`` items."""
@@ -399,9 +410,9 @@ def _raw_values(name: str, spec: Mapping[str, Any], env: Mapping[str, str]) -> l
         count_name = f"{name}_COUNT"
         if count_name in env:
             found.append((count_name, env[count_name]))
-            count = env[count_name].strip()
-            if count.isdigit() and int(count) <= 10_000:
-                found += [(f"{name}_{i}", env[f"{name}_{i}"]) for i in range(int(count))
+            count = whole_number(env[count_name])
+            if count is not None and count <= 10_000:
+                found += [(f"{name}_{i}", env[f"{name}_{i}"]) for i in range(count)
                           if f"{name}_{i}" in env]
     return found
 
@@ -468,10 +479,10 @@ def check_raw(schema: Schema, rules: Rules, env: Mapping[str, str] | None = None
         hint = rule.hint or str((spec.get("meta") or {}).get("hint") or "")
         for given, raw in _raw_values(name, spec, source):
             if given.endswith("_COUNT"):
-                count = raw.strip()
-                if count.isdigit() and int(count) > rule.max_items:
+                count = whole_number(raw) if is_utf8(raw) else None
+                if count is not None and count > rule.max_items:
                     raise PipeError(f"{given} is {count}: at most {rule.max_items} items")
-                if not is_utf8(raw) or len(raw) > 16:
+                if count is None:
                     raise PipeError(f"{given} must be a whole number, the count of {name}_0, "
                                     f"{name}_1, …")
                 continue

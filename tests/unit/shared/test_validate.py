@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipes_common import log, validate
+from pipes_common import log, validate, variables
 from pipes_common.errors import PipeError
 from pipes_common.validate import Context
 
@@ -163,3 +163,15 @@ def test_templates_are_checked_before_they_are_filled(tmp_path: Path) -> None:
         with pytest.raises(PipeError) as err:
             validate.check_values({}, rules, {"BRANCH_NAME": value}, tmp_path)
         assert err.value.message.startswith(start), err.value.message
+
+
+@pytest.mark.parametrize("count", ["²", "٣", "³", "1²", "-1", "1e3", "0x10"])
+def test_count_of_unicode_digits_is_one_clear_line(count: str) -> None:
+    """str.isdigit accepts '²' (int refuses it: a traceback) and '٣' (int reads it as 3)."""
+    env = {"ITEMS_COUNT": count, "ITEMS_0": "a"}
+    with pytest.raises(PipeError) as err:
+        validate.check_raw(SCHEMA, validate.Rules(), env)
+    assert err.value.message.startswith("ITEMS_COUNT must be a whole number")
+    with pytest.raises(PipeError) as err:
+        variables.load(SCHEMA, env)
+    assert err.value.message.startswith("ITEMS_COUNT must be a whole number")
