@@ -114,12 +114,15 @@ class Pattern(Rule):
 
 
 def _loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 (also as ``::ffff:127.x.y.z``)."""
     if host.lower() in LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
@@ -144,8 +147,10 @@ def host_problem(host: str) -> str | None:
 
 class Url(Rule):
     """An API or storage URL: ``https://host[:port][/path]``, or ``http://`` to a loopback host
-    (or to ``insecure_hosts``, e.g. the Pipelines proxy on the step's Docker host).  No
-    credentials, query or fragment: the pipe sends tokens there."""
+    (``localhost``, 127.0.0.0/8, ::1) only, or to ``insecure_hosts`` (the Pipelines proxy on the
+    step's Docker host, which gets no credential).  No credentials, query or fragment, no '.' or
+    '..' segment (percent-encoded either): the pipe sends tokens there.  Every variable of a pipe
+    that is a URL has this rule (tests/unit/hostile/test_url_rules.py)."""
 
     default_max: ClassVar[int] = 2048
 
@@ -161,10 +166,11 @@ class Url(Rule):
             port = parts.port
         except ValueError:
             return "is not a URL: give it as https://host[:port]"
-        del port
         host = parts.hostname or ""
         if parts.scheme not in ("https", "http") or not parts.netloc:
             return "is not an http(s) URL: give it as https://host[:port]"
+        if port == 0:
+            return "has port 0: give a port between 1 and 65535, or none"
         if parts.username is not None or parts.password is not None:
             return ("holds credentials (user:password@): remove them; the pipe sends its token "
                     "from the token variable")
@@ -175,7 +181,7 @@ class Url(Rule):
             return "has a query or fragment: give the base URL only"
         if not self.path and parts.path not in ("", "/"):
             return "has a path: give https://host[:port] only"
-        if any(seg in (".", "..") for seg in parts.path.split("/")):
+        if any(seg.lower().replace("%2e", ".") in (".", "..") for seg in parts.path.split("/")):
             return "has '.' or '..' in its path: give the base URL as it is"
         if parts.scheme == "http" and not (_loopback(host) or host in self.insecure_hosts):
             return (f"uses plain http to {host}, which would send the token in clear text: use "

@@ -70,6 +70,12 @@ def test_a_boolean_with_a_line_break_is_named() -> None:
     ("https://u:p@api.example.com", False), ("https://api.example.com/?q=1", False),
     ("https://api.example.com/a/../b", False), ("https://bad_host", False),
     ("https://api.example.com:99999", False),
+    # issue 20: plain http only to loopback, no encoded dot segment, no port 0
+    ("HTTP://evil.example.com", False), ("http://127.0.0.1.evil.example.com", False),
+    ("http://2130706433:9000", False), ("http://[::ffff:127.0.0.2]:9", True),
+    ("http://[::ffff:10.0.0.1]:9", False), ("https://api.example.com/%2e%2E/x", False),
+    ("https://api.example.com/a/%2e/b", False), ("http://127.0.0.1:0", False),
+    ("http://127.0.0.2:9000", True),
 ])
 def test_urls(tmp_path: Path, value: str, ok: bool) -> None:
     assert (validate.Url().problem("U", value, ctx(tmp_path)) is None) == ok
