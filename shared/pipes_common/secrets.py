@@ -12,6 +12,7 @@ import base64
 import json
 import re
 import threading
+from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 MASK = "********"
@@ -71,6 +72,24 @@ def register(value: str | None) -> None:
                 _values.add(line)
                 _forms.update(forms_of(line))
         _ordered = tuple(sorted(_forms, key=len, reverse=True))
+
+
+def register_assigned(items: Iterable[str] | None, public: Iterable[str | None] = ()) -> None:
+    """Register what may hold a secret in ``name=value`` items (build arguments, Terraform
+    variables, options such as ``-var=name=value``): each item whole and each part after an
+    ``=``.  An item whose value is in ``public`` (the step's own commit, branch or tag, shown in
+    every log and never secret) is left out."""
+    shown = {p for p in public if p}
+    for item in items or []:
+        parts = [item]
+        rest = item
+        while "=" in rest:
+            rest = rest.split("=", 1)[1]
+            parts.append(rest)
+        if parts[-1] in shown:
+            continue
+        for part in parts:
+            register(part)
 
 
 def clear() -> None:

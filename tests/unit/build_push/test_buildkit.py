@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import stat
 from collections.abc import Callable
@@ -12,8 +13,13 @@ from pathlib import Path
 import pytest
 from build_push import buildkit, buildsecrets, pipe, tags
 from build_push.request import BuildRequest
+from build_push.schema import SCHEMA
 from build_push.settings import Settings
+from pipes_common import log, secrets
+from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
+from pipes_common.variables import load
+from testbed import leaks
 
 PLAIN_OK = """#1 [internal] load build definition from Dockerfile
 #1 sha256:aaaa
@@ -301,3 +307,31 @@ def test_the_multi_platform_path_once_enabled(monkeypatch: pytest.MonkeyPatch) -
     assert pipe.choose_builder(s, _probe(buildkit.Probe(new, ""))) == new
     with pytest.raises(PipeError, match=r"^PLATFORMS needs PUSH"):
         pipe.choose_builder(dataclasses.replace(s, push=False), _probe(buildkit.Probe(new, "")))
+
+
+def test_debug_build_line_masks_build_arg_values(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """DEBUG printed ``--build-arg K=V`` unmasked (issue 20): the settings register every
+    BUILD_ARGS value; the commit, a public value, stays shown."""
+    canary, commit = "cnry0build0arg0secret", "0123456789abcdef0123456789abcdef01234567"
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    env = {"DIGITALOCEAN_ACCESS_TOKEN": "t0ken-unit", "REGISTRY_NAME": "acme", "IMAGE": "web",
+           "BUILD_ARGS_COUNT": "2", "BUILD_ARGS_0": f"NPM_TOKEN={canary}",
+           "BUILD_ARGS_1": f"COMMIT={commit}"}
+    ctx = StepContext.from_env({"BITBUCKET_CLONE_DIR": str(tmp_path), "BITBUCKET_COMMIT": commit})
+    cli_path = tmp_path / "docker"
+    cli_path.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do\n  if [ "$1" = --iidfile ]; then '
+                        'echo sha256:built > "$2"; fi\n  shift\ndone\n')
+    cli_path.chmod(0o755)
+    log.enable_debug()
+    try:
+        s = Settings.from_values(load(SCHEMA, env), ctx, env)
+        req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/a/web:x",
+                           build_args=dict(s.build_args))
+        buildkit.build(buildkit.Cli(cli_path, "20.10.24", buildx=False), req, {"PATH": "/usr/bin:/bin"})
+    finally:
+        log.get_logger().setLevel(logging.INFO)
+        secrets.clear()
+    out = capsys.readouterr().out
+    assert "--build-arg" in out and f"COMMIT={commit}" in out
+    leaks.assert_absent(canary, text=out)

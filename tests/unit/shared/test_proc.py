@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
-from pipes_common import proc, secrets
+from pipes_common import log, proc, secrets
 from pipes_common.errors import PipeError
+from testbed import leaks
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +57,29 @@ def test_missing_command() -> None:
 def test_env_replaces_environment() -> None:
     out = proc.run(["sh", "-c", "echo ${FOO:-unset} ${HOME:-nohome}"], env={"FOO": "bar", "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "bar nohome"
+
+
+def test_debug_argv_masks_values_that_may_be_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    """DEBUG printed the command line unmasked: a --build-arg K=V or -var=name=value value that
+    may be a secret was shown (issue 20)."""
+    canary = "cnry0build0arg0value"
+    secrets.register_assigned(["NPM_TOKEN=" + canary, "-var=db_password=" + canary + "2"],
+                              public=["c0ffee"])
+    log.enable_debug()
+    try:
+        proc.run(["true", "--build-arg", f"NPM_TOKEN={canary}", f"-var=db_password={canary}2",
+                  "--label", "rev=c0ffee"])
+    finally:
+        log.get_logger().setLevel(logging.INFO)
+    out = capsys.readouterr().out
+    assert "$ true --build-arg" in out and "rev=c0ffee" in out  # public values stay shown
+    leaks.assert_absent(canary, text=out)
+
+
+def test_register_assigned_takes_every_part_after_an_equals_sign() -> None:
+    secrets.register_assigned(["-backend-config=password=hunter22", "ENV=production", "A=b"],
+                              public=["production"])
+    assert secrets.mask("hunter22 password=hunter22") == f"{secrets.MASK} {secrets.MASK}"
+    assert secrets.mask("-backend-config=password=hunter22") == secrets.MASK  # as on argv
+    assert secrets.mask("ENV=production") == "ENV=production"  # the step's own: never secret
+    assert secrets.mask("b") == "b"  # too short to mask
