@@ -83,3 +83,25 @@ def test_register_assigned_takes_every_part_after_an_equals_sign() -> None:
     assert secrets.mask("-backend-config=password=hunter22") == secrets.MASK  # as on argv
     assert secrets.mask("ENV=production") == "ENV=production"  # the step's own: never secret
     assert secrets.mask("b") == "b"  # too short to mask
+
+
+def test_child_env_is_an_allow_list() -> None:
+    source = {"PATH": "/bin", "HOME": "/root", "LANG": "C.UTF-8", "HTTPS_PROXY": "http://p:3128",
+              "SSL_CERT_FILE": "/etc/ca.pem", "DIGITALOCEAN_ACCESS_TOKEN": "dop_v1_x",
+              "BITBUCKET_ACCESS_TOKEN": "bb", "TF_VAR_password": "x", "TF_LOG": "debug",
+              "DOCKER_HOST": "tcp://h:2375", "IMAGE": "web"}
+    env = proc.child_env(source=source)
+    assert env == {"PATH": "/bin", "HOME": "/root", "LANG": "C.UTF-8",
+                   "HTTPS_PROXY": "http://p:3128", "SSL_CERT_FILE": "/etc/ca.pem"}
+    env = proc.child_env({"AWS_ACCESS_KEY_ID": "k", "HOME": "/tmp/h"}, ["DOCKER_HOST", "TF_LOG*"],
+                         source=source)
+    assert env["DOCKER_HOST"] == "tcp://h:2375" and env["TF_LOG"] == "debug"
+    assert env["AWS_ACCESS_KEY_ID"] == "k" and env["HOME"] == "/tmp/h"  # extra wins
+    assert "TF_VAR_password" not in env and "DIGITALOCEAN_ACCESS_TOKEN" not in env
+    assert proc.child_env(source={})["PATH"] == proc.DEFAULT_PATH
+
+
+def test_child_env_reaches_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGITALOCEAN_ACCESS_TOKEN", "cnry0child0env")
+    out = proc.run(["env"], env=proc.child_env({"EXTRA": "1"})).stdout
+    assert "cnry0child0env" not in out and "EXTRA=1" in out
