@@ -162,8 +162,8 @@ def write(ctx: StepContext, outputs: Outputs, pipe_version: str) -> Path | None:
     # every run also keeps its own file, so a later pipe can take what each run handed over
     # (build-push run once per service, then one flux-bump for all of them: read_all)
     stamp = json.loads(text)["written"].replace(":", "").replace(".", "")
-    atomic_write(path.parent / RUNS_DIR / f"{stamp}-{os.getpid()}.json", text)
-    return atomic_write(path, text)
+    atomic_write(path.parent / RUNS_DIR / f"{stamp}-{os.getpid()}.json", text, root=path.parent)
+    return atomic_write(path, text, root=path.parent)
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -19,10 +19,11 @@ from .fsutil import atomic_write
 from .log import get_logger
 
 NAMESPACE = "do-pipes"
+FOLDER = f".{NAMESPACE}"  # the pipes' outputs in the build directory: never a link (fsutil)
 
 
 def dotenv_file(ctx: StepContext, pipe: str) -> Path:
-    return ctx.clone_dir / f".{NAMESPACE}" / f"{pipe}.env"
+    return ctx.clone_dir / FOLDER / f"{pipe}.env"
 
 
 def env_name(pipe: str, key: str) -> str:
@@ -52,7 +53,8 @@ def publish(ctx: StepContext, outputs: handoff.Outputs, pipe_version: str) -> li
                   "hand-off file for the next pipes.")
     values = outputs.values()
     lines = [f"{env_name(pipe, k)}={shlex.quote(_text(v))}" for k, v in values.items()]
-    written.append(atomic_write(dotenv_file(ctx, pipe), "\n".join(lines) + "\n"))
+    written.append(atomic_write(dotenv_file(ctx, pipe), "\n".join(lines) + "\n",
+                                root=ctx.clone_dir))
     for key, value in values.items():
         log.info("output %s = %s", env_name(pipe, key), _text(value))
     return written

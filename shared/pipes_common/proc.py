@@ -5,7 +5,7 @@ import os
 import shlex
 import subprocess
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from . import secrets
@@ -23,6 +23,43 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+
+# What every child process may inherit from the pipe's environment: where programs are, the home
+# folder, the locale and time zone, the temporary folder, the proxies and the CA certificates.
+# Never a pipe variable or a token: a tool gets those only when its caller passes them by name.
+BASE_ENV = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES",
+    "TZ", "TMPDIR",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+    "no_proxy", "all_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+)
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def child_env(extra: Mapping[str, str] | None = None, allow: Iterable[str] = (), *,
+              source: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process, built from an allow-list, never the pipe's whole one.
+
+    The variables of ``source`` (the pipe's environment by default) named in :data:`BASE_ENV` or
+    in ``allow`` (a name, or a prefix ending in ``*``, e.g. ``DOCKER_*``), then ``extra`` on top
+    (what the caller gives the tool explicitly: its credentials, its settings).  ``PATH`` is
+    always set.  Terraform's, git's and docker's environments are all this with their own
+    ``allow`` and ``extra``."""
+    env_in = os.environ if source is None else source
+    names = {*BASE_ENV}
+    prefixes = []
+    for entry in allow:
+        if entry.endswith("*"):
+            prefixes.append(entry[:-1])
+        else:
+            names.add(entry)
+    env = {k: v for k, v in env_in.items()
+           if k in names or (prefixes and k.startswith(tuple(prefixes)))}
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.update(extra or {})
+    return env
 
 
 def display(args: Sequence[str]) -> str:
@@ -56,9 +93,10 @@ def run(
 ) -> Result:
     """Run ``args`` (a list, never a shell string) and return its :class:`Result`.
 
-    ``env`` replaces the environment when given.  ``on_line`` receives each line of stdout as it
-    comes (stderr is still captured, or with ``merge_stderr`` read in the same stream: a tool
-    that reports progress on stderr, as ``docker build`` with BuildKit) for streaming output.
+    ``env`` replaces the environment when given (build it with :func:`child_env`).  ``on_line``
+    receives each line of stdout as it comes (stderr is still captured, or with ``merge_stderr``
+    read in the same stream: a tool that reports progress on stderr, as ``docker build`` with
+    BuildKit) for streaming output.
     With ``check``, an exit code not in ``ok_codes`` raises :class:`PipeError` whose message is
     ``error`` (or a default naming the command) followed by the masked tail of stderr.
     """

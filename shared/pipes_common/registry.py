@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -66,6 +67,36 @@ class ManifestRef:
     digest: str
     media_type: str
     size: int
+
+
+_LINK = re.compile(r"\s*<([^>]*)>((?:\s*;\s*[^;,=\s]+(?:\s*=\s*(?:\"[^\"]*\"|[^;,\s]*))?)*)\s*(?:,|$)")
+_LINK_PARAM = re.compile(r";\s*([^;,=\s]+)(?:\s*=\s*(?:\"([^\"]*)\"|([^;,\s]*)))?")
+
+
+def next_link(header: str) -> str | None:
+    """The target of the first link whose ``rel`` has ``next`` in a ``Link`` header (RFC 8288:
+    ``<target>; rel="next", <other>; rel=prev``), as written; None when there is none.  A header
+    that is not a list of links is None too (the list ends there)."""
+    pos = 0
+    while pos < len(header):
+        match = _LINK.match(header, pos)
+        if match is None or match.end() == pos:
+            return None
+        pos = match.end()
+        for param in _LINK_PARAM.finditer(match.group(2)):
+            if param.group(1).lower() != "rel":
+                continue
+            rels = (param.group(2) if param.group(2) is not None else param.group(3) or "")
+            if "next" in rels.lower().split():
+                return match.group(1)
+            break  # only the first rel parameter counts (RFC 8288 3.3)
+    return None
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """``text`` from a server, for a message: printable, at most ``limit`` characters."""
+    clean = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return clean + ("…" if len(text) > limit else "")
 
 
 def is_loopback(host: str) -> bool:
@@ -249,19 +280,43 @@ class RegistryClient:
         """Every tag of ``repo`` (following pagination), or None when the repository is unknown."""
         found: list[str] = []
         path: str | None = f"/v2/{repo}/tags/list?n=1000"
+        asked: set[str] = set()
         while path:
+            if path in asked:  # a link back to a page already read: it would never end
+                raise RegistryError(f"Registry {self.host} sent a next-page link of the tags of "
+                                    f"{repo} back to a page already read ({shown(path)})",
+                                    "protocol")
+            asked.add(path)
             resp = self.request("GET", path, scope=self._scope(repo))
             if resp.status_code == 404:
                 return None
             if resp.status_code != 200:
                 self._raise(resp, f"listing the tags of {repo}")
             found.extend(resp.json().get("tags") or [])
-            link = resp.headers.get("Link", "")
-            match = re.search(r"<([^>]+)>\s*;\s*rel=\"?next\"?", link)
-            path = match.group(1) if match else None
-            if path and path.startswith("http"):
-                path = "/" + path.split("/", 3)[3]
+            path = self._next_page(resp.url or urljoin(self.base, path),
+                                   resp.headers.get("Link", ""), repo)
         return found
+
+    def _next_page(self, current: str, header: str, repo: str) -> str | None:
+        """The path and query of the ``rel="next"`` link of a tag list (RFC 8288: a reference
+        resolved against the URL asked), or None.  A link to another scheme, host or port, or to
+        another repository's tag list, is refused: the credentials go with it."""
+        target = next_link(header)
+        if target is None:
+            return None
+        url = urlsplit(urljoin(current, target))
+        here = urlsplit(self.base)
+        default = {"http": 80, "https": 443}
+        try:
+            same = (url.scheme == here.scheme and url.hostname == here.hostname
+                    and (url.port or default.get(url.scheme)) == (here.port or default[here.scheme]))
+        except ValueError:  # a port that is not a number
+            same = False
+        if not same or url.path != f"/v2/{repo}/tags/list" or url.username or url.password:
+            raise RegistryError(f"Registry {self.host} sent a next-page link of the tags of {repo} "
+                                f"that leads elsewhere ({shown(target)}): refusing to follow it "
+                                "with the credentials", "protocol")
+        return url.path + (f"?{url.query}" if url.query else "")
 
     def image_labels(self, repo: str, ref: str) -> dict[str, str]:
         """The labels in the image config of ``ref``; for an index, of its first image that is not

@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from . import secrets, validate, variables
+from . import fsutil, outputs, secrets, validate, variables
 from .bitbucket import StepContext
 from .errors import PipeError
 from .log import enable_debug, fail_line, get_logger, install_masking, is_debug
@@ -31,6 +31,7 @@ def start(schema: variables.Schema,
         enable_debug()
     ctx = StepContext.from_env()
     validate.check_values(schema, rules, values, ctx.clone_dir)
+    fsutil.check_folder(ctx.clone_dir, outputs.FOLDER)  # a committed link would redirect writes
     return values, ctx
 
 

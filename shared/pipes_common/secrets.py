@@ -2,17 +2,22 @@
 
 A secret is masked in its raw form, URL-encoded (``quote`` and ``quote_plus``), base64 (standard and
 URL-safe, at each of the three alignments it can have inside a longer base64 string, as in a Basic
-``Authorization`` header of ``user:secret``) and JSON-escaped.
+``Authorization`` header of ``user:secret``) and JSON-escaped.  Percent-encoding is masked with
+upper- and lowercase hex digits (``%2F`` and ``%2f``), JSON with and without a backslash before
+``/`` and with non-ASCII escaped or not.
 """
 from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
+from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 MASK = "********"
 _MIN_LEN = 4  # shorter values would mask ordinary words
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
 
 _lock = threading.Lock()
 _forms: set[str] = set()
@@ -39,9 +44,13 @@ def forms_of(value: str) -> set[str]:
     """Every textual form of ``value`` that is masked."""
     # (bytes that were not UTF-8 reach Python as surrogates: encoded back as they came)
     enc = {"encoding": "utf-8", "errors": "surrogateescape"}
-    forms = {value, quote(value, safe="", **enc), quote_plus(value, safe="", **enc),
-             quote(value, **enc)}
-    forms.add(json.dumps(value)[1:-1])
+    encoded = {quote(value, safe="", **enc), quote_plus(value, safe="", **enc), quote(value, **enc)}
+    # percent-encoding's hex digits may be written in lowercase (%2f, as Go and JavaScript do)
+    encoded |= {_PERCENT.sub(lambda m: m.group(0).lower(), form) for form in encoded}
+    forms = {value, *encoded}
+    for ascii_only in (True, False):  # JSON, with non-ASCII as \uXXXX or as it is
+        text = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+        forms |= {text, text.replace("/", "\\/")}  # '/' may be escaped as '\/' (PHP, Java)
     forms |= _b64_forms(value.encode("utf-8", "surrogateescape"))
     return {f for f in forms if len(f) >= _MIN_LEN}
 
@@ -63,6 +72,24 @@ def register(value: str | None) -> None:
                 _values.add(line)
                 _forms.update(forms_of(line))
         _ordered = tuple(sorted(_forms, key=len, reverse=True))
+
+
+def register_assigned(items: Iterable[str] | None, public: Iterable[str | None] = ()) -> None:
+    """Register what may hold a secret in ``name=value`` items (build arguments, Terraform
+    variables, options such as ``-var=name=value``): each item whole and each part after an
+    ``=``.  An item whose value is in ``public`` (the step's own commit, branch or tag, shown in
+    every log and never secret) is left out."""
+    shown = {p for p in public if p}
+    for item in items or []:
+        parts = [item]
+        rest = item
+        while "=" in rest:
+            rest = rest.split("=", 1)[1]
+            parts.append(rest)
+        if parts[-1] in shown:
+            continue
+        for part in parts:
+            register(part)
 
 
 def clear() -> None:

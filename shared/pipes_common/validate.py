@@ -114,12 +114,15 @@ class Pattern(Rule):
 
 
 def _loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 (also as ``::ffff:127.x.y.z``)."""
     if host.lower() in LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
@@ -144,8 +147,10 @@ def host_problem(host: str) -> str | None:
 
 class Url(Rule):
     """An API or storage URL: ``https://host[:port][/path]``, or ``http://`` to a loopback host
-    (or to ``insecure_hosts``, e.g. the Pipelines proxy on the step's Docker host).  No
-    credentials, query or fragment: the pipe sends tokens there."""
+    (``localhost``, 127.0.0.0/8, ::1) only, or to ``insecure_hosts`` (the Pipelines proxy on the
+    step's Docker host, which gets no credential).  No credentials, query or fragment, no '.' or
+    '..' segment (percent-encoded either): the pipe sends tokens there.  Every variable of a pipe
+    that is a URL has this rule (tests/unit/hostile/test_url_rules.py)."""
 
     default_max: ClassVar[int] = 2048
 
@@ -161,10 +166,11 @@ class Url(Rule):
             port = parts.port
         except ValueError:
             return "is not a URL: give it as https://host[:port]"
-        del port
         host = parts.hostname or ""
         if parts.scheme not in ("https", "http") or not parts.netloc:
             return "is not an http(s) URL: give it as https://host[:port]"
+        if port == 0:
+            return "has port 0: give a port between 1 and 65535, or none"
         if parts.username is not None or parts.password is not None:
             return ("holds credentials (user:password@): remove them; the pipe sends its token "
                     "from the token variable")
@@ -175,7 +181,7 @@ class Url(Rule):
             return "has a query or fragment: give the base URL only"
         if not self.path and parts.path not in ("", "/"):
             return "has a path: give https://host[:port] only"
-        if any(seg in (".", "..") for seg in parts.path.split("/")):
+        if any(seg.lower().replace("%2e", ".") in (".", "..") for seg in parts.path.split("/")):
             return "has '.' or '..' in its path: give the base URL as it is"
         if parts.scheme == "http" and not (_loopback(host) or host in self.insecure_hosts):
             return (f"uses plain http to {host}, which would send the token in clear text: use "
@@ -389,6 +395,17 @@ class Rules:
 # the two passes
 
 
+_WHOLE = re.compile(r"[0-9]{1,16}")
+
+
+def whole_number(text: str) -> int | None:
+    """``text`` (spaces around it ignored) as a whole number of ASCII digits, else None.
+
+    (``str.isdigit`` also accepts '²' or '٣', which ``int`` then refuses or reads as a digit.)"""
+    text = text.strip()
+    return int(text) if _WHOLE.fullmatch(text) else None
+
+
 def _raw_values(name: str, spec: Mapping[str, Any], env: Mapping[str, str]) -> list[tuple[str, str]]:
     """(variable as named in the step, raw value) for ``name``: a list's ``NAME``, ``NAME_COUNT``
     and ``NAME_<n>`` items."""
@@ -399,9 +416,9 @@ def _raw_values(name: str, spec: Mapping[str, Any], env: Mapping[str, str]) -> l
         count_name = f"{name}_COUNT"
         if count_name in env:
             found.append((count_name, env[count_name]))
-            count = env[count_name].strip()
-            if count.isdigit() and int(count) <= 10_000:
-                found += [(f"{name}_{i}", env[f"{name}_{i}"]) for i in range(int(count))
+            count = whole_number(env[count_name])
+            if count is not None and count <= 10_000:
+                found += [(f"{name}_{i}", env[f"{name}_{i}"]) for i in range(count)
                           if f"{name}_{i}" in env]
     return found
 
@@ -468,10 +485,10 @@ def check_raw(schema: Schema, rules: Rules, env: Mapping[str, str] | None = None
         hint = rule.hint or str((spec.get("meta") or {}).get("hint") or "")
         for given, raw in _raw_values(name, spec, source):
             if given.endswith("_COUNT"):
-                count = raw.strip()
-                if count.isdigit() and int(count) > rule.max_items:
+                count = whole_number(raw) if is_utf8(raw) else None
+                if count is not None and count > rule.max_items:
                     raise PipeError(f"{given} is {count}: at most {rule.max_items} items")
-                if not is_utf8(raw) or len(raw) > 16:
+                if count is None:
                     raise PipeError(f"{given} must be a whole number, the count of {name}_0, "
                                     f"{name}_1, …")
                 continue

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from cerberus import Validator
 
-from . import secrets
+from . import secrets, validate
 from .errors import PipeError
 
 if TYPE_CHECKING:
@@ -57,14 +57,15 @@ def array_items(name: str, env: Mapping[str, str]) -> list[str | None]:
     """``NAME_0`` … ``NAME_{COUNT-1}`` (None where one is unset), exactly as the toolkit's
     ``ArrayVariable`` reads them (a test holds the two equal), without importing the toolkit:
     its import pulls in requests and sets up logging, some 60 ms of every step."""
-    return [env.get(f"{name}_{i}") for i in range(int(env.get(f"{name}_COUNT", "0")))]
+    count = validate.whole_number(env.get(f"{name}_COUNT", "0"))
+    if count is None:
+        raise PipeError(f"{name}_COUNT must be a whole number, the count of {name}_0, {name}_1, …")
+    return [env.get(f"{name}_{i}") for i in range(count)]
 
 
 def _list_value(name: str, env: Mapping[str, str]) -> list[str] | None:
     if f"{name}_COUNT" in env:
         count = env[f"{name}_COUNT"].strip()
-        if not count.isdigit():
-            raise PipeError(f"{name}_COUNT must be a whole number, the count of {name}_0, {name}_1, …")
         items = array_items(name, env)
         missing = [f"{name}_{i}" for i, item in enumerate(items) if item is None]
         if missing:

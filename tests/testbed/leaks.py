@@ -1,12 +1,14 @@
 """Finding a secret in text, files and images in any of the forms it leaks in.
 
-Independent of the pipes' own masker on purpose: raw, URL-encoded, and inside any base64 run
+Independent of the pipes' own masker on purpose: raw, URL-encoded (hex digits in either case),
+JSON-escaped with '\\/', and inside any base64 run
 (every alignment, standard and URL-safe alphabets), as in a Basic auth header or a Docker config.
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,12 +33,19 @@ def _decodes_to(run: bytes, secret: bytes) -> bool:
     return False
 
 
+def _lower_hex(encoded: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded)
+
+
 def found_in(data: bytes | str, secret: str) -> str | None:
     """The form in which ``secret`` appears in ``data``, or None."""
     raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
     plain = secret.encode()
-    for form, needle in (("raw", plain), ("url-encoded", quote(secret, safe="").encode()),
-                         ("form-encoded", quote_plus(secret).encode())):
+    url = quote(secret, safe="")
+    for form, needle in (("raw", plain), ("url-encoded", url.encode()),
+                         ("url-encoded-lowercase", _lower_hex(url).encode()),
+                         ("form-encoded", quote_plus(secret).encode()),
+                         ("json-escaped", json.dumps(secret)[1:-1].replace("/", "\\/").encode())):
         if needle in raw:
             return form
     for match in _B64_RUN.finditer(raw):

@@ -5,12 +5,14 @@ tag at once and ignores ``n`` and ``last``; DOCR, Docker Hub and distribution 3 
 front forwards every request to the real registry unchanged, except that tag lists follow the
 distribution spec's pagination: tags in lexical order, only those after ``last``, at most
 ``min(n, page_size)`` of them (a registry may cap the page), and ``Link: <...>; rel="next"`` while
-more remain (a path, or an absolute URL with ``absolute_links``).  ``requests`` records every
+more remain (a path, or an absolute URL with ``absolute_links``; ``link`` writes the header
+itself, as a hostile registry would).  ``requests`` records every
 ``(method, path)`` the front received.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -68,10 +70,12 @@ class _Server(LoopbackHTTPServer):
 class TagPager(LoopbackService[_Server]):
     """``with TagPager(registry.host, page_size=2) as front:`` a paginating front on ``front.host``."""
 
-    def __init__(self, upstream: str, page_size: int = 2, absolute_links: bool = False) -> None:
+    def __init__(self, upstream: str, page_size: int = 2, absolute_links: bool = False,
+                 link: Callable[[str], str] | None = None) -> None:
         self.upstream = upstream
         self.page_size = page_size
         self.absolute_links = absolute_links
+        self.link = link  # the next page's path -> the whole Link header (a hostile server's)
         self.requests: list[tuple[str, str]] = []
         self.host = ""
 
@@ -87,7 +91,7 @@ class TagPager(LoopbackService[_Server]):
             next_path = f"{path}?{urlencode({'n': size, 'last': chunk[-1]})}"
             if self.absolute_links:
                 next_path = f"http://{self.host}{next_path}"
-            link = f'<{next_path}>; rel="next"'
+            link = self.link(next_path) if self.link else f'<{next_path}>; rel="next"'
         return json.dumps({"name": listing.get("name"), "tags": chunk}).encode(), link
 
     def _new_server(self) -> _Server:

@@ -34,6 +34,15 @@ from pipes_common.log import get_logger
 from .request import BuildRequest
 
 CANDIDATES = (Path("/usr/local/bin/docker"), Path("/usr/bin/docker"))
+# what the docker CLI takes from the pipe's environment besides proc.BASE_ENV: where the engine
+# is and how to reach it, its own configuration folder (never a pipe variable or a token)
+DOCKER_ENV = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG",
+              "DOCKER_CONTEXT", "DOCKER_API_VERSION", "BUILDX_BUILDER", "BUILDX_CONFIG")
+
+
+def cli_env(env: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The docker CLI's environment: the allow-list of :func:`proc.child_env` and DOCKER_ENV."""
+    return proc.child_env(extra, DOCKER_ENV, source=env)
 VERTEX_RE = re.compile(r"^#(\d+) (.*)$")
 TIMED_RE = re.compile(r"^\d+\.\d+ (.*)$")
 DONE_RE = re.compile(r"^DONE (\d+(?:\.\d+)?)s$")
@@ -69,6 +78,7 @@ def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:
 
 def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> Probe:
     """The first candidate CLI that can build with BuildKit against the engine at DOCKER_HOST."""
+    env = cli_env(env)
     reasons = []
     for path in candidates:
         if not (path.is_file() and os.access(path, os.X_OK)):
@@ -95,7 +105,7 @@ def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> 
 def has_buildx(path: Path, env: Mapping[str, str]) -> bool:
     """Whether the docker CLI at ``path`` has the buildx plugin (``docker buildx version``
     answers: a CLI plugin in ``$DOCKER_CONFIG/cli-plugins`` or the system's plugin folders)."""
-    return proc.run([str(path), "buildx", "version"], env=env, check=False, timeout=60).ok
+    return proc.run([str(path), "buildx", "version"], env=cli_env(env), check=False, timeout=60).ok
 
 
 @contextmanager
@@ -284,9 +294,7 @@ def docker_config(folder: Path, auth: Mapping[str, tuple[str, str]],
 def build(cli: Cli, req: BuildRequest, env: Mapping[str, str]) -> str:
     """Build ``req`` with BuildKit and return the image id (for a multi-platform build, which
     pushes itself, the pushed digest); a failure raises naming the step."""
-    full = dict(env)
-    full["DOCKER_BUILDKIT"] = "1"
-    full["BUILDKIT_PROGRESS"] = "plain"
+    full = cli_env(env, {"DOCKER_BUILDKIT": "1", "BUILDKIT_PROGRESS": "plain"})
     progress = Progress()
     with private_folder() as folder:
         if req.registry_auth:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from pipes_common import imageref, outputs, runner, secrets
 from pipes_common import log as plog
-from pipes_common import outputs, runner, secrets
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 from pipes_common.handoff import BuildPushOutputs
@@ -245,15 +245,18 @@ def build(s: Settings, engine: Engine, cli: buildkit.Cli | None, cache_from: lis
     """Build with the cache sources, tag every planned tag in the engine; return the image id.
 
     The classic builder needs each cache source pulled into the engine first; BuildKit reads them
-    from the registry with the push credentials, fetching only the layers it reuses."""
+    from the registry, fetching only the layers it reuses.  Either way the push credentials go to
+    the pipe's own registry only (REGISTRY_HOST): a cache source elsewhere is read anonymously."""
     log = plog.get_logger()
     cache = []
     for ref in cache_from:
+        own = registry_of(ref) == s.host.lower()
         if cli is not None:
             log.info("Cache source %s (BuildKit reads it from the registry).", ref)
             cache.append(ref)
-        elif engine.pull(ref, auth):
-            log.info("Cache source %s pulled.", ref)
+        elif engine.pull(ref, auth if own else None):
+            log.info("Cache source %s pulled%s.", ref, "" if own else " without credentials "
+                     "(not on REGISTRY_HOST)")
             cache.append(ref)
     request = BuildRequest(
         context=s.context, dockerfile=s.dockerfile, tag=f"{s.image}:{s.tag_plan.tags[0]}",
@@ -278,6 +281,13 @@ def build(s: Settings, engine: Engine, cli: buildkit.Cli | None, cache_from: lis
         engine.tag(image_id, s.image, tag)
     log.info("Built %s", image_id)
     return image_id
+
+
+def registry_of(ref: str) -> str:
+    """The registry host of an image reference, lowercase (Docker Hub's for a name without one)."""
+    parsed = imageref.parse(ref)
+    found = imageref.split_domain(parsed.name if parsed else ref)
+    return found[0].lower() if found else "docker.io"
 
 
 def registry_failure(err: RegistryError, s: Settings) -> PipeError:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipes_common import secrets
 from pipes_common.bitbucket import StepContext
 from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST
 from pipes_common.errors import PipeError
@@ -63,6 +64,8 @@ class Settings:
         plan = tags.plan(ctx, values.get("TAGS"))
         target = values.get("TARGET") or None
         build_args = tags.key_values(values.get("BUILD_ARGS"), "BUILD_ARGS")
+        # a build argument may hold a secret (though SECRETS is the way): masked like one
+        secrets.register_assigned(values.get("BUILD_ARGS"), (ctx.commit, ctx.branch, ctx.tag))
         user_labels = tags.key_values(values.get("LABELS"), "LABELS")
         key = inputs.key(ctx.clone_dir, dockerfile, context, target, build_args, user_labels)
         labels = {**tags.oci_labels(ctx, plan), **user_labels, inputs.LABEL: key}

@@ -144,6 +144,7 @@ RULES = validate.Rules(variables={
     "GIT_AUTHOR_NAME": validate.Pattern(regex=r"[^<>]+", what="holds '<' or '>'"),
     "GIT_AUTHOR_EMAIL": validate.Pattern(max_len=254, regex=EMAIL_RE, what="is not an email"),
     "BITBUCKET_API_URL": validate.Url(),
+    "DIGITALOCEAN_API_URL": validate.Url(),
     "CLONE_DIR": validate.NewFolder(),
 }, checks=[
     *(validate.unused_unless(name, lambda v: not _https(v), "is only used with an SSH GITOPS_REPO "

@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from pipes_common import secrets
 from pipes_common.bitbucket import DEFAULT_API_URL, StepContext
 from pipes_common.errors import PipeError
 
@@ -168,6 +169,9 @@ def default_state_key(ctx: StepContext, working_dir_rel: str) -> str:
 
 
 def _from_values(values: dict[str, Any], ctx: StepContext) -> Settings:
+    # VARS and EXTRA_ARGS (-var=name=value) may hold secrets: masked like them from here on
+    secrets.register_assigned([*(values.get("VARS") or []), *(values.get("EXTRA_ARGS") or [])],
+                              (ctx.commit, ctx.branch, ctx.tag))
     rel = _relative_dir(str(values["WORKING_DIR"]))
     working = (ctx.clone_dir / rel).resolve()
     if not working.is_dir():

@@ -54,4 +54,4 @@ def write_json(ctx: StepContext, outs: Outputs) -> None:
     """``.do-pipes/tf-apply-outputs.json`` in the build dir: exact values, for ``jq``."""
     doc = {"outputs": outs.values, "sensitive_outputs": outs.sensitive}
     atomic_write(ctx.clone_dir / ".do-pipes" / OUTPUTS_FILE,
-                 json.dumps(doc, indent=2, sort_keys=True) + "\n")
+                 json.dumps(doc, indent=2, sort_keys=True) + "\n", root=ctx.clone_dir)

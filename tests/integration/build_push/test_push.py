@@ -8,11 +8,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import docker
-from testbed import dotenv, leaks, registry_log
+from testbed import dotenv, leaks, oci, registry_log
 from testbed.do_stub import DOApiStub
 from testbed.net import free_port
 from testbed.pipes import run_local
 from testbed.registry import LocalRegistry
+from testbed.token_registry import TokenRegistry
 
 from ..handoff import outputs_of
 
@@ -314,3 +315,28 @@ def test_a_cache_source_that_does_not_exist_is_passed_over(
     run = run_local("build-push", env, app_dir)
     assert run.code == 0, run.output
     assert "✔ Pushed" in run.output
+
+
+def test_classic_cache_from_on_another_registry_gets_no_credentials(
+        app_dir: Path, pipe_env: Callable[..., dict[str, str]], registry: LocalRegistry,
+        token_registry: TokenRegistry, do_api: DOApiStub, do_token: str,
+        docker_engine: object) -> None:
+    """The classic builder had the engine pull a CACHE_FROM on any host with the push
+    credentials, the API token itself when short-lived credentials failed (issue 20).  Two
+    loopback registries: the pipe pushes to one; a CACHE_FROM on the other, where the token is an
+    account, is pulled anonymously (refused there, so the build goes on without it)."""
+    do_api.state.credentials_status = 503  # the fallback: the API token is the password
+    repo = f"acme/other-{pysecrets.token_hex(3)}"
+    oci.push_image(token_registry.session(do_token, do_token, repo), f"http://{token_registry.host}",
+                   repo, "seed")
+    source = f"{token_registry.host}/{repo}:seed"
+    start = len(token_registry.requests)
+    env = pipe_env(image="web-foreign-cache", commit=new_commit(), BUILDER="classic",
+                   DOCKER_HOST=docker_engine.host,  # type: ignore[attr-defined]
+                   CACHE_FROM_COUNT="1", CACHE_FROM_0=source)
+    run = run_local("build-push", env, app_dir)
+    assert run.code == 0, run.output
+    assert f"Cache source {source} unavailable" in run.output
+    asked = token_registry.requests[start:]
+    assert asked and all(r.user is None for r in asked), asked  # the engine did try, without
+    assert registry.tags("acme/web-foreign-cache")  # pushed to its own registry, with them

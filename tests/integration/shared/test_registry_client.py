@@ -20,6 +20,7 @@ from pipes_common.registry import RegistryClient, RegistryError
 from testbed import oci, registry_log
 from testbed.flaky_http import FlakyServer, Reply
 from testbed.net import free_port
+from testbed.recorder import Recorder as LoopbackRecorder
 from testbed.registry import LocalRegistry
 from testbed.tag_pager import TagPager
 from testbed.token_registry import LEEWAY, Account, TokenRegistry
@@ -187,6 +188,55 @@ def test_tags_follows_pagination(target: Target, absolute_links: bool) -> None:
     assert [p.split("?", 1)[1] for p in pages[1:]] == [
         "n=1000", "n=2&last=1.0.1", "n=2&last=latest"]
     assert pages[0] == pages[1]
+
+
+def test_tags_follows_a_next_link_among_others(target: Target) -> None:
+    """RFC 8288: several links in one header, rel with several types, in any order."""
+    repo = repo_name()
+    image = target.push(repo, TAGS[0])
+    for tag in TAGS[1:]:
+        oci.tag_manifest(target.plain_session(repo), target.base, image, tag)
+
+    def links(path: str) -> str:
+        return f'</v2/{repo}/tags/list?n=2>; rel="first", <{path}>; title="x, y"; rel="last next"'
+
+    with TagPager(target.host, page_size=2, link=links) as front:
+        assert RegistryClient(front.host, *target.creds).tags(repo) == TAGS
+
+
+HOSTILE_LINKS = {
+    # another host over a scheme in capitals: passed the startswith("http") check, then
+    # Endpoint.url took it as absolute and sent the credentials there
+    "other-host-capitals": "<HTTPS://{evil}/v2/{repo}/tags/list?n=2&last=~>",
+    "other-host": "<http://{evil}/v2/{repo}/tags/list?n=2&last=~>",
+    "scheme-relative": "<//{evil}/v2/{repo}/tags/list?n=2&last=~>",
+    "other-port": "<http://127.0.0.1:{free}/v2/{repo}/tags/list?n=2&last=~>",
+    "other-scheme": "<https://{front}/v2/{repo}/tags/list?n=2&last=~>",
+    "credentials": "<http://u:p@{front}/v2/{repo}/tags/list?n=2&last=~>",
+    "other-repository": "<http://{front}/v2/acme/secret/tags/list?n=2&last=~>",
+    "other-api": "</v2/{repo}/manifests/latest>",
+    "no-slashes": "<http:x>",  # an IndexError before
+    "loop": "</v2/{repo}/tags/list?n=1000>",  # the first page again: never ended
+}
+
+
+@pytest.mark.parametrize("link", list(HOSTILE_LINKS.values()), ids=list(HOSTILE_LINKS))
+def test_tags_link_to_another_host_is_refused_without_credentials(
+        target: Target, link: str) -> None:
+    repo = repo_name()
+    image = target.push(repo, TAGS[0])
+    for tag in TAGS[1:]:
+        oci.tag_manifest(target.plain_session(repo), target.base, image, tag)
+    with LoopbackRecorder() as evil, TagPager(target.host, page_size=2) as front:
+        front.link = lambda path: link.format(evil=evil.host, repo=repo, front=front.host,
+                                              free=free_port()) + '; rel="next"'
+        with pytest.raises(RegistryError) as err:
+            RegistryClient(front.host, *target.creds).tags(repo)
+        assert err.value.kind == "protocol"
+        assert "next-page link" in err.value.message
+        assert evil.seen == []
+        pages = [p for m, p in front.requests if "/tags/list" in p]
+        assert all(p.startswith(f"/v2/{repo}/tags/list?n=1000") for p in pages)
 
 
 # -- authentication failures -------------------------------------------------------------------

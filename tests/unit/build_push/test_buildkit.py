@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import os
 import re
 import stat
 from collections.abc import Callable
@@ -12,8 +14,13 @@ from pathlib import Path
 import pytest
 from build_push import buildkit, buildsecrets, pipe, tags
 from build_push.request import BuildRequest
+from build_push.schema import SCHEMA
 from build_push.settings import Settings
+from pipes_common import log, proc, secrets
+from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
+from pipes_common.variables import load
+from testbed import leaks
 
 PLAIN_OK = """#1 [internal] load build definition from Dockerfile
 #1 sha256:aaaa
@@ -301,3 +308,77 @@ def test_the_multi_platform_path_once_enabled(monkeypatch: pytest.MonkeyPatch) -
     assert pipe.choose_builder(s, _probe(buildkit.Probe(new, ""))) == new
     with pytest.raises(PipeError, match=r"^PLATFORMS needs PUSH"):
         pipe.choose_builder(dataclasses.replace(s, push=False), _probe(buildkit.Probe(new, "")))
+
+
+def test_debug_build_line_masks_build_arg_values(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """DEBUG printed ``--build-arg K=V`` unmasked (issue 20): the settings register every
+    BUILD_ARGS value; the commit, a public value, stays shown."""
+    canary, commit = "cnry0build0arg0secret", "0123456789abcdef0123456789abcdef01234567"
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    env = {"DIGITALOCEAN_ACCESS_TOKEN": "t0ken-unit", "REGISTRY_NAME": "acme", "IMAGE": "web",
+           "BUILD_ARGS_COUNT": "2", "BUILD_ARGS_0": f"NPM_TOKEN={canary}",
+           "BUILD_ARGS_1": f"COMMIT={commit}"}
+    ctx = StepContext.from_env({"BITBUCKET_CLONE_DIR": str(tmp_path), "BITBUCKET_COMMIT": commit})
+    cli_path = tmp_path / "docker"
+    cli_path.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do\n  if [ "$1" = --iidfile ]; then '
+                        'echo sha256:built > "$2"; fi\n  shift\ndone\n')
+    cli_path.chmod(0o755)
+    log.enable_debug()
+    try:
+        s = Settings.from_values(load(SCHEMA, env), ctx, env)
+        req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/a/web:x",
+                           build_args=dict(s.build_args))
+        buildkit.build(buildkit.Cli(cli_path, "20.10.24", buildx=False), req, {"PATH": "/usr/bin:/bin"})
+    finally:
+        log.get_logger().setLevel(logging.INFO)
+        secrets.clear()
+    out = capsys.readouterr().out
+    assert "--build-arg" in out and f"COMMIT={commit}" in out
+    leaks.assert_absent(canary, text=out)
+
+
+DUMP_ENV = """#!/bin/sh
+env > "{out}.$$"
+if [ "$1" = version ]; then echo '20.10.24|linux|1.41'; exit 0; fi
+while [ $# -gt 0 ]; do
+  if [ "$1" = --iidfile ]; then echo sha256:built > "$2"; fi
+  shift
+done
+"""
+
+
+def test_docker_cli_child_never_sees_the_token_or_a_pipe_variable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The docker CLI was given the pipe's whole environment (issue 20): the DigitalOcean token,
+    every pipe variable, the variables SECRETS names.  Now an allow-list: a fake ``docker`` first
+    on PATH dumps what it gets, for the probe and for the build, through the engine's real path."""
+    from build_push.engine import DockerEngine
+
+    canary = "cnry0docker0env"
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text(DUMP_ENV.format(out=tmp_path / "env"))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    for name in ("DIGITALOCEAN_ACCESS_TOKEN", "REGISTRY_USERNAME", "BUILD_ARGS_0", "SECRETS_0",
+                 "NPM_TOKEN", "SSH_KEY", "BITBUCKET_ACCESS_TOKEN", "AWS_SECRET_ACCESS_KEY",
+                 "IMAGE", "REGISTRY_NAME"):
+        monkeypatch.setenv(name, f"{canary}-{name}")
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.2:2375")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    found = buildkit.probe(os.environ, (fake,))
+    assert found.cli is not None
+    req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/a/web:x",
+                       secrets={"npmrc": "file-not-env"}, registry_auth={"r": ("u", "p4ss")})
+    assert DockerEngine(None).build(req, found.cli) == "sha256:built"
+    dumps = sorted(tmp_path.glob("env.*"))
+    assert len(dumps) >= 2
+    allowed = {*proc.BASE_ENV, *buildkit.DOCKER_ENV, "DOCKER_BUILDKIT", "BUILDKIT_PROGRESS",
+               "PWD", "SHLVL", "_"}  # (the last three: the shell running the fake sets them)
+    for dump in dumps:
+        env = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+        assert canary not in dump.read_text(), dump.read_text()
+        assert set(env) <= allowed, set(env) - allowed
+        assert env["DOCKER_HOST"] == "tcp://127.0.0.2:2375"
+        assert env["HTTPS_PROXY"] == "http://proxy.internal:3128"

@@ -397,3 +397,30 @@ def test_work_in_background_hands_over_its_result_or_its_error() -> None:
     wait = pipe.in_background(broken)
     with pytest.raises(PipeError, match="the probe failed"):
         wait()
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["short-lived", "api-token"])
+def test_classic_cache_from_on_another_host_gets_no_credentials(
+        bed: Bed, monkeypatch: pytest.MonkeyPatch, fallback: bool) -> None:
+    """The classic builder passed the push credentials (or the API token itself, when short-lived
+    credentials failed) to the engine's pull of a CACHE_FROM on any host (issue 20): only a
+    source on REGISTRY_HOST gets them now, others are pulled anonymously."""
+    if fallback:
+        bed.do.credentials_error = 503
+    theirs = ["evil.example.com/acme/web:main", "registry.digitalocean.com.evil.example/acme/web:1",
+              "localhost:5000/acme/web:main", "library/python:3.12", f"{HOST}:443/{REPO}:main"]
+    monkeypatch.setenv("CACHE_FROM", "[" + ", ".join([*theirs, f"{HOST}/{REPO}:main"]) + "]")
+    bed.buildkit = False
+    assert bed.main() == 0
+    pulls = {e[1]: e[2] for e in bed.engine.events if e[0] == "pull"}
+    assert all(pulls[ref] is None for ref in theirs), pulls
+    assert pulls[f"{HOST}/{REPO}:main"] is not None
+    request = bed.built()
+    assert request is not None and request.registry_auth == {}
+
+
+def test_buildkit_credentials_are_for_registry_host_only(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CACHE_FROM", f"[evil.example.com/acme/web:main, {HOST}/{REPO}:main]")
+    assert bed.main() == 0
+    request = bed.built()
+    assert request is not None and set(request.registry_auth) == {HOST}

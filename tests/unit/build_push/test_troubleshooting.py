@@ -1,8 +1,8 @@
 """The README's Troubleshooting table is built from the real ``✖`` messages: every message it
 lists is one the code raises (its fixed parts, in order, in one string of the code), and every
 message the pipe's own modules raise is in the table.  The shared modules whose messages reach
-the pipe's ``✖`` line as they are (variables, SSH keys, the runner, the HTTP send path) count
-too."""
+the pipe's ``✖`` line as they are (variables, SSH keys, the runner, the HTTP send path, the
+file writes) count too."""
 from __future__ import annotations
 
 import ast
@@ -12,7 +12,7 @@ from pathlib import Path
 from testbed.pipes import REPO_ROOT
 
 PIPE = REPO_ROOT / "pipes" / "build-push"
-SHARED = ("variables", "validate", "sshkey", "runner", "httpclient")
+SHARED = ("variables", "validate", "sshkey", "runner", "httpclient", "fsutil")
 SOURCES = [*sorted((PIPE / "build_push").glob("*.py")),
            *(REPO_ROOT / "shared" / "pipes_common" / f"{m}.py" for m in SHARED)]
 GAP = "\0"

@@ -78,8 +78,8 @@ class Run:
 
 def _value(raw: Any, rec: Recorder, canaries: list[str]) -> str:
     """A case's value with its placeholders filled: {canary} (a new unique secret), {url},
-    {host}, {free_url} / {free_host} (a loopback port nothing listens on), {bad_byte} (a byte that is not
-    UTF-8), {repeat:N:text}."""
+    {host}, {port} (the recorder's), {free_url} / {free_host} (a loopback port nothing listens
+    on), {bad_byte} (a byte that is not UTF-8), {repeat:N:text}."""
     text = str(raw).lower() if isinstance(raw, bool) else str(raw)
 
     def canary(_: re.Match[str]) -> str:
@@ -93,6 +93,7 @@ def _value(raw: Any, rec: Recorder, canaries: list[str]) -> str:
         free = f"127.0.0.1:{free_port()}"
         text = text.replace("{free_url}", f"http://{free}").replace("{free_host}", free)
     return (text.replace("{url}", rec.url).replace("{host}", rec.host)
+            .replace("{port}", rec.host.rpartition(":")[2])
             .replace("{bad_byte}", "\udcff"))
 
 

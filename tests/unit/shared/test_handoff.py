@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pipes_common import handoff, outputs
 from pipes_common.bitbucket import StepContext
+from pipes_common.errors import PipeError
 from pipes_common.handoff import BuildPushOutputs, FluxBumpOutputs, HandoffError, TfApplyOutputs
 
 BUILT = BuildPushOutputs(image="registry.digitalocean.com/acme/web", tags=("sha-1234567", "main"),
@@ -156,3 +157,15 @@ def test_a_corrupt_file_is_refused_with_what_to_do(tmp_path: Path, text: str, ne
 def test_bytes_that_are_not_utf8_are_a_clear_error(tmp_path: Path) -> None:
     _raw(tmp_path, "").write_bytes(b"\xff\xfe{")
     _one_line_error(tmp_path, "cannot be read (UnicodeDecodeError)")
+
+
+def test_a_do_pipes_link_made_during_the_run_redirects_no_output(tmp_path: Path) -> None:
+    """``.do-pipes`` turned into a link after the pipe started (by a tool it ran, e.g. a
+    Terraform provisioner): the dotenv file is refused, nothing lands where the link points."""
+    build, outside = tmp_path / "build", tmp_path / "outside"
+    build.mkdir()
+    outside.mkdir()
+    (build / ".do-pipes").symlink_to(outside)
+    with pytest.raises(PipeError, match=r"^\.do-pipes in .* is a symbolic link"):
+        outputs.publish(step(build), BUILT, "1.0.0")
+    assert list(outside.iterdir()) == []

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
-from pipes_common import proc, secrets
+from pipes_common import log, proc, secrets
 from pipes_common.errors import PipeError
+from testbed import leaks
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +57,51 @@ def test_missing_command() -> None:
 def test_env_replaces_environment() -> None:
     out = proc.run(["sh", "-c", "echo ${FOO:-unset} ${HOME:-nohome}"], env={"FOO": "bar", "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "bar nohome"
+
+
+def test_debug_argv_masks_values_that_may_be_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    """DEBUG printed the command line unmasked: a --build-arg K=V or -var=name=value value that
+    may be a secret was shown (issue 20)."""
+    canary = "cnry0build0arg0value"
+    secrets.register_assigned(["NPM_TOKEN=" + canary, "-var=db_password=" + canary + "2"],
+                              public=["c0ffee"])
+    log.enable_debug()
+    try:
+        proc.run(["true", "--build-arg", f"NPM_TOKEN={canary}", f"-var=db_password={canary}2",
+                  "--label", "rev=c0ffee"])
+    finally:
+        log.get_logger().setLevel(logging.INFO)
+    out = capsys.readouterr().out
+    assert "$ true --build-arg" in out and "rev=c0ffee" in out  # public values stay shown
+    leaks.assert_absent(canary, text=out)
+
+
+def test_register_assigned_takes_every_part_after_an_equals_sign() -> None:
+    secrets.register_assigned(["-backend-config=password=hunter22", "ENV=production", "A=b"],
+                              public=["production"])
+    assert secrets.mask("hunter22 password=hunter22") == f"{secrets.MASK} {secrets.MASK}"
+    assert secrets.mask("-backend-config=password=hunter22") == secrets.MASK  # as on argv
+    assert secrets.mask("ENV=production") == "ENV=production"  # the step's own: never secret
+    assert secrets.mask("b") == "b"  # too short to mask
+
+
+def test_child_env_is_an_allow_list() -> None:
+    source = {"PATH": "/bin", "HOME": "/root", "LANG": "C.UTF-8", "HTTPS_PROXY": "http://p:3128",
+              "SSL_CERT_FILE": "/etc/ca.pem", "DIGITALOCEAN_ACCESS_TOKEN": "dop_v1_x",
+              "BITBUCKET_ACCESS_TOKEN": "bb", "TF_VAR_password": "x", "TF_LOG": "debug",
+              "DOCKER_HOST": "tcp://h:2375", "IMAGE": "web"}
+    env = proc.child_env(source=source)
+    assert env == {"PATH": "/bin", "HOME": "/root", "LANG": "C.UTF-8",
+                   "HTTPS_PROXY": "http://p:3128", "SSL_CERT_FILE": "/etc/ca.pem"}
+    env = proc.child_env({"AWS_ACCESS_KEY_ID": "k", "HOME": "/tmp/h"}, ["DOCKER_HOST", "TF_LOG*"],
+                         source=source)
+    assert env["DOCKER_HOST"] == "tcp://h:2375" and env["TF_LOG"] == "debug"
+    assert env["AWS_ACCESS_KEY_ID"] == "k" and env["HOME"] == "/tmp/h"  # extra wins
+    assert "TF_VAR_password" not in env and "DIGITALOCEAN_ACCESS_TOKEN" not in env
+    assert proc.child_env(source={})["PATH"] == proc.DEFAULT_PATH
+
+
+def test_child_env_reaches_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGITALOCEAN_ACCESS_TOKEN", "cnry0child0env")
+    out = proc.run(["env"], env=proc.child_env({"EXTRA": "1"})).stdout
+    assert "cnry0child0env" not in out and "EXTRA=1" in out

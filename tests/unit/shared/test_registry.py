@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pipes_common import registry
 from pipes_common.registry import is_loopback, parse_challenge
 
 
@@ -25,3 +26,16 @@ def test_basic_challenge_and_empty() -> None:
 ])
 def test_is_loopback(host: str, loop: bool) -> None:
     assert is_loopback(host) is loop
+
+
+@pytest.mark.parametrize(("header", "target"), [
+    ('</v2/a/tags/list?n=2&last=b>; rel="next"', "/v2/a/tags/list?n=2&last=b"),
+    ("</v2/a/tags/list?n=2>; rel=next", "/v2/a/tags/list?n=2"),
+    ('<a>; rel="prev", <b>; rel="next"', "b"),
+    ('<a>; title="x, y; rel=next"; rel="prev", <b>; rel="last next"', "b"),
+    ('<a>; rel="prev"; rel="next"', None),  # only the first rel counts
+    ('<a>; REL="Next"', "a"),
+    ("", None), ("garbage", None), ('<a>; rel="nextpage"', None), ("<http:x>; rel=next", "http:x"),
+])
+def test_next_link_parses_rfc8288(header: str, target: str | None) -> None:
+    assert registry.next_link(header) == target

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from urllib.parse import quote, quote_plus
 
@@ -73,3 +74,25 @@ def test_a_secret_that_is_not_utf8_is_registered_and_masked() -> None:
     secrets.register(value)
     assert secrets.mask(f"x {value} y") == f"x {secrets.MASK} y"
     secrets.clear()
+
+
+@pytest.mark.parametrize("form", [
+    re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(SECRET, safe="")),
+    re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote_plus(SECRET)),
+    json.dumps(SECRET)[1:-1].replace("/", "\\/"),
+], ids=["percent-lowercase", "form-lowercase", "json-escaped-slash"])
+def test_lowercase_percent_encoding_and_json_escaped_slash_are_masked(form: str) -> None:
+    """Go and JavaScript write %2f, PHP and Java's JSON write \\/: neither was masked."""
+    assert form != SECRET
+    secrets.register(SECRET)
+    masked = secrets.mask(f"url={form}&x=1")
+    assert form not in masked and masked == f"url={secrets.MASK}&x=1"
+    assert leaks.found_in(form, SECRET) is not None
+
+
+def test_non_ascii_secret_in_json_either_way_is_masked() -> None:
+    secret = "pässwörd/ключ"
+    secrets.register(secret)
+    for text in (json.dumps(secret), json.dumps(secret, ensure_ascii=False),
+                 json.dumps(secret).replace("/", "\\/")):
+        assert secrets.mask(text) == f'"{secrets.MASK}"', text

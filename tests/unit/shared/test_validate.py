@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipes_common import log, validate
+from pipes_common import log, validate, variables
 from pipes_common.errors import PipeError
 from pipes_common.validate import Context
 
@@ -70,6 +70,12 @@ def test_a_boolean_with_a_line_break_is_named() -> None:
     ("https://u:p@api.example.com", False), ("https://api.example.com/?q=1", False),
     ("https://api.example.com/a/../b", False), ("https://bad_host", False),
     ("https://api.example.com:99999", False),
+    # issue 20: plain http only to loopback, no encoded dot segment, no port 0
+    ("HTTP://evil.example.com", False), ("http://127.0.0.1.evil.example.com", False),
+    ("http://2130706433:9000", False), ("http://[::ffff:127.0.0.2]:9", True),
+    ("http://[::ffff:10.0.0.1]:9", False), ("https://api.example.com/%2e%2E/x", False),
+    ("https://api.example.com/a/%2e/b", False), ("http://127.0.0.1:0", False),
+    ("http://127.0.0.2:9000", True),
 ])
 def test_urls(tmp_path: Path, value: str, ok: bool) -> None:
     assert (validate.Url().problem("U", value, ctx(tmp_path)) is None) == ok
@@ -163,3 +169,15 @@ def test_templates_are_checked_before_they_are_filled(tmp_path: Path) -> None:
         with pytest.raises(PipeError) as err:
             validate.check_values({}, rules, {"BRANCH_NAME": value}, tmp_path)
         assert err.value.message.startswith(start), err.value.message
+
+
+@pytest.mark.parametrize("count", ["²", "٣", "³", "1²", "-1", "1e3", "0x10"])
+def test_count_of_unicode_digits_is_one_clear_line(count: str) -> None:
+    """str.isdigit accepts '²' (int refuses it: a traceback) and '٣' (int reads it as 3)."""
+    env = {"ITEMS_COUNT": count, "ITEMS_0": "a"}
+    with pytest.raises(PipeError) as err:
+        validate.check_raw(SCHEMA, validate.Rules(), env)
+    assert err.value.message.startswith("ITEMS_COUNT must be a whole number")
+    with pytest.raises(PipeError) as err:
+        variables.load(SCHEMA, env)
+    assert err.value.message.startswith("ITEMS_COUNT must be a whole number")

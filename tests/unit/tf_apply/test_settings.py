@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pipes_common import secrets
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 from pipes_common.variables import load
@@ -177,3 +178,18 @@ def test_code_insights_proxy_defaults_to_the_pipe_host(tmp_path: Path) -> None:
     Docker host, as bitbucket-pipes-toolkit's CodeInsights has it for pipes."""
     assert make(tmp_path).api_proxy == "http://host.docker.internal:29418"
     assert make(tmp_path, BITBUCKET_API_PROXY="http://10.0.0.5:29418/").api_proxy == "http://10.0.0.5:29418"
+
+
+def test_vars_and_extra_args_values_are_masked(tmp_path: Path) -> None:
+    """VARS values were never registered for masking; EXTRA_ARGS may hold -var=name=value
+    (issue 20).  The step's own commit stays shown."""
+    commit = "c0ffee" * 6 + "abcd"
+    try:
+        make(tmp_path, VARS_COUNT="2", VARS_0="db_password=cnry0vars0value",
+             VARS_1=f"image_tag={commit}", EXTRA_ARGS_COUNT="1",
+             EXTRA_ARGS_0="-var=api_key=cnry0extra0value")
+        text = secrets.mask(f"TF_VAR_db_password=cnry0vars0value -var=api_key=cnry0extra0value "
+                            f"%22cnry0vars0value%22 {commit}")
+    finally:
+        secrets.clear()
+    assert "cnry0" not in text and commit in text
