@@ -76,9 +76,10 @@ def register(value: str | None) -> None:
 
 def register_assigned(items: Iterable[str] | None, public: Iterable[str | None] = ()) -> None:
     """Register what may hold a secret in ``name=value`` items (build arguments, Terraform
-    variables, options such as ``-var=name=value``): each item whole and each part after an
-    ``=``.  An item whose value is in ``public`` (the step's own commit, branch or tag, shown in
-    every log and never secret) is left out."""
+    variables, options such as ``-var=name=value``): each item whole, each part after an ``=``,
+    and the value itself when it may be a secret (:func:`_may_be_secret`: not a number or a
+    boolean, and at least 8 characters).  An item whose value is in ``public`` (the step's own
+    commit, branch or tag, shown in every log and never secret) is left out."""
     shown = {p for p in public if p}
     for item in items or []:
         parts = [item]
@@ -88,8 +89,21 @@ def register_assigned(items: Iterable[str] | None, public: Iterable[str | None] 
             parts.append(rest)
         if parts[-1] in shown:
             continue
-        for part in parts:
+        for part in parts[:-1]:
             register(part)
+        if _may_be_secret(parts[-1]):
+            register(parts[-1])
+
+
+# a value given as name=value that is a number, a boolean or shorter than this is taken for
+# configuration (replicas=3, region=nyc3, debug=true): masking it would hide every "3", "nyc3" or
+# "true" in the log; the whole "name=value" is still masked
+_ASSIGNED_MIN_LEN = 8
+_PLAIN = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?|true|false|yes|no|on|off|null", re.IGNORECASE)
+
+
+def _may_be_secret(value: str) -> bool:
+    return len(value) >= _ASSIGNED_MIN_LEN and not _PLAIN.fullmatch(value)
 
 
 def clear() -> None:

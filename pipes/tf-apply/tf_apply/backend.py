@@ -65,10 +65,11 @@ def plugin_cache_dir(s: Settings) -> Path:
 
 
 def written_folders(s: Settings) -> list[Path]:
-    """The folders inside the build directory that the pipe and Terraform write to."""
+    """The folders inside the build directory that Terraform writes to (``.do-pipes``, where every
+    pipe writes, is checked for all of them when the pipe starts: ``runner.start``)."""
     data = s.working_dir / ".terraform"
     return [s.clone_dir / ".terraform.d", plugin_cache_dir(s), data, data / "providers",
-            data / "modules", s.clone_dir / ".do-pipes"]
+            data / "modules"]
 
 
 def refuse_links(s: Settings) -> None:

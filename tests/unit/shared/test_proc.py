@@ -85,6 +85,17 @@ def test_register_assigned_takes_every_part_after_an_equals_sign() -> None:
     assert secrets.mask("b") == "b"  # too short to mask
 
 
+def test_register_assigned_leaves_configuration_values_readable() -> None:
+    """replicas=3, region=nyc3, debug=true: numbers, booleans and values under 8 characters are
+    configuration, and masking them would hide every "3", "nyc3" or "true" in the log; the whole
+    name=value is still masked."""
+    secrets.register_assigned(["region=nyc3", "debug=true", "replicas=12345678", "db_password=s3cr3t-value"])
+    assert secrets.mask("endpoint https://nyc3.digitaloceanspaces.com, debug true, 12345678") == \
+        "endpoint https://nyc3.digitaloceanspaces.com, debug true, 12345678"
+    assert secrets.mask("region=nyc3") == secrets.MASK
+    assert secrets.mask("password s3cr3t-value") == f"password {secrets.MASK}"
+
+
 def test_child_env_is_an_allow_list() -> None:
     source = {"PATH": "/bin", "HOME": "/root", "LANG": "C.UTF-8", "HTTPS_PROXY": "http://p:3128",
               "SSL_CERT_FILE": "/etc/ca.pem", "DIGITALOCEAN_ACCESS_TOKEN": "dop_v1_x",

@@ -156,8 +156,7 @@ def test_plan_signing_key_too_short(tmp_path: Path) -> None:
     assert make(tmp_path, PLAN_SIGNING_KEY="x" * 32).signing_key == "x" * 32
 
 
-@pytest.mark.parametrize("link", [".terraform.d", ".terraform.d/plugin-cache", "infra/.terraform",
-                                  ".do-pipes"])
+@pytest.mark.parametrize("link", [".terraform.d", ".terraform.d/plugin-cache", "infra/.terraform"])
 def test_committed_plugin_cache_symlink_redirects_writes(tmp_path: Path, link: str) -> None:
     build = tmp_path / "build"
     (build / "infra").mkdir(parents=True)
