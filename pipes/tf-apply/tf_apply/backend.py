@@ -6,25 +6,25 @@ environment: ``-backend-config`` values are written into ``.terraform/`` and int
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipes_common import proc
 from pipes_common.errors import PipeError
 
 from .settings import Settings
 
-# the only variables of the pipe's own environment that reach Terraform (everything else it gets
-# is set below from the settings): the system's, proxies and CA certificates, and Terraform's log
-# level. Pipe variables (BITBUCKET_ACCESS_TOKEN, PLAN_SIGNING_KEY, ...) and the step's BITBUCKET_*
-# never do: a configuration's data "external" or local-exec could read them.
-PASSED = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE",
-                    "SSL_CERT_DIR", "AWS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
-                    "http_proxy", "https_proxy", "no_proxy", "TF_LOG", "TF_LOG_CORE",
-                    "TF_LOG_PROVIDER"})
-# and every variable of these families: the credentials Terraform itself reads for a private
-# module or provider registry (TF_TOKEN_<host>), which a team sets for Terraform on purpose
-PASSED_PREFIXES = ("TF_TOKEN_",)
+# what of the pipe's own environment reaches Terraform besides the system's, the proxies and the CA
+# files (proc.BASE_ENV); everything else it gets is set below from the settings. Pipe variables
+# (BITBUCKET_ACCESS_TOKEN, PLAN_SIGNING_KEY, ...) and the step's BITBUCKET_* never do: a
+# configuration's data "external" or local-exec could read them. TF_TOKEN_<host> are the
+# credentials Terraform itself reads for a private module or provider registry, set for it on purpose.
+ALLOW = ("AWS_CA_BUNDLE", "TF_LOG", "TF_LOG_CORE", "TF_LOG_PROVIDER", "TF_TOKEN_*")
+
+
+def passed(name: str) -> bool:
+    """Whether the pipe's environment variable ``name`` reaches Terraform."""
+    return name in proc.BASE_ENV or name in ALLOW or name.startswith("TF_TOKEN_")
 
 
 def _hcl(value: str | bool) -> str:
@@ -84,11 +84,8 @@ def refuse_links(s: Settings) -> None:
 
 
 def terraform_env(s: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Terraform's environment, from an allow-list (:data:`PASSED`, :data:`PASSED_PREFIXES`) and the
-    settings."""
-    source = os.environ if base is None else base
-    env = {k: v for k, v in source.items() if k in PASSED or k.startswith(PASSED_PREFIXES)}
-    env.update({
+    """Terraform's environment, from an allow-list (:data:`ALLOW`) and the settings."""
+    settings = {
         "AWS_ACCESS_KEY_ID": s.access_key,
         "AWS_SECRET_ACCESS_KEY": s.secret_key,
         # Terraform >= 1.11.2 sends and checks new-style checksums that S3-compatible stores reject
@@ -98,9 +95,9 @@ def terraform_env(s: Settings, base: Mapping[str, str] | None = None) -> dict[st
         "TF_INPUT": "0",
         "CHECKPOINT_DISABLE": "1",
         "TF_PLUGIN_CACHE_DIR": str(plugin_cache_dir(s)),
-    })
+    }
     if s.do_token:
-        env["DIGITALOCEAN_TOKEN"] = s.do_token
+        settings["DIGITALOCEAN_TOKEN"] = s.do_token
     for name, value in s.tf_vars.items():
-        env[f"TF_VAR_{name}"] = value
-    return env
+        settings[f"TF_VAR_{name}"] = value
+    return proc.child_env(settings, ALLOW, source=base)
