@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pipes_common import imageref
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 
@@ -135,7 +136,7 @@ class Settings:
             pull_request = PullRequestOptions(
                 workspace, slug, _text(values.get("BRANCH_NAME")), reviewers,
                 bool(values["CLOSE_SOURCE_BRANCH"]))
-        registry = _registry_auth(values, promoting)
+        registry = _registry_auth(values, promoting, _named_hosts(req))
         return cls(
             remote=remote, branch=str(values["BRANCH"]), mode=mode, delivery=delivery,
             promoting=promoting, paths=paths, from_paths=from_paths, targets=targets, names=names,
@@ -183,7 +184,15 @@ def _api_auth(values: dict[str, Any], delivery: str) -> ApiAuth | None:
     return ApiAuth(url, token) if token else None
 
 
-def _registry_auth(values: dict[str, Any], promoting: bool) -> RegistryAuth | None:
+def _named_hosts(req: Requested) -> tuple[str, ...]:
+    """The registry hosts of the images the user named (IMAGE, IMAGES), not of a hand-off."""
+    names = [req.image or "", *(item.strip().partition("=")[0] for item in req.images)]
+    found = [imageref.split_domain(name) for name in names if name]
+    return tuple(sorted({where[0] for where in found if where is not None}))
+
+
+def _registry_auth(values: dict[str, Any], promoting: bool,
+                   hosts: tuple[str, ...]) -> RegistryAuth | None:
     """The registry credentials that turn the check of tags and digests on (as build-push's)."""
     token = _text(values.get("DIGITALOCEAN_ACCESS_TOKEN"))
     username, api_url = _text(values.get("REGISTRY_USERNAME")), _text(values.get("DIGITALOCEAN_API_URL"))
@@ -197,7 +206,7 @@ def _registry_auth(values: dict[str, Any], promoting: bool) -> RegistryAuth | No
     if promoting:
         raise PipeError("DIGITALOCEAN_ACCESS_TOKEN is set but a promotion asks no registry (the "
                         "reference deployed in FROM_PATHS is copied as it is): drop it")
-    return RegistryAuth(token, username, api_url)
+    return RegistryAuth(token, username, api_url, hosts)
 
 
 def _helm_keys(items: Any) -> tuple[str, ...]:
