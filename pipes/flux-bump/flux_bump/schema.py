@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pipes_common import imageref, sshkey, validate
 from pipes_common.bitbucket import DEFAULT_API_URL
@@ -110,6 +110,25 @@ def _pull_request_repo(values: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _remote_option(values: Mapping[str, Any]) -> str | None:
+    """A user or host of GITOPS_REPO that ssh would read as an option (``-oProxyCommand=...``)."""
+    url = str(values.get("GITOPS_REPO") or "")
+    if "://" in url:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return None  # the URL rule says what is wrong
+        user, host = unquote(parts.username or ""), parts.hostname or ""
+    else:
+        user, _, rest = url.partition("@")
+        host = rest.partition(":")[0]
+    if user.startswith("-") or host.startswith("-"):
+        return ("GITOPS_REPO has a user or host starting with '-', which ssh would take as an "
+                "option: give the clone URL as Bitbucket shows it, e.g. "
+                "git@bitbucket.org:acme/gitops.git")
+    return None
+
+
 RULES = validate.Rules(variables={
     "GITOPS_REPO": validate.GitUrl(echo=False),
     "BRANCH": validate.Pattern(max_len=255, regex="(?!-)" + BRANCH_RE.strip("^$"),
@@ -153,6 +172,7 @@ RULES = validate.Rules(variables={
                              "authenticates with SSH_KEY): use an https URL or drop " + name)
       for name in ("GIT_USERNAME", "GIT_PASSWORD")),
     validate.template("BRANCH_NAME", BRANCH_FIELDS),
+    _remote_option,
     _pull_request_repo,
 ])
 

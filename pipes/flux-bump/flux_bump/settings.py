@@ -18,6 +18,7 @@ from . import auth, message, promote
 from .gitrepo import Identity
 from .references import Target
 from .registrycheck import RegistryAuth
+from .schema import BRANCH_FIELDS
 from .targets import Requested, targets_from
 
 KEY_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
@@ -113,12 +114,21 @@ class Settings:
         commit_message = _text(values.get("COMMIT_MESSAGE"))
         if commit_message:
             message.check_template(commit_message)
+        branch_name = _text(values.get("BRANCH_NAME"))
+        if branch_name:
+            message.check_template(branch_name, "BRANCH_NAME", BRANCH_FIELDS)
         reviewers = _reviewers(values.get("REVIEWERS"))
         for name in ("REVIEWERS", "BRANCH_NAME"):
             if values.get(name) and delivery != "pull-request":
                 raise PipeError(f"{name} is only used with MODE pull-request: drop it, or set MODE "
                                 "pull-request")
         clone_dir = Path(values["CLONE_DIR"]).resolve() if values.get("CLONE_DIR") else None
+        build_dir = ctx.clone_dir.resolve()
+        if clone_dir is not None and (clone_dir == build_dir or build_dir in clone_dir.parents):
+            # symbolic links resolved: the GitOps repository's files would land among the
+            # application's, where later steps and pipes read .do-pipes/ and artifacts
+            raise PipeError(f"CLONE_DIR {clone_dir} is inside the build directory {build_dir}: "
+                            "give a folder outside it (e.g. /tmp/gitops), or drop CLONE_DIR")
         if clone_dir is not None and clone_dir.exists() and any(clone_dir.iterdir()):
             raise PipeError(f"CLONE_DIR {clone_dir} is not empty: give an empty or missing folder")
         git_auth = GitAuth(
@@ -134,7 +144,7 @@ class Settings:
         if delivery == "pull-request":
             workspace, slug = _repo_path(remote)
             pull_request = PullRequestOptions(
-                workspace, slug, _text(values.get("BRANCH_NAME")), reviewers,
+                workspace, slug, branch_name, reviewers,
                 bool(values["CLOSE_SOURCE_BRANCH"]))
         registry = _registry_auth(values, promoting, _named_hosts(req))
         return cls(
