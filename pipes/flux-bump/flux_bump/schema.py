@@ -62,6 +62,9 @@ SCHEMA: Schema = {
         "type": "string", "empty": False, "maxlength": 1024,
         "meta": {"secret": True, "hint": "pass a DigitalOcean API token with registry read scope "
                                          "as a secured variable"}},
+    "REGISTRY_HOST": {"type": "string", "empty": False, "maxlength": 260,
+                      "meta": {"hint": "give the registry host[:port] build-push pushes to, e.g. "
+                                       "registry.digitalocean.com"}},
     "REGISTRY_USERNAME": {"type": "string", "empty": False, "maxlength": 256,
                           "meta": {"hint": "leave it unset for DOCR (the token is the username)"}},
     "DIGITALOCEAN_API_URL": {"type": "string", "empty": False, "maxlength": 1024,
@@ -155,6 +158,7 @@ RULES = validate.Rules(variables={
     "GIT_USERNAME": validate.Pattern(regex=r"[^\s:]+", what="holds a space or ':'"),
     "GIT_PASSWORD": validate.Token(),
     **sshkey.RULES,
+    "REGISTRY_HOST": validate.Host(max_len=260),
     "COMMIT_MESSAGE": validate.Text(max_len=10_000, multiline=True),
     "BRANCH_NAME": validate.Pattern(max_len=200, regex=r"[^\s~^:?*\[\\]+",
                                     what="holds characters a branch name cannot have"),

@@ -195,7 +195,8 @@ def _api_auth(values: dict[str, Any], delivery: str) -> ApiAuth | None:
 
 
 def _named_hosts(req: Requested) -> tuple[str, ...]:
-    """The registry hosts of the images the user named (IMAGE, IMAGES), not of a hand-off."""
+    """The registry hosts of the images the user named (IMAGE, IMAGES), not of a hand-off (the
+    registries DIGITALOCEAN_ACCESS_TOKEN may go to, with DOCR's and REGISTRY_HOST)."""
     names = [req.image or "", *(item.strip().partition("=")[0] for item in req.images)]
     found = [imageref.split_domain(name) for name in names if name]
     return tuple(sorted({where[0] for where in found if where is not None}))
@@ -206,8 +207,10 @@ def _registry_auth(values: dict[str, Any], promoting: bool,
     """The registry credentials that turn the check of tags and digests on (as build-push's)."""
     token = _text(values.get("DIGITALOCEAN_ACCESS_TOKEN"))
     username, api_url = _text(values.get("REGISTRY_USERNAME")), _text(values.get("DIGITALOCEAN_API_URL"))
+    registry_host = _text(values.get("REGISTRY_HOST"))
     if not token:
-        for name, value in (("REGISTRY_USERNAME", username), ("DIGITALOCEAN_API_URL", api_url)):
+        for name, value in (("REGISTRY_USERNAME", username), ("DIGITALOCEAN_API_URL", api_url),
+                            ("REGISTRY_HOST", registry_host)):
             if value:
                 raise PipeError(f"{name} is set but DIGITALOCEAN_ACCESS_TOKEN is not: it only "
                                 "goes with the token (the registry check); set the token or "
@@ -216,6 +219,9 @@ def _registry_auth(values: dict[str, Any], promoting: bool,
     if promoting:
         raise PipeError("DIGITALOCEAN_ACCESS_TOKEN is set but a promotion asks no registry (the "
                         "reference deployed in FROM_PATHS is copied as it is): drop it")
+    if registry_host:  # as build-push takes it: host[:port], an https:// and a final / tolerated
+        host = registry_host.removeprefix("https://").removeprefix("http://").rstrip("/")
+        hosts = tuple(sorted({*hosts, host}))
     return RegistryAuth(token, username, api_url, hosts)
 
 

@@ -105,7 +105,7 @@ def test_the_token_never_goes_to_a_registry_only_the_handoff_names(
         make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
         build_dir: Path, attacker: Recorder) -> None:
     """Even a genuine hand-off naming a registry other than DOCR gets no token: only DOCR or a
-    registry the user named in IMAGE or IMAGES does."""
+    registry the user named in REGISTRY_HOST, IMAGE or IMAGES does."""
     image = f"{attacker.host}/acme/web"
     repo = make_repo(_kustomization(image))
     head = repo.head()
@@ -117,8 +117,11 @@ def test_the_token_never_goes_to_a_registry_only_the_handoff_names(
     assert attacker.seen == []
     assert repo.head() == head
 
-    # named by the user, the same registry is asked (the user's choice)
-    named = run_local("flux-bump", flux_env(repo.http_url, IMAGE=image, TAG="1.4.2",
-                                            DIGITALOCEAN_ACCESS_TOKEN=TOKEN), build_dir)
-    assert named.code == 1, named.output
-    assert attacker.seen != []
+    # named by the user (REGISTRY_HOST, or IMAGE), the same registry is asked: the user's choice
+    for named in ({"REGISTRY_HOST": attacker.host, "IMAGE": "<unset>", "TAG": "<unset>"},
+                  {"IMAGE": image, "TAG": "1.4.2"}):
+        attacker.clear()
+        run = run_local("flux-bump", flux_env(repo.http_url, DIGITALOCEAN_ACCESS_TOKEN=TOKEN,
+                                              **named), build_dir)
+        assert run.code == 1, run.output
+        assert "not on DOCR" not in run.output and attacker.seen != []
