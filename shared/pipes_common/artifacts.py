@@ -6,6 +6,12 @@ to ``.do-pipes/<pipe>.env`` (:func:`outputs.publish`), and a step that lists ``.
 ``artifacts:`` hands that file to the later steps.  :func:`read` turns it back into the pipe's
 typed outputs, so that a later step's pipe can default to them exactly as it does in the same step.
 The file holds the last run of the pipe in that step only.
+
+A file of the build directory can also come from the repository: a commit can hold a
+``.do-pipes/build-push.env`` naming another image, registry or digest.  So the file is used only
+when git does not track it (and no symbolic link leads to it), and when it carries the build
+number and commit of this very run (``BUILD_PUSH_BUILD_NUMBER``, ``BUILD_PUSH_SOURCE_COMMIT``):
+build-push writes both, a file from another pipeline run or from an older build-push is refused.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from dataclasses import fields
 from typing import Any
 
 from .bitbucket import StepContext
-from .handoff import HandoffError, T
+from .handoff import HandoffError, T, check_bound, check_untracked
 from .outputs import dotenv_file, env_name
 
 
@@ -38,6 +44,7 @@ def read(ctx: StepContext, cls: type[T], instead: str) -> T | None:
     path = dotenv_file(ctx, cls.PIPE)
     if not path.is_file():
         return None
+    check_untracked(ctx, path, cls.PIPE, instead)
     try:
         pairs: dict[str, str] = {}
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -52,8 +59,10 @@ def read(ctx: StepContext, cls: type[T], instead: str) -> T | None:
                 kwargs[f.name] = _value(str(f.type), pairs[key])
             elif f.default is f.default_factory:  # both MISSING: the key is required
                 raise ValueError(f"{key} is missing")
-        return cls(**kwargs)
+        outputs = cls(**kwargs)
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise HandoffError(f"The {cls.PIPE} outputs at {path} (from an earlier step's artifacts) "
                            f"cannot be used ({err}): pass .do-pipes/** as artifacts of the step "
                            f"that ran {cls.PIPE}, or {instead}") from None
+    check_bound(ctx, outputs, path, required=True, instead=instead)
+    return outputs

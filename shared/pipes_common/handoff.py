@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from . import proc
 from .bitbucket import StepContext
 from .errors import PipeError
 from .fsutil import atomic_write
@@ -58,6 +60,8 @@ class BuildPushOutputs:
     skipped: bool              # the commit was already in the registry: no build
     image_id: str = ""         # the local image id; "" when nothing was built
     version: str = ""          # the version tag pushed for the git tag (v1.4.2 -> 1.4.2), else ""
+    build_number: str = ""     # the pipeline run that wrote them (BITBUCKET_BUILD_NUMBER) ...
+    source_commit: str = ""    # ... and its commit (BITBUCKET_COMMIT): see :func:`check_bound`
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {"image": self.image, "tags": list(self.tags), "digest": self.digest,
@@ -65,6 +69,8 @@ class BuildPushOutputs:
         if self.image_id:
             out["image_id"] = self.image_id
         out["version"] = self.version
+        out["build_number"] = self.build_number
+        out["source_commit"] = self.source_commit
         return out
 
 
@@ -166,6 +172,83 @@ def write(ctx: StepContext, outputs: Outputs, pipe_version: str) -> Path | None:
     return atomic_write(path, text, root=path.parent)
 
 
+# -- trust -------------------------------------------------------------------------------------
+# The hand-off files sit in the build directory (the shared storage folder is
+# $BITBUCKET_CLONE_DIR/.bitbucket/pipelines/generated/pipeline/pipes, the artifacts file is
+# .do-pipes/<pipe>.env), where a commit can put a file of the same name.  A pipe's outputs are
+# never repository content: a file git tracks is refused, and the artifacts file must carry the
+# build number and commit of this run (:func:`check_bound`).
+BOUND = ("build_number", "source_commit")  # the fields that bind outputs to their pipeline run
+
+
+def tracked(root: Path, path: Path) -> bool | None:
+    """Whether git tracks ``path`` in the repository at ``root`` (the build directory): False
+    when it does not or ``root`` is no git repository, None when git cannot tell (git missing, a
+    path through a symbolic link)."""
+    root = root.resolve()
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return None
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C",
+           "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+           "GIT_CEILING_DIRECTORIES": str(root.parent)}
+    try:
+        res = proc.run(["git", "-c", f"safe.directory={root}", "-C", str(root), "ls-files", "-z",
+                        "--", f":(literal){rel.as_posix()}"], env=env, check=False, timeout=60)
+    except (OSError, subprocess.SubprocessError, PipeError):
+        return None
+    if res.ok:
+        return bool(res.stdout.strip("\0"))
+    if "not a git repository" in res.stderr:
+        return False
+    return None
+
+
+def check_untracked(ctx: StepContext, path: Path, pipe: str, instead: str) -> None:
+    """:class:`HandoffError` when ``path`` may be repository content: a file of the build
+    directory that git tracks, or reached through a symbolic link inside the build directory.
+    A file outside the build directory is not repository content."""
+    clone = Path(os.path.abspath(ctx.clone_dir))
+    root = clone.resolve()
+    path = Path(os.path.abspath(path))
+    linked = any(p.is_symlink() for p in (path, *path.parents) if clone in p.parents)
+    resolved = path.resolve()
+    if not linked and root not in resolved.parents:
+        return
+    state = None if linked else tracked(root, resolved)
+    if state is False:
+        return
+    why = ("is tracked by git: repository content, which never stands for a pipe's outputs"
+           if state else "may be repository content (reached through a symbolic link, or git "
+           "cannot tell whether it tracks it)")
+    raise HandoffError(f"The {pipe} outputs at {path} {why}: remove it from the repository "
+                       f"(git rm --cached, and ignore .do-pipes/), or {instead}")
+
+
+def check_bound(ctx: StepContext, outputs: Any, path: Path, required: bool, instead: str) -> None:
+    """:class:`HandoffError` unless ``outputs`` carry this run's build number and commit (only
+    when they carry them at all, unless ``required``; a run outside Pipelines, with neither,
+    matches outputs that carry neither)."""
+    if not all(hasattr(outputs, name) for name in BOUND):
+        return
+    build, commit = outputs.build_number, outputs.source_commit
+    if (build, commit) == (ctx.build_number or "", ctx.commit or ""):
+        return
+    pipe = outputs.PIPE
+    if not (build or commit):
+        if not required:
+            return
+        raise HandoffError(f"The {pipe} outputs at {path} do not say which build wrote them "
+                           f"(no {pipe} build number or commit: an older {pipe}, or not {pipe} at "
+                           f"all): update {pipe} in the step that runs it, or {instead}")
+    raise HandoffError(f"The {pipe} outputs at {path} were written by another run (build "
+                       f"{build or '?'}, commit {commit[:12] or '?'}; this is build "
+                       f"{ctx.build_number or '?'}, commit {(ctx.commit or '?')[:12]}): pass "
+                       f".do-pipes/** as artifacts of this pipeline's step that ran {pipe}, "
+                       f"or {instead}")
+
+
 # -- reading ---------------------------------------------------------------------------------
 _CHECKS: dict[str, tuple[str, Any]] = {
     "str": ("a string", lambda v: isinstance(v, str)),
@@ -251,6 +334,14 @@ def load(path: Path, cls: type[T], instead: str) -> T:
                            f"earlier in this step, or {instead}") from None
 
 
+def _trusted(ctx: StepContext, path: Path, cls: type[T], instead: str) -> T:
+    """:func:`load` of a file that is not repository content, written by this run if it says."""
+    check_untracked(ctx, path, cls.PIPE, instead)
+    outputs = load(path, cls, instead)
+    check_bound(ctx, outputs, path, required=False, instead=instead)
+    return outputs
+
+
 def read_all(ctx: StepContext, cls: type[T], instead: str) -> list[T]:
     """What every run of a pipe of kind ``cls`` handed over earlier in this step, oldest first
     (one item per run; ``[]`` when none).  The folder chosen is the one :func:`read` chooses; a
@@ -264,7 +355,7 @@ def read_all(ctx: StepContext, cls: type[T], instead: str) -> list[T]:
     runs = sorted((chosen.parent / RUNS_DIR).glob("*.json"))  # named by time written
     if not runs:  # written by a release without run files: the last run only
         return [latest]
-    return [load(p, cls, instead) for p in runs]
+    return [_trusted(ctx, p, cls, instead) for p in runs]
 
 
 def read(ctx: StepContext, cls: type[T], instead: str) -> T | None:
@@ -278,7 +369,7 @@ def read(ctx: StepContext, cls: type[T], instead: str) -> T | None:
     found = candidates(shared, cls.PIPE)
     for path in found:
         if not _foreign(path):
-            return load(path, cls, instead)
+            return _trusted(ctx, path, cls, instead)
     if found:
         return load(found[0], cls, instead)  # raises: another suite's file
     legacy = _legacy(shared, cls.PIPE)

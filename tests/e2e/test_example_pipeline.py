@@ -142,7 +142,7 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
                        "BUILD_ARGS": [f"BASE_IMAGE={base_image}"], "NETWORK": "host"},
         "tf-apply": {"SPACES_ENDPOINT": moto_s3.url, "BITBUCKET_API_URL": bitbucket_api.url},
         "flux-bump": {"GITOPS_REPO": git_http.url(gitops_name), "BITBUCKET_API_URL": bitbucket_api.url,
-                      "DIGITALOCEAN_API_URL": do_api.url},
+                      "DIGITALOCEAN_API_URL": do_api.url, "REGISTRY_HOST": registry.host},
     }
     # the file's own values stay: the test bed replaces only the GitOps repository's address
     assert {name for pipe in testbed.values() for name in pipe} & variables_named(config) == {"GITOPS_REPO"}

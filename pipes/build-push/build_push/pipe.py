@@ -311,8 +311,8 @@ def publish(ctx: StepContext, s: Settings, done: Outcome) -> None:
     outputs.publish(ctx, BuildPushOutputs(
         image=s.image, tags=tuple(s.tag_plan.tags), digest=done.digest,
         ref=f"{s.image}@{done.digest}" if done.digest else f"{s.image}:{s.tag_plan.tags[0]}",
-        skipped=done.skipped, image_id=done.image_id, version=s.tag_plan.version_tag or ""),
-        __version__)
+        skipped=done.skipped, image_id=done.image_id, version=s.tag_plan.version_tag or "",
+        build_number=ctx.build_number or "", source_commit=ctx.commit or ""), __version__)
 
 
 def summary(s: Settings, done: Outcome, seconds: float) -> str:

@@ -43,6 +43,10 @@ class Remote:
         return self.url
 
 
+_OPTION = ("GITOPS_REPO has a user or host starting with '-', which ssh would take as an option: "
+           "give the clone URL as Bitbucket shows it, e.g. git@bitbucket.org:acme/gitops.git")
+
+
 def parse_remote(url: str) -> Remote:
     """Parse GITOPS_REPO; raises PipeError naming the variable and the accepted forms."""
     url = url.strip()
@@ -56,6 +60,8 @@ def parse_remote(url: str) -> Remote:
         password = unquote(parts.password) if parts.password else None
         if password:
             secrets.register(password)
+        if (user or "").startswith("-") or parts.hostname.startswith("-"):
+            raise PipeError(_OPTION)
         netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
         if parts.scheme == "ssh" and user:
             netloc = f"{user}@{netloc}"
@@ -64,6 +70,8 @@ def parse_remote(url: str) -> Remote:
     if "@" in url and ":" in url.split("@", 1)[1]:
         user, rest = url.split("@", 1)
         host, path = rest.split(":", 1)
+        if user.startswith("-") or host.startswith("-"):
+            raise PipeError(_OPTION)
         if user and host and path.strip("/") and " " not in url:
             return Remote(url, "ssh", host, path, user)
     raise PipeError(hint)

@@ -149,20 +149,49 @@ def pr_title(message: str) -> str:
     return title
 
 
+OWNER_TRAILER = "Flux-Bump-Branch"  # on every commit pushed to a pull-request branch: its name
+
+
+def marked(message: str, branch: str) -> str:
+    """The commit message for the pull-request branch ``branch``: ``message`` with the trailer
+    line that says the pipe made the branch (``Flux-Bump-Branch: <branch>``)."""
+    return f"{message.rstrip()}\n\n{OWNER_TRAILER}: {branch}\n"
+
+
+def check_owned(git: Git, branch: str, tip: str, named: bool) -> None:
+    """Refuse to move ``branch`` (at ``tip``) unless this pipe made it: its last commit carries
+    ``Flux-Bump-Branch: <branch>``.  A branch of the default name (``named`` False: not from
+    BRANCH_NAME) whose last commit has no such line was made by an earlier release."""
+    git.fetch_branch(branch)
+    values = git.trailer(tip, OWNER_TRAILER)
+    if values == [branch] or (not values and not named):
+        return
+    what = "BRANCH_NAME gives" if named else "The pull-request branch is"
+    raise PipeError(f"{what} '{branch}', a branch that exists in {git.remote.display} and that "
+                    f"flux-bump did not make (its last commit {tip[:12]} has no "
+                    f"'{OWNER_TRAILER}: {branch}' line): give the pull request a branch of its "
+                    "own, e.g. BRANCH_NAME: flux-bump/{name}-{tag}, or delete that branch if it "
+                    "is a leftover")
+
+
 def pull_request(git: Git, root: Path, target_branch: str, branch: str,
                  result: engine.Result, message: str, client: BitbucketClient,
                  workspace: str, slug: str, reviewers: Sequence[str] = (),
-                 close_source_branch: bool = True, existing: PullRequest | None = None) -> Delivered:
+                 close_source_branch: bool = True, existing: PullRequest | None = None,
+                 named: bool = False) -> Delivered:
     """Commit onto ``branch``, a branch of our own, and open its pull request, or update
-    ``existing``, the open one (looked up before anything was pushed).  An existing branch is
-    moved forward, never forced: the new commit has the old tip as a parent (see
-    :meth:`Git.onto_branch`).  When the pull request cannot be opened, a branch this run created
-    is deleted again (a plain deletion of our own branch): nothing is left half done."""
+    ``existing``, the open one (looked up before anything was pushed).  An existing branch must
+    be ours (:func:`check_owned`: ``named`` when BRANCH_NAME gave it) and is moved forward,
+    never forced: the new commit has the old tip as a parent (see :meth:`Git.onto_branch`).
+    When the pull request cannot be opened, a branch this run created is deleted again, only
+    while it still holds what this run pushed (a lease): nothing is left half done."""
     log = get_logger()
     title, body = pr_title(message), message.partition("\n")[2].strip()
-    engine.write(root, result)
-    commit = git.commit([c.path for c in result.changes], message)
     tip = git.remote_tip(branch)
+    if tip is not None:
+        check_owned(git, branch, tip, named)
+    engine.write(root, result)
+    commit = git.commit([c.path for c in result.changes], marked(message, branch))
     pushed: str | None = commit
     if tip is not None:
         pushed = git.onto_branch(commit, branch, tip)
@@ -186,12 +215,13 @@ def pull_request(git: Git, root: Path, target_branch: str, branch: str,
     except PipeError as err:
         if tip is not None:  # the branch was there before this run: not ours to delete
             raise
-        if git.delete_branch(branch):
+        if git.delete_branch(branch, commit):
             after = ("the API may have opened the pull request all the same: a re-run finds it "
                      "and updates it" if isinstance(err, Transient) and existing is None
                      else "nothing is left behind")
             raise PipeError(f"{err.message}; the branch {branch} pushed for it was deleted "
                             f"again, {after}", err.exit_code) from None
-        raise PipeError(f"{err.message}; deleting the branch {branch} pushed for it failed "
-                        "too: delete it by hand", err.exit_code) from None
+        raise PipeError(f"{err.message}; the branch {branch} pushed for it was not deleted (it "
+                        f"moved since {commit[:12]} was pushed, or the server refused): check it "
+                        "and delete it by hand", err.exit_code) from None
     return Delivered(commit, result, 1, pr=pr, branch=branch)

@@ -20,7 +20,7 @@ from yaml.nodes import MappingNode, ScalarNode
 
 from . import markers
 from .references import DocScan, Found, Target, collect_markers, plan_document, policies_naming
-from .yamldoc import EditError, Insert, Plan, Replace, apply, compose, mapping_get
+from .yamldoc import AliasBomb, EditError, Insert, Plan, Replace, TooDeep, apply, compose, mapping_get
 
 SUFFIXES = (".yaml", ".yml")
 NAMES = ("Kustomization",)
@@ -144,6 +144,8 @@ def _parse(rel: str, text: str) -> list[DocScan] | str:
     """The document scans of ``text``, or why it is skipped."""
     try:
         docs = compose(text)
+    except (AliasBomb, TooDeep) as err:
+        return f"{rel}: not read: {err}"
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -274,14 +274,24 @@ class Git:
                 return sha
         return None
 
+    def fetch_branch(self, branch: str) -> None:
+        """Fetch the tip commit of ``branch`` (shallow, trees only) as ``origin/<branch>``."""
+        self.git("fetch", "--quiet", "--depth", "1", "--no-tags", "--filter=blob:none", "origin",
+                 f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
+
+    def trailer(self, commit: str, key: str) -> list[str]:
+        """The values of the ``key:`` trailer lines of ``commit``'s message (fetched already)."""
+        out = self.git("log", "-1", f"--format=%(trailers:key={key},valueonly,separator=%x00)",
+                       commit).stdout
+        return [v.strip() for v in out.strip("\n").split("\0") if v.strip()]
+
     def onto_branch(self, commit: str, branch: str, tip: str) -> str | None:
         """``commit`` (made on the target branch) as a fast-forward of ``branch`` at ``tip``, so
         that updating the branch needs no force: a commit with the tree of ``commit`` and the
         parents ``tip`` and ``commit``'s parent.  Its merge base with the target branch is that
         parent, so the pull request shows exactly the edit.  None when ``tip`` already has that
         tree (nothing to push)."""
-        self.git("fetch", "--quiet", "--depth", "1", "--no-tags", "--filter=blob:none", "origin",
-                 f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
+        self.fetch_branch(branch)
         tree = self.git("rev-parse", f"{commit}^{{tree}}").stdout.strip()
         if self.git("rev-parse", f"{tip}^{{tree}}").stdout.strip() == tree:
             return None
@@ -300,11 +310,13 @@ class Git:
             raise PipeError(f"git commit failed: {secrets.mask(res.stderr.strip()[-300:])}")
         return self.head()
 
-    def delete_branch(self, branch: str) -> bool:
-        """Delete ``branch`` on the server (a plain deletion, never a forced update): only for
-        the pull-request branch this run created.  Whether it is gone."""
-        res = self.git("push", "--porcelain", "--no-verify", "origin", f":refs/heads/{branch}",
-                       check=False)
+    def delete_branch(self, branch: str, pushed: str) -> bool:
+        """Delete ``branch`` on the server only while it still points at ``pushed``, the commit
+        this run created it with (a lease: if anyone moved it since, it is left alone; never a
+        forced update).  Whether it is gone."""
+        ref = f"refs/heads/{branch}"
+        res = self.git("push", "--porcelain", "--no-verify", f"--force-with-lease={ref}:{pushed}",
+                       "origin", f":{ref}", check=False)
         return res.ok
 
     def push(self, local: str, branch: str, force: bool = False) -> tuple[bool, bool, str]:

@@ -44,10 +44,20 @@ def fields(target: Target | Sequence[Target], result: Result, commit: str | None
 
 def check_template(template: str, variable: str = "COMMIT_MESSAGE",
                    names: Sequence[str] = FIELDS) -> None:
-    for _, name, _, _ in _parse(template, variable):
-        if name is not None and name not in names:
-            raise PipeError(f"{variable} uses {{{name}}}, which is not a field: use "
+    """Only plain ``{field}`` names: a format spec or a conversion (``{tag:>9999999999}``,
+    ``{tag!r}``) is refused before anything is filled in, since a spec can make the text of any
+    size."""
+    for _, name, spec, conversion in _parse(template, variable):
+        if name is None:
+            continue
+        if name not in names:
+            raise PipeError(f"{variable} uses {{{name[:40]}}}, which is not a field: use "
                             f"{', '.join('{' + f + '}' for f in names)} (write {{{{ }}}} for braces)")
+        if spec or conversion:
+            extra = (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise PipeError(f"{variable} uses {{{name}{extra[:40]}}}: a format spec or conversion "
+                            f"is not allowed; write the plain field {{{name}}} (and {{{{ }}}} for "
+                            "braces)")
     _format(template, dict.fromkeys(names, "x"), variable)  # a bad conversion or spec fails now
 
 

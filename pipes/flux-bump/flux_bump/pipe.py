@@ -196,7 +196,8 @@ def _pull_request(s: Settings, git: Git, scanner: Scanner, result: engine.Result
         existing = ready.client.find_open(pr.workspace, pr.slug, branch)
     done = deliver.pull_request(git, git.root, s.branch, branch, result, scanner.message(result),
                                 ready.client, pr.workspace, pr.slug, pr.reviewers,
-                                pr.close_source_branch, existing)
+                                pr.close_source_branch, existing,
+                                named=pr.branch_name is not None)
     assert done.pr is not None
     _publish(s, done.commit, result, done.branch, done.pr.url, done.pr.id)
     verb = "Opened" if done.pr.created else "Updated the open"

@@ -4,7 +4,11 @@ Only with registry credentials (``DIGITALOCEAN_ACCESS_TOKEN``, as build-push tak
 DigitalOcean Container Registry the token buys short-lived read-only credentials through the
 DigitalOcean API; any other registry takes ``REGISTRY_USERNAME`` (default: the token) and the
 token.  The registry is the one the image name starts with.  Nothing is written when a tag is
-missing or points at another digest than the one to write."""
+missing or points at another digest than the one to write.
+
+The token (or the credentials it buys) goes to DOCR, or to a registry the user named in
+REGISTRY_HOST, IMAGE or IMAGES; never to a registry that only a hand-off (build-push's outputs)
+names."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -27,6 +31,7 @@ class RegistryAuth:
     token: str                    # DIGITALOCEAN_ACCESS_TOKEN
     username: str | None = None   # REGISTRY_USERNAME (other registries; default: the token)
     api_url: str | None = None    # DIGITALOCEAN_API_URL (set: the DigitalOcean API is asked)
+    hosts: tuple[str, ...] = ()   # REGISTRY_HOST and the registries of IMAGE / IMAGES (the user's)
 
 
 def _client(host: str, repo: str, creds: RegistryAuth) -> RegistryClient:
@@ -79,6 +84,12 @@ def verify(targets: Sequence[Target], creds: RegistryAuth) -> list[Target]:
                             "spell the image with its registry (e.g. "
                             "registry.digitalocean.com/acme/web), or unset DIGITALOCEAN_ACCESS_TOKEN")
         host, repo = where
+        if host != DOCR_HOST and host not in creds.hosts:
+            raise PipeError(f"IMAGE: {t.image} (from build-push's outputs) is not on DOCR "
+                            f"({DOCR_HOST}), and DIGITALOCEAN_ACCESS_TOKEN only goes to DOCR, to "
+                            "REGISTRY_HOST or to the registry of an IMAGE or IMAGES you set: set "
+                            f"REGISTRY_HOST: {host} (the registry build-push pushes to), or IMAGE "
+                            "and TAG, or unset DIGITALOCEAN_ACCESS_TOKEN to write without the check")
         client = clients.get(host) or clients.setdefault(host, _client(host, repo, creds))
         tag, found = t.tag, _head(client, repo, t.tag, t.image)
         if found is None and pushed_version(t.tag) != t.tag:

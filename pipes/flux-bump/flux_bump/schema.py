@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pipes_common import imageref, sshkey, validate
 from pipes_common.bitbucket import DEFAULT_API_URL
@@ -62,6 +62,9 @@ SCHEMA: Schema = {
         "type": "string", "empty": False, "maxlength": 1024,
         "meta": {"secret": True, "hint": "pass a DigitalOcean API token with registry read scope "
                                          "as a secured variable"}},
+    "REGISTRY_HOST": {"type": "string", "empty": False, "maxlength": 260,
+                      "meta": {"hint": "give the registry host[:port] build-push pushes to, e.g. "
+                                       "registry.digitalocean.com"}},
     "REGISTRY_USERNAME": {"type": "string", "empty": False, "maxlength": 256,
                           "meta": {"hint": "leave it unset for DOCR (the token is the username)"}},
     "DIGITALOCEAN_API_URL": {"type": "string", "empty": False, "maxlength": 1024,
@@ -110,6 +113,25 @@ def _pull_request_repo(values: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _remote_option(values: Mapping[str, Any]) -> str | None:
+    """A user or host of GITOPS_REPO that ssh would read as an option (``-oProxyCommand=...``)."""
+    url = str(values.get("GITOPS_REPO") or "")
+    if "://" in url:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return None  # the URL rule says what is wrong
+        user, host = unquote(parts.username or ""), parts.hostname or ""
+    else:
+        user, _, rest = url.partition("@")
+        host = rest.partition(":")[0]
+    if user.startswith("-") or host.startswith("-"):
+        return ("GITOPS_REPO has a user or host starting with '-', which ssh would take as an "
+                "option: give the clone URL as Bitbucket shows it, e.g. "
+                "git@bitbucket.org:acme/gitops.git")
+    return None
+
+
 RULES = validate.Rules(variables={
     "GITOPS_REPO": validate.GitUrl(echo=False),
     "BRANCH": validate.Pattern(max_len=255, regex="(?!-)" + BRANCH_RE.strip("^$"),
@@ -136,6 +158,7 @@ RULES = validate.Rules(variables={
     "GIT_USERNAME": validate.Pattern(regex=r"[^\s:]+", what="holds a space or ':'"),
     "GIT_PASSWORD": validate.Token(),
     **sshkey.RULES,
+    "REGISTRY_HOST": validate.Host(max_len=260),
     "COMMIT_MESSAGE": validate.Text(max_len=10_000, multiline=True),
     "BRANCH_NAME": validate.Pattern(max_len=200, regex=r"[^\s~^:?*\[\\]+",
                                     what="holds characters a branch name cannot have"),
@@ -154,6 +177,7 @@ RULES = validate.Rules(variables={
                              "authenticates with SSH_KEY): use an https URL or drop " + name)
       for name in ("GIT_USERNAME", "GIT_PASSWORD")),
     validate.template("BRANCH_NAME", BRANCH_FIELDS),
+    _remote_option,
     _pull_request_repo,
 ])
 

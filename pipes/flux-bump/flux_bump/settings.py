@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pipes_common import imageref
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 
@@ -17,6 +18,7 @@ from . import auth, message, promote
 from .gitrepo import Identity
 from .references import Target
 from .registrycheck import RegistryAuth
+from .schema import BRANCH_FIELDS
 from .targets import Requested, targets_from
 
 KEY_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
@@ -112,12 +114,21 @@ class Settings:
         commit_message = _text(values.get("COMMIT_MESSAGE"))
         if commit_message:
             message.check_template(commit_message)
+        branch_name = _text(values.get("BRANCH_NAME"))
+        if branch_name:
+            message.check_template(branch_name, "BRANCH_NAME", BRANCH_FIELDS)
         reviewers = _reviewers(values.get("REVIEWERS"))
         for name in ("REVIEWERS", "BRANCH_NAME"):
             if values.get(name) and delivery != "pull-request":
                 raise PipeError(f"{name} is only used with MODE pull-request: drop it, or set MODE "
                                 "pull-request")
         clone_dir = Path(values["CLONE_DIR"]).resolve() if values.get("CLONE_DIR") else None
+        build_dir = ctx.clone_dir.resolve()
+        if clone_dir is not None and (clone_dir == build_dir or build_dir in clone_dir.parents):
+            # symbolic links resolved: the GitOps repository's files would land among the
+            # application's, where later steps and pipes read .do-pipes/ and artifacts
+            raise PipeError(f"CLONE_DIR {clone_dir} is inside the build directory {build_dir}: "
+                            "give a folder outside it (e.g. /tmp/gitops), or drop CLONE_DIR")
         if clone_dir is not None and clone_dir.exists() and any(clone_dir.iterdir()):
             raise PipeError(f"CLONE_DIR {clone_dir} is not empty: give an empty or missing folder")
         git_auth = GitAuth(
@@ -133,9 +144,9 @@ class Settings:
         if delivery == "pull-request":
             workspace, slug = _repo_path(remote)
             pull_request = PullRequestOptions(
-                workspace, slug, _text(values.get("BRANCH_NAME")), reviewers,
+                workspace, slug, branch_name, reviewers,
                 bool(values["CLOSE_SOURCE_BRANCH"]))
-        registry = _registry_auth(values, promoting)
+        registry = _registry_auth(values, promoting, _named_hosts(req))
         return cls(
             remote=remote, branch=str(values["BRANCH"]), mode=mode, delivery=delivery,
             promoting=promoting, paths=paths, from_paths=from_paths, targets=targets, names=names,
@@ -183,12 +194,23 @@ def _api_auth(values: dict[str, Any], delivery: str) -> ApiAuth | None:
     return ApiAuth(url, token) if token else None
 
 
-def _registry_auth(values: dict[str, Any], promoting: bool) -> RegistryAuth | None:
+def _named_hosts(req: Requested) -> tuple[str, ...]:
+    """The registry hosts of the images the user named (IMAGE, IMAGES), not of a hand-off (the
+    registries DIGITALOCEAN_ACCESS_TOKEN may go to, with DOCR's and REGISTRY_HOST)."""
+    names = [req.image or "", *(item.strip().partition("=")[0] for item in req.images)]
+    found = [imageref.split_domain(name) for name in names if name]
+    return tuple(sorted({where[0] for where in found if where is not None}))
+
+
+def _registry_auth(values: dict[str, Any], promoting: bool,
+                   hosts: tuple[str, ...]) -> RegistryAuth | None:
     """The registry credentials that turn the check of tags and digests on (as build-push's)."""
     token = _text(values.get("DIGITALOCEAN_ACCESS_TOKEN"))
     username, api_url = _text(values.get("REGISTRY_USERNAME")), _text(values.get("DIGITALOCEAN_API_URL"))
+    registry_host = _text(values.get("REGISTRY_HOST"))
     if not token:
-        for name, value in (("REGISTRY_USERNAME", username), ("DIGITALOCEAN_API_URL", api_url)):
+        for name, value in (("REGISTRY_USERNAME", username), ("DIGITALOCEAN_API_URL", api_url),
+                            ("REGISTRY_HOST", registry_host)):
             if value:
                 raise PipeError(f"{name} is set but DIGITALOCEAN_ACCESS_TOKEN is not: it only "
                                 "goes with the token (the registry check); set the token or "
@@ -197,7 +219,10 @@ def _registry_auth(values: dict[str, Any], promoting: bool) -> RegistryAuth | No
     if promoting:
         raise PipeError("DIGITALOCEAN_ACCESS_TOKEN is set but a promotion asks no registry (the "
                         "reference deployed in FROM_PATHS is copied as it is): drop it")
-    return RegistryAuth(token, username, api_url)
+    if registry_host:  # as build-push takes it: host[:port], an https:// and a final / tolerated
+        host = registry_host.removeprefix("https://").removeprefix("http://").rstrip("/")
+        hosts = tuple(sorted({*hosts, host}))
+    return RegistryAuth(token, username, api_url, hosts)
 
 
 def _helm_keys(items: Any) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -26,6 +27,86 @@ class EditError(Exception):
     """An edit that cannot be made exactly (the file is then left alone)."""
 
 
+# Aliases share nodes, so a few hundred bytes of anchors and aliases (an "alias bomb") compose
+# quickly into a graph that expands into millions of nodes; the comparison after an edit
+# (:func:`_flatten`) walks it expanded.  A text whose aliases add more than this many nodes to
+# the ones written out is refused: real manifests use a handful of aliases, if any.
+MAX_ALIAS_EXPANSION = 100_000
+
+
+class AliasBomb(yaml.YAMLError):
+    """A text whose aliases expand beyond :data:`MAX_ALIAS_EXPANSION` nodes."""
+
+    def __str__(self) -> str:
+        return (f"its aliases expand to more than {MAX_ALIAS_EXPANSION} nodes beyond those "
+                "written (a YAML alias bomb?)")
+
+
+# The composers nest a call per level of nesting (libyaml's overflows the C stack at some ten
+# thousand levels: a crash, not an error); flow brackets nest cheaply, so they are counted first.
+MAX_DEPTH = 500
+
+
+class TooDeep(yaml.YAMLError):
+    """A text nested deeper than :data:`MAX_DEPTH` levels."""
+
+    def __str__(self) -> str:
+        return f"it is nested more than {MAX_DEPTH} levels deep"
+
+
+_OPEN = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken)
+_CLOSE = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)
+
+
+def check_depth(text: str, loader: Any) -> None:
+    """Raise :class:`TooDeep` when the flow collections of ``text`` nest deeper than
+    :data:`MAX_DEPTH` (block nesting that deep needs megabytes of indentation)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for token in yaml.scan(text, Loader=loader):
+        if isinstance(token, _OPEN):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise TooDeep()
+        elif isinstance(token, _CLOSE):
+            depth -= 1
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+def check_aliases(docs: list[Node]) -> None:
+    """Raise :class:`AliasBomb` when ``docs`` expanded (every alias followed, as
+    :func:`_flatten` walks them) have more than :data:`MAX_ALIAS_EXPANSION` nodes beyond the
+    distinct ones.  Linear in the distinct nodes (each node's expanded size computed once)."""
+    size: dict[int, int] = {}
+    limit = MAX_ALIAS_EXPANSION
+    for doc in docs:
+        stack: list[tuple[Node, bool]] = [(doc, False)]
+        while stack:
+            node, done = stack.pop()
+            key = id(node)
+            if done:
+                size[key] = 1 + sum(size.get(id(c), 1) for c in _children(node))
+                if size[key] > limit + len(size):
+                    raise AliasBomb()
+                continue
+            if key in size:
+                continue
+            size[key] = 1  # in progress: a cycle counts once
+            stack.append((node, True))
+            stack.extend((c, False) for c in _children(node) if id(c) not in size)
+    total = sum(size[id(doc)] for doc in docs)
+    if total - len(size) > limit:
+        raise AliasBomb()
+
+
 # libyaml's composer (when PyYAML has it) is several times faster and gives the same character
 # positions, except after a byte-order mark (it does not count it): such a text, rare, takes the
 # Python one.  The result is checked after every edit all the same (see :func:`apply`).
@@ -35,7 +116,10 @@ _FAST = getattr(yaml, "CSafeLoader", None)
 def compose(text: str) -> list[Node]:
     """Every document of ``text`` as a node tree with positions (raises ``yaml.YAMLError``)."""
     loader = _FAST if _FAST is not None and "\ufeff" not in text else yaml.SafeLoader
-    return [doc for doc in yaml.compose_all(text, Loader=loader) if doc is not None]
+    check_depth(text, loader)  # raises TooDeep, a yaml.YAMLError
+    docs = [doc for doc in yaml.compose_all(text, Loader=loader) if doc is not None]
+    check_aliases(docs)  # raises AliasBomb, a yaml.YAMLError
+    return docs
 
 
 def value_span(text: str, node: ScalarNode) -> tuple[int, int]:

@@ -50,8 +50,9 @@ def test_a_pull_request_that_cannot_be_opened_leaves_no_branch(
 
 
 @pytest.mark.parametrize(("variables", "needle"), [
-    ({"COMMIT_MESSAGE": "Bump {image!x}"}, "COMMIT_MESSAGE is not a valid template"),
-    ({"COMMIT_MESSAGE": "Bump {tag:d}"}, "COMMIT_MESSAGE is not a valid template"),
+    ({"COMMIT_MESSAGE": "Bump {image!x}"}, "COMMIT_MESSAGE uses {image!x}: a format spec or "
+                                           "conversion is not allowed"),
+    ({"COMMIT_MESSAGE": "Bump {tag:d}"}, "COMMIT_MESSAGE uses {tag:d}: a format spec"),
     ({"COMMIT_MESSAGE": "Bump {nope}"}, "COMMIT_MESSAGE uses {nope}, which is not a field"),
     ({"BRANCH_NAME": "flux-bump/{tag}.lock", "MODE": "pull-request"},
      "BRANCH_NAME gives 'flux-bump/2.0.0.lock', which is not a valid branch name"),

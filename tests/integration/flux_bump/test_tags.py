@@ -75,7 +75,8 @@ def test_build_push_outputs_from_an_earlier_step_and_a_rerun(
     came as an artifact (written here by the same code build-push writes it with)."""
     repo = make_repo(_kustomization(WEB))
     outputs.publish(StepContext.from_env({"BITBUCKET_CLONE_DIR": str(build_dir)}), BuildPushOutputs(
-        image=WEB, tags=VERSION_TAGS, digest=DIGEST, ref=f"{WEB}@{DIGEST}", skipped=False), "0.2.0")
+        image=WEB, tags=VERSION_TAGS, digest=DIGEST, ref=f"{WEB}@{DIGEST}", skipped=False,
+        build_number="42", source_commit="c0ffee" * 6 + "abcd"), "0.2.0")  # flux_env's run
     assert not (build_dir / SHARED_STORAGE).exists()
     env = flux_env(repo.http_url, IMAGE="<unset>", TAG="<unset>", BITBUCKET_TAG="v1.4.2",
                    PIN_DIGEST="true")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from flux_bump import deliver, engine
+from flux_bump.auth import Remote
 from flux_bump.bbapi import PullRequest
 from flux_bump.references import Target
 from pipes_common.errors import PipeError
@@ -51,6 +52,16 @@ class FakeGit:
         return PipeError(f"explained: {stderr}")
 
     existing: str | None = None  # the pull-request branch's tip on the server, if it exists
+    owner: list[str] = field(default_factory=list)  # its tip's Flux-Bump-Branch trailer values
+    remote: Remote = field(default_factory=lambda: Remote("https://h/acme/gitops.git", "https", "h",
+                                                          "/acme/gitops.git"))
+
+    def fetch_branch(self, branch: str) -> None:
+        self.calls.append(("fetch_branch", branch))
+
+    def trailer(self, commit: str, key: str) -> list[str]:
+        assert key == "Flux-Bump-Branch"
+        return self.owner
 
     def remote_tip(self, branch: str) -> str | None:
         self.calls.append(("remote_tip", branch))
@@ -62,8 +73,8 @@ class FakeGit:
 
     deleted: list[str] = field(default_factory=list)
 
-    def delete_branch(self, branch: str) -> bool:
-        self.calls.append(("delete_branch", branch))
+    def delete_branch(self, branch: str, pushed: str) -> bool:
+        self.calls.append(("delete_branch", branch, pushed))
         self.deleted.append(branch)
         return True
 
@@ -175,10 +186,12 @@ class Client:
 
 
 def open_pr(git: FakeGit, repo: tuple[Path, engine.Result], client: Client,
-            existing: PullRequest | None = None, message: str = "Bump web\n\nbody") -> deliver.Delivered:
+            existing: PullRequest | None = None, message: str = "Bump web\n\nbody",
+            branch: str | None = None) -> deliver.Delivered:
     root, result = repo
-    return deliver.pull_request(git, root, "main", deliver.pr_branch("reg.io/web", "2.0.0"),  # type: ignore[arg-type]
-                                result, message, client, "acme", "gitops", existing=existing)  # type: ignore[arg-type]
+    return deliver.pull_request(git, root, "main", branch or deliver.pr_branch("reg.io/web", "2.0.0"),  # type: ignore[arg-type]
+                                result, message, client, "acme", "gitops", existing=existing,  # type: ignore[arg-type]
+                                named=branch is not None)
 
 
 @pytest.mark.parametrize("existing", [None, "old-tip"])
@@ -210,8 +223,10 @@ def test_a_pull_request_that_cannot_be_opened_deletes_the_branch_it_pushed(
     with pytest.raises(PipeError, match=f"refused \\(403\\); the branch {branch} pushed for it "
                                         "was deleted again"):
         open_pr(git, repo, Client(fail="refused (403)"))
-    assert [c[0] for c in git.calls] == ["commit", "remote_tip", "push", "delete_branch"]
+    assert [c[0] for c in git.calls] == ["remote_tip", "commit", "push", "delete_branch"]
     assert git.deleted == [branch]
+    # a lease on the commit pushed: a branch someone moved since is left alone
+    assert git.calls[-1] == ("delete_branch", branch, "c1")
 
 
 def test_a_branch_that_was_there_before_is_not_deleted(repo: tuple[Path, engine.Result]) -> None:
@@ -226,3 +241,37 @@ def test_an_empty_title_stops_before_the_commit(repo: tuple[Path, engine.Result]
     with pytest.raises(PipeError, match="COMMIT_MESSAGE gives an empty first line"):
         open_pr(git, repo, Client(), message="\n\nonly a body")
     assert git.calls == []
+
+
+def test_every_pull_request_commit_says_which_branch_it_was_made_for(
+        repo: tuple[Path, engine.Result]) -> None:
+    git = FakeGit()
+    open_pr(git, repo, Client())
+    branch = deliver.pr_branch("reg.io/web", "2.0.0")
+    assert git.calls[1] == ("commit", ("a.yaml",), f"Bump web\n\nbody\n\nFlux-Bump-Branch: {branch}\n")
+
+
+@pytest.mark.parametrize(("owner", "named"), [
+    ([], True),                         # production: someone else's branch, no trailer
+    (["flux-bump/web-1"], True),        # made by the pipe for another branch, then merged there
+    (["flux-bump/web-1"], False),
+])
+def test_branch_name_naming_a_branch_someone_else_owns_is_refused(
+        repo: tuple[Path, engine.Result], owner: list[str], named: bool) -> None:
+    git = FakeGit(existing="their-tip", owner=owner)
+    branch = "production" if named else None
+    client = Client()
+    with pytest.raises(PipeError, match=r"'(production|flux-bump/web-2\.0\.0-[0-9a-f]{8})', a "
+                                        r"branch that exists in .* that flux-bump did not make"):
+        open_pr(git, repo, client, branch=branch)
+    assert [c[0] for c in git.calls] == ["remote_tip", "fetch_branch"]  # nothing committed or pushed
+    assert client.calls == []
+
+
+@pytest.mark.parametrize(("owner", "named"), [(["production"], True), ([], False)])
+def test_a_branch_the_pipe_made_is_moved_forward(repo: tuple[Path, engine.Result],
+                                                 owner: list[str], named: bool) -> None:
+    """Its own trailer, or (default name only) a branch of an earlier release without one."""
+    git = FakeGit(existing="old-tip", owner=owner)
+    done = open_pr(git, repo, Client(), branch="production" if named else None)
+    assert done.commit == "c1-after-old-tip"

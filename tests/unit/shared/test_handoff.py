@@ -55,7 +55,8 @@ def test_the_dotenv_keys_are_the_documented_ones(tmp_path: Path) -> None:
     outputs.publish(step(tmp_path, "build-push"), BUILT, "1.0.0")
     names = [line.split("=", 1)[0] for line in (tmp_path / ".do-pipes/build-push.env").read_text().splitlines()]
     assert names == ["BUILD_PUSH_IMAGE", "BUILD_PUSH_TAGS", "BUILD_PUSH_DIGEST", "BUILD_PUSH_REF",
-                     "BUILD_PUSH_SKIPPED", "BUILD_PUSH_IMAGE_ID", "BUILD_PUSH_VERSION"]
+                     "BUILD_PUSH_SKIPPED", "BUILD_PUSH_IMAGE_ID", "BUILD_PUSH_VERSION",
+                     "BUILD_PUSH_BUILD_NUMBER", "BUILD_PUSH_SOURCE_COMMIT"]
 
 
 def test_no_own_folder_writes_only_the_dotenv_file(tmp_path: Path) -> None:
