@@ -190,9 +190,8 @@ def tracked(root: Path, path: Path) -> bool | None:
         rel = path.relative_to(root)
     except ValueError:
         return None
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C",
-           "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
-           "GIT_CEILING_DIRECTORIES": str(root.parent)}
+    env = proc.child_env({"LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+                          "GIT_CEILING_DIRECTORIES": str(root.parent)})
     try:
         res = proc.run(["git", "-c", f"safe.directory={root}", "-C", str(root), "ls-files", "-z",
                         "--", f":(literal){rel.as_posix()}"], env=env, check=False, timeout=60)

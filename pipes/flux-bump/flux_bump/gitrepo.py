@@ -9,7 +9,6 @@ goes into writing thousands of files.  Servers without partial clone support ign
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ from pipes_common.log import get_logger
 from .auth import Credentials, Remote
 
 GREP_PATHSPECS = ("**/*.yaml", "**/*.yml", "**/Kustomization")
-PASS_THROUGH = ("PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "HTTPS_PROXY",
-                "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "TMPDIR")
+# what of the pipe's environment git gets besides the system's, proxies and CA files (proc.BASE_ENV)
+GIT_ALLOW = ("GIT_SSL_CAINFO",)
 _RETRYABLE = re.compile(r"non-fast-forward|fetch first|rejected|cannot lock ref|failed to update "
                         r"ref|stale info|incorrect old value|remote unpack failed", re.I)
 
@@ -83,16 +82,14 @@ class Git:
         self.signed = signed  # commit-tree ignores commit.gpgSign: it is told with -S
         self.remote = remote
         self.creds = creds
-        self.env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
-        self.env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        self.env.update({
+        self.env = proc.child_env({
             "HOME": str(home), "LANG": "C", "LC_ALL": "C",
             "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
             "GIT_AUTHOR_NAME": identity.name, "GIT_AUTHOR_EMAIL": identity.email,
             "GIT_COMMITTER_NAME": identity.name, "GIT_COMMITTER_EMAIL": identity.email,
             **creds.env,
             **(extra_env or {}),  # e.g. the commit signing configuration (signing.Signing.env)
-        })
+        }, GIT_ALLOW)
 
     def git(self, *args: str, check: bool = True, error: str | None = None,
             cwd: Path | None = None, input: str | None = None,
