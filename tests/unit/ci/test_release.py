@@ -120,30 +120,6 @@ def test_main_pushes_to_release_toml_unless_pointed_elsewhere(
     assert capsys.readouterr().out.endswith("✔ Released build-push 1.0.0 (digest not reported)\n")
 
 
-@pytest.mark.parametrize(("stderr", "found"), [
-    ("no such manifest: docker.io/dopipes/tf-apply:1.0.0", False),
-    # distribution's error for a repository the registry does not know yet (a first release)
-    ("errors:\nname unknown: repository name not known to registry", False),
-    ("errors:\nmanifest unknown: manifest unknown", False),
-])
-def test_a_version_not_in_the_registry_is_absent(monkeypatch: pytest.MonkeyPatch, stderr: str,
-                                                 found: bool) -> None:
-    import subprocess
-
-    monkeypatch.setattr(release, "docker", lambda args, capture=False: subprocess.CompletedProcess(
-        ["docker", *args], 1, "", stderr))
-    assert release.exists("docker.io/dopipes/tf-apply:1.0.0") is found
-
-
-def test_an_unclear_registry_answer_stops_the_release(monkeypatch: pytest.MonkeyPatch) -> None:
-    import subprocess
-
-    monkeypatch.setattr(release, "docker", lambda args, capture=False: subprocess.CompletedProcess(
-        ["docker", *args], 1, "", "unauthorized: incorrect username or password"))
-    with pytest.raises(release.ReleaseError, match=r"cannot tell whether .* exists: unauthorized"):
-        release.exists("docker.io/dopipes/tf-apply:1.0.0")
-
-
 def test_bad_tag_is_one_cross_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert release.main(["not-a-tag"]) == 1
     out = capsys.readouterr().out
