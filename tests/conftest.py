@@ -14,8 +14,16 @@ pytest_plugins = ["testbed.fixtures"]
 _HERE = Path(__file__).parent
 
 
+# the tests that use the Docker engine (the fixture, directly or through another one) run in one
+# pytest-xdist worker (./dev test: -n 2 --dist loadgroup): one engine, its data-root and its build
+# cache for the whole run, instead of one per worker with every pipe image built twice
+ENGINE_GROUP = "docker-engine"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if "docker_engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(ENGINE_GROUP))
         try:
             kind = Path(item.path).relative_to(_HERE).parts[0]
         except ValueError:
