@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import requests
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -66,15 +67,19 @@ def upload_blob(session: requests.Session, base: str, repo: str, data: bytes) ->
 
 
 def push_image(session: requests.Session, base: str, repo: str, tag: str,
-               media_type: str = OCI_MANIFEST) -> PushedImage:
-    """Push a new one-layer image as ``repo:tag``; ``media_type`` is OCI or Docker schema 2."""
+               media_type: str = OCI_MANIFEST, labels: dict[str, str] | None = None,
+               config: bytes | None = None) -> PushedImage:
+    """Push a new one-layer image as ``repo:tag``; ``media_type`` is OCI or Docker schema 2.
+    ``labels`` go into the image config; ``config`` replaces the whole config blob (any bytes:
+    the registry stores a config without reading it)."""
     oci = media_type == OCI_MANIFEST
     tar_bytes, layer = _layer()
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux",
-        "config": {"Cmd": ["/bin/true"]},
-        "rootfs": {"type": "layers", "diff_ids": [digest_of(tar_bytes)]},
-    }, sort_keys=True).encode()
+    if config is None:
+        config = json.dumps({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Cmd": ["/bin/true"], **({"Labels": labels} if labels is not None else {})},
+            "rootfs": {"type": "layers", "diff_ids": [digest_of(tar_bytes)]},
+        }, sort_keys=True).encode()
     layer_digest = upload_blob(session, base, repo, layer)
     config_digest = upload_blob(session, base, repo, config)
     manifest = json.dumps({
@@ -98,3 +103,22 @@ def tag_manifest(session: requests.Session, base: str, image: PushedImage, tag: 
     resp = session.put(f"{base}/v2/{image.repo}/manifests/{tag}", data=image.manifest,
                        timeout=30, headers={"Content-Type": image.media_type})
     assert resp.status_code == 201, (resp.status_code, resp.text)
+
+
+def push_index(session: requests.Session, base: str, repo: str, tag: str,
+               entries: list[tuple[PushedImage, dict[str, str]]]) -> str:
+    """Put an OCI image index of ``entries`` (each an image already pushed to ``repo`` and its
+    ``platform``, in this order) as ``repo:tag``, as BuildKit pushes an image with its attestation
+    manifest (platform ``unknown/unknown``); return the index's digest."""
+    index = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": image.media_type, "digest": image.digest,
+                       "size": len(image.manifest), "platform": platform}
+                      for image, platform in entries],
+    }, indent=3).encode()
+    resp = session.put(f"{base}/v2/{repo}/manifests/{tag}", data=index, timeout=30,
+                       headers={"Content-Type": OCI_INDEX})
+    assert resp.status_code == 201, (resp.status_code, resp.text)
+    assert resp.headers.get("Docker-Content-Digest") == digest_of(index)
+    return digest_of(index)

@@ -3,20 +3,28 @@
 a pipe container)."""
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import json
+import logging
 import os
 import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from pipes_common import handoff
+import pytest
+from pipes_common import handoff, httpclient, runner, secrets
+from pipes_common import log as plog
 from pipes_common.bitbucket import StepContext
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +90,43 @@ def run_local(pipe: str, env: Mapping[str, str], cwd: Path, timeout: float = 900
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=timeout, check=False)
     return PipeRun(proc.returncode, proc.stdout, time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class InProcessRun(PipeRun):
+    waits: list[float] = field(default_factory=list)  # what the HTTP client would have slept, in order
+
+
+def run_in_process(pipe: str, env: Mapping[str, str], cwd: Path) -> InProcessRun:
+    """The pipe's ``main`` in this process, as :func:`run_local` runs it (only ``env`` plus PATH and
+    friends set, in ``cwd``), but every wait of the shared HTTP client between two attempts
+    (``Retry-After``, backoff) recorded in ``waits`` instead of slept: the test asserts what the
+    pipe would have waited and never waits.  The environment, the working directory, the masked
+    secrets and the log level are restored afterwards."""
+    main = importlib.import_module(f"{PACKAGES[pipe]}.pipe").main
+    full = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
+    full.update(env)
+    waits: list[float] = []
+    saved_env, saved_cwd, saved_tmp = dict(os.environ), os.getcwd(), tempfile.tempdir
+    output = io.StringIO()
+    os.environ.clear()
+    os.environ.update(full)
+    os.chdir(cwd)
+    tempfile.tempdir = None  # from TMPDIR of ``env``, as a process would
+    started = time.monotonic()
+    try:
+        with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(output), \
+                contextlib.redirect_stderr(output):
+            patch.setattr(httpclient, "time", SimpleNamespace(sleep=waits.append))
+            code = runner.run(main)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        tempfile.tempdir = saved_tmp
+        plog.get_logger().setLevel(logging.INFO)
+        secrets.clear()
+    return InProcessRun(code, output.getvalue(), time.monotonic() - started, waits)
 
 
 # -- a pipe container, as Bitbucket starts it ----------------------------------------------------

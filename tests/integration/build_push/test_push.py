@@ -308,13 +308,22 @@ def test_plain_registry_never_calls_the_do_api(
 def test_a_cache_source_that_does_not_exist_is_passed_over(
         app_dir: Path, pipe_env: Callable[..., dict[str, str]], registry: LocalRegistry,
         docker_engine: object) -> None:
-    """CACHE_FROM naming an image the registry does not have: the build goes on without it."""
-    env = pipe_env(image="web-nocache", commit=new_commit(), CACHE_FROM_COUNT="1",
-                   CACHE_FROM_0=f"{registry.host}/acme/web-nocache:no-such-tag",
+    """CACHE_FROM naming an image the registry does not have: the build goes on without it.
+
+    The source is looked up (the registry answered 404 for its manifest: whoever asked, the engine's
+    pull, BuildKit's cache import or a check of the pipe's before the build) and the pipe names it
+    in its output; a pipe that ignored CACHE_FROM would do neither."""
+    missing = f"{registry.host}/acme/web-nocache:no-such-tag"
+    start = registry_log.offset(registry.log_path)
+    env = pipe_env(image="web-nocache", commit=new_commit(), CACHE_FROM_COUNT="1", CACHE_FROM_0=missing,
                    DOCKER_HOST=docker_engine.host)  # type: ignore[attr-defined]
     run = run_local("build-push", env, app_dir)
     assert run.code == 0, run.output
     assert "✔ Pushed" in run.output
+    seen = registry_log.requests_since(registry.log_path, registry.host, start)
+    lookups = [(r.method, r.status) for r in seen if r.uri == "/v2/acme/web-nocache/manifests/no-such-tag"]
+    assert lookups and all(status == 404 for _, status in lookups), lookups
+    assert [line for line in run.output.splitlines() if missing in line], run.output
 
 
 def test_classic_cache_from_on_another_registry_gets_no_credentials(

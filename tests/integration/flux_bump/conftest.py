@@ -168,9 +168,31 @@ fi
 """
 
 
+def hold_first_pushes(repo: GitopsRepo, writers: int) -> None:
+    """A pre-receive hook that holds each of the first ``writers`` pushes until all of them have
+    arrived: they were all made on the same tip, so exactly one lands and every other is rejected
+    and retried (later pushes pass at once)."""
+    hook = repo.path / "hooks" / "pre-receive"
+    hook.write_text(GATE_HOOK.format(writers=writers))
+    hook.chmod(0o755)
+
+
 def move_main_once(repo: GitopsRepo, add: tuple[str, str] | None = None) -> None:
     """A pre-receive hook that moves main once while the first push is received (with ``add``,
     the other commit adds the file ``add[0]`` holding the line ``add[1]``)."""
     hook = repo.path / "hooks" / "pre-receive"
     hook.write_text(ADD_ONCE_HOOK.format(path=add[0], line=add[1]) if add else MOVE_ONCE_HOOK)
     hook.chmod(0o755)
+
+
+GATE_HOOK = """#!/bin/sh
+# a gate: the first {writers} pushes wait here for one another (a push arriving later passes at once);
+# after 120 s the gate opens anyway, and the test's count of attempts fails instead of hanging
+mkdir -p gate
+mktemp gate/arrived.XXXXXX >/dev/null
+waited=0
+while [ "$(ls gate | wc -l)" -lt {writers} ] && [ "$waited" -lt 2400 ]; do
+  sleep 0.05
+  waited=$((waited + 1))
+done
+"""

@@ -10,7 +10,7 @@ from testbed.bitbucket_comments import open_pull_request
 from testbed.bitbucket_stub import BitbucketState, BitbucketStub
 from testbed.fixtures import canary
 from testbed.leaks import assert_absent
-from testbed.pipes import PipeRun
+from testbed.pipes import InProcessRun, PipeRun
 
 from .conftest import CONFIGS, Stack, assert_failed_cleanly
 
@@ -130,10 +130,17 @@ def test_refused_fails_with_one_line(stack: Stack, api: BitbucketStub, token: st
     _no_token(stack, used)
 
 
+def _plan_in_process(stack: Stack, api: BitbucketStub, token: str, **more: str) -> InProcessRun:
+    """:func:`_plan` in this process, the HTTP client's waits recorded instead of slept."""
+    return stack.run_in_process(**{"MODE": "plan", "BITBUCKET_PR_ID": str(PR), "BITBUCKET_ACCESS_TOKEN": token,
+                                   "BITBUCKET_API_URL": api.url, **more})
+
+
 def test_rate_limited_then_posted(stack: Stack, api: BitbucketStub, token: str) -> None:
     api.state.comments.faults += [(429, {"Retry-After": "1"})] * 2
-    run = _plan(stack, api, token, DEBUG="true")  # the retries logged, the token masked
+    run = _plan_in_process(stack, api, token, DEBUG="true")  # the retries logged, the token masked
     assert run.code == 0, run.output
+    assert run.waits == [1.0, 1.0]  # each Retry-After, honoured
     assert len(_raws(api)) == 1 and "created" in run.output
     assert [m for m, _, _ in api.state.comments.requests][:3] == ["GET", "GET", "GET"]
     _no_token(stack, token)
@@ -142,8 +149,9 @@ def test_rate_limited_then_posted(stack: Stack, api: BitbucketStub, token: str) 
 def test_rate_limited_throughout_is_one_warning(stack: Stack, api: BitbucketStub,
                                                 token: str) -> None:
     api.state.comments.faults += [(429, {"Retry-After": "1"})] * 6
-    run = _plan(stack, api, token)
+    run = _plan_in_process(stack, api, token)
     assert run.code == 0, run.output
+    assert run.waits == [1.0] * 5  # every retry waited as told, then the client gave up
     warnings = [line for line in run.output.splitlines() if "comment not posted" in line]
     assert len(warnings) == 1 and "429" in warnings[0], run.output
     assert _raws(api) == []

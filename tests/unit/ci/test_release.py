@@ -120,45 +120,35 @@ def test_main_pushes_to_release_toml_unless_pointed_elsewhere(
     assert capsys.readouterr().out.endswith("✔ Released build-push 1.0.0 (digest not reported)\n")
 
 
-@pytest.mark.parametrize(("stderr", "found"), [
-    ("no such manifest: docker.io/dopipes/tf-apply:1.0.0", False),
-    # distribution's error for a repository the registry does not know yet (a first release)
-    ("errors:\nname unknown: repository name not known to registry", False),
-    ("errors:\nmanifest unknown: manifest unknown", False),
-])
-def test_a_version_not_in_the_registry_is_absent(monkeypatch: pytest.MonkeyPatch, stderr: str,
-                                                 found: bool) -> None:
-    import subprocess
-
-    monkeypatch.setattr(release, "docker", lambda args, capture=False: subprocess.CompletedProcess(
-        ["docker", *args], 1, "", stderr))
-    assert release.exists("docker.io/dopipes/tf-apply:1.0.0") is found
-
-
-def test_an_unclear_registry_answer_stops_the_release(monkeypatch: pytest.MonkeyPatch) -> None:
-    import subprocess
-
-    monkeypatch.setattr(release, "docker", lambda args, capture=False: subprocess.CompletedProcess(
-        ["docker", *args], 1, "", "unauthorized: incorrect username or password"))
-    with pytest.raises(release.ReleaseError, match=r"cannot tell whether .* exists: unauthorized"):
-        release.exists("docker.io/dopipes/tf-apply:1.0.0")
-
-
 def test_bad_tag_is_one_cross_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert release.main(["not-a-tag"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("✖ 'not-a-tag' is not a release tag") and out.count("\n") == 1
 
 
+TEST_STEPS = ["Lint", "Unit tests", "Integration tests", "End-to-end tests"]
+
+
 def test_the_repository_pipeline_tests_then_releases_with_the_script() -> None:
     import yaml
 
     config = yaml.safe_load((REPO_ROOT / "bitbucket-pipelines.yml").read_text())
-    steps = [entry["step"] for entry in config["pipelines"]["tags"]["*-v*"]]
-    assert [s["name"] for s in steps] == ["Lint and test", "Release pipe images"]
-    assert any(line.startswith("./dev test") for line in steps[0]["script"])
-    assert 'python3 .ci/release.py "$BITBUCKET_TAG"' in steps[1]["script"]
-    assert [e["step"]["name"] for e in config["pipelines"]["default"]] == ["Lint and test"]
+    tests, release_step = config["pipelines"]["tags"]["*-v*"]
+    assert [e["step"]["name"] for e in tests["parallel"]] == TEST_STEPS
+    assert release_step["step"]["name"] == "Release pipe images"
+    assert 'python3 .ci/release.py "$BITBUCKET_TAG"' in release_step["step"]["script"]
+    (default,) = config["pipelines"]["default"]
+    assert [e["step"]["name"] for e in default["parallel"]] == TEST_STEPS
+    # together the parallel steps run what ./dev test runs: lint and every folder of tests
+    scripts = [" ".join(e["step"]["script"]) for e in default["parallel"]]
+    assert "./dev lint" in scripts[0]
+    for folder, script in zip(("tests/unit", "tests/integration", "tests/e2e"), scripts[1:], strict=True):
+        assert f"./dev test --no-lint {folder}" in script
+    assert {p.name for p in (REPO_ROOT / "tests").iterdir() if p.is_dir() and any(p.glob("**/test_*.py"))} \
+        == {"unit", "integration", "e2e"}
+    # the mutation check: a custom pipeline (the nightly schedule runs it on main)
+    (mutation,) = config["pipelines"]["custom"]["mutation"]
+    assert "./dev mutate" in mutation["step"]["script"]
     # every pipe's tag matches the tag pattern the release step runs on
     for pipe in (REPO_ROOT / "pipes").iterdir():
         if (pipe / "Dockerfile").is_file():
@@ -201,7 +191,7 @@ def docker_cli_rule(step: dict[str, Any], text: str) -> list[str]:
 
 def test_no_step_installs_a_docker_cli_over_the_mounted_one() -> None:
     steps = pipeline_steps()
-    assert set(steps) == {"test", "release"}
+    assert set(steps) == {"lint", "unit", "integration", "e2e", "mutation", "release"}
     for name, (step, text) in steps.items():
         assert docker_cli_rule(step, text) == [], name
 

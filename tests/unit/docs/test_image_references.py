@@ -97,7 +97,7 @@ def test_the_scan_sees_every_pipes_readme_reference() -> None:
 
 def test_the_release_step_logs_in_to_that_registry() -> None:
     config = yaml.safe_load((REPO_ROOT / "bitbucket-pipelines.yml").read_text())
-    step = next(e["step"] for e in config["pipelines"]["tags"]["*-v*"] if "release.py" in str(e["step"]))
+    step = next(e["step"] for e in config["pipelines"]["tags"]["*-v*"] if "release.py" in str(e.get("step")))
     logins = [line for line in step["script"] if re.search(r"\bdocker login\b", line)]
     assert len(logins) == 1, logins
     login = logins[0]

@@ -15,7 +15,12 @@ from docker.utils.build import exclude_paths
 from testbed.pipes import PACKAGES, PIPES, REPO_ROOT
 
 PIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[0-9][A-Za-z0-9.+!-]*")
-BUILD_STAGE = ("FROM ${BASE_IMAGE} AS build", "COPY . /src",
+# the pinned dependencies in a layer before the source (a change of the code rebuilds only the
+# layers from COPY . on), then the pipe and the shared library
+BUILD_STAGE = ("FROM ${BASE_IMAGE} AS build",
+               "COPY shared/image/install-pipe.sh pipes/{pipe}/requirements.txt /src/deps/",
+               'RUN ["sh", "/src/deps/install-pipe.sh", "--deps", "/src/deps/requirements.txt", "/opt/pipe"]',
+               "COPY . /src",
                'RUN ["sh", "/src/shared/image/install-pipe.sh", "/src/pipes/{pipe}", "/opt/pipe"]')
 
 
@@ -94,7 +99,7 @@ def test_the_dockerfile_builds_with_the_shared_recipe(pipe: str) -> None:
     lines = instructions(pipe)
     assert "ARG BASE_IMAGE=python:3.12-slim" in lines
     start = lines.index(BUILD_STAGE[0])
-    assert lines[start:start + 3] == [line.replace("{pipe}", pipe) for line in BUILD_STAGE]
+    assert lines[start:start + len(BUILD_STAGE)] == [line.replace("{pipe}", pipe) for line in BUILD_STAGE]
     assert lines.count(BUILD_STAGE[0]) == 1
     assert "COPY --from=build /opt/pipe /opt/pipe" in lines
     assert f"COPY pipes/{pipe}/pipe.yml /pipe.yml" in lines

@@ -2,7 +2,7 @@
 once per service, then one flux-bump for all their images)."""
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,11 +20,23 @@ def _out(image: str) -> BuildPushOutputs:
     return BuildPushOutputs(image=image, tags=("t1",), digest="", ref=f"{image}:t1", skipped=False)
 
 
-def test_every_run_oldest_first(tmp_path: Path) -> None:
+class _Clock:
+    """``datetime`` for :mod:`pipes_common.handoff`: ``now()`` is each of ``times`` in turn."""
+
+    def __init__(self, *times: datetime) -> None:
+        self.times = list(times)
+
+    def now(self, tz: object = None) -> datetime:
+        return self.times.pop(0)
+
+
+def test_every_run_oldest_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = _ctx(tmp_path)
+    # three runs in one process, one microsecond apart: the order is the time written, never chance
+    start = datetime(2026, 1, 2, 3, 4, 5, 999_999, tzinfo=UTC)
+    monkeypatch.setattr(handoff, "datetime", _Clock(*(start + timedelta(microseconds=n) for n in range(3))))
     for image in ("reg/web", "reg/api", "reg/web"):
         handoff.write(ctx, _out(image), "0.2.0")
-        time.sleep(0.002)
     runs = handoff.read_all(ctx, BuildPushOutputs, instead="set IMAGES")
     assert [r.image for r in runs] == ["reg/web", "reg/api", "reg/web"]
     # read() still gives the last run
