@@ -57,7 +57,7 @@ def test_push_then_skip(build_dir: Path, pipe_image: Callable[[str], str], pipe_
     assert any(seen.startswith("image tag ") for seen in built), built  # what a build looks like
     assert "✔ Pushed" in first.output
     assert registry.tags("acme/e2e-web") == sorted([f"sha-{commit[:7]}", "develop"])
-    outputs = read_handoff(build_dir, "build-push")
+    outputs = read_handoff(build_dir, "build-push", commit=commit)
     head = registry.get(f"/v2/acme/e2e-web/manifests/sha-{commit[:7]}", headers={"Accept": MANIFEST})
     assert outputs["digest"] == head.headers["Docker-Content-Digest"]
     assert outputs["digest"] in first.output

@@ -301,14 +301,16 @@ def run_pipe(command: PipeCommand, timeout: float = 900) -> PipeRun:
     return PipeRun(proc.returncode, proc.stdout, time.monotonic() - started)
 
 
-def read_handoff(build_dir: Path, pipe: str, name: str | None = None) -> dict[str, Any]:
+def read_handoff(build_dir: Path, pipe: str, name: str | None = None,
+                 commit: str | None = None) -> dict[str, Any]:
     """What a pipe left after its run in ``build_dir``: its hand-off to the pipes after it, read
-    as the next pipe reads it (``pipes_common.handoff.read``: the pipe storage folders), or
-    (``name``) another file of its outputs.  The one place tests know these locations."""
+    as the next pipe of the same step (of ``commit``) reads it (``pipes_common.handoff.read``: the
+    pipe storage folders), or (``name``) another file of its outputs.  The one place tests know
+    these locations."""
     if name is not None:
         data: dict[str, Any] = json.loads((build_dir / ".do-pipes" / name).read_text(encoding="utf-8"))
         return data
-    ctx = StepContext.from_env(bitbucket_env(build_dir))
+    ctx = StepContext.from_env(bitbucket_env(build_dir, commit=commit))
     found: handoff.Outputs | None
     if pipe == "build-push":
         found = handoff.read(ctx, handoff.BuildPushOutputs, "read the log")
