@@ -49,17 +49,23 @@ def documents() -> list[Path]:
             *sorted(ROOT.glob("docs/examples/*.yml")), *sorted(ROOT.glob("docs/examples/*.yaml"))]
 
 
-def expected(pipe: str) -> dict[Path, str]:
-    """Every copy of ``pipe``'s version: the file and its text as it must be."""
-    version = released(pipe)
-    ref = re.compile(rf"(?<![\w.-])((?:docker://)?(?:[\w.-]+/)?{re.escape(pipe)}):\d+\.\d+\.\d+(?![\w.])")
+def wanted() -> dict[Path, str]:
+    """Every copy of every pipe's version: each file and its text as it must be."""
     out: dict[Path, str] = {}
-    for path in [ROOT / "pipes" / pipe / "pipe.yml", *documents()]:
-        text = out.get(path, path.read_text(encoding="utf-8"))
-        out[path] = ref.sub(rf"\g<1>:{version}", text)
-    init = ROOT / "pipes" / pipe / pipe.replace("-", "_") / "__init__.py"
-    out[init] = re.sub(r'^__version__ = "[^"]*"$', f'__version__ = "{version}"',
-                       init.read_text(encoding="utf-8"), flags=re.MULTILINE)
+
+    def text(path: Path) -> str:
+        return out.get(path, path.read_text(encoding="utf-8"))
+
+    for pipe in pipes():
+        version = released(pipe)
+        ref = re.compile(rf"(?<![\w.-])((?:docker://)?(?:[\w.-]+/)?{re.escape(pipe)}):\d+\.\d+\.\d+(?![\w.])")
+        for path in [ROOT / "pipes" / pipe / "pipe.yml", *documents()]:
+            out[path] = ref.sub(rf"\g<1>:{version}", text(path))
+        init = ROOT / "pipes" / pipe / pipe.replace("-", "_") / "__init__.py"
+        out[init] = re.sub(r'^__version__ = "[^"]*"$', f'__version__ = "{version}"', text(init),
+                           flags=re.MULTILINE)
+        path, log = changelog(pipe)
+        out[path] = log
     return out
 
 
@@ -70,26 +76,19 @@ def changelog(pipe: str) -> tuple[Path, str]:
 
 
 def differences() -> list[str]:
-    wrong = []
-    for pipe in pipes():
-        wanted = dict(expected(pipe))
-        path, text = changelog(pipe)
-        wanted[path] = text
-        for path, text in wanted.items():
-            if path.read_text(encoding="utf-8") != text:
-                wrong.append(f"{path.relative_to(ROOT)} does not name {pipe} {released(pipe)}")
-    return wrong
+    return [f"{path.relative_to(ROOT)} does not name the released versions ({versions()})"
+            for path, text in wanted().items() if path.read_text(encoding="utf-8") != text]
+
+
+def versions() -> str:
+    return ", ".join(f"{pipe} {released(pipe)}" for pipe in pipes())
 
 
 def sync() -> None:
-    for pipe in pipes():
-        wanted = dict(expected(pipe))
-        path, text = changelog(pipe)
-        wanted[path] = text
-        for path, text in wanted.items():
-            if path.read_text(encoding="utf-8") != text:
-                path.write_text(text, encoding="utf-8")
-                print(f"{path.relative_to(ROOT)}: {pipe} {released(pipe)}")
+    for path, text in wanted().items():
+        if path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            print(f"{path.relative_to(ROOT)}: {versions()}")
 
 
 def main(argv: list[str]) -> int:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -97,6 +97,28 @@ class InProcessRun(PipeRun):
     waits: list[float] = field(default_factory=list)  # what the HTTP client would have slept, in order
 
 
+@contextlib.contextmanager
+def as_the_process(env: Mapping[str, str], cwd: Path, tmp: str | None = None) -> Iterator[None]:
+    """This process as a pipe's own for the length of the block: exactly ``env`` as its
+    environment, ``cwd`` as its working directory, ``tmp`` (or TMPDIR of ``env``) for temporary
+    files, no secret registered; all of it, and the log level, restored afterwards."""
+    saved_env, saved_cwd, saved_tmp = dict(os.environ), os.getcwd(), tempfile.tempdir
+    secrets.clear()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    tempfile.tempdir = tmp
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        tempfile.tempdir = saved_tmp
+        plog.get_logger().setLevel(logging.INFO)
+        secrets.clear()
+
+
 def run_in_process(pipe: str, env: Mapping[str, str], cwd: Path) -> InProcessRun:
     """The pipe's ``main`` in this process, as :func:`run_local` runs it (only ``env`` plus PATH and
     friends set, in ``cwd``), but every wait of the shared HTTP client between two attempts
@@ -107,25 +129,13 @@ def run_in_process(pipe: str, env: Mapping[str, str], cwd: Path) -> InProcessRun
     full = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
     full.update(env)
     waits: list[float] = []
-    saved_env, saved_cwd, saved_tmp = dict(os.environ), os.getcwd(), tempfile.tempdir
     output = io.StringIO()
-    os.environ.clear()
-    os.environ.update(full)
-    os.chdir(cwd)
-    tempfile.tempdir = None  # from TMPDIR of ``env``, as a process would
     started = time.monotonic()
-    try:
-        with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(output), \
-                contextlib.redirect_stderr(output):
-            patch.setattr(httpclient, "time", SimpleNamespace(sleep=waits.append))
-            code = runner.run(main)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        os.chdir(saved_cwd)
-        tempfile.tempdir = saved_tmp
-        plog.get_logger().setLevel(logging.INFO)
-        secrets.clear()
+    # tmp None: from TMPDIR of ``env``, as a process would
+    with as_the_process(full, cwd), pytest.MonkeyPatch.context() as patch, \
+            contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        patch.setattr(httpclient, "time", SimpleNamespace(sleep=waits.append))
+        code = runner.run(main)
     return InProcessRun(code, output.getvalue(), time.monotonic() - started, waits)
 
 

@@ -11,10 +11,8 @@ case that slipped through validation would be caught.
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,9 +23,10 @@ import bitbucket_pipes_toolkit  # noqa: F401 - imported before any capture: colo
 import pytest
 import yaml
 from pipes_common import log as plog
-from pipes_common import runner, secrets
+from pipes_common import runner
 from testbed import leaks
 from testbed.net import free_port
+from testbed.pipes import as_the_process
 from testbed.recorder import Recorder
 
 HERE = Path(__file__).parent
@@ -145,22 +144,9 @@ def run_case(case: dict[str, Any], debug: bool, rec: Recorder, root: Path,
     env.update({k: _value(v, rec, canaries) for k, v in (case.get("set") or {}).items()})
     if debug and "DEBUG" not in (case.get("set") or {}):
         env["DEBUG"] = "true"
-    saved_env, saved_cwd, saved_tmp = dict(os.environ), os.getcwd(), tempfile.tempdir
     rec.clear()
-    secrets.clear()
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(clone)
-    tempfile.tempdir = str(dirs["tmp"])
-    try:
+    with as_the_process(env, clone, str(dirs["tmp"])):
         code = runner.run(_main(pipe))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        os.chdir(saved_cwd)
-        tempfile.tempdir = saved_tmp
-        plog.get_logger().setLevel(logging.INFO)
-        secrets.clear()
     tools = root / "tools.log"
     return Run(code, canaries, [clone, *dirs.values()], rec.seen,
                tools.read_text().split() if tools.exists() else [])
