@@ -1,5 +1,8 @@
-"""build-push on BuildKit, the image run exactly as Bitbucket runs a pipe (testbed.pipes.pipe_command,
-which mounts the Debian docker CLI at /usr/local/bin/docker as Bitbucket runtime 2 does)."""
+"""build-push on BuildKit, the image run exactly as Bitbucket runs a pipe (testbed.pipes.pipe_command),
+on the test bed's two engine lanes (``engine_lane``): classic (Debian 12's engine 20.10, the Debian
+docker CLI mounted at /usr/local/bin/docker as Bitbucket runtime 2 does) and, for the tests
+parametrized with it, modern (Debian 13's engine 26.1.5 with the containerd image store as the
+step's Docker service, nothing mounted: the pipe image's own CLI and buildx, as on runtime 3)."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +18,7 @@ import docker
 import pytest
 from testbed import leaks, registry_log
 from testbed.do_stub import DOApiStub
-from testbed.fixtures import DOCR_REGISTRY_NAME, canary
+from testbed.fixtures import DOCR_REGISTRY_NAME, EngineLane, canary
 from testbed.git_ssh import GitSshServer
 from testbed.pipe_host import agent_ssh_dir
 from testbed.pipes import PipeHost, PipeRun, bitbucket_env, pipe_command, run_pipe
@@ -28,14 +31,16 @@ RED_CROSS = "\x1b[31m✖ "
 class Bed:
     """One build-push run's surroundings: the pipe image, the pipe host, the registry stand-in."""
 
-    def __init__(self, image: str, host: PipeHost, registry: LocalRegistry, do_api: DOApiStub,
-                 token: str, base: str) -> None:
+    def __init__(self, image: str, lane: EngineLane, registry: LocalRegistry, do_api: DOApiStub,
+                 token: str) -> None:
         self.pipe = f"docker://{image}"
-        self.host = host
+        self.lane = lane
+        self.host: PipeHost = lane.pipe_host
+        self.client = lane.client
         self.registry = registry
         self.do_api = do_api
         self.token = token
-        self.base = base
+        self.base = lane.base
 
     def variables(self, repo: str, **extra: str) -> dict[str, str]:
         return {"DIGITALOCEAN_ACCESS_TOKEN": self.token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
@@ -57,9 +62,13 @@ class Bed:
 
 
 @pytest.fixture()
-def bed(pipe_image: Callable[[str], str], pipe_host: PipeHost, registry: LocalRegistry,
-        do_api: DOApiStub, do_token: str, base_image: str) -> Bed:
-    return Bed(pipe_image("build-push"), pipe_host, registry, do_api, do_token, base_image)
+def bed(pipe_image: Callable[[str], str], engine_lane: EngineLane, registry: LocalRegistry,
+        do_api: DOApiStub, do_token: str) -> Bed:
+    return Bed(pipe_image("build-push"), engine_lane, registry, do_api, do_token)
+
+
+BOTH_LANES = pytest.mark.parametrize("engine_lane", ["classic", "modern"], indirect=True)
+MODERN = pytest.mark.parametrize("engine_lane", ["modern"], indirect=True)
 
 
 def _dockerfile(build_dir: Path, body: str) -> None:
@@ -230,3 +239,11 @@ def test_next_commit_on_a_fresh_engine_reuses_the_registry_cache(
     assert reused in fetched and replaced not in fetched, fetched
     assert f"2/3] {slow_step} (cached)" in second.output, second.output
     assert "3/3] COPY app.py /app.py (cached)" not in second.output
+
+
+@MODERN
+def test_modern_lane_smoke(bed: Bed, build_dir: Path) -> None:
+    _dockerfile(build_dir, "RUN sleep 1 && echo one > /one\nCOPY app.py /app.py\nRUN echo two > /two\n")
+    run = bed.run(build_dir, "lane-smoke", DEBUG="true")
+    print(run.output)
+    assert run.code == 0, run.output

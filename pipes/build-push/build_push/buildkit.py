@@ -38,23 +38,43 @@ VERTEX_RE = re.compile(r"^#(\d+) (.*)$")
 TIMED_RE = re.compile(r"^\d+\.\d+ (.*)$")
 DONE_RE = re.compile(r"^DONE (\d+(?:\.\d+)?)s$")
 STEP_NAME_RE = re.compile(r"^\[[^\]]*\d+/\d+\] ")
+FROM_RE = re.compile(r"^\[[^\]]*\d+/\d+\] FROM ")
+FETCH_RE = re.compile(r"^(?:extracting )?sha256:[0-9a-f]{64}\b")
 
 
 @dataclass(frozen=True)
 class Cli:
-    """A docker CLI that can build with BuildKit: ``path``, its version and whether it has buildx."""
+    """A docker CLI that can build with BuildKit: ``path``, its version and whether it has buildx
+    (and which)."""
 
     path: Path
     version: str
     buildx: bool
+    buildx_version: str = ""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the Docker engine said about itself (``docker info``), asked once: its version, its
+    storage driver and whether images live in the containerd image store (whose BuildKit keeps
+    every cache record, exports caches and holds multi-platform images)."""
+
+    version: str = ""
+    driver: str = ""
+    containerd_store: bool = False
+
+    def describe(self) -> str:
+        store = "containerd image store" if self.containerd_store else f"{self.driver or 'unknown'} store"
+        return f"Docker {self.version or 'unknown'}, {store}"
 
 
 @dataclass(frozen=True)
 class Probe:
-    """What was found: a BuildKit-capable CLI (or None) and, when none, why."""
+    """What was found: a BuildKit-capable CLI (or None) and, when none, why; the engine."""
 
     cli: Cli | None
     reason: str
+    engine: EngineInfo = EngineInfo()
 
 
 def _major(version: str) -> int:
@@ -81,11 +101,13 @@ def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> 
             reasons.append(f"{path} cannot reach the Docker engine")
             continue
         version, server_os, api = fields
+        engine = engine_info(path, env)
         if server_os != "linux" or not _api_at_least(api, (1, 39)):
-            return Probe(None, f"the Docker engine (API {api}, {server_os}) has no BuildKit")
-        buildx = has_buildx(path, env)
+            return Probe(None, f"the Docker engine (API {api}, {server_os}) has no BuildKit", engine)
+        buildx_version = buildx_of(path, env)
+        buildx = buildx_version is not None
         if buildx or _major(version) < 23:
-            return Probe(Cli(path, version, buildx), "")
+            return Probe(Cli(path, version, buildx, buildx_version or ""), "", engine)
         reasons.append(f"{path} ({version}) has no buildx plugin")
     if not reasons:
         return Probe(None, "no docker CLI in the pipe (" + ", ".join(map(str, candidates)) + ")")
@@ -95,7 +117,29 @@ def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> 
 def has_buildx(path: Path, env: Mapping[str, str]) -> bool:
     """Whether the docker CLI at ``path`` has the buildx plugin (``docker buildx version``
     answers: a CLI plugin in ``$DOCKER_CONFIG/cli-plugins`` or the system's plugin folders)."""
-    return proc.run([str(path), "buildx", "version"], env=env, check=False, timeout=60).ok
+    return buildx_of(path, env) is not None
+
+
+def buildx_of(path: Path, env: Mapping[str, str]) -> str | None:
+    """The version of the buildx plugin of the docker CLI at ``path`` (``0.13.1``), '' when it
+    answers without one, None without buildx."""
+    result = proc.run([str(path), "buildx", "version"], env=env, check=False, timeout=60)
+    if not result.ok:
+        return None
+    match = re.search(r"\bv?(\d+\.\d+\.\d+)", result.stdout)
+    return match.group(1) if match else ""
+
+
+def engine_info(path: Path, env: Mapping[str, str]) -> EngineInfo:
+    """The engine's version and image store, from one ``docker info``."""
+    result = proc.run([str(path), "info", "--format",
+                       "{{.ServerVersion}}|{{.Driver}}|{{json .DriverStatus}}"],
+                      env=env, check=False, timeout=60)
+    version, _, rest = result.stdout.strip().partition("|")
+    driver, _, status = rest.partition("|")
+    if not result.ok:
+        return EngineInfo()
+    return EngineInfo(version, driver, "io.containerd.snapshotter" in status)
 
 
 @contextmanager
@@ -156,13 +200,17 @@ def command(cli: Cli, req: BuildRequest, folder: Path) -> list[str]:
                         "Docker engine; set PUSH to true or remove PLATFORMS")
     if not cli.buildx:
         args = [str(cli.path), "build"]
-    elif req.platforms:
-        args = [str(cli.path), "buildx", "build", "--platform", ",".join(req.platforms), "--push",
+    elif req.push_tags:
+        args = [str(cli.path), "buildx", "build", "--push",
                 "--metadata-file", str(folder / "metadata.json")]
+        if req.platforms:
+            args += ["--platform", ",".join(req.platforms)]
     else:
         args = [str(cli.path), "buildx", "build", "--load"]
+    if cli.buildx and req.provenance:
+        args += ["--provenance", "false" if req.provenance == "off" else f"mode={req.provenance}"]
     args += ["--progress=plain", "--file", str(req.dockerfile)]
-    for tag in (req.push_tags if req.platforms else [req.tag]):
+    for tag in (req.push_tags or [req.tag]):
         args += ["--tag", tag]
     args += ["--iidfile", str(folder / "iid")]
     if req.target:
@@ -204,7 +252,12 @@ def pushed_digest(folder: Path) -> str:
 
 class Progress:
     """Condenses BuildKit's plain progress: one line per Dockerfile step with its time or
-    ``cached``; every output line at DEBUG; the last lines of each step kept for a failure."""
+    ``cached``; every output line at DEBUG; the last lines of each step kept for a failure.
+
+    A step counts as reused from the cache by what BuildKit did, not by its ``CACHED`` word
+    alone: on the containerd image store a hit from a registry cache is often shown as the
+    step's layer fetched and extracted (``sha256:… done``, ``extracting sha256:…``) with no
+    process run, and no ``CACHED``."""
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
@@ -212,6 +265,10 @@ class Progress:
         self.failed: str | None = None
         self.error = ""
         self.trailer: list[str] = []
+        self.fetched: set[str] = set()   # a cached layer was fetched and extracted
+        self.ran: set[str] = set()       # a process wrote output
+        self.cached: set[str] = set()    # steps reused from the cache
+        self.built: set[str] = set()     # steps run
         self._log = get_logger()
 
     def line(self, raw: str) -> None:
@@ -228,25 +285,41 @@ class Progress:
             self.output[vertex] = deque(maxlen=20)
             return
         name = self.names[vertex]
+        if rest == name:
+            return
         step = bool(STEP_NAME_RE.match(name))
         done = DONE_RE.match(rest)
         if done:
-            if step:
+            if not step or vertex in self.cached:
+                return
+            if vertex in self.fetched and vertex not in self.ran:
+                self.cached.add(vertex)
+                self._log.info("%s (cached: layer fetched from the cache)", name)
+            else:
+                self.built.add(vertex)
                 self._log.info("%s (%ss)", name, done.group(1))
         elif rest == "CACHED":
-            if step:
+            if step and vertex not in self.cached:
+                self.cached.add(vertex)
                 self._log.info("%s (cached)", name)
         elif rest.startswith("ERROR"):
             if self.failed is None:
                 self.failed = vertex
                 self.error = rest.removeprefix("ERROR").lstrip(": ").strip()
-        elif rest.startswith("sha256:"):
-            pass
+        elif FETCH_RE.match(rest):
+            self.fetched.add(vertex)
         else:
             timed = TIMED_RE.match(rest)
             out = timed.group(1) if timed else rest
+            self.ran.add(vertex)
             self.output[vertex].append(out)
             self._log.debug("  %s", out)
+
+    def reuse(self) -> str:
+        """One line: how many Dockerfile steps (``FROM`` lines aside) were reused from the cache."""
+        cached, built = ([v for v in found if not FROM_RE.match(self.names[v])]
+                         for found in (self.cached, self.built))
+        return f"Cache: {len(cached)} of {len(cached) + len(built)} Dockerfile steps reused."
 
     def failure(self, code: int) -> PipeError:
         """Log the failing step and its last lines; the error for the one ``✖`` line."""
@@ -295,8 +368,9 @@ def build(cli: Cli, req: BuildRequest, env: Mapping[str, str]) -> str:
         result = proc.run(args, env=full, check=False, on_line=progress.line, merge_stderr=True)
         if not result.ok:
             raise progress.failure(result.returncode)
+        get_logger().info("%s", progress.reuse())
         iid = (folder / "iid").read_text(encoding="utf-8").strip() if (folder / "iid").is_file() else ""
-        if req.platforms:
+        if req.push_tags and cli.buildx:
             iid = pushed_digest(folder)
     if not iid:
         raise PipeError("The BuildKit build ended without an image id: run again with DEBUG: true "

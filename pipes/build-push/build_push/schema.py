@@ -47,6 +47,7 @@ SCHEMA: Schema = {
                  "meta": {"hint": "give a buildx cache export, e.g. "
                                   "type=registry,ref=<image>:buildcache,mode=max"}},
     "PLATFORMS": {"type": "string"},
+    "PROVENANCE": {"type": "string", "default": "min", "allowed": ["min", "max", "off"]},
     "SKIP_IF_EXISTS": {"type": "boolean", "default": True},
     "PUSH": {"type": "boolean", "default": True},
     "DEBUG": {"type": "boolean", "default": False},

@@ -42,7 +42,8 @@ class Settings:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     ssh: sshkeys.SshForward | None = field(default=None, repr=False)
     cache_to: str | None = None
-    platforms: tuple[str, ...] = ()      # PLATFORMS: buildx only, refused for now (pipe.py)
+    platforms: tuple[str, ...] = ()      # PLATFORMS: buildx on the containerd store (pipe.py)
+    provenance: str = "min"              # PROVENANCE: min, max or off (buildx attestations)
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], ctx: StepContext,
@@ -94,6 +95,7 @@ class Settings:
             if values.get("SSH") else None,
             cache_to=values.get("CACHE_TO") or None,
             platforms=buildkit.platforms(values.get("PLATFORMS")),
+            provenance=str(values["PROVENANCE"]),
         )
         sshkeys.check_secret_ids(settings.ssh, set(settings.secrets))
         return settings

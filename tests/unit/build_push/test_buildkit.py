@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from build_push import buildkit, buildsecrets, pipe, tags
+from build_push import buildkit, buildsecrets, pipe, strategy, tags
 from build_push.request import BuildRequest
 from build_push.settings import Settings
 from pipes_common.errors import PipeError
@@ -134,7 +134,7 @@ def _probe(probe: buildkit.Probe) -> Callable[[], buildkit.Probe]:
 
 def test_auto_falls_back_to_classic_with_one_warning(capsys: pytest.CaptureFixture[str]) -> None:
     ports = _probe(buildkit.Probe(None, "no docker CLI in the pipe"))
-    assert pipe.choose_builder(_settings(), ports) is None
+    assert pipe.choose_builder(_settings(), ports)[0] is None
     assert _lines(capsys, "WARNING") == [
         "BuildKit is not available (no docker CLI in the pipe): building with the classic builder."]
     with pytest.raises(PipeError, match=r"^BUILDER needs BuildKit, which is not available"):
@@ -147,7 +147,7 @@ def test_classic_refuses_what_only_buildkit_does() -> None:
     ports = _probe(buildkit.Probe(None, "unused"))
     with pytest.raises(PipeError, match=r"^CACHE_TO needs BuildKit but BUILDER is classic"):
         pipe.choose_builder(_settings(builder="classic", cache_to="type=registry,ref=r/x:c"), ports)
-    assert pipe.choose_builder(_settings(builder="classic"), ports) is None
+    assert pipe.choose_builder(_settings(builder="classic"), ports)[0] is None
 
 
 def test_registry_credentials_reach_the_cli_as_a_private_config(tmp_path: Path) -> None:
@@ -227,8 +227,8 @@ def test_buildx_builds_for_platforms_and_pushes_every_tag(tmp_path: Path) -> Non
                        platforms=("linux/amd64", "linux/arm64"), push_tags=["r/i:main", "r/i:sha-1"])
     with buildkit.private_folder() as folder:
         args = buildkit.command(cli, req, folder)
-        assert args[:7] == ["/usr/bin/docker", "buildx", "build", "--platform",
-                            "linux/amd64,linux/arm64", "--push", "--metadata-file"]
+        assert args[:4] == ["/usr/bin/docker", "buildx", "build", "--push"]
+        assert args[4] == "--metadata-file" and args[6:8] == ["--platform", "linux/amd64,linux/arm64"]
         assert "--load" not in args and "s3cret-value" not in " ".join(args)
         assert [args[i + 1] for i, a in enumerate(args) if a == "--tag"] == ["r/i:main", "r/i:sha-1"]
         assert args[args.index("--cache-to") + 1] == "type=registry,ref=r/i:buildcache,mode=max"
@@ -272,32 +272,53 @@ def test_platforms_are_os_arch_entries(raw: str) -> None:
         buildkit.platforms(raw)
 
 
-def test_platforms_are_refused_with_or_without_buildx(monkeypatch: pytest.MonkeyPatch) -> None:
+OVERLAY2 = buildkit.EngineInfo("20.10.24+dfsg1", "overlay2", containerd_store=False)
+CONTAINERD = buildkit.EngineInfo("26.1.5+dfsg1", "overlayfs", containerd_store=True)
+
+
+def test_platforms_are_refused_where_the_engine_cannot_with_what_to_change() -> None:
     s = _settings(platforms=("linux/amd64", "linux/arm64"))
     old = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=False)
-    new = buildkit.Cli(Path("/usr/local/bin/docker"), "27.3.1", buildx=True)
-
-    def never() -> buildkit.Probe:
-        raise AssertionError("the engine was asked before PLATFORMS was refused")
-
-    with pytest.raises(PipeError, match=r"^PLATFORMS is not supported yet: .* remove PLATFORMS"):
-        pipe.choose_builder(s, never)
-    monkeypatch.setattr(pipe, "MULTI_PLATFORM", True)  # once enabled: a CLI without buildx
-    with pytest.raises(PipeError, match=r"^PLATFORMS needs docker buildx, which the docker CLI "
-                                        r"/usr/bin/docker \(20.10.24\) lacks.*remove PLATFORMS"):
-        pipe.choose_builder(s, _probe(buildkit.Probe(old, "")))
-    monkeypatch.setattr(pipe, "MULTI_PLATFORM", False)
+    new = buildkit.Cli(Path("/usr/local/bin/docker"), "26.1.5", buildx=True, buildx_version="0.13.1")
+    with pytest.raises(PipeError, match=r"^PLATFORMS needs docker buildx and an engine with the "
+                                        r"containerd image store \(Docker 20.10.24\+dfsg1, overlay2 "
+                                        r"store\): in bitbucket-pipelines.yml .*runtime 3.*docker:dind"
+                                        r".*memory.*remove PLATFORMS"):
+        pipe.choose_builder(s, _probe(buildkit.Probe(old, "", OVERLAY2)))
+    with pytest.raises(PipeError, match=r"^PLATFORMS needs an engine with the containerd image "
+                                        r"store \(Docker 20.10.24\+dfsg1, overlay2 store\)"):
+        pipe.choose_builder(s, _probe(buildkit.Probe(new, "", OVERLAY2)))
+    with pytest.raises(PipeError, match=r"^PLATFORMS needs docker buildx: "):
+        pipe.choose_builder(s, _probe(buildkit.Probe(old, "", CONTAINERD)))
     with pytest.raises(PipeError, match=r"^PLATFORMS needs BuildKit but BUILDER is classic"):
         pipe.choose_builder(dataclasses.replace(s, builder="classic"), _probe(buildkit.Probe(new, "")))
     assert s.needs_buildkit == "PLATFORMS"
 
 
-def test_the_multi_platform_path_once_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The code path behind the refusal: with buildx, PLATFORMS and PUSH, the buildx CLI is chosen;
-    without PUSH it is one clear line (an engine cannot hold a multi-platform image)."""
-    monkeypatch.setattr(pipe, "MULTI_PLATFORM", True)
-    new = buildkit.Cli(Path("/usr/local/bin/docker"), "27.3.1", buildx=True)
+def test_the_strategy_follows_the_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    """Pull the cache sources first where the engine drops cache records (20.10, or 26 on
+    overlay2), the buildx registry cache on the containerd store; PLATFORMS only there."""
+    new = buildkit.Cli(Path("/usr/local/bin/docker"), "26.1.5", buildx=True, buildx_version="0.13.1")
     s = _settings(platforms=("linux/amd64", "linux/arm64"))
-    assert pipe.choose_builder(s, _probe(buildkit.Probe(new, ""))) == new
+    cli, plan = pipe.choose_builder(s, _probe(buildkit.Probe(new, "", CONTAINERD)))
+    assert cli == new and plan.registry_cache and not plan.pull_cache
+    assert plan.line() == ("Build strategy: BuildKit through buildx, registry cache per branch "
+                           "(Docker 26.1.5+dfsg1, containerd image store, buildx 0.13.1: every "
+                           "cache record is kept and exported).")
     with pytest.raises(PipeError, match=r"^PLATFORMS needs PUSH"):
-        pipe.choose_builder(dataclasses.replace(s, push=False), _probe(buildkit.Probe(new, "")))
+        pipe.choose_builder(dataclasses.replace(s, push=False), _probe(buildkit.Probe(new, "", CONTAINERD)))
+    _, plan = pipe.choose_builder(_settings(), _probe(buildkit.Probe(new, "", OVERLAY2)))
+    assert plan.pull_cache and not plan.registry_cache
+    assert "inline cache, cache sources pulled first" in plan.line()
+    with pytest.raises(PipeError, match=r"^CACHE_TO needs an engine with the containerd image store"):
+        pipe.choose_builder(_settings(cache_to="r/x:c"), _probe(buildkit.Probe(new, "", OVERLAY2)))
+
+
+def test_registry_cache_per_branch_falls_back_to_main() -> None:
+    plan = strategy.choose(buildkit.Cli(Path("/usr/bin/docker"), "26.1.5", True, "0.13.1"), CONTAINERD)
+    s = _settings(tag_plan=tags.TagPlan(["sha-0123456", "feature-x"], "sha-0123456", "feature-x"))
+    assert pipe.cache_refs(s) == ["buildcache-feature-x", "buildcache-main", "buildcache-master"]
+    assert pipe.cache_export(s, plan) == "type=registry,ref=r.example/acme/web:buildcache-feature-x,mode=max"
+    assert pipe.cache_export(dataclasses.replace(s, cache_to="type=local,dest=/c"), plan) == "type=local,dest=/c"
+    classic = strategy.choose(None, buildkit.EngineInfo())
+    assert pipe.cache_export(s, classic) is None
