@@ -21,8 +21,9 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from pipes_common import proc
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
 
+from . import retries
 from .request import BuildRequest
 
 CANDIDATES = (Path("/usr/local/bin/docker"), Path("/usr/bin/docker"))
@@ -38,6 +40,9 @@ VERTEX_RE = re.compile(r"^#(\d+) (.*)$")
 TIMED_RE = re.compile(r"^\d+\.\d+ (.*)$")
 DONE_RE = re.compile(r"^DONE (\d+(?:\.\d+)?)s$")
 STEP_NAME_RE = re.compile(r"^\[[^\]]*\d+/\d+\] ")
+PUSHED_RE = re.compile(r"^pushing manifest for \S+@(sha256:[0-9a-f]{64})(?: [\d.]+s)? done$")
+CACHE_EXPORT_RE = re.compile(r"^export(?:ing)? (?:build )?cache|^exporting cache", re.IGNORECASE)
+RETRY_WAITS = retries.WAITS
 FROM_RE = re.compile(r"^\[[^\]]*\d+/\d+\] FROM ")
 FETCH_RE = re.compile(r"^(?:extracting )?sha256:[0-9a-f]{64}\b")
 
@@ -269,6 +274,7 @@ class Progress:
         self.ran: set[str] = set()       # a process wrote output
         self.cached: set[str] = set()    # steps reused from the cache
         self.built: set[str] = set()     # steps run
+        self.pushed = ""                 # the digest of a manifest (list) pushed
         self._log = get_logger()
 
     def line(self, raw: str) -> None:
@@ -280,6 +286,9 @@ class Progress:
                 self._log.debug("  %s", text)
             return
         vertex, rest = match.groups()
+        pushed = PUSHED_RE.match(rest)
+        if pushed:
+            self.pushed = pushed.group(1)
         if vertex not in self.names:
             self.names[vertex] = rest
             self.output[vertex] = deque(maxlen=20)
@@ -315,6 +324,18 @@ class Progress:
             self.output[vertex].append(out)
             self._log.debug("  %s", out)
 
+    def transient(self) -> bool:
+        """Whether the build failed on a registry answer worth another try (429, 5xx, a dropped
+        connection), not on the Dockerfile."""
+        if self.failed is not None and STEP_NAME_RE.match(self.names[self.failed]):
+            return False
+        return retries.transient(" ".join([self.error, *self.trailer[-5:]]))
+
+    def export_failed_after_push(self) -> bool:
+        """Whether only the cache export failed, after the image was pushed."""
+        return (bool(self.pushed) and self.failed is not None
+                and bool(CACHE_EXPORT_RE.search(self.names[self.failed])))
+
     def reuse(self) -> str:
         """One line: how many Dockerfile steps (``FROM`` lines aside) were reused from the cache."""
         cached, built = ([v for v in found if not FROM_RE.match(self.names[v])]
@@ -324,6 +345,10 @@ class Progress:
     def failure(self, code: int) -> PipeError:
         """Log the failing step and its last lines; the error for the one ``✖`` line."""
         log = self._log
+        if self.failed is not None and self.transient():
+            name = self.names[self.failed]
+            return PipeError(f"The registry kept failing during {name}: {self.error}. Run the step "
+                             "again later (the pipe already tried again with waits)")
         if self.failed is not None:
             name = self.names[self.failed]
             log.error("Build failed at %s", name)
@@ -354,24 +379,42 @@ def docker_config(folder: Path, auth: Mapping[str, tuple[str, str]],
     return config
 
 
-def build(cli: Cli, req: BuildRequest, env: Mapping[str, str]) -> str:
-    """Build ``req`` with BuildKit and return the image id (for a multi-platform build, which
-    pushes itself, the pushed digest); a failure raises naming the step."""
+def build(cli: Cli, req: BuildRequest, env: Mapping[str, str],
+          sleep: Callable[[float], None] = time.sleep) -> str:
+    """Build ``req`` with BuildKit and return the image id (for a build that pushes itself, the
+    pushed digest); a failure raises naming the step.
+
+    A registry that answers 429 or 5xx, or drops the connection, while the cache is read, the
+    image pushed or the cache exported, gets the whole command again after a wait (``RETRY_WAITS``:
+    BuildKit holds what it built, so a retry only redoes the transfers).  A cache export that
+    fails after the image was pushed is a success with one warning line."""
+    log = get_logger()
     full = dict(env)
     full["DOCKER_BUILDKIT"] = "1"
     full["BUILDKIT_PROGRESS"] = "plain"
-    progress = Progress()
+    waits = list(RETRY_WAITS)
     with private_folder() as folder:
         if req.registry_auth:
             full["DOCKER_CONFIG"] = str(docker_config(folder, req.registry_auth, env))
         args = command(cli, req, folder)
-        result = proc.run(args, env=full, check=False, on_line=progress.line, merge_stderr=True)
-        if not result.ok:
+        while True:
+            progress = Progress()
+            result = proc.run(args, env=full, check=False, on_line=progress.line,
+                              merge_stderr=True)
+            if result.ok:
+                break
+            if progress.export_failed_after_push():
+                log.warning("The cache export failed after the image was pushed (%s): the next "
+                            "build may not find this build's cache.", progress.error or "no detail")
+                return progress.pushed
+            if progress.transient() and retries.wait(
+                    "the build", progress.error or "connection lost", waits, sleep):
+                continue
             raise progress.failure(result.returncode)
-        get_logger().info("%s", progress.reuse())
+        log.info("%s", progress.reuse())
         iid = (folder / "iid").read_text(encoding="utf-8").strip() if (folder / "iid").is_file() else ""
         if req.push_tags and cli.buildx:
-            iid = pushed_digest(folder)
+            iid = pushed_digest(folder) or progress.pushed
     if not iid:
         raise PipeError("The BuildKit build ended without an image id: run again with DEBUG: true "
                         "and report the log")

@@ -322,3 +322,87 @@ def test_registry_cache_per_branch_falls_back_to_main() -> None:
     assert pipe.cache_export(dataclasses.replace(s, cache_to="type=local,dest=/c"), plan) == "type=local,dest=/c"
     classic = strategy.choose(None, buildkit.EngineInfo())
     assert pipe.cache_export(s, classic) is None
+
+
+DIGEST = "sha256:" + "d" * 64
+# a docker CLI whose buildx push fails as a registry does under load, N times, then succeeds
+FLAKY_PUSH = """#!/bin/sh
+count=$(cat "$(dirname "$0")/count" 2>/dev/null || echo 0)
+echo $((count + 1)) > "$(dirname "$0")/count"
+cat >&2 <<OUT
+#1 [1/1] COPY app.py /app.py
+#1 DONE 0.1s
+#2 exporting to image
+OUT
+if [ "$count" -lt FAILS ]; then
+  echo "#2 ERROR: unexpected status from HEAD request to http://r/v2/a/web/manifests/x: ANSWER" >&2
+  echo "ERROR: failed to solve: unexpected status: ANSWER" >&2
+  exit 1
+fi
+echo "#2 pushing manifest for r/a/web:x@DIGEST 0.1s done" >&2
+echo "#2 DONE 0.3s" >&2
+CACHE
+while [ $# -gt 0 ]; do
+  if [ "$1" = --metadata-file ]; then echo '{"containerimage.digest": "DIGEST"}' > "$2"; fi
+  shift
+done
+"""
+CACHE_FAILS = """echo "#3 exporting cache to registry" >&2
+echo "#3 ERROR: failed to push r/a/web:buildcache-main: 503 Service Unavailable" >&2
+exit 1"""
+
+
+def _flaky_cli(tmp_path: Path, fails: int, answer: str = "503 Service Unavailable",
+               cache: str = "") -> buildkit.Cli:
+    path = tmp_path / "docker"
+    path.write_text(FLAKY_PUSH.replace("FAILS", str(fails)).replace("ANSWER", answer)
+                    .replace("DIGEST", DIGEST).replace("CACHE", cache))
+    path.chmod(0o755)
+    return buildkit.Cli(path, "26.1.5", buildx=True, buildx_version="0.13.1")
+
+
+def _push_request(tmp_path: Path) -> BuildRequest:
+    return BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/a/web:x",
+                        push_tags=["r/a/web:x"], cache_to="type=registry,ref=r/a/web:c,mode=max")
+
+
+@pytest.mark.parametrize("answer", ["503 Service Unavailable", "429 Too Many Requests",
+                                    "write: connection reset by peer"])
+def test_a_registry_failing_for_a_moment_gets_the_push_again(tmp_path: Path, answer: str) -> None:
+    waits: list[float] = []
+    cli = _flaky_cli(tmp_path, fails=2, answer=answer)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    assert buildkit.build(cli, _push_request(tmp_path), env, sleep=waits.append) == DIGEST
+    assert waits == [2.0, 4.0] and (tmp_path / "count").read_text().strip() == "3"
+
+
+def test_the_retries_end_with_one_line(tmp_path: Path) -> None:
+    waits: list[float] = []
+    cli = _flaky_cli(tmp_path, fails=9)
+    with pytest.raises(PipeError, match="503 Service Unavailable"):
+        buildkit.build(cli, _push_request(tmp_path), {"PATH": "/usr/bin:/bin"}, sleep=waits.append)
+    assert waits == list(buildkit.RETRY_WAITS)
+
+
+def test_a_failing_dockerfile_step_is_not_retried(tmp_path: Path) -> None:
+    path = tmp_path / "docker"
+    path.write_text('#!/bin/sh\necho "#1 [2/2] RUN exit 3" >&2\n'
+                    'echo "#1 ERROR: process did not complete successfully: exit code: 503" >&2\nexit 1\n')
+    path.chmod(0o755)
+    waits: list[float] = []
+    with pytest.raises(PipeError, match=r"^Build failed at \[2/2\] RUN exit 3"):
+        buildkit.build(buildkit.Cli(path, "26.1.5", True), _push_request(tmp_path),
+                       {"PATH": "/usr/bin:/bin"}, sleep=waits.append)
+    assert waits == []
+
+
+def test_a_cache_export_failing_after_the_push_is_a_success_with_a_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    waits: list[float] = []
+    cli = _flaky_cli(tmp_path, fails=0, cache=CACHE_FAILS)
+    assert buildkit.build(cli, _push_request(tmp_path), {"PATH": "/usr/bin:/bin"},
+                          sleep=waits.append) == DIGEST
+    assert waits == []
+    warnings = _lines(capsys, "WARNING")
+    assert len(warnings) == 1 and warnings[0].startswith("The cache export failed after the image "
+                                                         "was pushed")
