@@ -535,7 +535,7 @@ def run_benchmark(bed: Bed, runs: int, only: Sequence[str] = MEASURES) -> list[M
     return measures
 
 
-def next_commits(bed: Bed, runs: int, **nocache: str) -> Measure:
+def next_commits(bed: Bed, runs: int) -> Measure:
     """(f): ``runs`` consecutive commits of a branch, each on a fresh runner, with the pipe's
     default cache against the same build with none (every pair must meet the goal)."""
     f = Measure("f", "next commit of a branch on a fresh runner (registry cache)",
@@ -554,7 +554,7 @@ def next_commits(bed: Bed, runs: int, **nocache: str) -> Measure:
     def f_nocache(i: int) -> float:
         next_commit(i)
         return bed.run_pipe("bench-next-nocache", new_commit(), expect="Pushed",
-                            CACHE_FROM="[]", **nocache).seconds
+                            CACHE_FROM="[]").seconds
 
     report.say("Seeding (f): the branch's image (and cache), pushed by the pipe")
     bed.fresh_runner()
