@@ -406,3 +406,29 @@ def test_a_cache_export_failing_after_the_push_is_a_success_with_a_warning(
     warnings = _lines(capsys, "WARNING")
     assert len(warnings) == 1 and warnings[0].startswith("The cache export failed after the image "
                                                          "was pushed")
+
+
+# Docker 26.1.5, containerd image store, a registry cache hit (recorded on the test bed): the step
+# is shown as its layer fetched and extracted, never as CACHED
+PLAIN_CONTAINERD_HIT = """#4 [1/4] FROM docker.io/do-pipes-testbed/base:0979a7343c380686@sha256:ea99
+#4 DONE 0.0s
+#8 [2/4] RUN sleep 3 && echo one > /one
+#8 sha256:3cd955775db4092d89a024c5c47db682eb9dcbd8aa20b1a9e718c98caa9b7465 104B / 104B done
+#8 extracting sha256:3cd955775db4092d89a024c5c47db682eb9dcbd8aa20b1a9e718c98caa9b7465 done
+#8 DONE 0.0s
+#9 [3/4] COPY f /f
+#9 DONE 0.1s
+#10 [4/4] RUN echo two > /two
+#10 0.105 two
+#10 DONE 0.2s
+"""
+
+
+def test_a_step_fetched_from_the_registry_cache_counts_as_cached(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    progress = _feed(PLAIN_CONTAINERD_HIT)
+    assert _lines(capsys, "INFO") == [
+        "[1/4] FROM docker.io/do-pipes-testbed/base:0979a7343c380686@sha256:ea99 (0.0s)",
+        "[2/4] RUN sleep 3 && echo one > /one (cached: layer fetched from the cache)",
+        "[3/4] COPY f /f (0.1s)", "[4/4] RUN echo two > /two (0.2s)"]
+    assert progress.reuse() == "Cache: 1 of 3 Dockerfile steps reused."
