@@ -624,10 +624,12 @@ def run_modern(bed: Bed, runs: int, only: Sequence[str]) -> list[Measure]:
     return measures
 
 
-def notes(measures: Sequence[Measure]) -> str:
+def notes(measures: Sequence[Measure], modern: bool = False) -> str:
     """What the numbers say, computed from them (goals missed and why)."""
     by_key = {m.key: m for m in measures}
     lines: list[str] = []
+    if modern:
+        return "\n".join(modern_notes(by_key))
     d = by_key.get("d")
     floor = report.median(d.extra.get("floor_total", [])) if d else float("nan")
     if d:
@@ -742,6 +744,40 @@ Reading the results:
 """
 
 
+def modern_notes(by_key: Mapping[str, Measure]) -> list[str]:
+    lines = []
+    b = by_key.get("b")
+    if b:
+        ratios = [p / q for p, q in zip(b.pipe, b.baseline, strict=True)]
+        lines.append(
+            f"- (b) the pipe took {b.pipe_median - b.baseline_median:.2f} s more than `docker "
+            "buildx build --push` (medians): the container and Python start, the pre-flight, "
+            "the one `docker info` and `docker buildx version`, and, after the push, the export "
+            "of the branch's registry cache (`mode=max`), which the plain command does not do. "
+            f"The pairs' ratios range {min(ratios):.2f}–{max(ratios):.2f}×: on this machine, "
+            "shared with other test runs (see the load average), a pair's two runs differ more "
+            "than the two sides do.")
+    f = by_key.get("f")
+    if f:
+        ratios = [p / q for p, q in zip(f.pipe, f.baseline, strict=True)]
+        lines.append(f"- (f) every commit reused the cache (the pipe's `Cache:` line and a step "
+                     f"`(cached`, checked on every run); their times were {min(ratios):.2f}–"
+                     f"{max(ratios):.2f}× the build without cache "
+                     f"({'each within' if f.passed else 'not each within'} the {f.goal:.2f}× "
+                     "goal).")
+    g = by_key.get("g")
+    if g:
+        lines.append(
+            f"- (g) the pipe took {g.pipe_median:.2f} s, `docker buildx build --platform … "
+            f"--push` by hand {g.baseline_median:.2f} s (medians). The likely cause (not measured "
+            "apart): the registry cache export, `mode=max`, exports the builder stage too, whose "
+            "base layer is "
+            "in no final image, so for a new repository it is compressed and uploaded once (the "
+            "plain command exports no cache; the next commit of the branch then reuses the "
+            "builder stage).")
+    return lines
+
+
 def modern_section(measures: Sequence[Measure], command: str, runs: int, engine: str, base: str,
                    started: str, load: str, machine: report.Machine) -> str:
     header = ["measure", "baseline", "baseline median", "pipe median", "ratio / value",
@@ -781,7 +817,7 @@ How each side is run:
   emulation, one OCI index under both tags.
 
 Reading the results:
-{notes(measures)}
+{notes(measures, modern=True)}
 """
 
 
