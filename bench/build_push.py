@@ -435,7 +435,7 @@ def run_benchmark(bed: Bed, runs: int, only: Sequence[str] = MEASURES) -> list[M
         measures.append(a)
 
     b = Measure("b", "first push (new commit, new repository)",
-                "login + build + push (fresh runner)", 1.10, "ratio")
+                "login + build + push (fresh runner)", 1.05, "ratio")
     b_commits = [new_commit() for _ in range(runs)]
 
     def b_pipe(i: int) -> float:
