@@ -214,6 +214,8 @@ def command(cli: Cli, req: BuildRequest, folder: Path) -> list[str]:
         args = [str(cli.path), "buildx", "build", "--load"]
     if cli.buildx and req.provenance:
         args += ["--provenance", "false" if req.provenance == "off" else f"mode={req.provenance}"]
+    if cli.buildx and req.sbom is not None:
+        args += ["--attest", "type=sbom" + (f",generator={req.sbom}" if req.sbom else "")]
     args += ["--progress=plain", "--file", str(req.dockerfile)]
     for tag in (req.push_tags or [req.tag]):
         args += ["--tag", tag]

@@ -73,6 +73,9 @@ def build_and_push(s: Settings, ports: Ports) -> tuple[Settings, Outcome]:
     if s.provenance != "off" and not plan.registry_cache:
         plog.get_logger().info("PROVENANCE %s: no attestation attached (attestations need docker "
                                "buildx and the containerd image store).", s.provenance)
+    if s.sbom is not None and not plan.registry_cache:
+        plog.get_logger().info("SBOM: no SBOM attached (attestations need docker buildx and the "
+                               "containerd image store).")
     image_id = build(s, engine, cli, plan, cache_sources(s, registry, plan), auth,
                      cache_export(s, plan))
     if pushes_itself(s, plan) and registry is not None:
@@ -288,6 +291,7 @@ def build(s: Settings, engine: Engine, cli: buildkit.Cli | None, plan: Strategy,
         target=s.target, build_args=dict(s.build_args), labels=dict(s.labels), cache_from=cache,
         network=s.network or engine.default_network(), cache_to=cache_to,
         provenance=s.provenance if plan.registry_cache else None,
+        sbom=s.sbom if plan.registry_cache else None,
         secrets=dict(s.secrets), ssh_key=s.ssh.key if s.ssh is not None else None,
         registry_auth={s.host: (auth["username"], auth["password"])} if auth and cli else {},
         platforms=s.platforms,

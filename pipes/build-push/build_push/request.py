@@ -23,6 +23,7 @@ class BuildRequest:
     platforms: tuple[str, ...] = ()
     push_tags: list[str] = field(default_factory=list)
     provenance: str | None = None  # buildx: min, max or off (None: buildx's own default)
+    sbom: str | None = None        # buildx: an SBOM attestation ('' the default generator, or its image)
     inline_cache: bool = True
     secrets: dict[str, str] = field(default_factory=dict, repr=False)  # id -> value
     ssh_key: str | None = field(default=None, repr=False)

@@ -44,6 +44,7 @@ class Settings:
     cache_to: str | None = None
     platforms: tuple[str, ...] = ()      # PLATFORMS: buildx on the containerd store (pipe.py)
     provenance: str = "min"              # PROVENANCE: min, max or off (buildx attestations)
+    sbom: str | None = None              # SBOM: '' BuildKit's default generator, or SBOM_GENERATOR
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], ctx: StepContext,
@@ -96,6 +97,7 @@ class Settings:
             cache_to=values.get("CACHE_TO") or None,
             platforms=buildkit.platforms(values.get("PLATFORMS")),
             provenance=str(values["PROVENANCE"]),
+            sbom=str(values.get("SBOM_GENERATOR") or "") if values.get("SBOM") else None,
         )
         sshkeys.check_secret_ids(settings.ssh, set(settings.secrets))
         return settings

@@ -432,3 +432,18 @@ def test_a_step_fetched_from_the_registry_cache_counts_as_cached(
         "[2/4] RUN sleep 3 && echo one > /one (cached: layer fetched from the cache)",
         "[3/4] COPY f /f (0.1s)", "[4/4] RUN echo two > /two (0.2s)"]
     assert progress.reuse() == "Cache: 1 of 3 Dockerfile steps reused."
+
+
+def test_sbom_and_provenance_reach_buildx(tmp_path: Path) -> None:
+    cli = buildkit.Cli(Path("/usr/bin/docker"), "26.1.5", buildx=True, buildx_version="0.13.1")
+    req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/i:main",
+                       push_tags=["r/i:main"], provenance="max", sbom="r/scanner:1")
+    with buildkit.private_folder() as folder:
+        args = buildkit.command(cli, req, folder)
+    assert args[args.index("--provenance") + 1] == "mode=max"
+    assert args[args.index("--attest") + 1] == "type=sbom,generator=r/scanner:1"
+    off = dataclasses.replace(req, provenance="off", sbom="")
+    with buildkit.private_folder() as folder:
+        args = buildkit.command(cli, off, folder)
+    assert args[args.index("--provenance") + 1] == "false"
+    assert args[args.index("--attest") + 1] == "type=sbom"
