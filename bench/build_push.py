@@ -879,8 +879,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.callback(runner.close)
         engine, client = runner_engine, runner
         if args.lane == "modern":  # the step's Docker service: the modern engine at the pipe host
+            # a data-root of its own: the containerd store of a cached one keeps what earlier
+            # runs built, which a fresh runner's Docker service does not have
             engine = stack.enter_context(DockerEngine(workdir=workdir, pipe_address=address,
-                                                      lane="modern"))
+                                                      lane="modern", cached_data_root=False))
             client = engine.client()
             stack.callback(client.close)
         info = client.info()

@@ -67,12 +67,13 @@ class DockerEngine:
     """Context manager yielding a usable engine; ``host`` is its DOCKER_HOST."""
 
     def __init__(self, workdir: Path | None = None, pipe_address: str | None = None,
-                 lane: str = "classic") -> None:
+                 lane: str = "classic", cached_data_root: bool = True) -> None:
         if lane not in LANES:
             raise ValueError(f"lane {lane!r}: one of {', '.join(LANES)}")
         self.workdir = workdir
         self.pipe_address = pipe_address
         self.lane = lane
+        self.cached_data_root = cached_data_root  # False: a data-root of its own, gone at the end
         self.bin_dir: Path | None = None
         self.config_dir: Path | None = None
         self._cgroup: str | None = None
@@ -106,6 +107,9 @@ class DockerEngine:
             self.socket_path = host[len("unix://"):]
 
     def _data_root(self) -> Path:
+        if not self.cached_data_root:
+            assert self._root is not None
+            return self._root / "data"
         CACHE.mkdir(parents=True, exist_ok=True)
         name = "docker" if self.lane == "classic" else f"docker-{self.lane}"
         fd = os.open(CACHE / f"{name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
