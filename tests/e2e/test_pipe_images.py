@@ -76,3 +76,17 @@ def test_tf_apply_bundles_the_pinned_terraform(terraform_image: str, pipe_image:
     image = pipe_image("tf-apply")
     out = run(docker_client, image, "terraform", "version", "-json")
     assert json.loads(out)["terraform_version"] == pinned_version()
+
+
+def test_build_push_ships_the_docker_cli_and_buildx_of_its_base_release(
+        pipe_image: Callable[[str], str], docker_client: docker.DockerClient) -> None:
+    """Runtime 3 mounts no docker CLI: the image has its own, and the buildx plugin, from the
+    Debian packages of its base's release (docker-cli, docker-buildx), not the engine."""
+    image = pipe_image("build-push")
+    release = run(docker_client, image, "sh", "-c", ". /etc/os-release && echo $VERSION_CODENAME").strip()
+    assert release == "trixie"  # python:3.12-slim's release, and the test bed base's
+    out = run(docker_client, image, "sh", "-c",
+              "docker --version && docker buildx version && ls /usr/bin/dockerd 2>&1 || true")
+    assert "Docker version 26.1.5" in out, out
+    assert "github.com/docker/buildx 0.13.1" in out, out
+    assert "No such file" in out  # the CLI only, no engine

@@ -9,10 +9,25 @@ listens on ``<pipe_address>:2375`` and nowhere else over TCP, which is how Bitbu
 Docker daemon to a pipe (``DOCKER_HOST=tcp://host.docker.internal:2375``): our own dockerd with
 ``-H tcp://<pipe_address>:2375``, an engine taken from ``DOCKER_HOST`` through a loopback TCP
 forwarder.
+
+Two lanes (``lane``):
+
+- ``classic``: Debian 12's engine (docker.io 20.10, overlay2), the machine's own packages.
+- ``modern``: Debian 13's docker.io 26.1.5, docker-cli, docker-buildx 0.13.1 and containerd
+  1.7.24 (``testbed.trixie``: fetched through a private apt configuration, unpacked into the test
+  bed cache), with the containerd image store (``daemon.json``: ``containerd-snapshotter``).
+  Debian 13's runc needs a newer glibc than this machine's: Debian 12's ``/usr/sbin/runc`` runs
+  instead, and ``tini-static`` (Debian 12's ``tini``) is ``docker-init``.  A ``bin`` folder of
+  links is first in the daemon's and the CLI's ``PATH``; ``env`` holds ``DOCKER_CONFIG`` with
+  ``cli-plugins/docker-buildx``.  It never takes the engine at ``DOCKER_HOST``: it always starts
+  its own, with its own ``--cgroup-parent`` (removed on shutdown, with the ``nsfs`` mounts left
+  under ``exec-root/netns``).
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -23,11 +38,19 @@ from types import TracebackType
 
 import docker
 
-from . import debian
+from . import debian, trixie
 from .pipe_host import ENGINE_PORT, TcpForwarder, engine_connector
 from .procs import Background
 
 CACHE = Path(os.environ.get("DO_PIPES_TESTBED_CACHE", Path.home() / ".cache" / "do-pipes-testbed"))
+LANES = ("classic", "modern")
+# the modern lane's bin folder: its own binaries, and Debian 12's runc and tini-static
+MODERN_LINKS = {
+    "dockerd": "usr/sbin/dockerd", "docker-proxy": "usr/sbin/docker-proxy",
+    "containerd": "usr/bin/containerd", "containerd-shim-runc-v2": "usr/bin/containerd-shim-runc-v2",
+    "ctr": "usr/bin/ctr", "docker": "usr/bin/docker",
+}
+DAEMON_JSON = {"features": {"containerd-snapshotter": True}}
 
 
 def _answers(host: str | None) -> bool:
@@ -43,9 +66,17 @@ def _answers(host: str | None) -> bool:
 class DockerEngine:
     """Context manager yielding a usable engine; ``host`` is its DOCKER_HOST."""
 
-    def __init__(self, workdir: Path | None = None, pipe_address: str | None = None) -> None:
+    def __init__(self, workdir: Path | None = None, pipe_address: str | None = None,
+                 lane: str = "classic", cached_data_root: bool = True) -> None:
+        if lane not in LANES:
+            raise ValueError(f"lane {lane!r}: one of {', '.join(LANES)}")
         self.workdir = workdir
         self.pipe_address = pipe_address
+        self.lane = lane
+        self.cached_data_root = cached_data_root  # False: a data-root of its own, gone at the end
+        self.bin_dir: Path | None = None
+        self.config_dir: Path | None = None
+        self._cgroup: str | None = None
         self.host = ""
         self.socket_path: str | None = None
         self.owned = False
@@ -55,6 +86,9 @@ class DockerEngine:
         self._lock: int | None = None
 
     def __enter__(self) -> DockerEngine:
+        if self.lane == "modern":
+            self._start()
+            return self
         configured = os.environ.get("DOCKER_HOST")
         candidates = [configured] if configured else ["unix:///var/run/docker.sock"]
         for host in candidates:
@@ -73,8 +107,12 @@ class DockerEngine:
             self.socket_path = host[len("unix://"):]
 
     def _data_root(self) -> Path:
+        if not self.cached_data_root:
+            assert self._root is not None
+            return self._root / "data"
         CACHE.mkdir(parents=True, exist_ok=True)
-        fd = os.open(CACHE / "docker.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        name = "docker" if self.lane == "classic" else f"docker-{self.lane}"
+        fd = os.open(CACHE / f"{name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:  # another run owns the cached data-root: use a fresh one
@@ -82,22 +120,52 @@ class DockerEngine:
             assert self._root is not None
             return self._root / "data"
         self._lock = fd
-        return CACHE / "docker"
+        return CACHE / name
+
+    def _modern_bin(self) -> tuple[list[str], dict[str, str]]:
+        """The modern lane's bin folder, DOCKER_CONFIG and daemon.json: its extra dockerd
+        arguments and the environment of dockerd and the CLI."""
+        debian.ensure({"runc": "runc", "tini-static": "tini"})
+        packages = trixie.unpacked(trixie.ENGINE_PACKAGES, CACHE)
+        assert self._root is not None
+        self.bin_dir = self._root / "bin"
+        self.bin_dir.mkdir()
+        for name, rel in MODERN_LINKS.items():
+            (self.bin_dir / name).symlink_to(packages / rel)
+        (self.bin_dir / "runc").symlink_to("/usr/sbin/runc")
+        (self.bin_dir / "docker-init").symlink_to(shutil.which("tini-static") or "/usr/bin/tini-static")
+        self.config_dir = self._root / "docker-config"
+        (self.config_dir / "cli-plugins").mkdir(parents=True)
+        (self.config_dir / "cli-plugins" / "docker-buildx").symlink_to(
+            packages / "usr/libexec/docker/cli-plugins/docker-buildx")
+        daemon_json = self._root / "daemon.json"
+        daemon_json.write_text(json.dumps(DAEMON_JSON))
+        self._cgroup = f"do-pipes-{self._root.name}"
+        env = dict(os.environ, PATH=f"{self.bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+                   DOCKER_CONFIG=str(self.config_dir))
+        return ["--config-file", str(daemon_json), f"--cgroup-parent=/{self._cgroup}"], env
 
     def _start(self) -> None:
-        debian.ensure({"dockerd": "docker.io", "containerd": "containerd", "runc": "runc"})
         self._root = Path(tempfile.mkdtemp(prefix="dpd", dir="/tmp"))  # short: socket path limit
+        extra: list[str] = []
+        env: dict[str, str] | None = None
+        if self.lane == "modern":
+            extra, env = self._modern_bin()
+        else:
+            debian.ensure({"dockerd": "docker.io", "containerd": "containerd", "runc": "runc"})
         sock = self._root / "docker.sock"
         args = [
             "dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false",
             "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false",
             "--data-root", str(self._data_root()), "--exec-root", str(self._root / "exec"),
             "--pidfile", str(self._root / "docker.pid"),
-            "-H", f"unix://{sock}",
+            "-H", f"unix://{sock}", *extra,
         ]
         if self.pipe_address:
             args += ["-H", f"tcp://{self.pipe_address}:{ENGINE_PORT}"]
-        self._proc = Background(args, log=(self.workdir or self._root) / "dockerd.log")
+        log = (self.workdir or self._root) / ("dockerd.log" if self.lane == "classic"
+                                              else f"dockerd-{self.lane}.log")
+        self._proc = Background(args, log=log, env=env)
         self._proc.__enter__()
         self.owned = True
         self._use(f"unix://{sock}")
@@ -114,8 +182,13 @@ class DockerEngine:
 
     @property
     def env(self) -> dict[str, str]:
-        """Environment for the docker CLI and SDK on the host."""
-        return {"DOCKER_HOST": self.host}
+        """Environment for the docker CLI and SDK on the host (the modern lane: its CLI first in
+        ``PATH`` and its ``DOCKER_CONFIG`` with the buildx plugin)."""
+        env = {"DOCKER_HOST": self.host}
+        if self.bin_dir is not None and self.config_dir is not None:
+            env["PATH"] = f"{self.bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+            env["DOCKER_CONFIG"] = str(self.config_dir)
+        return env
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -132,6 +205,9 @@ class DockerEngine:
             _unmount_below(self._root)
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
+        if self._cgroup is not None:
+            _remove_cgroup(self._cgroup)
+            self._cgroup = None
 
 
 def _unmount_below(root: Path) -> None:
@@ -146,3 +222,19 @@ def _unmount_below(root: Path) -> None:
     for target in sorted((t for t in targets if t.startswith(prefix)), key=len, reverse=True):
         subprocess.run(["umount", "-l", target], check=False, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
+
+
+def _remove_cgroup(name: str) -> None:
+    """Remove the cgroup ``/<name>`` dockerd made for its containers (``--cgroup-parent``), in
+    every hierarchy (cgroup v1) or the one (v2), children first; a busy one stays."""
+    base = Path("/sys/fs/cgroup")
+    tops = [base / name] + [h / name for h in base.iterdir() if h.is_dir()] if base.is_dir() else []
+    for top in tops:
+        if not top.is_dir():
+            continue
+        for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
+                             reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        with contextlib.suppress(OSError):
+            top.rmdir()

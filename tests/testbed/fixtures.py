@@ -6,8 +6,10 @@ for them, and stop at the end of the session.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets as pysecrets
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -86,6 +88,95 @@ def docker_client(docker_engine: DockerEngine) -> Iterator[docker.DockerClient]:
     yield client
     remove_session_images(client)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def modern_pipe_host_address() -> Iterator[str]:
+    """The pipe host of the modern lane: a loopback address of its own, where the modern engine
+    listens on port 2375 (the step's Docker service, e.g. a current ``docker:dind``)."""
+    with PipeHostAddress() as lease:
+        yield lease.address
+
+
+@pytest.fixture(scope="session")
+def modern_engine(testbed_dir: Path, modern_pipe_host_address: str) -> Iterator[DockerEngine]:
+    """Debian 13's engine (26.1.5, containerd image store, buildx 0.13.1): the modern lane.
+
+    The bed starts it itself, which needs root and a writable cgroup file system: where these
+    are missing (a Bitbucket step container, whose Docker service is the classic lane there) the
+    modern lane's tests are skipped, saying so."""
+    reason = modern_lane_unavailable()
+    if reason:
+        pytest.skip(f"the modern engine lane cannot run here: {reason}")
+    with DockerEngine(workdir=testbed_dir, pipe_address=modern_pipe_host_address,
+                      lane="modern") as engine:
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def modern_client(modern_engine: DockerEngine) -> Iterator[docker.DockerClient]:
+    client = modern_engine.client()
+    yield client
+    remove_session_images(client)
+    client.close()
+
+
+def modern_lane_unavailable() -> str:
+    """Why this machine cannot start the modern lane's dockerd ('' when it can)."""
+    if os.geteuid() != 0:
+        return "it starts its own dockerd, which needs root"
+    if not os.access("/sys/fs/cgroup", os.W_OK) and not any(
+            os.access(p, os.W_OK) for p in Path("/sys/fs/cgroup").glob("*") if p.is_dir()):
+        return "it starts its own dockerd, which needs a writable cgroup file system"
+    return ""
+
+
+@dataclass(frozen=True)
+class EngineLane:
+    """The engine a build-push test builds on, and how its pipe is started.
+
+    ``classic``: Debian 12's engine (20.10) at the pipe host, the docker CLI mounted as on
+    Bitbucket runtime 2.  ``modern``: Debian 13's engine (26.1.5, containerd store) at a pipe host
+    of its own, as the Docker service of a runtime 3 step; the pipe container still runs on the
+    classic engine (the runner's), and nothing is mounted (the pipe image ships its CLI and
+    buildx).  The pipe is told nothing about the lane."""
+
+    name: str
+    engine: DockerEngine
+    client: docker.DockerClient   # the lane's engine (what the pipe built on)
+    pipe_host: PipeHost
+    base: str                     # the base image in the lane's engine
+
+
+@pytest.fixture()
+def engine_lane(request: pytest.FixtureRequest) -> EngineLane:
+    """The lane of the test: ``classic`` unless parametrized (``indirect``) with ``modern``."""
+    name = getattr(request, "param", "classic")
+    if name == "classic":
+        return EngineLane("classic", request.getfixturevalue("docker_engine"),
+                          request.getfixturevalue("docker_client"),
+                          request.getfixturevalue("pipe_host"),
+                          request.getfixturevalue("base_image"))
+    if name != "modern":
+        raise ValueError(f"engine lane {name!r}: classic or modern")
+    return EngineLane("modern", request.getfixturevalue("modern_engine"),
+                      request.getfixturevalue("modern_client"),
+                      request.getfixturevalue("modern_pipe_host"),
+                      request.getfixturevalue("modern_base_image"))
+
+
+@pytest.fixture(scope="session")
+def modern_pipe_host(modern_pipe_host_address: str, modern_engine: DockerEngine,
+                     docker_engine: DockerEngine, testbed_dir: Path) -> PipeHost:
+    """The modern lane's pipe host: its engine at ``<address>:2375``, no CLI mounted."""
+    return PipeHost(address=modern_pipe_host_address, engine=docker_engine.host,
+                    ssh_dir=agent_ssh_dir(testbed_dir / "agent-ssh"), docker_cli=None)
+
+
+@pytest.fixture(scope="session")
+def modern_base_image(modern_client: docker.DockerClient) -> str:
+    """The test bed's base image, ``docker load``-ed into the modern engine (never pulled)."""
+    return base_image_mod.ensure(modern_client)
 
 
 @pytest.fixture(scope="session")

@@ -160,13 +160,14 @@ class PipeHost:
     ``address`` is what ``host.docker.internal`` resolves to in the pipe
     (``BITBUCKET_DOCKER_HOST_INTERNAL``): the engine listens there on port 2375 and the reports
     proxy on 29418 (``testbed.pipe_host``).  ``engine`` is the DOCKER_HOST the docker CLI on this
-    machine uses to start the container; ``ssh_dir`` and ``docker_cli`` are mounted read-only.
+    machine uses to start the container; ``ssh_dir`` and ``docker_cli`` are mounted read-only
+    (``docker_cli`` None: none, as on runtime 3).
     """
 
     address: str
     engine: str
     ssh_dir: Path
-    docker_cli: Path
+    docker_cli: Path | None
     network: str = "host"
 
 
@@ -251,7 +252,7 @@ def pipe_command(pipe: str, build_dir: Path, step: Mapping[str, str], host: Pipe
     args = ["docker", "container", "run", "--rm",
             f"--volume={build_dir}:{build_dir}",
             f"--volume={host.ssh_dir}:{SSH_DIR}:ro",
-            f"--volume={host.docker_cli}:{DOCKER_CLI}:ro",
+            *([f"--volume={host.docker_cli}:{DOCKER_CLI}:ro"] if host.docker_cli else []),
             f"--volume={pipes_dir}:{pipes_dir}",
             f"--volume={storage}:{storage}",
             f"--workdir={workdir or build_dir}",

@@ -21,8 +21,9 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from pipes_common import proc
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
 
+from . import retries
 from .request import BuildRequest
 
 CANDIDATES = (Path("/usr/local/bin/docker"), Path("/usr/bin/docker"))
@@ -47,23 +49,46 @@ VERTEX_RE = re.compile(r"^#(\d+) (.*)$")
 TIMED_RE = re.compile(r"^\d+\.\d+ (.*)$")
 DONE_RE = re.compile(r"^DONE (\d+(?:\.\d+)?)s$")
 STEP_NAME_RE = re.compile(r"^\[[^\]]*\d+/\d+\] ")
+PUSHED_RE = re.compile(r"^pushing manifest for \S+@(sha256:[0-9a-f]{64})(?: [\d.]+s)? done$")
+CACHE_EXPORT_RE = re.compile(r"^export(?:ing)? (?:build )?cache|^exporting cache", re.IGNORECASE)
+RETRY_WAITS = retries.WAITS
+FROM_RE = re.compile(r"^\[[^\]]*\d+/\d+\] FROM ")
+FETCH_RE = re.compile(r"^(?:extracting )?sha256:[0-9a-f]{64}\b")
 
 
 @dataclass(frozen=True)
 class Cli:
-    """A docker CLI that can build with BuildKit: ``path``, its version and whether it has buildx."""
+    """A docker CLI that can build with BuildKit: ``path``, its version and whether it has buildx
+    (and which)."""
 
     path: Path
     version: str
     buildx: bool
+    buildx_version: str = ""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the Docker engine said about itself (``docker info``), asked once: its version, its
+    storage driver and whether images live in the containerd image store (whose BuildKit keeps
+    every cache record, exports caches and holds multi-platform images)."""
+
+    version: str = ""
+    driver: str = ""
+    containerd_store: bool = False
+
+    def describe(self) -> str:
+        store = "containerd image store" if self.containerd_store else f"{self.driver or 'unknown'} store"
+        return f"Docker {self.version or 'unknown'}, {store}"
 
 
 @dataclass(frozen=True)
 class Probe:
-    """What was found: a BuildKit-capable CLI (or None) and, when none, why."""
+    """What was found: a BuildKit-capable CLI (or None) and, when none, why; the engine."""
 
     cli: Cli | None
     reason: str
+    engine: EngineInfo = EngineInfo()
 
 
 def _major(version: str) -> int:
@@ -91,11 +116,13 @@ def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> 
             reasons.append(f"{path} cannot reach the Docker engine")
             continue
         version, server_os, api = fields
+        engine = engine_info(path, env)
         if server_os != "linux" or not _api_at_least(api, (1, 39)):
-            return Probe(None, f"the Docker engine (API {api}, {server_os}) has no BuildKit")
-        buildx = has_buildx(path, env)
+            return Probe(None, f"the Docker engine (API {api}, {server_os}) has no BuildKit", engine)
+        buildx_version = buildx_of(path, env)
+        buildx = buildx_version is not None
         if buildx or _major(version) < 23:
-            return Probe(Cli(path, version, buildx), "")
+            return Probe(Cli(path, version, buildx, buildx_version or ""), "", engine)
         reasons.append(f"{path} ({version}) has no buildx plugin")
     if not reasons:
         return Probe(None, "no docker CLI in the pipe (" + ", ".join(map(str, candidates)) + ")")
@@ -105,7 +132,29 @@ def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> 
 def has_buildx(path: Path, env: Mapping[str, str]) -> bool:
     """Whether the docker CLI at ``path`` has the buildx plugin (``docker buildx version``
     answers: a CLI plugin in ``$DOCKER_CONFIG/cli-plugins`` or the system's plugin folders)."""
-    return proc.run([str(path), "buildx", "version"], env=cli_env(env), check=False, timeout=60).ok
+    return buildx_of(path, env) is not None
+
+
+def buildx_of(path: Path, env: Mapping[str, str]) -> str | None:
+    """The version of the buildx plugin of the docker CLI at ``path`` (``0.13.1``), '' when it
+    answers without one, None without buildx."""
+    result = proc.run([str(path), "buildx", "version"], env=cli_env(env), check=False, timeout=60)
+    if not result.ok:
+        return None
+    match = re.search(r"\bv?(\d+\.\d+\.\d+)", result.stdout)
+    return match.group(1) if match else ""
+
+
+def engine_info(path: Path, env: Mapping[str, str]) -> EngineInfo:
+    """The engine's version and image store, from one ``docker info``."""
+    result = proc.run([str(path), "info", "--format",
+                       "{{.ServerVersion}}|{{.Driver}}|{{json .DriverStatus}}"],
+                      env=cli_env(env), check=False, timeout=60)
+    version, _, rest = result.stdout.strip().partition("|")
+    driver, _, status = rest.partition("|")
+    if not result.ok:
+        return EngineInfo()
+    return EngineInfo(version, driver, "io.containerd.snapshotter" in status)
 
 
 @contextmanager
@@ -166,13 +215,19 @@ def command(cli: Cli, req: BuildRequest, folder: Path) -> list[str]:
                         "Docker engine; set PUSH to true or remove PLATFORMS")
     if not cli.buildx:
         args = [str(cli.path), "build"]
-    elif req.platforms:
-        args = [str(cli.path), "buildx", "build", "--platform", ",".join(req.platforms), "--push",
+    elif req.push_tags:
+        args = [str(cli.path), "buildx", "build", "--push",
                 "--metadata-file", str(folder / "metadata.json")]
+        if req.platforms:
+            args += ["--platform", ",".join(req.platforms)]
     else:
         args = [str(cli.path), "buildx", "build", "--load"]
+    if cli.buildx and req.provenance:
+        args += ["--provenance", "false" if req.provenance == "off" else f"mode={req.provenance}"]
+    if cli.buildx and req.sbom is not None:
+        args += ["--attest", "type=sbom" + (f",generator={req.sbom}" if req.sbom else "")]
     args += ["--progress=plain", "--file", str(req.dockerfile)]
-    for tag in (req.push_tags if req.platforms else [req.tag]):
+    for tag in (req.push_tags or [req.tag]):
         args += ["--tag", tag]
     args += ["--iidfile", str(folder / "iid")]
     if req.target:
@@ -214,7 +269,12 @@ def pushed_digest(folder: Path) -> str:
 
 class Progress:
     """Condenses BuildKit's plain progress: one line per Dockerfile step with its time or
-    ``cached``; every output line at DEBUG; the last lines of each step kept for a failure."""
+    ``cached``; every output line at DEBUG; the last lines of each step kept for a failure.
+
+    A step counts as reused from the cache by what BuildKit did, not by its ``CACHED`` word
+    alone: on the containerd image store a hit from a registry cache is often shown as the
+    step's layer fetched and extracted (``sha256:… done``, ``extracting sha256:…``) with no
+    process run, and no ``CACHED``."""
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
@@ -222,6 +282,11 @@ class Progress:
         self.failed: str | None = None
         self.error = ""
         self.trailer: list[str] = []
+        self.fetched: set[str] = set()   # a cached layer was fetched and extracted
+        self.ran: set[str] = set()       # a process wrote output
+        self.cached: set[str] = set()    # steps reused from the cache
+        self.built: set[str] = set()     # steps run
+        self.pushed = ""                 # the digest of a manifest (list) pushed
         self._log = get_logger()
 
     def line(self, raw: str) -> None:
@@ -233,34 +298,69 @@ class Progress:
                 self._log.debug("  %s", text)
             return
         vertex, rest = match.groups()
+        pushed = PUSHED_RE.match(rest)
+        if pushed:
+            self.pushed = pushed.group(1)
         if vertex not in self.names:
             self.names[vertex] = rest
             self.output[vertex] = deque(maxlen=20)
             return
         name = self.names[vertex]
+        if rest == name:
+            return
         step = bool(STEP_NAME_RE.match(name))
         done = DONE_RE.match(rest)
         if done:
-            if step:
+            if not step or vertex in self.cached:
+                return
+            if vertex in self.fetched and vertex not in self.ran:
+                self.cached.add(vertex)
+                self._log.info("%s (cached: layer fetched from the cache)", name)
+            else:
+                self.built.add(vertex)
                 self._log.info("%s (%ss)", name, done.group(1))
         elif rest == "CACHED":
-            if step:
+            if step and vertex not in self.cached:
+                self.cached.add(vertex)
                 self._log.info("%s (cached)", name)
         elif rest.startswith("ERROR"):
             if self.failed is None:
                 self.failed = vertex
                 self.error = rest.removeprefix("ERROR").lstrip(": ").strip()
-        elif rest.startswith("sha256:"):
-            pass
+        elif FETCH_RE.match(rest):
+            self.fetched.add(vertex)
         else:
             timed = TIMED_RE.match(rest)
             out = timed.group(1) if timed else rest
+            self.ran.add(vertex)
             self.output[vertex].append(out)
             self._log.debug("  %s", out)
+
+    def transient(self) -> bool:
+        """Whether the build failed on a registry answer worth another try (429, 5xx, a dropped
+        connection), not on the Dockerfile."""
+        if self.failed is not None and STEP_NAME_RE.match(self.names[self.failed]):
+            return False
+        return retries.transient(" ".join([self.error, *self.trailer[-5:]]))
+
+    def export_failed_after_push(self) -> bool:
+        """Whether only the cache export failed, after the image was pushed."""
+        return (bool(self.pushed) and self.failed is not None
+                and bool(CACHE_EXPORT_RE.search(self.names[self.failed])))
+
+    def reuse(self) -> str:
+        """One line: how many Dockerfile steps (``FROM`` lines aside) were reused from the cache."""
+        cached, built = ([v for v in found if not FROM_RE.match(self.names[v])]
+                         for found in (self.cached, self.built))
+        return f"Cache: {len(cached)} of {len(cached) + len(built)} Dockerfile steps reused."
 
     def failure(self, code: int) -> PipeError:
         """Log the failing step and its last lines; the error for the one ``✖`` line."""
         log = self._log
+        if self.failed is not None and self.transient():
+            name = self.names[self.failed]
+            return PipeError(f"The registry kept failing during {name}: {self.error}. Run the step "
+                             "again later (the pipe already tried again with waits)")
         if self.failed is not None:
             name = self.names[self.failed]
             log.error("Build failed at %s", name)
@@ -291,21 +391,40 @@ def docker_config(folder: Path, auth: Mapping[str, tuple[str, str]],
     return config
 
 
-def build(cli: Cli, req: BuildRequest, env: Mapping[str, str]) -> str:
-    """Build ``req`` with BuildKit and return the image id (for a multi-platform build, which
-    pushes itself, the pushed digest); a failure raises naming the step."""
+def build(cli: Cli, req: BuildRequest, env: Mapping[str, str],
+          sleep: Callable[[float], None] = time.sleep) -> str:
+    """Build ``req`` with BuildKit and return the image id (for a build that pushes itself, the
+    pushed digest); a failure raises naming the step.
+
+    A registry that answers 429 or 5xx, or drops the connection, while the cache is read, the
+    image pushed or the cache exported, gets the whole command again after a wait (``RETRY_WAITS``:
+    BuildKit holds what it built, so a retry only redoes the transfers).  A cache export that
+    fails after the image was pushed is a success with one warning line."""
+    log = get_logger()
     full = cli_env(env, {"DOCKER_BUILDKIT": "1", "BUILDKIT_PROGRESS": "plain"})
-    progress = Progress()
+    waits = list(RETRY_WAITS)
     with private_folder() as folder:
         if req.registry_auth:
             full["DOCKER_CONFIG"] = str(docker_config(folder, req.registry_auth, env))
         args = command(cli, req, folder)
-        result = proc.run(args, env=full, check=False, on_line=progress.line, merge_stderr=True)
-        if not result.ok:
+        while True:
+            progress = Progress()
+            result = proc.run(args, env=full, check=False, on_line=progress.line,
+                              merge_stderr=True)
+            if result.ok:
+                break
+            if progress.export_failed_after_push():
+                log.warning("The cache export failed after the image was pushed (%s): the next "
+                            "build may not find this build's cache.", progress.error or "no detail")
+                return progress.pushed
+            if progress.transient() and retries.wait(
+                    "the build", progress.error or "connection lost", waits, sleep):
+                continue
             raise progress.failure(result.returncode)
+        log.info("%s", progress.reuse())
         iid = (folder / "iid").read_text(encoding="utf-8").strip() if (folder / "iid").is_file() else ""
-        if req.platforms:
-            iid = pushed_digest(folder)
+        if req.push_tags and cli.buildx:
+            iid = pushed_digest(folder) or progress.pushed
     if not iid:
         raise PipeError("The BuildKit build ended without an image id: run again with DEBUG: true "
                         "and report the log")

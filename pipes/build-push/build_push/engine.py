@@ -8,7 +8,7 @@ from docker.errors import DockerException
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
 
-from . import builder, buildkit, pusher
+from . import builder, buildkit, pusher, retries
 from .ports import Auth
 from .request import BuildRequest
 
@@ -41,13 +41,17 @@ class DockerEngine:
         repo, _, tag = ref.rpartition(":")
         if "/" in tag or not repo:
             repo, tag = ref, "latest"
-        try:
-            self.client.api.pull(repo, tag=tag, auth_config=auth)
-        except DockerException as err:
-            get_logger().warning("Cache source %s unavailable (%s); building without it.", ref,
-                                 type(err).__name__)
-            return False
-        return True
+        waits = list(retries.WAITS)
+        while True:
+            try:
+                self.client.api.pull(repo, tag=tag, auth_config=auth)
+                return True
+            except DockerException as err:
+                if retries.wait(f"the pull of {ref}", str(err), waits):
+                    continue
+                get_logger().warning("Cache source %s unavailable (%s); building without it.",
+                                     ref, type(err).__name__)
+                return False
 
     def build(self, request: BuildRequest, cli: buildkit.Cli | None) -> str:
         if cli is None:

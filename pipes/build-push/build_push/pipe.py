@@ -14,19 +14,14 @@ from pipes_common.errors import PipeError
 from pipes_common.handoff import BuildPushOutputs
 from pipes_common.registry import ManifestRef, RegistryError
 
-from . import __version__, buildkit, inputs, preflight, sshkeys, tags
+from . import __version__, buildkit, inputs, preflight, sshkeys, strategy, tags
 from .ports import Auth, DigitalOcean, Engine, Ports, Registry
 from .request import BuildRequest
 from .schema import RULES, SCHEMA
 from .settings import Settings
+from .strategy import Strategy
 
 T = TypeVar("T")
-
-# Multi-platform builds (PLATFORMS) go through ``docker buildx build --platform … --push``: the
-# request carries the platforms and buildkit.command builds that command line, but no real buildx
-# build has run in the pipe's tests (the test bed has no buildx and cannot pull BuildKit's image),
-# so PLATFORMS is refused until one has.
-MULTI_PLATFORM = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +51,7 @@ def build_and_push(s: Settings, ports: Ports) -> tuple[Settings, Outcome]:
     """The pipe's work: pre-flight, then skip (the commit is pushed) or build, push, tag."""
     # settings that only a build can refuse are checked before any registry call
     chosen = s.needs_buildkit is not None or s.builder != "auto"
-    cli = choose_builder(s, ports.buildkit) if chosen else None
+    cli, plan = choose_builder(s, ports.buildkit) if chosen else (None, None)
     registry: Registry | None = None
     auth: Auth | None = None
     if s.push:
@@ -72,9 +67,18 @@ def build_and_push(s: Settings, ports: Ports) -> tuple[Settings, Outcome]:
     probe = None if chosen else in_background(ports.buildkit)
     engine = ports.engine()
     if probe is not None:
-        cli = choose_builder(s, probe)
-    image_id = build(s, engine, cli, cache_sources(s, registry), auth)
-    if s.platforms and registry is not None:
+        cli, plan = choose_builder(s, probe)
+    assert plan is not None
+    plog.get_logger().info("%s", plan.line())
+    if s.provenance != "off" and not plan.registry_cache:
+        plog.get_logger().info("PROVENANCE %s: no attestation attached (attestations need docker "
+                               "buildx and the containerd image store).", s.provenance)
+    if s.sbom is not None and not plan.registry_cache:
+        plog.get_logger().info("SBOM: no SBOM attached (attestations need docker buildx and the "
+                               "containerd image store).")
+    image_id = build(s, engine, cli, plan, cache_sources(s, registry, plan), auth,
+                     cache_export(s, plan))
+    if pushes_itself(s, plan) and registry is not None:
         # buildx pushed every tag itself; what it returned is the pushed digest
         return s, Outcome(digest=image_id)
     if registry is None or auth is None:
@@ -84,6 +88,12 @@ def build_and_push(s: Settings, ports: Ports) -> tuple[Settings, Outcome]:
     digest = engine.push(s.image, first, auth)
     sync_tags(registry, s, digest, first)
     return s, Outcome(digest=digest, image_id=image_id)
+
+
+def pushes_itself(s: Settings, plan: Strategy) -> bool:
+    """Whether buildx pushes the image itself (every tag, one index): a multi-platform build, or
+    any build of the registry cache strategy (the cache is exported after the push)."""
+    return s.push and (bool(s.platforms) or plan.registry_cache)
 
 
 def in_background(work: Callable[[], T]) -> Callable[[], T]:
@@ -191,29 +201,47 @@ def sync_tags(registry: Registry, s: Settings, digest: str, source_tag: str) -> 
     return changed
 
 
-def cache_sources(s: Settings, registry: Registry | None) -> list[str]:
-    """CACHE_FROM, or by default the branch tag and ``latest`` where the registry has them."""
+def cache_sources(s: Settings, registry: Registry | None, plan: Strategy) -> list[str]:
+    """CACHE_FROM, or by default what the registry has of: the branch's registry cache (else the
+    main branch's, for a new branch) where the strategy exports one, then the branch tag and
+    ``latest`` (their inline cache)."""
     if s.cache_from is not None:
         return list(s.cache_from)
     if registry is None:
         return []
+    found = []
+    if plan.registry_cache:
+        for ref in cache_refs(s):
+            if registry.head_manifest(s.repository, ref) is not None:
+                found.append(f"type=registry,ref={s.image}:{ref}")
+                break
     wanted = [t for t in (s.tag_plan.branch_tag, "latest") if t]
-    return [f"{s.image}:{t}" for t in wanted if registry.head_manifest(s.repository, t) is not None]
+    return found + [f"{s.image}:{t}" for t in wanted
+                    if registry.head_manifest(s.repository, t) is not None]
 
 
-def choose_builder(s: Settings, probe: Callable[[], buildkit.Probe]) -> buildkit.Cli | None:
-    """The BuildKit CLI to build with, or None for the classic builder (BUILDER)."""
+def cache_refs(s: Settings) -> list[str]:
+    """The registry cache tags to read, in order: the branch's, then the main branch's."""
+    refs = [strategy.CACHE_PREFIX + b for b in (s.tag_plan.branch_tag, *strategy.MAIN_BRANCHES) if b]
+    return list(dict.fromkeys(tags.tag_safe(r) for r in refs))
+
+
+def cache_export(s: Settings, plan: Strategy) -> str | None:
+    """CACHE_TO, or by default (registry cache strategy, pushing a branch) the branch's cache tag."""
+    if s.cache_to or not plan.registry_cache or not s.push or not s.tag_plan.branch_tag:
+        return s.cache_to
+    return f"type=registry,ref={s.image}:{cache_refs(s)[0]},mode=max"
+
+
+def choose_builder(s: Settings, probe: Callable[[], buildkit.Probe]
+                   ) -> tuple[buildkit.Cli | None, Strategy]:
+    """The BuildKit CLI to build with (None: the classic builder, BUILDER) and the strategy."""
     if s.builder == "classic":
         needs = s.needs_buildkit
         if needs:
             raise PipeError(f"{needs} needs BuildKit but BUILDER is classic: set BUILDER to auto "
                             f"or buildkit, or remove {needs}")
-        return None
-    if s.platforms and not MULTI_PLATFORM:  # refused before the engine is asked anything
-        raise PipeError("PLATFORMS is not supported yet: multi-platform builds need docker buildx, "
-                        "and the pipe has not been tested building and pushing for several "
-                        "platforms; remove PLATFORMS (the image is built for the Docker engine's "
-                        "platform)")
+        return None, strategy.choose(None, buildkit.EngineInfo())
     found = probe()
     if found.cli is None:
         needs = s.needs_buildkit
@@ -225,47 +253,52 @@ def choose_builder(s: Settings, probe: Callable[[], buildkit.Probe]) -> buildkit
                             "without SECRETS, SSH and CACHE_TO")
         plog.get_logger().warning("BuildKit is not available (%s): building with the classic "
                                   "builder.", found.reason)
-        return None
-    if s.platforms and not found.cli.buildx:
-        raise PipeError(f"PLATFORMS needs docker buildx, which the docker CLI {found.cli.path} "
-                        f"({found.cli.version}) lacks, and multi-platform builds are not supported "
-                        "yet: remove PLATFORMS (the image is built for the Docker engine's platform)")
+        return None, strategy.choose(None, found.engine, found.reason)
+    plan = strategy.choose(found.cli, found.engine)
+    missing = strategy.missing_for_buildx(found.cli, found.engine)
+    if s.platforms and missing:
+        raise PipeError(f"PLATFORMS needs {missing}: {strategy.YAML_FIX}; or remove PLATFORMS "
+                        "(the image is then built for the Docker engine's platform)")
     if s.platforms and not s.push:
         raise PipeError("PLATFORMS needs PUSH: a multi-platform image cannot be kept in the "
                         "Docker engine; set PUSH to true or remove PLATFORMS")
-    if s.cache_to and not found.cli.buildx:
-        raise PipeError(f"CACHE_TO needs docker buildx, which the docker CLI {found.cli.path} "
-                        f"({found.cli.version}) lacks: remove CACHE_TO (pushed images carry inline "
-                        "cache metadata that CACHE_FROM reuses), or run with a CLI that has buildx")
-    return found.cli
+    if s.cache_to and missing:
+        raise PipeError(f"CACHE_TO needs {missing}: {strategy.YAML_FIX}; or remove CACHE_TO "
+                        "(the pipe then pulls the cache sources before building)")
+    return found.cli, plan
 
 
-def build(s: Settings, engine: Engine, cli: buildkit.Cli | None, cache_from: list[str],
-          auth: Auth | None) -> str:
+def build(s: Settings, engine: Engine, cli: buildkit.Cli | None, plan: Strategy,
+          cache_from: list[str], auth: Auth | None, cache_to: str | None = None) -> str:
     """Build with the cache sources, tag every planned tag in the engine; return the image id.
 
-    The classic builder needs each cache source pulled into the engine first; BuildKit reads them
+    Where the strategy says so (the classic builder; BuildKit on an engine without the containerd
+    image store) each cache source is pulled into the engine first; otherwise BuildKit reads them
     from the registry, fetching only the layers it reuses.  Either way the push credentials go to
     the pipe's own registry only (REGISTRY_HOST): a cache source elsewhere is read anonymously."""
     log = plog.get_logger()
     cache = []
     for ref in cache_from:
         own = registry_of(ref) == s.host.lower()
-        if cli is not None:
+        if not plan.pull_cache or ref.startswith("type="):
             log.info("Cache source %s (BuildKit reads it from the registry).", ref)
             cache.append(ref)
         elif engine.pull(ref, auth if own else None):
             log.info("Cache source %s pulled%s.", ref, "" if own else " without credentials "
                      "(not on REGISTRY_HOST)")
             cache.append(ref)
+    if cache_to:
+        log.info("Cache export %s.", cache_to)
     request = BuildRequest(
         context=s.context, dockerfile=s.dockerfile, tag=f"{s.image}:{s.tag_plan.tags[0]}",
         target=s.target, build_args=dict(s.build_args), labels=dict(s.labels), cache_from=cache,
-        network=s.network or engine.default_network(), cache_to=s.cache_to,
+        network=s.network or engine.default_network(), cache_to=cache_to,
+        provenance=s.provenance if plan.registry_cache else None,
+        sbom=s.sbom if plan.registry_cache else None,
         secrets=dict(s.secrets), ssh_key=s.ssh.key if s.ssh is not None else None,
         registry_auth={s.host: (auth["username"], auth["password"])} if auth and cli else {},
         platforms=s.platforms,
-        push_tags=[f"{s.image}:{tag}" for tag in s.tag_plan.tags] if s.platforms and s.push else [])
+        push_tags=[f"{s.image}:{tag}" for tag in s.tag_plan.tags] if pushes_itself(s, plan) else [])
     if cli is None:
         log.info("Building %s from %s (classic builder)", s.image, s.dockerfile.name)
     else:
@@ -274,8 +307,9 @@ def build(s: Settings, engine: Engine, cli: buildkit.Cli | None, cache_from: lis
         log.info("Building %s from %s (BuildKit, docker CLI %s)", s.image, s.dockerfile.name,
                  cli.version)
     image_id = engine.build(request, cli)
-    if s.platforms:
-        log.info("Built and pushed %s for %s", image_id, ", ".join(s.platforms))
+    if request.push_tags:
+        log.info("Built and pushed %s%s", image_id,
+                 f" for {', '.join(s.platforms)}" if s.platforms else "")
         return image_id
     for tag in s.tag_plan.tags[1:]:
         engine.tag(image_id, s.image, tag)

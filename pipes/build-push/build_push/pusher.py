@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 
 import docker
 from docker.errors import APIError, DockerException
@@ -9,13 +11,26 @@ from pipes_common.errors import PipeError
 from pipes_common.imageref import DIGEST
 from pipes_common.log import get_logger
 
+from . import retries
+
 DIGEST_RE = re.compile(rf"digest: ({DIGEST})")
 FINAL_STATES = ("Pushed", "Layer already exists", "Mounted from")
 
 
 def push(client: docker.DockerClient, repository: str, tag: str,
-         auth: dict[str, str]) -> str:
-    """Push ``repository:tag`` and return the manifest digest the registry reported."""
+         auth: dict[str, str], sleep: Callable[[float], None] = time.sleep) -> str:
+    """Push ``repository:tag`` and return the manifest digest the registry reported; a registry
+    failing for a moment (429, 5xx, a dropped connection) gets the push again after a wait."""
+    waits = list(retries.WAITS)
+    while True:
+        try:
+            return _push(client, repository, tag, auth)
+        except PipeError as err:
+            if not retries.wait(f"the push of {repository}:{tag}", str(err), waits, sleep):
+                raise
+
+
+def _push(client: docker.DockerClient, repository: str, tag: str, auth: dict[str, str]) -> str:
     log = get_logger()
     digest: str | None = None
     seen: dict[str, str] = {}

@@ -47,6 +47,11 @@ SCHEMA: Schema = {
                  "meta": {"hint": "give a buildx cache export, e.g. "
                                   "type=registry,ref=<image>:buildcache,mode=max"}},
     "PLATFORMS": {"type": "string"},
+    "PROVENANCE": {"type": "string", "default": "min", "allowed": ["min", "max", "off"]},
+    "SBOM": {"type": "boolean", "default": False},
+    "SBOM_GENERATOR": {"type": "string", "empty": False,
+                       "meta": {"hint": "give the image of an SBOM generator following BuildKit's "
+                                        "scanner protocol, e.g. docker/buildkit-syft-scanner"}},
     "SKIP_IF_EXISTS": {"type": "boolean", "default": True},
     "PUSH": {"type": "boolean", "default": True},
     "DEBUG": {"type": "boolean", "default": False},
@@ -93,10 +98,13 @@ RULES = validate.Rules(variables={
     **sshkey.RULES,
     "CACHE_TO": validate.Pattern(max_len=1024, regex=r"[^\s]+", what="holds a space"),
     "PLATFORMS": validate.Text(max_len=256),
+    "SBOM_GENERATOR": validate.Pattern(max_len=512, regex=REF_RE, what="is not an image reference"),
 }, checks=[
     _name_length,
     *(validate.unused_unless(name, lambda v: bool(v.get("SSH")),
                              "is only used with SSH: 'true' (forwarding the key to RUN "
                              "--mount=type=ssh): set SSH: 'true' or drop " + name)
       for name in ("SSH_KEY", "KNOWN_HOSTS")),
+    validate.unused_unless("SBOM_GENERATOR", lambda v: bool(v.get("SBOM")),
+                           "is only used with SBOM: 'true': set SBOM: 'true' or drop SBOM_GENERATOR"),
 ])

@@ -43,7 +43,9 @@ class Settings:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     ssh: sshkeys.SshForward | None = field(default=None, repr=False)
     cache_to: str | None = None
-    platforms: tuple[str, ...] = ()      # PLATFORMS: buildx only, refused for now (pipe.py)
+    platforms: tuple[str, ...] = ()      # PLATFORMS: buildx on the containerd store (pipe.py)
+    provenance: str = "min"              # PROVENANCE: min, max or off (buildx attestations)
+    sbom: str | None = None              # SBOM: '' BuildKit's default generator, or SBOM_GENERATOR
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], ctx: StepContext,
@@ -97,6 +99,8 @@ class Settings:
             if values.get("SSH") else None,
             cache_to=values.get("CACHE_TO") or None,
             platforms=buildkit.platforms(values.get("PLATFORMS")),
+            provenance=str(values["PROVENANCE"]),
+            sbom=str(values.get("SBOM_GENERATOR") or "") if values.get("SBOM") else None,
         )
         sshkeys.check_secret_ids(settings.ssh, set(settings.secrets))
         return settings

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from build_push import buildkit, buildsecrets, pipe, tags
+from build_push import buildkit, buildsecrets, pipe, strategy, tags
 from build_push.request import BuildRequest
 from build_push.schema import SCHEMA
 from build_push.settings import Settings
@@ -141,7 +141,7 @@ def _probe(probe: buildkit.Probe) -> Callable[[], buildkit.Probe]:
 
 def test_auto_falls_back_to_classic_with_one_warning(capsys: pytest.CaptureFixture[str]) -> None:
     ports = _probe(buildkit.Probe(None, "no docker CLI in the pipe"))
-    assert pipe.choose_builder(_settings(), ports) is None
+    assert pipe.choose_builder(_settings(), ports)[0] is None
     assert _lines(capsys, "WARNING") == [
         "BuildKit is not available (no docker CLI in the pipe): building with the classic builder."]
     with pytest.raises(PipeError, match=r"^BUILDER needs BuildKit, which is not available"):
@@ -154,7 +154,7 @@ def test_classic_refuses_what_only_buildkit_does() -> None:
     ports = _probe(buildkit.Probe(None, "unused"))
     with pytest.raises(PipeError, match=r"^CACHE_TO needs BuildKit but BUILDER is classic"):
         pipe.choose_builder(_settings(builder="classic", cache_to="type=registry,ref=r/x:c"), ports)
-    assert pipe.choose_builder(_settings(builder="classic"), ports) is None
+    assert pipe.choose_builder(_settings(builder="classic"), ports)[0] is None
 
 
 def test_registry_credentials_reach_the_cli_as_a_private_config(tmp_path: Path) -> None:
@@ -234,8 +234,8 @@ def test_buildx_builds_for_platforms_and_pushes_every_tag(tmp_path: Path) -> Non
                        platforms=("linux/amd64", "linux/arm64"), push_tags=["r/i:main", "r/i:sha-1"])
     with buildkit.private_folder() as folder:
         args = buildkit.command(cli, req, folder)
-        assert args[:7] == ["/usr/bin/docker", "buildx", "build", "--platform",
-                            "linux/amd64,linux/arm64", "--push", "--metadata-file"]
+        assert args[:4] == ["/usr/bin/docker", "buildx", "build", "--push"]
+        assert args[4] == "--metadata-file" and args[6:8] == ["--platform", "linux/amd64,linux/arm64"]
         assert "--load" not in args and "s3cret-value" not in " ".join(args)
         assert [args[i + 1] for i, a in enumerate(args) if a == "--tag"] == ["r/i:main", "r/i:sha-1"]
         assert args[args.index("--cache-to") + 1] == "type=registry,ref=r/i:buildcache,mode=max"
@@ -279,35 +279,181 @@ def test_platforms_are_os_arch_entries(raw: str) -> None:
         buildkit.platforms(raw)
 
 
-def test_platforms_are_refused_with_or_without_buildx(monkeypatch: pytest.MonkeyPatch) -> None:
+OVERLAY2 = buildkit.EngineInfo("20.10.24+dfsg1", "overlay2", containerd_store=False)
+CONTAINERD = buildkit.EngineInfo("26.1.5+dfsg1", "overlayfs", containerd_store=True)
+
+
+def test_platforms_are_refused_where_the_engine_cannot_with_what_to_change() -> None:
     s = _settings(platforms=("linux/amd64", "linux/arm64"))
     old = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=False)
-    new = buildkit.Cli(Path("/usr/local/bin/docker"), "27.3.1", buildx=True)
-
-    def never() -> buildkit.Probe:
-        raise AssertionError("the engine was asked before PLATFORMS was refused")
-
-    with pytest.raises(PipeError, match=r"^PLATFORMS is not supported yet: .* remove PLATFORMS"):
-        pipe.choose_builder(s, never)
-    monkeypatch.setattr(pipe, "MULTI_PLATFORM", True)  # once enabled: a CLI without buildx
-    with pytest.raises(PipeError, match=r"^PLATFORMS needs docker buildx, which the docker CLI "
-                                        r"/usr/bin/docker \(20.10.24\) lacks.*remove PLATFORMS"):
-        pipe.choose_builder(s, _probe(buildkit.Probe(old, "")))
-    monkeypatch.setattr(pipe, "MULTI_PLATFORM", False)
+    new = buildkit.Cli(Path("/usr/local/bin/docker"), "26.1.5", buildx=True, buildx_version="0.13.1")
+    with pytest.raises(PipeError, match=r"^PLATFORMS needs docker buildx and an engine with the "
+                                        r"containerd image store \(Docker 20.10.24\+dfsg1, overlay2 "
+                                        r"store\): in bitbucket-pipelines.yml .*runtime 3.*docker:dind"
+                                        r".*memory.*remove PLATFORMS"):
+        pipe.choose_builder(s, _probe(buildkit.Probe(old, "", OVERLAY2)))
+    with pytest.raises(PipeError, match=r"^PLATFORMS needs an engine with the containerd image "
+                                        r"store \(Docker 20.10.24\+dfsg1, overlay2 store\)"):
+        pipe.choose_builder(s, _probe(buildkit.Probe(new, "", OVERLAY2)))
+    with pytest.raises(PipeError, match=r"^PLATFORMS needs docker buildx: "):
+        pipe.choose_builder(s, _probe(buildkit.Probe(old, "", CONTAINERD)))
     with pytest.raises(PipeError, match=r"^PLATFORMS needs BuildKit but BUILDER is classic"):
         pipe.choose_builder(dataclasses.replace(s, builder="classic"), _probe(buildkit.Probe(new, "")))
     assert s.needs_buildkit == "PLATFORMS"
 
 
-def test_the_multi_platform_path_once_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The code path behind the refusal: with buildx, PLATFORMS and PUSH, the buildx CLI is chosen;
-    without PUSH it is one clear line (an engine cannot hold a multi-platform image)."""
-    monkeypatch.setattr(pipe, "MULTI_PLATFORM", True)
-    new = buildkit.Cli(Path("/usr/local/bin/docker"), "27.3.1", buildx=True)
+def test_the_strategy_follows_the_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    """Pull the cache sources first where the engine drops cache records (20.10, or 26 on
+    overlay2), the buildx registry cache on the containerd store; PLATFORMS only there."""
+    new = buildkit.Cli(Path("/usr/local/bin/docker"), "26.1.5", buildx=True, buildx_version="0.13.1")
     s = _settings(platforms=("linux/amd64", "linux/arm64"))
-    assert pipe.choose_builder(s, _probe(buildkit.Probe(new, ""))) == new
+    cli, plan = pipe.choose_builder(s, _probe(buildkit.Probe(new, "", CONTAINERD)))
+    assert cli == new and plan.registry_cache and not plan.pull_cache
+    assert plan.line() == ("Build strategy: BuildKit through buildx, registry cache per branch "
+                           "(Docker 26.1.5+dfsg1, containerd image store, buildx 0.13.1: every "
+                           "cache record is kept and exported).")
     with pytest.raises(PipeError, match=r"^PLATFORMS needs PUSH"):
-        pipe.choose_builder(dataclasses.replace(s, push=False), _probe(buildkit.Probe(new, "")))
+        pipe.choose_builder(dataclasses.replace(s, push=False), _probe(buildkit.Probe(new, "", CONTAINERD)))
+    _, plan = pipe.choose_builder(_settings(), _probe(buildkit.Probe(new, "", OVERLAY2)))
+    assert plan.pull_cache and not plan.registry_cache
+    assert "inline cache, cache sources pulled first" in plan.line()
+    with pytest.raises(PipeError, match=r"^CACHE_TO needs an engine with the containerd image store"):
+        pipe.choose_builder(_settings(cache_to="r/x:c"), _probe(buildkit.Probe(new, "", OVERLAY2)))
+
+
+def test_registry_cache_per_branch_falls_back_to_main() -> None:
+    plan = strategy.choose(buildkit.Cli(Path("/usr/bin/docker"), "26.1.5", True, "0.13.1"), CONTAINERD)
+    s = _settings(tag_plan=tags.TagPlan(["sha-0123456", "feature-x"], "sha-0123456", "feature-x"))
+    assert pipe.cache_refs(s) == ["buildcache-feature-x", "buildcache-main", "buildcache-master"]
+    assert pipe.cache_export(s, plan) == "type=registry,ref=r.example/acme/web:buildcache-feature-x,mode=max"
+    assert pipe.cache_export(dataclasses.replace(s, cache_to="type=local,dest=/c"), plan) == "type=local,dest=/c"
+    classic = strategy.choose(None, buildkit.EngineInfo())
+    assert pipe.cache_export(s, classic) is None
+
+
+DIGEST = "sha256:" + "d" * 64
+# a docker CLI whose buildx push fails as a registry does under load, N times, then succeeds
+FLAKY_PUSH = """#!/bin/sh
+count=$(cat "$(dirname "$0")/count" 2>/dev/null || echo 0)
+echo $((count + 1)) > "$(dirname "$0")/count"
+cat >&2 <<OUT
+#1 [1/1] COPY app.py /app.py
+#1 DONE 0.1s
+#2 exporting to image
+OUT
+if [ "$count" -lt FAILS ]; then
+  echo "#2 ERROR: unexpected status from HEAD request to http://r/v2/a/web/manifests/x: ANSWER" >&2
+  echo "ERROR: failed to solve: unexpected status: ANSWER" >&2
+  exit 1
+fi
+echo "#2 pushing manifest for r/a/web:x@DIGEST 0.1s done" >&2
+echo "#2 DONE 0.3s" >&2
+CACHE
+while [ $# -gt 0 ]; do
+  if [ "$1" = --metadata-file ]; then echo '{"containerimage.digest": "DIGEST"}' > "$2"; fi
+  shift
+done
+"""
+CACHE_FAILS = """echo "#3 exporting cache to registry" >&2
+echo "#3 ERROR: failed to push r/a/web:buildcache-main: 503 Service Unavailable" >&2
+exit 1"""
+
+
+def _flaky_cli(tmp_path: Path, fails: int, answer: str = "503 Service Unavailable",
+               cache: str = "") -> buildkit.Cli:
+    path = tmp_path / "docker"
+    path.write_text(FLAKY_PUSH.replace("FAILS", str(fails)).replace("ANSWER", answer)
+                    .replace("DIGEST", DIGEST).replace("CACHE", cache))
+    path.chmod(0o755)
+    return buildkit.Cli(path, "26.1.5", buildx=True, buildx_version="0.13.1")
+
+
+def _push_request(tmp_path: Path) -> BuildRequest:
+    return BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/a/web:x",
+                        push_tags=["r/a/web:x"], cache_to="type=registry,ref=r/a/web:c,mode=max")
+
+
+@pytest.mark.parametrize("answer", ["503 Service Unavailable", "429 Too Many Requests",
+                                    "write: connection reset by peer"])
+def test_a_registry_failing_for_a_moment_gets_the_push_again(tmp_path: Path, answer: str) -> None:
+    waits: list[float] = []
+    cli = _flaky_cli(tmp_path, fails=2, answer=answer)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    assert buildkit.build(cli, _push_request(tmp_path), env, sleep=waits.append) == DIGEST
+    assert waits == [2.0, 4.0] and (tmp_path / "count").read_text().strip() == "3"
+
+
+def test_the_retries_end_with_one_line(tmp_path: Path) -> None:
+    waits: list[float] = []
+    cli = _flaky_cli(tmp_path, fails=9)
+    with pytest.raises(PipeError, match="503 Service Unavailable"):
+        buildkit.build(cli, _push_request(tmp_path), {"PATH": "/usr/bin:/bin"}, sleep=waits.append)
+    assert waits == list(buildkit.RETRY_WAITS)
+
+
+def test_a_failing_dockerfile_step_is_not_retried(tmp_path: Path) -> None:
+    path = tmp_path / "docker"
+    path.write_text('#!/bin/sh\necho "#1 [2/2] RUN exit 3" >&2\n'
+                    'echo "#1 ERROR: process did not complete successfully: exit code: 503" >&2\nexit 1\n')
+    path.chmod(0o755)
+    waits: list[float] = []
+    with pytest.raises(PipeError, match=r"^Build failed at \[2/2\] RUN exit 3"):
+        buildkit.build(buildkit.Cli(path, "26.1.5", True), _push_request(tmp_path),
+                       {"PATH": "/usr/bin:/bin"}, sleep=waits.append)
+    assert waits == []
+
+
+def test_a_cache_export_failing_after_the_push_is_a_success_with_a_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    waits: list[float] = []
+    cli = _flaky_cli(tmp_path, fails=0, cache=CACHE_FAILS)
+    assert buildkit.build(cli, _push_request(tmp_path), {"PATH": "/usr/bin:/bin"},
+                          sleep=waits.append) == DIGEST
+    assert waits == []
+    warnings = _lines(capsys, "WARNING")
+    assert len(warnings) == 1 and warnings[0].startswith("The cache export failed after the image "
+                                                         "was pushed")
+
+
+# Docker 26.1.5, containerd image store, a registry cache hit (recorded on the test bed): the step
+# is shown as its layer fetched and extracted, never as CACHED
+PLAIN_CONTAINERD_HIT = """#4 [1/4] FROM docker.io/do-pipes-testbed/base:0979a7343c380686@sha256:ea99
+#4 DONE 0.0s
+#8 [2/4] RUN sleep 3 && echo one > /one
+#8 sha256:3cd955775db4092d89a024c5c47db682eb9dcbd8aa20b1a9e718c98caa9b7465 104B / 104B done
+#8 extracting sha256:3cd955775db4092d89a024c5c47db682eb9dcbd8aa20b1a9e718c98caa9b7465 done
+#8 DONE 0.0s
+#9 [3/4] COPY f /f
+#9 DONE 0.1s
+#10 [4/4] RUN echo two > /two
+#10 0.105 two
+#10 DONE 0.2s
+"""
+
+
+def test_a_step_fetched_from_the_registry_cache_counts_as_cached(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    progress = _feed(PLAIN_CONTAINERD_HIT)
+    assert _lines(capsys, "INFO") == [
+        "[1/4] FROM docker.io/do-pipes-testbed/base:0979a7343c380686@sha256:ea99 (0.0s)",
+        "[2/4] RUN sleep 3 && echo one > /one (cached: layer fetched from the cache)",
+        "[3/4] COPY f /f (0.1s)", "[4/4] RUN echo two > /two (0.2s)"]
+    assert progress.reuse() == "Cache: 1 of 3 Dockerfile steps reused."
+
+
+def test_sbom_and_provenance_reach_buildx(tmp_path: Path) -> None:
+    cli = buildkit.Cli(Path("/usr/bin/docker"), "26.1.5", buildx=True, buildx_version="0.13.1")
+    req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/i:main",
+                       push_tags=["r/i:main"], provenance="max", sbom="r/scanner:1")
+    with buildkit.private_folder() as folder:
+        args = buildkit.command(cli, req, folder)
+    assert args[args.index("--provenance") + 1] == "mode=max"
+    assert args[args.index("--attest") + 1] == "type=sbom,generator=r/scanner:1"
+    off = dataclasses.replace(req, provenance="off", sbom="")
+    with buildkit.private_folder() as folder:
+        args = buildkit.command(cli, off, folder)
+    assert args[args.index("--provenance") + 1] == "false"
+    assert args[args.index("--attest") + 1] == "type=sbom"
 
 
 def test_debug_build_line_masks_build_arg_values(tmp_path: Path,

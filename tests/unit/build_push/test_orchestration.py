@@ -130,6 +130,7 @@ class Bed:
     engine_allowed: bool = True
     buildkit: bool = True  # a BuildKit CLI is found, else the classic builder
     buildx: bool = False   # the CLI found has the buildx plugin
+    containerd: bool = False  # the engine keeps images in the containerd image store
     probes: int = 0        # how many times the docker CLI was probed
 
     @property
@@ -143,7 +144,10 @@ class Bed:
             return self.engine
 
         cli = buildkit.Cli(Path("/usr/bin/docker"), "20.10.24", buildx=self.buildx)
-        found = buildkit.Probe(cli, "") if self.buildkit else buildkit.Probe(None, "no CLI (unit)")
+        info = (buildkit.EngineInfo("26.1.5", "overlayfs", True) if self.containerd
+                else buildkit.EngineInfo("20.10.24", "overlay2", False))
+        found = (buildkit.Probe(cli, "", info) if self.buildkit
+                 else buildkit.Probe(None, "no CLI (unit)", info))
 
         def probe() -> buildkit.Probe:
             self.probes += 1
@@ -207,11 +211,12 @@ def test_new_commit_preflight_build_push_tags(bed: Bed, builder: str) -> None:
     auth = {"username": "short-user", "password": "short-password"}
     request = bed.built()
     assert request is not None and request.cache_from == [f"{HOST}/{REPO}:main"]
-    if builder == "classic":  # the engine pulls the cache source whole before the build
-        assert bed.engine.events[0] == ("pull", f"{HOST}/{REPO}:main", auth)
+    # an engine without the containerd store (overlay2): the cache source is pulled whole first,
+    # with the classic builder as with BuildKit (whose records of reused layers it would lose)
+    assert bed.engine.events[0] == ("pull", f"{HOST}/{REPO}:main", auth)
+    if builder == "classic":
         assert request.registry_auth == {}
-    else:  # BuildKit reads it from the registry itself, with the push credentials
-        assert [e for e in bed.engine.events if e[0] == "pull"] == []
+    else:  # BuildKit gets the push credentials too
         assert request.registry_auth == {HOST: ("short-user", "short-password")}
     assert request.tag == f"{HOST}/{REPO}:{SHA_TAG}"
     assert request.labels["org.opencontainers.image.revision"] == COMMIT
@@ -223,17 +228,21 @@ def test_new_commit_preflight_build_push_tags(bed: Bed, builder: str) -> None:
     assert bed.probes == 1
 
 
-def test_multi_platform_once_enabled_buildx_pushes_every_tag(bed: Bed,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """Behind pipe.MULTI_PLATFORM (off: no real buildx build has run here): the request carries
-    the platforms and every tag, buildx pushes them itself; the engine neither tags nor pushes."""
-    monkeypatch.setattr(pipe, "MULTI_PLATFORM", True)
+def test_multi_platform_buildx_pushes_every_tag(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the containerd store with buildx: the request carries the platforms and every tag,
+    buildx pushes them itself; the engine neither tags nor pushes; the branch's registry cache
+    is read (else main's) and exported."""
     monkeypatch.setenv("PLATFORMS", "linux/amd64,linux/arm64")
-    bed.buildx = True
+    monkeypatch.setenv("BITBUCKET_BRANCH", "feature/x")
+    bed.buildx = bed.containerd = True
+    bed.registry.manifests = {"buildcache-main": OLD}
     assert bed.main() == 0
     request = bed.built()
     assert request is not None and request.platforms == ("linux/amd64", "linux/arm64")
-    assert request.push_tags == [f"{HOST}/{REPO}:{SHA_TAG}", f"{HOST}/{REPO}:main"]
+    assert request.push_tags == [f"{HOST}/{REPO}:{SHA_TAG}", f"{HOST}/{REPO}:feature-x"]
+    assert request.cache_from == [f"type=registry,ref={HOST}/{REPO}:buildcache-main"]
+    assert request.cache_to == f"type=registry,ref={HOST}/{REPO}:buildcache-feature-x,mode=max"
+    assert request.provenance == "min"
     assert [e[0] for e in bed.engine.events] == ["build"]
     assert bed.outputs()["BUILD_PUSH_DIGEST"] == "sha256:image"  # what buildx pushed
 
@@ -242,7 +251,8 @@ def test_platforms_stop_the_pipe_before_any_registry_call(bed: Bed,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLATFORMS", "linux/arm64")
     bed.engine_allowed = False
-    with pytest.raises(PipeError, match=r"^PLATFORMS is not supported yet"):
+    with pytest.raises(PipeError, match=r"^PLATFORMS needs docker buildx and an engine with the "
+                                        r"containerd image store"):
         bed.main()
     assert bed.registry.calls == [] and bed.do.calls == []
 
@@ -351,6 +361,7 @@ def test_cache_from_given_replaces_the_lookups(bed: Bed, monkeypatch: pytest.Mon
                                                given: dict[str, str], expected: list[str]) -> None:
     for key, value in given.items():
         monkeypatch.setenv(key, value)
+    bed.buildx = bed.containerd = True  # BuildKit reads the sources from the registry
     bed.registry.manifests = {"main": OLD, "latest": OLD}
     assert bed.main() == 0
     request = bed.built()
