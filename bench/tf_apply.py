@@ -373,7 +373,7 @@ def section(results: dict[str, Pairs], runs: int, command: str,
         f"Command: `{command}`", "",
         *image,
         f"{runs} paired runs, order alternating; medians in seconds. The goal is judged on the "
-        "median of the paired ratios (each pipe run against the raw run next to it), which "
+        "median of pipe - raw over the pairs (each pipe run against the raw run next to it), which "
         f"cancels drift in the machine's load (load average {load[0]:.1f} at the start, "
         f"{load[1]:.1f} at the end, {os.cpu_count()} CPUs shared with other work).", "",
         "| scenario | pipe | raw terraform | pipe - raw | ratio (medians) | median of paired ratios "
