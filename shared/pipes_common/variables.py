@@ -37,8 +37,8 @@ def yaml_scalar(raw: str) -> Any:
 
 def array_items(name: str, env: Mapping[str, str]) -> list[str | None]:
     """``NAME_0`` … ``NAME_{COUNT-1}`` (None where one is unset), exactly as the toolkit's
-    ``ArrayVariable`` reads them (a test holds the two equal; the pipe images do not ship the
-    toolkit)."""
+    ``ArrayVariable`` reads them (a test holds the two equal), without importing the toolkit:
+    its import pulls in requests and sets up logging, some 60 ms of every step."""
     return [env.get(f"{name}_{i}") for i in range(int(env.get(f"{name}_COUNT", "0")))]
 
 
