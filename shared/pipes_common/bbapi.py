@@ -1,7 +1,8 @@
 """The one Bitbucket Cloud REST API client (``/2.0/...``) of the pipes.
 
 Auth: a repository, project or workspace access token (``Bearer``), or an Atlassian API token with
-the account's email (HTTP Basic, as Atlassian documents for the REST API).  Requests go out through
+the account's email (HTTP Basic, as Atlassian documents for the REST API), or none inside a
+Pipelines step, whose API proxy authenticates the requests sent through it.  Requests go out through
 :class:`~pipes_common.httpclient.Endpoint` (fail fast when unreachable, 429 and 5xx retried within
 :data:`RETRY_BUDGET`, honouring ``Retry-After``; POST never retried, so a retry never creates a
 thing twice).  Paginated listings (``values``, ``next``) are followed by :meth:`BitbucketApi.items`.
@@ -24,7 +25,7 @@ from . import httpclient, secrets
 from .bitbucket import DEFAULT_API_URL
 
 __all__ = ["DEFAULT_API_URL", "BitbucketApi", "BitbucketError", "Transient", "basic", "bearer",
-           "repo_path"]
+           "proxied", "repo_path"]
 URL_VARIABLE = "BITBUCKET_API_URL"
 RETRY_BUDGET = 20.0  # seconds: the most one API call waits for retries of 429/5xx answers
 MAX_PAGES = 50
@@ -66,6 +67,12 @@ def basic(email: str, token: str, variable: str = "ATLASSIAN_API_TOKEN") -> Auth
     return Auth(f"Basic {encoded}", variable, email=True)
 
 
+def proxied(variable: str) -> Auth:
+    """No credentials: inside a Pipelines step, the API proxy at the URL ``variable`` names
+    authenticates the requests sent through it (``proxies`` of each request)."""
+    return Auth("", variable)
+
+
 def repo_path(workspace: str, slug: str, *rest: str | int) -> str:
     """``/2.0/repositories/{workspace}/{slug}/...``, every segment encoded."""
     parts = [quote(str(p), safe="") for p in (workspace, slug, *rest)]
@@ -91,8 +98,10 @@ class BitbucketApi:
                 **kwargs: Any) -> dict[str, Any]:
         """Send one call (``path`` under the API URL, or a ``next`` link); its JSON answer.
         ``failure`` heads the message of an answer that is neither a success nor a refusal."""
-        resp = self._api.send(method, path, headers={"Authorization": self.auth.header,
-                                                     "Accept": "application/json"}, **kwargs)
+        headers = {"Accept": "application/json"}
+        if self.auth.header:  # none through the Pipelines API proxy (:func:`proxied`)
+            headers["Authorization"] = self.auth.header
+        resp = self._api.send(method, path, headers=headers, **kwargs)
         code = resp.status_code
         if code in (401, 403, 404):
             raise BitbucketError(f"The Bitbucket API refused {self.auth.variable} ({code}): "

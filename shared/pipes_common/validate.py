@@ -21,6 +21,7 @@ import re
 import string
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -58,6 +59,7 @@ def shown(value: str, limit: int = SHOWN) -> str:
 # rules
 
 
+@dataclass(kw_only=True)
 class Rule:
     """A variable's bound and shape.  ``max_len``: characters (each list item for a list; 0 for
     the rule's ``default_max``);
@@ -67,16 +69,14 @@ class Rule:
     Subclasses add a grammar in :meth:`problem`."""
 
     default_max: ClassVar[int] = MAX_TEXT
+    max_len: int = 0
+    multiline: bool = False
+    max_items: int = MAX_ITEMS
+    hint: str = ""
+    echo: bool = True
 
-    # (plain classes, not dataclasses: every pipe imports this module in every run, and a
-    # dataclass costs about a millisecond to create)
-    def __init__(self, *, max_len: int = 0, multiline: bool = False, max_items: int = MAX_ITEMS,
-                 hint: str = "", echo: bool = True) -> None:
-        self.max_len = max_len or self.default_max
-        self.multiline = multiline
-        self.max_items = max_items
-        self.hint = hint
-        self.echo = echo
+    def __post_init__(self) -> None:
+        self.max_len = self.max_len or self.default_max
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         """What is wrong with one (raw-checked) value, as '<what>: <fix>', or None."""
@@ -98,14 +98,12 @@ class Token(Rule):
         return None
 
 
+@dataclass(kw_only=True)
 class Pattern(Rule):
     """A value of a grammar: ``regex`` must match the whole value; ``what`` says what it is."""
 
-    def __init__(self, *, regex: str | re.Pattern[str], what: str = "is not of the expected form",
-                 **options: Any) -> None:
-        super().__init__(**options)
-        self.regex = regex
-        self.what = what
+    regex: str | re.Pattern[str]
+    what: str = "is not of the expected form"
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         if re.fullmatch(self.regex, value):
@@ -145,6 +143,7 @@ def host_problem(host: str) -> str | None:
     return "has no valid host name (letters, digits, '-' and '.', or an IP address)"
 
 
+@dataclass(kw_only=True)
 class Url(Rule):
     """An API or storage URL: ``https://host[:port][/path]``, or ``http://`` to a loopback host
     (``localhost``, 127.0.0.0/8, ::1) only, or to ``insecure_hosts`` (the Pipelines proxy on the
@@ -153,12 +152,8 @@ class Url(Rule):
     that is a URL has this rule (tests/unit/hostile/test_url_rules.py)."""
 
     default_max: ClassVar[int] = 2048
-
-    def __init__(self, *, insecure_hosts: tuple[str, ...] = (), path: bool = True,
-                 **options: Any) -> None:
-        super().__init__(**options)
-        self.insecure_hosts = insecure_hosts
-        self.path = path
+    insecure_hosts: tuple[str, ...] = ()
+    path: bool = True
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         try:
@@ -216,16 +211,14 @@ def _host_of(text: str) -> str | None:
     return match.group(1).strip("[]")
 
 
+@dataclass(kw_only=True)
 class InsideDir(Rule):
     """A path that must stay inside the build directory (``BITBUCKET_CLONE_DIR``) once resolved,
     symbolic links included; relative to it, or to the folder another variable names (``base``,
     e.g. VAR_FILES relative to WORKING_DIR)."""
 
     default_max: ClassVar[int] = 1024
-
-    def __init__(self, *, base: str | None = None, **options: Any) -> None:
-        super().__init__(**options)
-        self.base = base
+    base: str | None = None
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
         root = ctx.clone_dir.resolve()
@@ -339,12 +332,12 @@ class GitUrl(Rule):
 # cross-checks
 
 
+@dataclass(frozen=True)
 class Context:
     """What a rule can look at: the build directory and every parsed value."""
 
-    def __init__(self, clone_dir: Path, values: Mapping[str, Any] | None = None) -> None:
-        self.clone_dir = clone_dir
-        self.values: Mapping[str, Any] = values or {}
+    clone_dir: Path
+    values: Mapping[str, Any] = field(default_factory=dict)
 
 
 Check = Callable[[Mapping[str, Any]], str | None]
@@ -382,13 +375,12 @@ def template(name: str, fields: Sequence[str]) -> Check:
     return check
 
 
+@dataclass(frozen=True)
 class Rules:
     """A pipe's rules: per variable, and cross-checks run after all of them pass."""
 
-    def __init__(self, variables: Mapping[str, Rule] | None = None,
-                 checks: Sequence[Check] = ()) -> None:
-        self.variables: Mapping[str, Rule] = variables or {}
-        self.checks = checks
+    variables: Mapping[str, Rule] = field(default_factory=dict)
+    checks: Sequence[Check] = ()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ masking; never give a secret an ``allowed`` rule, its error would echo the value
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import yaml
 from cerberus import Validator
 
 from . import secrets, validate
@@ -26,27 +26,9 @@ if TYPE_CHECKING:
 
 Schema = dict[str, dict[str, Any]]
 
-# The plain scalars most variables hold, resolved exactly as PyYAML's YAML 1.1 resolver does, so
-# that the common case does not pay for importing yaml: a pipe's start-up time is part of every
-# step it runs in.
-_YAML_BOOLS = {v: True for v in ("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")}
-_YAML_BOOLS.update({v: False for v in ("no", "No", "NO", "false", "False", "FALSE", "off", "Off",
-                                       "OFF")})
-_PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
-_PLAIN_TEXT = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
-
-
 def yaml_scalar(raw: str) -> Any:
-    """``yaml.safe_load(raw)`` for a variable's value, with the same result and the same fallback
-    (the text itself when it is not valid YAML)."""
-    if raw in _YAML_BOOLS:
-        return _YAML_BOOLS[raw]
-    if _PLAIN_INT.fullmatch(raw):
-        return int(raw)
-    if _PLAIN_TEXT.fullmatch(raw) and raw not in ("null", "Null", "NULL"):
-        return raw
-    import yaml
-
+    """A variable's value as YAML reads it (``yes`` is True, ``1.10`` is 1.1), or the text itself
+    when it is not valid YAML."""
     try:
         return yaml.safe_load(raw)
     except yaml.YAMLError:
@@ -77,8 +59,6 @@ def _list_value(name: str, env: Mapping[str, str]) -> list[str] | None:
         return None
     text = raw.strip()
     if text.startswith("["):
-        import yaml
-
         try:
             parsed = yaml.safe_load(text)
         except yaml.YAMLError:

@@ -9,8 +9,7 @@ from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
 
 from . import builder, buildkit, pusher, retries
-from .ports import Auth
-from .request import BuildRequest
+from .request import Auth, BuildRequest
 
 
 class DockerEngine:

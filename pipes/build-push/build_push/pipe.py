@@ -15,8 +15,8 @@ from pipes_common.handoff import BuildPushOutputs
 from pipes_common.registry import ManifestRef, RegistryError
 
 from . import __version__, buildkit, inputs, preflight, sshkeys, strategy, tags
-from .ports import Auth, DigitalOcean, Engine, Ports, Registry
-from .request import BuildRequest
+from .ports import DigitalOcean, Engine, Ports, Registry
+from .request import Auth, BuildRequest
 from .schema import RULES, SCHEMA
 from .settings import Settings
 from .strategy import Strategy

@@ -13,7 +13,8 @@ from pipes_common.docr import DigitalOceanClient, DockerCredentials
 from pipes_common.registry import ManifestRef, RegistryClient
 
 from . import buildkit
-from .request import BuildRequest
+from .engine import DockerEngine
+from .request import Auth, BuildRequest
 
 
 class DigitalOcean(Protocol):
@@ -45,9 +46,6 @@ class Registry(Protocol):
     def tags(self, repo: str) -> list[str] | None: ...
 
 
-Auth = dict[str, str]
-
-
 class Engine(Protocol):
     """The Docker engine of the step: pull, build (classic, or BuildKit through ``cli``), tag, push."""
 
@@ -62,14 +60,6 @@ class Engine(Protocol):
     def push(self, repository: str, tag: str, auth: Auth) -> str: ...
 
 
-def _engine() -> Engine:
-    # the docker SDK is imported only when the pipe builds: a rerun that skips the build, or adds
-    # tags server-side, never needs it and starts faster
-    from .engine import DockerEngine
-
-    return DockerEngine.connect()
-
-
 @dataclass(frozen=True)
 class Ports:
     digitalocean: Callable[[str, str], DigitalOcean]
@@ -79,5 +69,5 @@ class Ports:
 
     @classmethod
     def real(cls) -> Ports:
-        return cls(digitalocean=DigitalOceanClient, registry=RegistryClient, engine=_engine,
+        return cls(digitalocean=DigitalOceanClient, registry=RegistryClient, engine=DockerEngine.connect,
                    buildkit=lambda: buildkit.probe(os.environ))

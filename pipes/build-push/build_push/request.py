@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+Auth = dict[str, str]  # the registry credentials the engine pulls and pushes with (docker's auth_config)
+
 
 @dataclass
 class BuildRequest:

@@ -1,13 +1,15 @@
 """``MODE: apply`` and ``destroy``: a saved plan applied once, or the configuration applied."""
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 from pipes_common import log as plog
+from pipes_common import secrets
 from pipes_common.errors import PipeError
 from pipes_common.fsutil import atomic_write
 
-from . import summary
+from . import bbcomment, changes, planstore, prcomment, probe, redact, reviewed, summary, tfoutputs
 from .run import Result, Run, common_args, log_summary, outputs_of, publish, report
 from .terraform import JsonRun
 
@@ -20,8 +22,6 @@ def run_apply(run: Run) -> int:
     reviewed in the pull request this commit merged, and applies only what matches it."""
     s = run.s
     if s.mode == "apply":
-        from . import reviewed
-
         lookup = reviewed.find(run)
         if lookup.done is not None:
             done = lookup.done
@@ -41,8 +41,6 @@ def run_apply(run: Run) -> int:
 
 def run_saved(run: Run) -> int:
     """Apply the saved plan ``PLAN_ID``: checked fresh, claimed, applied, recorded."""
-    from . import planstore  # botocore: only for the runs that use Spaces
-
     s, tf, spaces = run.s, run.tf, run.store
     assert s.plan_id
     log = plog.get_logger()
@@ -91,8 +89,6 @@ def run_saved(run: Run) -> int:
 def rerun_of_saved(run: Run, done: dict[str, object]) -> int:
     """The saved plan was claimed before: applied (a re-run after success: nothing to do),
     failed after writing the state (stale: plan again), or being applied by another run."""
-    from . import planstore  # botocore: only for the runs that use Spaces
-
     s = run.s
     status = done.get("status")
     if status == "applied":
@@ -135,8 +131,6 @@ def no_reviewed_plan(run: Run, why: str) -> None:
 def already_applied(run: Run, done: dict[str, object], what: str) -> int:
     """A re-run after the plan was applied: nothing to do; Terraform's outputs handed over
     again, as the first run did."""
-    from . import planstore, tfoutputs  # planstore: botocore, only for runs that use Spaces
-
     outs = tfoutputs.split(run.tf.output_json())
     reviewed_pr = done.get("pr_id")
     publish(run, Result(outs=outs, plan_id=run.s.plan_id, applied=False,
@@ -148,8 +142,6 @@ def already_applied(run: Run, done: dict[str, object], what: str) -> int:
 
 def apply_reviewed(run: Run, rv: Reviewed) -> int:
     """Plan again, compare with the reviewed plan; equal: apply this plan, else refuse."""
-    from . import changes, planstore  # planstore: botocore, only for runs that use Spaces
-
     s, tf, spaces = run.s, run.tf, run.store
     log = plog.get_logger()
     plan_file = run.work / "merged.tfplan"
@@ -195,19 +187,11 @@ def apply_reviewed(run: Run, rv: Reviewed) -> int:
 
 def _mask_sensitive(doc: dict[str, object]) -> None:
     """Every value the plan marks sensitive is masked in anything the pipe prints."""
-    import copy
-
-    from pipes_common import secrets
-
-    from . import redact
-
     for value in redact.plan_json_and_values(copy.deepcopy(doc))[1]:
         secrets.register(value)
 
 
 def _probe(run: Run) -> bool:
-    from . import probe
-
     return probe.conditional_writes_work(run.store, run.s.state_object)
 
 
@@ -218,8 +202,6 @@ def refused_comment(run: Run, rv: Reviewed, found: list[str]) -> None:
     log = plog.get_logger()
     if not s.comment or not s.bb_token or not ctx.workspace or not ctx.repo_slug:
         return
-    from . import bbcomment, prcomment
-
     where = prcomment.Where(working_dir=s.working_dir_rel, workspace=s.workspace, commit=s.commit,
                             build_url=ctx.build_url, plan_id=rv.plan_id, plan_location=None,
                             report_id=None)

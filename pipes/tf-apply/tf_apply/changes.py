@@ -15,6 +15,8 @@ import json
 import secrets as pysecrets
 from typing import Any
 
+from . import redact
+
 UNKNOWN = "(known after apply)"
 ABSENT = "(absent)"
 SENSITIVE = "(sensitive:"
@@ -85,8 +87,6 @@ def of_plan(plan: dict[str, Any], key: str) -> Changes:
 
     A value Terraform marks sensitive anywhere in the plan is sensitive everywhere: a computed
     attribute can carry it unmarked (``terraform_data``'s ``output``)."""
-    from . import redact
-
     secret = redact.plan_json_and_values(copy.deepcopy(plan))[1]
     found: Changes = {}
     for rc in plan.get("resource_changes") or []:

@@ -7,15 +7,13 @@ import os
 from pipes_common import log as plog
 from pipes_common.errors import PipeError
 
-from . import summary
+from . import insights, summary, validation
 from .run import Result, Run, common_args, log_summary, publish
 
 
 def run_validate(run: Run) -> int:
     """``terraform validate -json`` and ``fmt -check -recursive``: every finding logged with
     file and line and sent as a Code Insights annotation; errors or unformatted files fail."""
-    from . import validation
-
     s, tf, ctx = run.s, run.tf, run.ctx
     log = plog.get_logger()
     findings = validation.from_diagnostics(tf.validate_json(), s.working_dir_rel)
@@ -28,8 +26,6 @@ def run_validate(run: Run) -> int:
     headline = (f"{errors} validation errors, {unformatted} unformatted files, "
                 f"{len(findings) - errors - unformatted} warnings")
     if s.code_insights:
-        from . import insights
-
         body = insights.report_body(
             summary.Summary(), mode="validate", workspace=s.workspace,
             working_dir=s.working_dir_rel, plan_id=None, link=ctx.build_url,
@@ -65,8 +61,6 @@ def run_drift(run: Run) -> int:
         what += ", outputs only"
     log_summary(sm)
     if s.code_insights:
-        from . import insights
-
         body = insights.report_body(
             sm, mode="drift", workspace=s.workspace, working_dir=s.working_dir_rel, plan_id=None,
             link=ctx.build_url, result="FAILED" if drifted else "PASSED",

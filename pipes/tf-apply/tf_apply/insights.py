@@ -1,13 +1,13 @@
-"""The plan summary as a Bitbucket Code Insights report, through bitbucket-pipes-toolkit.
+"""The plan summary as a Bitbucket Code Insights report, sent through the Pipelines API proxy.
 
 Only inside Bitbucket Pipelines (CI, BITBUCKET_BUILD_NUMBER, BITBUCKET_COMMIT, repository and
-workspace all set): there the toolkit reaches the API without credentials through the Pipelines
-proxy, which a pipe finds on the step's Docker host (``http://host.docker.internal:29418``, as
-bitbucket-pipes-toolkit's ``CodeInsights`` defaults to for pipes; ``localhost`` is the pipe's own
-container); BITBUCKET_API_PROXY names another one.  Anywhere else it is skipped with one line.  A report that
-cannot be sent is a warning, never a failure of the pipe.  Requests go out on the shared session
-(:mod:`pipes_common.httpclient`): a proxy that refuses the connection is a warning at once, 5xx and
-429 answers are retried within :data:`RETRY_BUDGET`.
+workspace all set): there a pipe reaches the API without credentials through the Pipelines proxy,
+an HTTP proxy on the step's Docker host (``http://host.docker.internal:29418``; ``localhost`` is
+the pipe's own container) that takes ``http://api.bitbucket.org/2.0/...`` and adds the step's
+credentials; BITBUCKET_API_PROXY names another one.  Anywhere else it is skipped with one line.  The
+requests go through the one Bitbucket client (:mod:`pipes_common.bbapi`): a proxy that refuses the
+connection is a warning at once, 5xx and 429 answers to the report's PUT are retried within
+:data:`RETRY_BUDGET`.  A report that cannot be sent is a warning, never a failure of the pipe.
 """
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import requests
-from bitbucket_pipes_toolkit import CodeInsights
-from pipes_common import httpclient
+from pipes_common import bbapi, httpclient
 from pipes_common.bitbucket import StepContext
 from pipes_common.log import get_logger
 
@@ -25,34 +23,13 @@ from .summary import Summary
 
 REPORT_TYPE = "TEST"  # the reports API knows SECURITY, COVERAGE, TEST and BUG
 RETRY_BUDGET = 10.0  # seconds: the most one report request waits for retries of 429/5xx answers
+PROXIED_API_URL = "http://api.bitbucket.org"  # plain HTTP to the proxy, which sends it on over TLS
+MAX_ANNOTATIONS = 100  # per request of the bulk annotations call
 
 
 def in_pipelines(env: Mapping[str, str], ctx: StepContext) -> bool:
     return (env.get("CI", "").lower() == "true" and bool(env.get("BITBUCKET_BUILD_NUMBER"))
             and bool(ctx.commit) and bool(ctx.repo_slug) and bool(ctx.workspace))
-
-
-class _Http:
-    """Stands in for the toolkit's handler, which exits the process on a network error."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-
-    def make_session_request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        kwargs.pop("timeout", None)
-        kwargs.pop("error_base_message", None)
-        with httpclient.session(budget=RETRY_BUDGET) as session:
-            return session.request(method, url, timeout=self.timeout, **kwargs)
-
-
-class _ProxiedInsights(CodeInsights):  # type: ignore[misc]
-    def __init__(self, repo: str, workspace: str, proxy: str, timeout: float) -> None:
-        super().__init__(repo, workspace, auth_type="authless")
-        self._proxy = proxy
-        self.http_client = _Http(timeout)
-
-    def _get_http_proxies(self) -> dict[str, str]:
-        return {"http": self._proxy, "https": self._proxy}
 
 
 def report_id(workspace: str, working_dir: str) -> str:
@@ -95,15 +72,19 @@ def send(env: Mapping[str, str], ctx: StepContext, proxy: str, body: dict[str, A
         log.info("Code Insights report skipped: not running in Bitbucket Pipelines.")
         return False
     assert ctx.repo_slug and ctx.workspace and ctx.commit
-    client = _ProxiedInsights(ctx.repo_slug, ctx.workspace, proxy, timeout)
+    api = bbapi.BitbucketApi(bbapi.proxied("BITBUCKET_API_PROXY"), PROXIED_API_URL,
+                             timeout=timeout, session=httpclient.session(budget=RETRY_BUDGET))
+    report = bbapi.repo_path(ctx.workspace, ctx.repo_slug, "commit", ctx.commit, "reports", rid)
+    proxies = {"http": proxy, "https": proxy}
+    items = annotations or []
     try:
-        client.create_report(ctx.commit, {**body, "external_id": rid})
-        for start in range(0, len(annotations or []), 100):  # at most 100 per request
-            client.create_bulk_annotations(ctx.commit, rid, (annotations or [])[start:start + 100])
-    except (requests.RequestException, SystemExit) as err:
-        log.warning("Code Insights report not sent (%s); the plan itself is fine.",
-                    type(err).__name__ if not isinstance(err, requests.HTTPError)
-                    else f"HTTP {err.response.status_code if err.response is not None else '?'}")
+        api.request("PUT", report, json={**body, "external_id": rid}, proxies=proxies)
+        for start in range(0, len(items), MAX_ANNOTATIONS):
+            api.request("POST", f"{report}/annotations", json=items[start:start + MAX_ANNOTATIONS],
+                        proxies=proxies)
+    except httpclient.ApiError as err:  # an answer that is not a success, or none at all
+        why = err.reason if isinstance(err, httpclient.Unreachable) else f"HTTP {err.status}"
+        log.warning("Code Insights report not sent (%s); the plan itself is fine.", why)
         return False
     log.info("Code Insights report %s sent%s.", rid,
              f" with {len(annotations)} annotations" if annotations else "")

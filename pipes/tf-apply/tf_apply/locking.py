@@ -1,32 +1,21 @@
-"""What the run needs from Spaces before Terraform acts: the locking check, and the client.
+"""What the run needs from Spaces before Terraform acts: the Spaces client and the locking check.
 
-The Spaces client of the modes that use one (saved plans, the reviewed plan) is made in a thread
-while ``terraform init`` works, and the probe then runs in that thread on it (:class:`InProcess`).
-A run that needs no client probes in the process forked with the pipe (:mod:`prober`), so that no
-botocore is imported by the pipe at all.  Either way botocore's import overlaps start-up and init.
+:func:`connect` makes the client and, when the run relies on the store's conditional writes, asks
+the store whether it honours them (:mod:`probe`); the pipe runs it in a thread while ``terraform
+init`` works, and :func:`verdict` judges the answer before Terraform can take the state's lock.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
 
 from pipes_common import log as plog
 from pipes_common.errors import PipeError
 
+from . import probe
+from .s3 import Spaces
 from .settings import Settings
 
-if TYPE_CHECKING:
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    from .s3 import Spaces
-
-
 WRITING = ("plan", "apply", "destroy")  # the modes whose Terraform may take the state's lock
-
-
-class Answer(Protocol):
-    """Where the probe's answer comes from: the forked process, or this process's thread."""
-
-    def answer(self) -> bool: ...
 
 
 def probes(s: Settings) -> bool:
@@ -42,34 +31,27 @@ def needs_client(s: Settings) -> bool:
     return s.mode == "plan" or bool(s.plan_id) or (s.mode == "apply" and bool(s.bb_token))
 
 
-def client(s: Settings) -> Spaces:
-    from .s3 import Spaces  # botocore: only for the runs that use Spaces
-
-    return Spaces(s)
-
-
-class InProcess:
-    """The probe in the pipe's own thread, on the client the mode makes anyway (a second botocore
-    in the forked process would only compete with it for the CPU).  The probe object's delete
-    is queued behind it in the same thread: the answer does not wait for it."""
-
-    def __init__(self, pool: ThreadPoolExecutor, spaces: Future[Spaces], state_object: str) -> None:
-        def probe_it() -> bool:
-            from . import probe
-
-            return probe.conditional_writes_work(spaces.result(), state_object, pool.submit)
-
-        self._answer = pool.submit(probe_it)
-
-    def answer(self) -> bool:
-        return self._answer.result()
+def uses_spaces(s: Settings) -> bool:
+    """Whether the run makes a Spaces client of its own (for its mode or for the probe)."""
+    return probes(s) or needs_client(s)
 
 
-def verdict(s: Settings, prober: Answer | None) -> bool:
-    """The probe's answer (True: the store honours conditional writes; False when the run does
+@dataclass(frozen=True)
+class Connected:
+    spaces: Spaces
+    conditional: bool  # the probe ran and the store honours conditional writes
+
+
+def connect(s: Settings) -> Connected:
+    """The Spaces client, and the probe's answer when the run asks (:func:`probes`)."""
+    spaces = Spaces(s)
+    return Connected(spaces, probes(s) and probe.conditional_writes_work(spaces, s.state_object))
+
+
+def verdict(s: Settings, conditional: bool) -> bool:
+    """The probe's answer (True: the store honours conditional writes; False when the run did
     not probe), checked against what LOCKING asks for."""
     log = plog.get_logger()
-    conditional = prober.answer() if prober is not None else False
     if s.mode not in WRITING:
         return conditional
     if s.locking == "auto":

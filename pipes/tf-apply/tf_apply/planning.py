@@ -5,9 +5,10 @@ import hashlib
 from typing import Any
 
 from pipes_common import log as plog
+from pipes_common import secrets
 from pipes_common.errors import PipeError
 
-from . import changes, planstore, redact, summary
+from . import bbcomment, changes, insights, planstore, prcomment, redact, summary
 from .run import Result, Run, common_args, log_summary, publish, report
 
 
@@ -102,10 +103,6 @@ def comment(run: Run, sm: summary.Summary, plan_doc: dict[str, Any], sensitive: 
         log.warning("Pull request comment skipped: BITBUCKET_WORKSPACE or BITBUCKET_REPO_SLUG "
                     "is not set (not running in Bitbucket Pipelines).")
         return
-    from pipes_common import secrets
-
-    from . import bbcomment, insights, prcomment
-
     for value in sensitive:
         secrets.register(value)
     where = prcomment.Where(

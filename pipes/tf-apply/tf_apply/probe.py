@@ -13,7 +13,6 @@ store, Spaces included: it asks the store in every run that relies on it.
 from __future__ import annotations
 
 import secrets as pysecrets
-from collections.abc import Callable
 
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
@@ -25,21 +24,9 @@ def probe_key(state_object: str) -> str:
     return f"{state_object}.lockprobe-{pysecrets.token_hex(8)}"
 
 
-Later = Callable[[Callable[[], None]], object]
-
-
-def _delete(spaces: Spaces, key: str) -> None:
-    try:
-        spaces.delete(key)
-    except PipeError as err:
-        get_logger().warning("Could not delete the probe object %s: %s", key, err)
-
-
-def conditional_writes_work(spaces: Spaces, state_object: str, later: Later | None = None) -> bool:
-    """True when the second conditional write of a fresh probe object is refused.
-
-    The probe object is deleted before returning, or handed to ``later`` (which must run it, as a
-    thread pool's ``submit`` does) so that the answer does not wait for the delete."""
+def conditional_writes_work(spaces: Spaces, state_object: str) -> bool:
+    """True when the second conditional write of a fresh probe object is refused.  The probe
+    object is deleted before returning (a failed delete is a warning)."""
     key = probe_key(state_object)
     # two bodies: a retried write that finds "its" object tells the two apart (:meth:`Spaces.put`)
     first, second = (f"tf-apply locking probe ({n}/2): safe to delete\n".encode() for n in (1, 2))
@@ -56,13 +43,7 @@ def conditional_writes_work(spaces: Spaces, state_object: str, later: Later | No
             return True
         return False
     finally:
-        deferred = False
-        if later is not None:
-            try:
-                later(lambda: _delete(spaces, key))
-                deferred = True
-            except RuntimeError:  # a pool that is shutting down takes no more work
-                pass
-        if not deferred:
-            _delete(spaces, key)
-
+        try:
+            spaces.delete(key)
+        except PipeError as err:
+            get_logger().warning("Could not delete the probe object %s: %s", key, err)

@@ -14,6 +14,7 @@ from typing import Any
 
 from pipes_common.errors import PipeError
 
+from . import bbcomment, planstore
 from .run import Run
 
 
@@ -63,8 +64,6 @@ def find(run: Run) -> Lookup:
     if not (ctx.workspace and ctx.repo_slug and s.commit):
         return Lookup(why="not running in Bitbucket Pipelines (no BITBUCKET_WORKSPACE, "
                           "BITBUCKET_REPO_SLUG or BITBUCKET_COMMIT)")
-    from . import bbcomment, planstore
-
     client = bbcomment.CommentClient(s.bb_token, s.bb_api_url)
     try:
         prs = client.pull_requests_of_commit(ctx.workspace, ctx.repo_slug, s.commit)

@@ -17,7 +17,7 @@ from pipes_common import outputs
 from pipes_common.bitbucket import StepContext
 from pipes_common.handoff import TfApplyOutputs
 
-from . import __version__, summary, tfoutputs
+from . import __version__, insights, summary, tfoutputs
 from .settings import Settings
 from .terraform import JsonRun, Terraform
 
@@ -72,8 +72,6 @@ def report(run: Run, sm: summary.Summary, plan_id: str | None) -> None:
     s = run.s
     if not s.code_insights:
         return
-    from . import insights  # the toolkit and requests: only for a run that sends a report
-
     body = insights.report_body(sm, mode=s.mode, workspace=s.workspace,
                                 working_dir=s.working_dir_rel, plan_id=plan_id, link=run.ctx.build_url)
     insights.send(os.environ, run.ctx, s.api_proxy, body,

@@ -8,8 +8,6 @@ damaged on the way.  Checksums stay "when required", as for Terraform (:mod:`bac
 default ones are what S3-compatible stores reject.
 
 Keys are sent as given, percent-encoded and never normalised (``a/../b`` is that key, not ``b``).
-This module imports botocore, which takes a few hundred milliseconds: the pipe imports it in the
-thread that runs while ``terraform init`` works, never before.
 """
 from __future__ import annotations
 
@@ -64,19 +62,6 @@ def _config(timeout: float = READ_TIMEOUT) -> Config:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-
-
-def warm_session() -> botocore.session.Session:
-    """A session with the S3 model and the endpoint rules already loaded (most of a client's
-    cost): a :class:`Spaces` made with it later is quick.  No request is sent."""
-    session = botocore.session.Session()
-    try:
-        session.create_client("s3", endpoint_url="https://warm-up.invalid",
-                              region_name=SIGNING_REGION, aws_access_key_id="warm-up",
-                              aws_secret_access_key="warm-up", config=_config())
-    except BotoCoreError as err:  # e.g. an AWS_PROFILE in the environment naming no profile
-        raise _client_error(err, "setting up the S3 client") from None
-    return session
 
 
 class Spaces:

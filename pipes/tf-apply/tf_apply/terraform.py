@@ -17,6 +17,8 @@ from pipes_common import proc
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
 
+from . import __version__, tfversions
+
 # per-resource chatter shown only with DEBUG: the summary table lists every planned change, and
 # apply_complete/apply_errored/apply_progress lines still show what happens as it happens
 QUIET_EVENTS = frozenset({"planned_change", "refresh_start", "refresh_complete", "apply_start",
@@ -66,8 +68,6 @@ def version_error(text: str, bundled: str) -> PipeError | None:
     constraint, the bundled Terraform and the tf-apply release whose Terraform matches."""
     if "Unsupported Terraform Core version" not in text:
         return None
-    from . import __version__, tfversions
-
     constraint = re.search(r'required_version\s*=\s*"([^"]+)"', text)
     location = re.search(r"on (\S+) line (\d+)", text)
     release = tfversions.release_for(constraint.group(1)) if constraint else None

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import bitbucket_pipes_toolkit  # noqa: F401 - imported before any capture: colorama keeps the real stdout
 import pytest
 import yaml
 from pipes_common import log as plog

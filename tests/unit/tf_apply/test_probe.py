@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from pipes_common.errors import PipeError
@@ -37,38 +36,10 @@ def spaces(store: Store) -> Spaces:
     return cast(Spaces, store)
 
 
-def test_the_answer_comes_before_the_delete_when_it_is_deferred() -> None:
-    store, queued = Store(), list[Callable[[], None]]()
-    assert probe.conditional_writes_work(spaces(store), "app/terraform.tfstate", queued.append)
-    assert len(store.objects) == 1 and len(queued) == 1  # still there, its delete is queued
-    queued[0]()
-    assert store.objects == {}
-
-
-def test_a_pool_that_takes_no_more_work_gets_the_delete_done_now() -> None:
-    store = Store()
-
-    def closed(_: Callable[[], None]) -> Any:
-        raise RuntimeError("cannot schedule new futures after shutdown")
-
-    assert probe.conditional_writes_work(spaces(store), "app/terraform.tfstate", closed)
-    assert store.objects == {}
-
-
 def test_a_store_ignoring_conditional_writes_answers_no_and_is_cleaned() -> None:
     store = Store(conditional=False)
     assert not probe.conditional_writes_work(spaces(store), "app/terraform.tfstate")
     assert store.objects == {}
-
-
-class Answering:
-    """The probe's process, as :func:`locking.verdict` sees it."""
-
-    def __init__(self, conditional: bool) -> None:
-        self.conditional = conditional
-
-    def answer(self) -> bool:
-        return self.conditional
 
 
 def settings(**values: str) -> Settings:
@@ -81,17 +52,16 @@ def settings(**values: str) -> Settings:
 def test_locking_auto_refuses_a_store_ignoring_conditional_writes(mode: str) -> None:
     with pytest.raises(PipeError, match=r"^LOCKING: the store at https://nyc3\.digitalocean.*"
                                         r"ignores conditional writes \(If-None-Match\)"):
-        locking.verdict(settings(mode=mode), Answering(False))
-    assert locking.verdict(settings(mode=mode), Answering(True))
+        locking.verdict(settings(mode=mode), False)
+    assert locking.verdict(settings(mode=mode), True)
 
 
 @pytest.mark.parametrize("choice", ["lockfile", "off"])
 def test_the_answer_only_informs_when_locking_is_chosen(choice: str) -> None:
     """LOCKING lockfile/off with a saved plan still probes (the claim needs the answer) but never
     refuses the store."""
-    assert not locking.verdict(settings(locking=choice), Answering(False))
-    assert locking.verdict(settings(locking=choice), Answering(True))
-    assert not locking.verdict(settings(locking=choice), None)
+    assert not locking.verdict(settings(locking=choice), False)
+    assert locking.verdict(settings(locking=choice), True)
 
 
 def test_the_two_probe_writes_differ() -> None:
@@ -107,15 +77,11 @@ class Unreachable(Store):
         raise PipeError("Spaces at https://nyc3.digitaloceanspaces.com is unreachable")
 
 
-@pytest.mark.parametrize("deferred", [False, True])
-def test_no_delete_for_a_probe_object_never_created(deferred: bool) -> None:
-    store, queued = Unreachable(), list[Callable[[], None]]()
+def test_no_delete_for_a_probe_object_never_created() -> None:
+    store = Unreachable()
     with pytest.raises(PipeError, match="unreachable"):
-        probe.conditional_writes_work(spaces(store), "app/terraform.tfstate",
-                                      queued.append if deferred else None)
-    for delete in queued:
-        delete()
-    assert store.deleted == [] and queued == []
+        probe.conditional_writes_work(spaces(store), "app/terraform.tfstate")
+    assert store.deleted == []
 
 
 def test_no_delete_for_an_object_that_was_there_before() -> None:
