@@ -37,8 +37,7 @@ def yaml_scalar(raw: str) -> Any:
 
 def array_items(name: str, env: Mapping[str, str]) -> list[str | None]:
     """``NAME_0`` … ``NAME_{COUNT-1}`` (None where one is unset), exactly as the toolkit's
-    ``ArrayVariable`` reads them (a test holds the two equal), without importing the toolkit:
-    its import pulls in requests and sets up logging, some 60 ms of every step."""
+    ``ArrayVariable`` reads them (a test holds the two equal; the pipes do not ship the toolkit)."""
     count = validate.whole_number(env.get(f"{name}_COUNT", "0"))
     if count is None:
         raise PipeError(f"{name}_COUNT must be a whole number, the count of {name}_0, {name}_1, …")
