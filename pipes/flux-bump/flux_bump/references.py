@@ -42,10 +42,20 @@ class Target:
     helm_keys: tuple[str, ...] = ()
 
     def full(self, old: str | None = None) -> str:
-        """``image:tag``, with ``@digest`` when pinning, or when ``old`` pinned one and it is known."""
+        """``image:tag``, with ``@digest`` when pinning, or when ``old`` pinned one and it is known;
+        the image spelled as ``old`` spells it (``docker.io/redis`` stays so)."""
         had_digest = old is not None and "@" in old
         with_digest = self.digest and (self.pin or had_digest)
-        return f"{self.image}:{self.tag}" + (f"@{self.digest}" if with_digest else "")
+        return f"{self.spelled(old)}:{self.tag}" + (f"@{self.digest}" if with_digest else "")
+
+    def names(self, name: str | None) -> bool:
+        """Whether ``name`` is this image in any spelling (``redis``, ``docker.io/library/redis``)."""
+        return name is not None and imageref.same_image(name, self.image)
+
+    def spelled(self, old: str | None) -> str:
+        """The image name as ``old`` (a name or a reference) spells it, when it is this image."""
+        ref = imageref.parse(old) if old else None
+        return ref.name if ref is not None and self.names(ref.name) else self.image
 
 
 @dataclass(frozen=True)
@@ -127,11 +137,12 @@ def policies_naming(scans: list[DocScan], image: str) -> set[str]:
             value = str(node.value)
             if marker.part is None:
                 ref = imageref.parse(value)
-                if ref is not None and ref.name == image:
+                if ref is not None and imageref.same_image(ref.name, image):
                     found.add(marker.policy)
             else:
                 context = scan.context.get(id(node), set())
-                if (marker.part == "name" and value == image) or image in context:
+                if (marker.part == "name" and imageref.same_image(value, image)) or any(
+                        imageref.same_image(name, image) for name in context):
                     found.add(marker.policy)
     return found
 
@@ -182,7 +193,8 @@ class _Planner:
             if marker.policy not in policies:
                 continue
             what = f"marker {marker.setter}"
-            new = {None: self.t.full(str(node.value)), "tag": self.t.tag, "name": self.t.image,
+            new = {None: self.t.full(str(node.value)), "tag": self.t.tag,
+                   "name": self.t.spelled(str(node.value)),
                    "digest": self.t.digest}[marker.part]
             if new is not None:
                 self.claimed.discard(id(node))
@@ -208,7 +220,7 @@ class _Planner:
             if not isinstance(entry, MappingNode):
                 continue
             names = {scalar_str(mapping_get(entry, "name")), scalar_str(mapping_get(entry, "newName"))}
-            if self.t.image not in names:
+            if not any(self.t.names(n) for n in names):
                 continue
             flow = bool(entry.flow_style)
             self.set_key(entry, "newTag", self.t.tag, "kustomize", flow)
@@ -239,7 +251,7 @@ class _Planner:
                 continue
             repo = scalar_str(mapping_get(image, "repository"))
             registry = scalar_str(mapping_get(image, "registry"))
-            if repo is None or self.t.image not in {repo, f"{registry}/{repo}" if registry else None}:
+            if repo is None or not (self.t.names(repo) or (registry and self.t.names(f"{registry}/{repo}"))):
                 continue
             inner = flow or bool(image.flow_style)
             self.set_key(image, "tag", self.t.tag, kind, inner)
@@ -254,7 +266,7 @@ class _Planner:
             return node
 
         repo_path, tag_path, *rest = self.t.helm_keys
-        if scalar_str(at(repo_path)) != self.t.image:
+        if not self.t.names(scalar_str(at(repo_path))):
             return
         for path, new in ((tag_path, self.t.tag), *((p, self.t.digest) for p in rest)):
             parent_path, _, key = path.rpartition(".")
@@ -282,7 +294,7 @@ class _Planner:
                     continue
                 alias, eq, spec = text.rpartition("=")
                 ref = imageref.parse(spec)
-                if ref is None or ref.name != self.t.image:
+                if ref is None or not self.t.names(ref.name):
                     continue
                 assert isinstance(entry, ScalarNode)
                 new = f"{alias}{eq}{self.t.full(spec)}"
@@ -301,9 +313,9 @@ class _Planner:
             prefix, _, leaf = name.rpartition(".")
             flow = bool(params.flow_style or item.flow_style)
             if leaf == "spec" and value and (ref := imageref.parse(value)) is not None \
-                    and ref.name == self.t.image:
+                    and self.t.names(ref.name):
                 self._param(item, self.t.full(value), name, flow)
-            if leaf not in ("name", "repository") or value != self.t.image:
+            if leaf not in ("name", "repository") or not self.t.names(value):
                 continue
             tag_item = by_name.get(f"{prefix}.tag" if prefix else "tag")
             if tag_item is not None:
@@ -328,7 +340,7 @@ class _Planner:
                     continue
                 text = scalar_str(value)
                 ref = imageref.parse(text) if text else None
-                if ref is None or ref.name != self.t.image or not (ref.tag or ref.digest):
+                if ref is None or not self.t.names(ref.name) or not (ref.tag or ref.digest):
                     continue
                 assert isinstance(value, ScalarNode)
                 if ref.digest and not self.t.digest:

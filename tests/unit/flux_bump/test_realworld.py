@@ -1,0 +1,59 @@
+"""Real-world shapes of GitOps repositories (made here, after podinfo's deploy/ tree, fluxcd's
+kustomize-helm example, Bitnami charts and a staging/production pair): whole trees compared byte
+for byte with the expected tree after the bump."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from flux_bump import engine
+from flux_bump.references import Target
+
+REALWORLD = Path(__file__).resolve().parents[2] / "fixtures" / "gitops" / "realworld"
+
+
+def all_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def bump(case: str, tmp_path: Path, target: Target, paths: list[str] | None = None,
+         ) -> tuple[Path, engine.Multi]:
+    repo = tmp_path / case
+    shutil.copytree(REALWORLD / case / "repo", repo)
+    result = engine.scan_all(repo, [target], paths)
+    engine.write(repo, result)
+    return repo, result
+
+
+def assert_expected(case: str, repo: Path, expected_dir: str = "expected") -> None:
+    before = all_files(REALWORLD / case / "repo")
+    expected = all_files(REALWORLD / case / expected_dir)
+    after = all_files(repo)
+    assert set(after) == set(before), "no file may appear or disappear"
+    for rel, content in after.items():
+        assert content == expected.get(rel, before[rel]), f"{case}: {rel} differs from the expected bytes"
+
+
+@pytest.mark.parametrize("spelling", ["redis", "docker.io/redis", "docker.io/library/redis",
+                                      "index.docker.io/library/redis"])
+def test_every_spelling_of_a_docker_hub_image_bumps_every_spelling_kept(
+        tmp_path: Path, spelling: str) -> None:
+    repo, result = bump("podinfo", tmp_path, Target(spelling, "7.4.1"))
+    assert_expected("podinfo", repo)
+    assert not result.missing
+    again = engine.scan_all(repo, [Target(spelling, "7.4.1")])
+    assert again.found and not again.changes
+
+
+def test_a_hub_namespace_image_matches_with_and_without_docker_io(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text("spec:\n  image: alkrauss48/app:1.0.0\n"
+                                       "  sidecar:\n    image: docker.io/alkrauss48/app:1.0.0\n"
+                                       "  other:\n    image: ghcr.io/alkrauss48/app:1.0.0\n")
+    result = engine.scan_all(tmp_path, [Target("docker.io/alkrauss48/app", "1.1.0")])
+    engine.write(tmp_path, result)
+    assert (tmp_path / "app.yaml").read_text() == (
+        "spec:\n  image: alkrauss48/app:1.1.0\n"
+        "  sidecar:\n    image: docker.io/alkrauss48/app:1.1.0\n"
+        "  other:\n    image: ghcr.io/alkrauss48/app:1.0.0\n")
