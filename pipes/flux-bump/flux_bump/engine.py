@@ -52,6 +52,8 @@ class Result:
     skipped: list[str] = field(default_factory=list)  # 'path: reason'
     warnings: list[str] = field(default_factory=list)
     policies: set[str] = field(default_factory=set)
+    # the files holding the markers of each policy that names the image (found without POLICY)
+    policy_files: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> list[tuple[str, Found]]:
@@ -198,7 +200,10 @@ def scan(root: Path, target: Target, paths: Sequence[str] | None = None,
     if target.policies:
         result.policies = set(target.policies)
     else:
-        result.policies = policies_naming([s for p in parsed for s in p.scans], target.image)
+        for item in parsed:
+            for policy in sorted(policies_naming(item.scans, target.image)):
+                result.policy_files.setdefault(policy, []).append(item.path)
+        result.policies = set(result.policy_files)
     for item in parsed:
         plan = Plan()
         found: list[Found] = []
@@ -230,6 +235,24 @@ class Multi(Result):
     def missing(self) -> list[Target]:
         """The images with no reference at all (then nothing may change)."""
         return [t for t, r in self.per_target if not r.found]
+
+
+def several_policies(multi: Multi, paths: Sequence[str] | None = None) -> str | None:
+    """Why the bump is ambiguous when markers of more than one Flux image policy name one image
+    (a staging and a production policy, say) and neither POLICY nor PATHS narrowed it to one;
+    None when it is not."""
+    for target, res in multi.per_target:
+        if target.policies or len(res.policy_files) < 2:
+            continue
+        listed = "; ".join(f"{policy} ({', '.join(files[:3])}{' …' if len(files) > 3 else ''})"
+                           for policy, files in sorted(res.policy_files.items()))
+        first = min(res.policy_files)
+        held = f" (PATHS {', '.join(paths)} holds them all)" if paths else ""
+        return (f"{target.image} is managed by {len(res.policy_files)} Flux image policies: "
+                f"{listed}. Choose one: set POLICY (e.g. POLICY: ['{first}']) or PATHS to the "
+                f"files of the environment to bump{held} (e.g. PATHS: "
+                f"['{res.policy_files[first][0]}']); nothing was changed")
+    return None
 
 
 def scan_all(root: Path, targets: Sequence[Target], paths: Sequence[str] | None = None,

@@ -114,6 +114,9 @@ class Scanner:
             raise PipeError(f"Cannot edit exactly: {err}; the file was left alone"
                             + ("" if len(self.targets) == 1 else
                                " and nothing was changed for the other images either")) from None
+        ambiguous = engine.several_policies(res, self.s.paths)
+        if ambiguous:
+            raise PipeError(ambiguous)
         for skipped in res.skipped:
             log.warning("Skipped %s", skipped)
         for warning in res.warnings:

@@ -57,3 +57,33 @@ def test_a_hub_namespace_image_matches_with_and_without_docker_io(tmp_path: Path
         "spec:\n  image: alkrauss48/app:1.1.0\n"
         "  sidecar:\n    image: docker.io/alkrauss48/app:1.1.0\n"
         "  other:\n    image: ghcr.io/alkrauss48/app:1.0.0\n")
+
+
+PODINFO = "ghcr.io/stefanprodan/podinfo"
+
+
+def test_two_policies_on_one_image_without_policy_or_paths_is_refused(tmp_path: Path) -> None:
+    repo = tmp_path / "two"
+    shutil.copytree(REALWORLD / "two-policies" / "repo", repo)
+    result = engine.scan_all(repo, [Target(PODINFO, "6.5.1")])
+    why = engine.several_policies(result)
+    assert why is not None
+    assert "flux-system:podinfo-production (clusters/production/apps/podinfo.yaml)" in why
+    assert "flux-system:podinfo-staging (clusters/staging/apps/podinfo.yaml)" in why
+    assert "set POLICY" in why and "PATHS" in why and "nothing was changed" in why
+    # PATHS that still hold both are no choice either
+    assert "holds them all" in (engine.several_policies(
+        engine.scan_all(repo, [Target(PODINFO, "6.5.1")], ["clusters/**"]), ["clusters/**"]) or "")
+
+
+@pytest.mark.parametrize("narrowed", ["policy", "paths"])
+def test_two_policies_narrowed_by_policy_or_paths_bump_only_that_one(
+        tmp_path: Path, narrowed: str) -> None:
+    if narrowed == "policy":
+        target, paths = Target(PODINFO, "6.5.1", policies=("flux-system:podinfo-staging",)), None
+    else:
+        target, paths = Target(PODINFO, "6.5.1"), ["clusters/staging/**"]
+    repo, result = bump("two-policies", tmp_path, target, paths)
+    assert engine.several_policies(result, paths) is None
+    assert_expected("two-policies", repo, "expected-staging")
+

@@ -1,0 +1,53 @@
+"""flux-bump run as a user runs it on real-world shapes of GitOps repositories (the fixtures in
+tests/fixtures/gitops/realworld): what is refused, what is said, what is pushed."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from testbed.pipes import REPO_ROOT, run_local
+
+from .conftest import GitopsRepo, fail_lines
+
+REALWORLD = REPO_ROOT / "tests" / "fixtures" / "gitops" / "realworld"
+PODINFO = "ghcr.io/stefanprodan/podinfo"
+
+
+def tree(case: str, sub: str = "repo") -> dict[str, bytes]:
+    root = REALWORLD / case / sub
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def refused(run_output: str, code: int) -> str:
+    assert code == 1, run_output
+    assert "Traceback" not in run_output
+    lines = fail_lines(run_output)
+    assert len(lines) == 1, run_output
+    return lines[0]
+
+
+def test_two_policies_on_one_image_refused_with_the_policies_files_and_choice(
+        make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
+        build_dir: Path) -> None:
+    repo = make_repo(tree("two-policies"))
+    head = repo.head()
+    run = run_local("flux-bump", flux_env(repo.http_url, IMAGE=PODINFO, TAG="6.5.1"), build_dir)
+    line = refused(run.output, run.code)
+    for text in ("flux-system:podinfo-staging (clusters/staging/apps/podinfo.yaml)",
+                 "flux-system:podinfo-production (clusters/production/apps/podinfo.yaml)",
+                 "set POLICY", "PATHS"):
+        assert text in line, line
+    assert repo.head() == head
+
+
+def test_two_policies_with_paths_bumps_staging_only(
+        make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
+        build_dir: Path) -> None:
+    repo = make_repo(tree("two-policies"))
+    run = run_local("flux-bump", flux_env(repo.http_url, IMAGE=PODINFO, TAG="6.5.1",
+                                          PATHS_COUNT="1", PATHS_0="clusters/staging/**"), build_dir)
+    assert run.code == 0, run.output
+    want = tree("two-policies") | tree("two-policies", "expected-staging")
+    for path, content in want.items():
+        assert repo.show(path) == content, path
+
