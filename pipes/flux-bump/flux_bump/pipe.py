@@ -10,7 +10,7 @@ from pipes_common import outputs, runner
 from pipes_common.errors import PipeError
 from pipes_common.handoff import FluxBumpOutputs
 
-from . import __version__, deliver, engine, message, promote, registrycheck, workspace
+from . import __version__, deliver, engine, guard, message, promote, registrycheck, workspace
 from .bbapi import BitbucketClient, PullRequest
 from .gitrepo import Git
 from .references import Target
@@ -117,6 +117,7 @@ class Scanner:
         ambiguous = engine.several_policies(res, self.s.paths)
         if ambiguous:
             raise PipeError(ambiguous)
+        res.warnings += [w for w in guard.check(res, self.s.allow_downgrade) if w not in res.warnings]
         for skipped in res.skipped:
             log.warning("Skipped %s", skipped)
         for warning in res.warnings:

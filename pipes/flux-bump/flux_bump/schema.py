@@ -38,6 +38,7 @@ SCHEMA: Schema = {
                                     "['clusters/staging/**']"}},
     "PIN_DIGEST": {"type": "boolean", "default": False},
     "CHART_APP_VERSION": {"type": "boolean", "default": False},
+    "ALLOW_DOWNGRADE": {"type": "boolean", "default": False},
     "HELM_KEYS": {"type": "list", "maxlength": 3, "schema": {"type": "string", "maxlength": 200},
                   "meta": {"hint": "give 2 or 3 dotted key paths: repository, tag and optionally "
                                    "digest, e.g. ['app.image.repository', 'app.image.tag']"}},

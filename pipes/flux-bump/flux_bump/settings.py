@@ -68,6 +68,7 @@ class Settings:
     helm_keys: tuple[str, ...]
     pin_digest: bool
     chart_app_version: bool
+    allow_downgrade: bool            # ALLOW_DOWNGRADE: a lower semantic version may be written
     commit_message: str | None
     pull_request: PullRequestOptions | None
     api: ApiAuth | None
@@ -151,6 +152,7 @@ class Settings:
             remote=remote, branch=str(values["BRANCH"]), mode=mode, delivery=delivery,
             promoting=promoting, paths=paths, from_paths=from_paths, targets=targets, names=names,
             helm_keys=helm_keys, pin_digest=pin, chart_app_version=bool(values.get("CHART_APP_VERSION")),
+            allow_downgrade=bool(values.get("ALLOW_DOWNGRADE")),
             commit_message=commit_message, pull_request=pull_request, api=api, registry=registry,
             git_auth=git_auth,
             signing_key=_text(values.get("SIGNING_KEY")),

@@ -51,3 +51,26 @@ def test_two_policies_with_paths_bumps_staging_only(
     for path, content in want.items():
         assert repo.show(path) == content, path
 
+
+def test_a_downgrade_is_refused_then_pushed_with_allow_downgrade(
+        make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
+        build_dir: Path) -> None:
+    repo = make_repo(tree("podinfo"))
+    head = repo.head()
+    run = run_local("flux-bump", flux_env(repo.http_url, IMAGE="redis", TAG="7.0.15"), build_dir)
+    line = refused(run.output, run.code)
+    assert "TAG 7.0.15 is lower than every version" in line and "ALLOW_DOWNGRADE" in line
+    assert repo.head() == head
+    run = run_local("flux-bump", flux_env(repo.http_url, IMAGE="redis", TAG="7.0.15",
+                                          ALLOW_DOWNGRADE="true"), build_dir)
+    assert run.code == 0, run.output
+    assert b"image: docker.io/redis:7.0.15\n" in repo.show("deploy/bases/cache/deployment.yaml")
+
+
+def test_a_tag_style_change_is_warned(make_repo: Callable[..., GitopsRepo],
+                                      flux_env: Callable[..., dict[str, str]], build_dir: Path) -> None:
+    repo = make_repo(tree("podinfo"))
+    run = run_local("flux-bump", flux_env(repo.http_url, IMAGE="redis", TAG="v7.4.1"), build_dir)
+    assert run.code == 0, run.output
+    assert "WARNING: deploy/bases/cache/deployment.yaml:18: the tag changes style, 7.2.4 -> v7.4.1" \
+        in run.output

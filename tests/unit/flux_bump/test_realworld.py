@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from flux_bump import engine
+from flux_bump import engine, guard
+from flux_bump.guard import style, version_key
 from flux_bump.references import Target
+from pipes_common.errors import PipeError
 
 REALWORLD = Path(__file__).resolve().parents[2] / "fixtures" / "gitops" / "realworld"
 
@@ -87,3 +89,37 @@ def test_two_policies_narrowed_by_policy_or_paths_bump_only_that_one(
     assert engine.several_policies(result, paths) is None
     assert_expected("two-policies", repo, "expected-staging")
 
+
+def test_semver_precedence_of_the_guard() -> None:
+    order = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta.2", "1.0.0-beta.11",
+             "1.0.0-rc.1", "1.0.0", "v1.0.1", "6.9.9", "6.14.1"]
+    keys = [version_key(t) for t in order]
+    assert all(k is not None for k in keys)
+    assert keys == sorted(keys)  # type: ignore[type-var]
+    assert version_key("sha-1234567") is None and version_key("latest") is None
+    assert (style("6.14.1"), style("v6.14.2"), style("sha-1")) == ("semver", "v-semver", "other")
+
+
+def test_a_downgrade_is_refused_unless_allowed(tmp_path: Path) -> None:
+    repo = tmp_path / "podinfo"
+    shutil.copytree(REALWORLD / "podinfo" / "repo", repo)
+    result = engine.scan_all(repo, [Target("redis", "7.0.15")])
+    with pytest.raises(PipeError) as err:
+        guard.check(result, allow_downgrade=False)
+    assert "TAG 7.0.15 is lower than every version it would replace" in str(err.value)
+    assert "ALLOW_DOWNGRADE: 'true'" in str(err.value) and "7.2.4 at deploy/" in str(err.value)
+    assert guard.check(result, allow_downgrade=True) == []
+
+
+def test_a_bump_above_one_reference_is_no_downgrade(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("a:\n  image: redis:7.0.0\nb:\n  image: redis:7.4.0\n")
+    assert guard.check(engine.scan_all(tmp_path, [Target("redis", "7.2.0")]), False) == []
+
+
+def test_a_change_of_tag_style_is_warned_not_refused(tmp_path: Path) -> None:
+    repo = tmp_path / "podinfo"
+    shutil.copytree(REALWORLD / "podinfo" / "repo", repo)
+    warnings = guard.check(engine.scan_all(repo, [Target("redis", "v7.4.1")]), False)
+    assert len(warnings) == 3
+    assert "deploy/bases/cache/deployment.yaml:18: the tag changes style, 7.2.4 -> v7.4.1 " \
+           "(semver -> v-semver)" in warnings[1]
