@@ -72,11 +72,13 @@ def check(result: Multi, allow_downgrade: bool) -> list[str]:
 
 
 def _style_changes(target: Target, olds: Sequence[tuple[str, Found, str]]) -> list[str]:
+    """One warning for the references whose tag is of another style than TAG's."""
     new = style(target.tag)
-    out: list[str] = []
-    for path, f, tag in olds:
-        if style(tag) != new:
-            out.append(f"{path}:{f.line}: the tag changes style, {tag} -> {target.tag} "
-                       f"({style(tag)} -> {new}): check that TAG is spelled as the registry's "
-                       "other tags of the image")
-    return out
+    other = [(path, f, tag) for path, f, tag in olds if style(tag) != new]
+    if not other:
+        return []
+    path, f, tag = other[0]
+    more = f" and {len(other) - 1} more" if len(other) > 1 else ""
+    return [f"TAG {target.tag} changes the tag style of {target.image}: {tag} ({style(tag)}) at "
+            f"{path}:{f.line}{more} becomes {new}: check that TAG is spelled as the image's other "
+            "tags in the registry"]

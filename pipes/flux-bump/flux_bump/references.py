@@ -83,7 +83,7 @@ class DocScan:
 def _names_in(mapping: Node) -> set[str]:
     """The image names a mapping spells: kustomize ``name``/``newName``, Helm ``repository``
     (alone or after ``registry``)."""
-    found = {scalar_str(mapping_get(mapping, k)) for k in ("name", "newName", "repository")}
+    found = {scalar_str(mapping_get(mapping, k)) for k in ("name", "newName", "repository", "image")}
     registry = scalar_str(mapping_get(mapping, "registry"))
     repository = scalar_str(mapping_get(mapping, "repository"))
     if registry and repository:
@@ -178,6 +178,10 @@ class _Planner:
 
     def digest_field(self, mapping: MappingNode, kind: str, flow: bool) -> None:
         existing = mapping_get(mapping, "digest")
+        if isinstance(existing, ScalarNode) and not existing.value:  # Bitnami's digest: "": none
+            if self.t.digest and self.t.pin:
+                self.set_key(mapping, "digest", self.t.digest, kind, flow)
+            return
         if self.t.digest and (self.t.pin or existing is not None):
             self.set_key(mapping, "digest", self.t.digest, kind, flow)
         elif existing is not None and id(existing) not in self.claimed:
@@ -242,20 +246,37 @@ class _Planner:
         self.image_maps(values, "helmrelease")
 
     def image_maps(self, values: Node, kind: str) -> None:
+        """The chart value layouts: ``<x>.repository`` + ``<x>.tag`` (a ``tag`` is added to an
+        ``image`` map without one), ``<x>.registry`` + ``<x>.repository`` + ``<x>.tag`` (Bitnami),
+        ``<x>.image`` (a bare name) + ``<x>.tag``; with ``<x>.digest`` beside them."""
         if self.t.helm_keys:
             self.keyed_values(values, kind)
             return
+        done: set[int] = set()
         for node, flow in walk(values):
+            if not isinstance(node, MappingNode) or id(node) in done:
+                continue
             image = mapping_get(node, "image")
-            if not isinstance(image, MappingNode):
+            if isinstance(image, MappingNode) and self._names_repository(image):
+                done.add(id(image))
+                inner = flow or bool(image.flow_style)
+                self.set_key(image, "tag", self.t.tag, kind, inner)
+                self.digest_field(image, kind, inner)
+            if not isinstance(mapping_get(node, "tag"), ScalarNode):
                 continue
-            repo = scalar_str(mapping_get(image, "repository"))
-            registry = scalar_str(mapping_get(image, "registry"))
-            if repo is None or not (self.t.names(repo) or (registry and self.t.names(f"{registry}/{repo}"))):
-                continue
-            inner = flow or bool(image.flow_style)
-            self.set_key(image, "tag", self.t.tag, kind, inner)
-            self.digest_field(image, kind, inner)
+            bare = imageref.parse(scalar_str(image) or "") if isinstance(image, ScalarNode) else None
+            if self._names_repository(node) or (
+                    bare is not None and not (bare.tag or bare.digest) and self.t.names(bare.name)):
+                inner = flow or bool(node.flow_style)
+                self.set_key(node, "tag", self.t.tag, kind, inner)
+                self.digest_field(node, kind, inner)
+
+    def _names_repository(self, mapping: MappingNode) -> bool:
+        """A ``repository`` (after a ``registry``, or alone) that is the image in any spelling."""
+        repo = scalar_str(mapping_get(mapping, "repository"))
+        registry = scalar_str(mapping_get(mapping, "registry"))
+        return repo is not None and (self.t.names(repo) or bool(
+            registry and self.t.names(f"{registry}/{repo}")))
 
     def keyed_values(self, values: Node, kind: str) -> None:
         """HELM_KEYS: the repository at its path names the image: the tag (and digest) at theirs."""

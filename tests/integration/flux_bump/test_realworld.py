@@ -72,5 +72,4 @@ def test_a_tag_style_change_is_warned(make_repo: Callable[..., GitopsRepo],
     repo = make_repo(tree("podinfo"))
     run = run_local("flux-bump", flux_env(repo.http_url, IMAGE="redis", TAG="v7.4.1"), build_dir)
     assert run.code == 0, run.output
-    assert "WARNING: deploy/bases/cache/deployment.yaml:18: the tag changes style, 7.2.4 -> v7.4.1" \
-        in run.output
+    assert "WARNING: TAG v7.4.1 changes the tag style of redis: 7.2.4 (semver) at " in run.output

@@ -107,7 +107,7 @@ def test_a_downgrade_is_refused_unless_allowed(tmp_path: Path) -> None:
     with pytest.raises(PipeError) as err:
         guard.check(result, allow_downgrade=False)
     assert "TAG 7.0.15 is lower than every version it would replace" in str(err.value)
-    assert "ALLOW_DOWNGRADE: 'true'" in str(err.value) and "7.2.4 at deploy/" in str(err.value)
+    assert "ALLOW_DOWNGRADE: 'true'" in str(err.value) and "(7.2.4 at " in str(err.value)
     assert guard.check(result, allow_downgrade=True) == []
 
 
@@ -120,6 +120,37 @@ def test_a_change_of_tag_style_is_warned_not_refused(tmp_path: Path) -> None:
     repo = tmp_path / "podinfo"
     shutil.copytree(REALWORLD / "podinfo" / "repo", repo)
     warnings = guard.check(engine.scan_all(repo, [Target("redis", "v7.4.1")]), False)
-    assert len(warnings) == 3
-    assert "deploy/bases/cache/deployment.yaml:18: the tag changes style, 7.2.4 -> v7.4.1 " \
-           "(semver -> v-semver)" in warnings[1]
+    assert warnings == [
+        "TAG v7.4.1 changes the tag style of redis: 7.2.4 (semver) at charts/podinfo/values.yaml:14 "
+        "and 4 more becomes v-semver: check that TAG is spelled as the image's other tags in the "
+        "registry"]
+
+
+def test_a_helmrelease_with_redis_repository_and_tag_is_found_without_helm_keys(
+        tmp_path: Path) -> None:
+    """fluxcd/flux2-kustomize-helm-example's only image: ``redis.repository`` + ``redis.tag``."""
+    repo, result = bump("kustomize-helm", tmp_path, Target("public.ecr.aws/docker/library/redis",
+                                                           "7.0.15"))
+    assert_expected("kustomize-helm", repo)
+    assert [(p, f.kind, f.field) for p, f in result.found] == [
+        ("apps/base/podinfo/release.yaml", "helmrelease", "tag")]
+
+
+@pytest.mark.parametrize(("spelling", "pin", "expected"), [
+    ("bitnami/redis", False, "expected"),
+    ("docker.io/bitnami/redis", False, "expected"),
+    ("bitnami/redis", True, "expected-pinned"),  # Bitnami's digest: "" filled only when pinning
+])
+def test_bitnami_registry_repository_tag_digest(tmp_path: Path, spelling: str, pin: bool,
+                                                expected: str) -> None:
+    digest = "sha256:" + "cd" * 32
+    repo, result = bump("bitnami", tmp_path, Target(spelling, "7.2.5-debian-12-r0", digest, pin))
+    assert_expected("bitnami", repo, expected)
+    assert not result.warnings  # an empty digest is no pinned digest
+
+
+def test_a_bitnami_exporter_block_is_the_x_repository_x_tag_layout(tmp_path: Path) -> None:
+    repo, _ = bump("bitnami", tmp_path, Target("docker.io/bitnami/redis-exporter", "1.62.0"))
+    text = (repo / "charts/redis/values.yaml").read_text()
+    assert "    repository: bitnami/redis-exporter\n    tag: 1.62.0\n" in text
+    assert "tag: 7.2.4-debian-12-r9" in text and "tag: 7.2.4-debian-12-r7" in text
