@@ -4,13 +4,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipes_common import log as plog
 from pipes_common import outputs, runner
 from pipes_common.errors import PipeError
 from pipes_common.handoff import FluxBumpOutputs
 
-from . import __version__, deliver, engine, guard, message, promote, registrycheck, workspace
+from . import __version__, deliver, engine, guard, hints, message, promote, registrycheck, workspace
 from .bbapi import BitbucketClient, PullRequest
 from .gitrepo import Git
 from .references import Target
@@ -20,9 +21,9 @@ from .settings import Settings
 __all__ = ["main"]
 
 KIND_NAMES = ("Flux setter markers ({\"$imagepolicy\": ...}) naming it", "kustomize images entries "
-              "(name/newName)", "HelmRelease spec.values image maps (repository)",
-              "plain 'image: <image>:<tag>' fields", "Argo CD Image Updater .argocd-source files",
-              "Helm values files (image.repository)")
+              "(name/newName)", "HelmRelease spec.values and Helm values files (<x>.repository, "
+              "<x>.registry+<x>.repository, <x>.image, each with <x>.tag)",
+              "plain 'image: <image>:<tag>' fields", "Argo CD Image Updater .argocd-source files")
 
 
 def main() -> int:
@@ -46,7 +47,7 @@ def main() -> int:
         scanner = Scanner(s, git, targets, scope)
         result = scanner.scan(searched)
         if result.missing:
-            raise _not_found(s, targets, result)
+            raise _not_found(s, targets, result, git.root)
         _report_found(result)
         if not result.changes:
             return _already(s, targets, result)
@@ -239,11 +240,11 @@ def _already_at(targets: Sequence[Target]) -> str:
             f"All {len(targets)} images are already at their tags")
 
 
-def _not_found(s: Settings, targets: Sequence[Target], result: engine.Multi) -> PipeError:
+def _not_found(s: Settings, targets: Sequence[Target], result: engine.Multi,
+               root: Path) -> PipeError:
     missing = result.missing
     target = missing[0]
     files = result.searched
-    listed = ", ".join(files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")
     scope = (f"matching PATHS {', '.join(s.paths)}" if s.paths else
              "(*.yaml, *.yml, Kustomization)")
     what = (f"Flux setter markers of POLICY {', '.join(target.policies)}" if target.policies
@@ -251,10 +252,10 @@ def _not_found(s: Settings, targets: Sequence[Target], result: engine.Multi) -> 
     skipped = (f"; skipped as unparseable: {'; '.join(result.skipped)}" if result.skipped else "")
     images = ", ".join(t.image for t in missing)
     nothing = "" if len(targets) == 1 else " (nothing was changed for the other images either)"
+    hint = hints.explain(root, result.parsed, target)
     return PipeError(f"No reference to {images} in {s.remote.display} ({s.branch}): searched "
-                     f"{len(files)} files {scope}{': ' + listed if files else ''} for {what}"
-                     f"{skipped}{nothing}. Check {'IMAGES' if len(targets) > 1 else 'IMAGE'} "
-                     "(spelled as in the manifests), POLICY and PATHS")
+                     f"{len(files)} files {scope} for {what}{skipped}{nothing}; {hint}. Check "
+                     f"{'IMAGES' if len(targets) > 1 else 'IMAGE'}, POLICY and PATHS")
 
 
 def _listed(targets: Sequence[Target]) -> str:

@@ -73,3 +73,16 @@ def test_a_tag_style_change_is_warned(make_repo: Callable[..., GitopsRepo],
     run = run_local("flux-bump", flux_env(repo.http_url, IMAGE="redis", TAG="v7.4.1"), build_dir)
     assert run.code == 0, run.output
     assert "WARNING: TAG v7.4.1 changes the tag style of redis: 7.2.4 (semver) at " in run.output
+
+
+def test_no_reference_points_at_what_the_user_meant(
+        make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
+        build_dir: Path) -> None:
+    repo = make_repo(tree("podinfo"))
+    run = run_local("flux-bump", flux_env(repo.http_url, IMAGE="ghcr.io/acme/redis", TAG="7.4.1"),
+                    build_dir)
+    line = refused(run.output, run.code)
+    assert "No reference to ghcr.io/acme/redis" in line
+    assert "deploy/bases/cache/deployment.yaml:18 (spec.template.spec.containers.image: " \
+           "docker.io/redis)" in line
+    assert "Did you mean `IMAGE: redis` (charts/podinfo/values.yaml:13)?" in line

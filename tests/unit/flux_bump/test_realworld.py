@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from flux_bump import engine, guard
+from flux_bump import engine, guard, hints
 from flux_bump.guard import style, version_key
 from flux_bump.references import Target
 from pipes_common.errors import PipeError
@@ -154,3 +154,38 @@ def test_a_bitnami_exporter_block_is_the_x_repository_x_tag_layout(tmp_path: Pat
     text = (repo / "charts/redis/values.yaml").read_text()
     assert "    repository: bitnami/redis-exporter\n    tag: 1.62.0\n" in text
     assert "tag: 7.2.4-debian-12-r9" in text and "tag: 7.2.4-debian-12-r7" in text
+
+
+def test_no_reference_lists_the_mentions_and_the_nearest_miss(tmp_path: Path) -> None:
+    repo = REALWORLD / "podinfo" / "repo"
+    target = Target("ghcr.io/acme/redis", "7.4.1")
+    result = engine.scan_all(repo, [target])
+    assert result.missing == [target]
+    text = hints.explain(repo, result.parsed, target)
+    assert text.startswith("these mention redis: charts/podinfo/values.yaml:13 (redis.repository: "
+                           "redis), charts/podinfo/values.yaml:19 (backup.image: "
+                           "docker.io/library/redis), deploy/bases/backend/deployment.yaml:15 "
+                           "(spec.template.spec.containers.image: index.docker.io/library/redis)")
+    assert "deploy/bases/cache/deployment.yaml:18 (spec.template.spec.containers.image: " \
+           "docker.io/redis)" in text
+    assert "deploy/overlays/dev/kustomization.yaml:7 (images.name: docker.io/library/redis)" in text
+    assert text.endswith("Did you mean `IMAGE: redis` (charts/podinfo/values.yaml:13)?")
+    assert "name: redis" not in text  # a container's name is no image
+
+
+def test_no_reference_with_split_chart_values_suggests_helm_keys(tmp_path: Path) -> None:
+    (tmp_path / "values.yaml").write_text("cache:\n  imageName: docker.io/redis\n"
+                                          "  imageVersion: 7.2.4\n")
+    target = Target("redis", "7.4.1")
+    result = engine.scan_all(tmp_path, [target])
+    assert result.missing == [target]
+    assert hints.explain(tmp_path, result.parsed, target) == (
+        "these mention redis: values.yaml:2 (cache.imageName: docker.io/redis). These look like "
+        "split chart values (cache.imageName at values.yaml:2): set HELM_KEYS to their key paths, "
+        "e.g. HELM_KEYS: ['cache.imageName', 'cache.imageVersion']")
+
+
+def test_no_reference_and_no_mention(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("image: ghcr.io/acme/web:1.0.0\n")
+    assert hints.explain(tmp_path, ["a.yaml"], Target("redis", "1")) == (
+        "no searched file mentions an image named redis in any spelling or layout")
