@@ -50,6 +50,7 @@ class Result:
     found: list[tuple[str, Found]] = field(default_factory=list)  # every reference, changed or not
     changes: list[FileChange] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # 'path: reason'
+    templated: list[str] = field(default_factory=list)  # Go/Helm templates ('{{'), not YAML: skipped
     warnings: list[str] = field(default_factory=list)
     policies: set[str] = field(default_factory=set)
     # the files holding the markers of each policy that names the image (found without POLICY)
@@ -178,7 +179,10 @@ def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result,
         if cache is not None:
             cache.parsed[rel] = (text, scans)
     if isinstance(scans, str):
-        result.skipped.append(scans)
+        if "{{" in text and scans.startswith(f"{rel}: not valid YAML"):
+            result.templated.append(rel)  # a Helm chart's template: skipped quietly
+        else:
+            result.skipped.append(scans)
         return None
     return _Parsed(rel, text, scans)
 
@@ -273,6 +277,7 @@ def scan_all(root: Path, targets: Sequence[Target], paths: Sequence[str] | None 
         multi.parsed = sorted(set(multi.parsed) | set(res.parsed))
         multi.found += res.found
         multi.skipped += [s for s in res.skipped if s not in multi.skipped]
+        multi.templated += [t for t in res.templated if t not in multi.templated]
         multi.warnings += [w for w in res.warnings if w not in multi.warnings]
         multi.policies |= res.policies
         for change in res.changes:

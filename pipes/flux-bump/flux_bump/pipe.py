@@ -119,6 +119,10 @@ class Scanner:
         if ambiguous:
             raise PipeError(ambiguous)
         res.warnings += [w for w in guard.check(res, self.s.allow_downgrade) if w not in res.warnings]
+        if res.templated:
+            shown = ", ".join(res.templated[:3]) + (" …" if len(res.templated) > 3 else "")
+            log.info("Skipped %d templated file(s) ({{ … }}: Go or Helm templates, not YAML): %s",
+                     len(res.templated), shown)
         for skipped in res.skipped:
             log.warning("Skipped %s", skipped)
         for warning in res.warnings:
@@ -231,8 +235,7 @@ def _push(s: Settings, git: Git, scanner: Scanner, result: engine.Result, starte
 # -- messages and outputs -----------------------------------------------------------------------
 def _report_found(result: engine.Result) -> None:
     for path, found in result.found:
-        state = f"{found.old} -> {found.new}" if found.changed else f"{found.old} (unchanged)"
-        plog.get_logger().info("%s:%d %s %s: %s", path, found.line, found.kind, found.field, state)
+        plog.get_logger().info("%s", found.describe(path))
 
 
 def _already_at(targets: Sequence[Target]) -> str:
@@ -250,6 +253,8 @@ def _not_found(s: Settings, targets: Sequence[Target], result: engine.Multi,
     what = (f"Flux setter markers of POLICY {', '.join(target.policies)}" if target.policies
             else "; ".join(KIND_NAMES))
     skipped = (f"; skipped as unparseable: {'; '.join(result.skipped)}" if result.skipped else "")
+    if result.templated:
+        skipped += f"; skipped {len(result.templated)} templated file(s) ({{{{ … }}}})"
     images = ", ".join(t.image for t in missing)
     nothing = "" if len(targets) == 1 else " (nothing was changed for the other images either)"
     hint = hints.explain(root, result.parsed, target)
@@ -267,7 +272,7 @@ def _listed(targets: Sequence[Target]) -> str:
 
 def _publish(s: Settings, commit: str | None, result: engine.Result, branch: str,
              pr_url: str | None = None, pr_id: int | None = None) -> None:
-    changes = [f"{p}:{f.line} {f.field}: {f.old or '(none)'} -> {f.new}" for p, f in result.changed]
+    changes = [f.describe(p) for p, f in result.changed]
     outputs.publish(s.ctx, FluxBumpOutputs(
         commit=commit or "", branch=branch, mode=s.mode, files=tuple(c.path for c in result.changes),
         changes=tuple(changes), pr_url=pr_url or "", pr_id=pr_id or None,

@@ -70,6 +70,13 @@ class Found:
     def changed(self) -> bool:
         return self.old != self.new
 
+    def describe(self, path: str) -> str:
+        """One reference in the words of the log, FLUX_BUMP_CHANGES and the commit message:
+        ``deploy/cache.yaml:18 image: docker.io/redis:7.2.4 -> docker.io/redis:7.4.1``."""
+        state = (f"{self.old or '(none)'} -> {self.new}" if self.changed else
+                 f"{self.old} (unchanged)")
+        return f"{path}:{self.line} {self.field}: {state}"
+
 
 @dataclass
 class DocScan:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from testbed import dotenv
 from testbed.pipes import REPO_ROOT, run_local
 
 from .conftest import GitopsRepo, fail_lines
@@ -86,3 +87,21 @@ def test_no_reference_points_at_what_the_user_meant(
     assert "deploy/bases/cache/deployment.yaml:18 (spec.template.spec.containers.image: " \
            "docker.io/redis)" in line
     assert "Did you mean `IMAGE: redis` (charts/podinfo/values.yaml:13)?" in line
+
+
+def test_podinfo_bump_log_says_each_change_once_as_the_outputs_do(
+        make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
+        build_dir: Path) -> None:
+    repo = make_repo(tree("podinfo"))
+    run = run_local("flux-bump", flux_env(repo.http_url, IMAGE="redis", TAG="7.4.1"), build_dir)
+    assert run.code == 0, run.output
+    for path, content in (tree("podinfo") | tree("podinfo", "expected")).items():
+        assert repo.show(path) == content, path
+    change = "deploy/bases/cache/deployment.yaml:18 image: docker.io/redis:7.2.4 -> docker.io/redis:7.4.1"
+    assert change in run.output
+    assert "marker marker" not in run.output and "image image:" not in run.output
+    sourced = dotenv.source(build_dir / ".do-pipes/flux-bump.env")
+    assert change in sourced["FLUX_BUMP_CHANGES"]
+    assert "not valid YAML" not in run.output
+    summary = [line for line in run.output.splitlines() if "templated file" in line]
+    assert len(summary) == 1 and "Skipped 2 templated file(s)" in summary[0], run.output

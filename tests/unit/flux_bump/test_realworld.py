@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from flux_bump import engine, guard, hints
 from flux_bump.guard import style, version_key
-from flux_bump.references import Target
+from flux_bump.references import Found, Target
 from pipes_common.errors import PipeError
 
 REALWORLD = Path(__file__).resolve().parents[2] / "fixtures" / "gitops" / "realworld"
@@ -189,3 +189,25 @@ def test_no_reference_and_no_mention(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("image: ghcr.io/acme/web:1.0.0\n")
     assert hints.explain(tmp_path, ["a.yaml"], Target("redis", "1")) == (
         "no searched file mentions an image named redis in any spelling or layout")
+
+
+def test_helm_templates_are_skipped_quietly_not_as_invalid_yaml(tmp_path: Path) -> None:
+    _, result = bump("podinfo", tmp_path, Target("redis", "7.4.1"))
+    assert result.templated == ["charts/podinfo/templates/redis/deployment.yaml",
+                                "charts/podinfo/templates/redis/service.yaml"]
+    assert result.skipped == []
+
+
+def test_a_broken_file_without_template_braces_is_still_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("a: [1, 2\nimage: redis:1.0.0\n")
+    result = engine.scan_all(tmp_path, [Target("redis", "1.1.0")])
+    assert result.templated == [] and result.skipped[0].startswith("bad.yaml: not valid YAML")
+
+
+def test_one_wording_for_a_change() -> None:
+    assert Found("marker", 3, "marker flux-system:web", "a:1", "a:2").describe("x.yaml") == \
+        "x.yaml:3 marker flux-system:web: a:1 -> a:2"
+    assert Found("image", 4, "image", "redis:1", "redis:1").describe("x.yaml") == \
+        "x.yaml:4 image: redis:1 (unchanged)"
+    assert Found("kustomize", 5, "digest (added)", None, "sha256:x").describe("k.yaml") == \
+        "k.yaml:5 digest (added): (none) -> sha256:x"
