@@ -11,7 +11,7 @@ from pipes_common import outputs, runner
 from pipes_common.errors import PipeError
 from pipes_common.handoff import FluxBumpOutputs
 
-from . import __version__, deliver, engine, guard, hints, message, promote, registrycheck, workspace
+from . import __version__, deliver, engine, guard, hints, message, promote, receiver, registrycheck, workspace
 from .bbapi import BitbucketClient, PullRequest
 from .gitrepo import Git
 from .references import Target
@@ -224,6 +224,8 @@ def _push(s: Settings, git: Git, scanner: Scanner, result: engine.Result, starte
     if done.commit is None:
         return _already(s, targets, done.result)
     _publish(s, done.commit, done.result, s.branch)
+    if s.receiver is not None:  # the commit has landed: Flux may reconcile now
+        receiver.notify(s.receiver, done.commit, s.branch, s.remote.display)
     what = (f"{targets[0].image} -> {targets[0].tag}" if len(targets) == 1 else
             f"{len(targets)} images ({', '.join(f'{t.image} -> {t.tag}' for t in targets)})")
     plog.success(f"Pushed {done.commit[:12]} to {s.branch}: {what} in "
