@@ -84,3 +84,28 @@ def split_domain(name: str) -> tuple[str, str] | None:
 def short_name(image: str) -> str:
     """The last path component of an image name (what every spelling of it contains)."""
     return image.rsplit("/", 1)[-1]
+
+
+DOCKER_HUB = "docker.io"
+# the names Docker reads as Docker Hub: its own, and the legacy index and registry hosts
+HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+def canonical(name: str) -> str:
+    """The one spelling of an image name, as Docker normalises it: a name without a registry
+    domain is on Docker Hub (``docker.io``), the legacy Hub hosts are ``docker.io``, and a Hub
+    name of one component is an official image under ``library/``.  So ``redis``,
+    ``docker.io/redis``, ``docker.io/library/redis`` and ``index.docker.io/library/redis`` are
+    all ``docker.io/library/redis``."""
+    found = split_domain(name)
+    domain, path = found if found is not None else (DOCKER_HUB, name)
+    if domain.lower() in HUB_ALIASES:
+        domain = DOCKER_HUB
+        if "/" not in path:
+            path = f"library/{path}"
+    return f"{domain}/{path}"
+
+
+def same_image(a: str, b: str) -> bool:
+    """Whether two image names are spellings of one image (see :func:`canonical`)."""
+    return a == b or canonical(a) == canonical(b)

@@ -187,6 +187,27 @@ PATCHES = (
     Patch("tf-apply: an unreachable store found only by terraform init", f"{TF}/pipe.py",
           "    reach.check(s.endpoint, backend.endpoint_variable(s))\n", "",
           ("tests/unit/hostile/test_corpus.py::test_hostile_input[tf-endpoint-refused-plain]",)),
+    # -- issue 28: flux-bump on real GitOps repositories --------------------------------------
+    Patch("imageref.same_image compares spellings exactly", "shared/pipes_common/imageref.py",
+          "    return a == b or canonical(a) == canonical(b)", "    return a == b",
+          ("tests/unit/flux_bump/test_realworld.py",)),
+    Patch("flux-bump: an edit writes IMAGE's spelling, not the file's", f"{FB}/references.py",
+          "        return ref.name if ref is not None and self.names(ref.name) else self.image",
+          "        return self.image", ("tests/unit/flux_bump/test_realworld.py",)),
+    Patch("flux-bump: several policies on one image not refused", f"{FB}/engine.py",
+          "        if target.policies or len(res.policy_files) < 2:",
+          "        if True:", ("tests/unit/flux_bump/test_realworld.py",
+                             f"{IT_FB}/test_realworld.py")),
+    Patch("flux-bump: a semver downgrade goes through", f"{FB}/guard.py",
+          "        if new is None or not versions or allow_downgrade:", "        if True:",
+          ("tests/unit/flux_bump/test_realworld.py", f"{IT_FB}/test_realworld.py")),
+    Patch("flux-bump: the Receiver's body signed with another key", f"{FB}/receiver.py",
+          'hmac.new(token.encode("utf-8"), body,', 'hmac.new(b"", body,',
+          ("tests/unit/flux_bump/test_receiver_signature.py", f"{IT_FB}/test_receiver.py")),
+    Patch("flux-bump: a failed Receiver call fails the bump", f"{FB}/receiver.py",
+          "        return False\n    if 200 <= response.status_code < 300:",
+          "        raise\n    if 200 <= response.status_code < 300:",
+          (f"{IT_FB}/test_receiver.py",)),
 )
 
 

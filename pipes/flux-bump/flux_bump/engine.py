@@ -50,8 +50,11 @@ class Result:
     found: list[tuple[str, Found]] = field(default_factory=list)  # every reference, changed or not
     changes: list[FileChange] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # 'path: reason'
+    templated: list[str] = field(default_factory=list)  # Go/Helm templates ('{{'), not YAML: skipped
     warnings: list[str] = field(default_factory=list)
     policies: set[str] = field(default_factory=set)
+    # the files holding the markers of each policy that names the image (found without POLICY)
+    policy_files: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> list[tuple[str, Found]]:
@@ -176,7 +179,10 @@ def _load(root: Path, rel: str, needles: Sequence[bytes], result: Result,
         if cache is not None:
             cache.parsed[rel] = (text, scans)
     if isinstance(scans, str):
-        result.skipped.append(scans)
+        if "{{" in text and scans.startswith(f"{rel}: not valid YAML"):
+            result.templated.append(rel)  # a Helm chart's template: skipped quietly
+        else:
+            result.skipped.append(scans)
         return None
     return _Parsed(rel, text, scans)
 
@@ -198,7 +204,10 @@ def scan(root: Path, target: Target, paths: Sequence[str] | None = None,
     if target.policies:
         result.policies = set(target.policies)
     else:
-        result.policies = policies_naming([s for p in parsed for s in p.scans], target.image)
+        for item in parsed:
+            for policy in sorted(policies_naming(item.scans, target.image)):
+                result.policy_files.setdefault(policy, []).append(item.path)
+        result.policies = set(result.policy_files)
     for item in parsed:
         plan = Plan()
         found: list[Found] = []
@@ -232,6 +241,24 @@ class Multi(Result):
         return [t for t, r in self.per_target if not r.found]
 
 
+def several_policies(multi: Multi, paths: Sequence[str] | None = None) -> str | None:
+    """Why the bump is ambiguous when markers of more than one Flux image policy name one image
+    (a staging and a production policy, say) and neither POLICY nor PATHS narrowed it to one;
+    None when it is not."""
+    for target, res in multi.per_target:
+        if target.policies or len(res.policy_files) < 2:
+            continue
+        listed = "; ".join(f"{policy} ({', '.join(files[:3])}{' …' if len(files) > 3 else ''})"
+                           for policy, files in sorted(res.policy_files.items()))
+        first = min(res.policy_files)
+        held = f" (PATHS {', '.join(paths)} holds them all)" if paths else ""
+        return (f"{target.image} is managed by {len(res.policy_files)} Flux image policies: "
+                f"{listed}. Choose one: set POLICY (e.g. POLICY: ['{first}']) or PATHS to the "
+                f"files of the environment to bump{held} (e.g. PATHS: "
+                f"['{res.policy_files[first][0]}']); nothing was changed")
+    return None
+
+
 def scan_all(root: Path, targets: Sequence[Target], paths: Sequence[str] | None = None,
              searched: Sequence[str] | None = None, chart_app_version: bool = False) -> Multi:
     """:func:`scan` for each of ``targets`` in turn, each seeing the edits of those before it;
@@ -250,6 +277,7 @@ def scan_all(root: Path, targets: Sequence[Target], paths: Sequence[str] | None 
         multi.parsed = sorted(set(multi.parsed) | set(res.parsed))
         multi.found += res.found
         multi.skipped += [s for s in res.skipped if s not in multi.skipped]
+        multi.templated += [t for t in res.templated if t not in multi.templated]
         multi.warnings += [w for w in res.warnings if w not in multi.warnings]
         multi.policies |= res.policies
         for change in res.changes:

@@ -92,7 +92,7 @@ def render(template: str | None, target: Target | Sequence[Target], result: Resu
         lines += [f"{t.image} -> {t.tag}" + (f"@{t.digest}" if t.digest else "") for t in targets]
         lines.append("")
     for path, found in result.changed:
-        lines.append(f"{path}:{found.line} {found.field}: {found.old or '(none)'} -> {found.new}")
+        lines.append(found.describe(path))
     if commit:
         lines.append(f"\nSource commit: {commit}")
     if build_url:

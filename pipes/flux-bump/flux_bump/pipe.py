@@ -4,13 +4,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipes_common import log as plog
 from pipes_common import outputs, runner
 from pipes_common.errors import PipeError
 from pipes_common.handoff import FluxBumpOutputs
 
-from . import __version__, deliver, engine, message, promote, registrycheck, workspace
+from . import __version__, deliver, engine, guard, hints, message, promote, receiver, registrycheck, workspace
 from .bbapi import BitbucketClient, PullRequest
 from .gitrepo import Git
 from .references import Target
@@ -20,9 +21,9 @@ from .settings import Settings
 __all__ = ["main"]
 
 KIND_NAMES = ("Flux setter markers ({\"$imagepolicy\": ...}) naming it", "kustomize images entries "
-              "(name/newName)", "HelmRelease spec.values image maps (repository)",
-              "plain 'image: <image>:<tag>' fields", "Argo CD Image Updater .argocd-source files",
-              "Helm values files (image.repository)")
+              "(name/newName)", "HelmRelease spec.values and Helm values files (<x>.repository, "
+              "<x>.registry+<x>.repository, <x>.image, each with <x>.tag)",
+              "plain 'image: <image>:<tag>' fields", "Argo CD Image Updater .argocd-source files")
 
 
 def main() -> int:
@@ -46,7 +47,7 @@ def main() -> int:
         scanner = Scanner(s, git, targets, scope)
         result = scanner.scan(searched)
         if result.missing:
-            raise _not_found(s, targets, result)
+            raise _not_found(s, targets, result, git.root)
         _report_found(result)
         if not result.changes:
             return _already(s, targets, result)
@@ -114,6 +115,14 @@ class Scanner:
             raise PipeError(f"Cannot edit exactly: {err}; the file was left alone"
                             + ("" if len(self.targets) == 1 else
                                " and nothing was changed for the other images either")) from None
+        ambiguous = engine.several_policies(res, self.s.paths)
+        if ambiguous:
+            raise PipeError(ambiguous)
+        res.warnings += [w for w in guard.check(res, self.s.allow_downgrade) if w not in res.warnings]
+        if res.templated:
+            shown = ", ".join(res.templated[:3]) + (" …" if len(res.templated) > 3 else "")
+            log.info("Skipped %d templated file(s) ({{ … }}: Go or Helm templates, not YAML): %s",
+                     len(res.templated), shown)
         for skipped in res.skipped:
             log.warning("Skipped %s", skipped)
         for warning in res.warnings:
@@ -215,6 +224,8 @@ def _push(s: Settings, git: Git, scanner: Scanner, result: engine.Result, starte
     if done.commit is None:
         return _already(s, targets, done.result)
     _publish(s, done.commit, done.result, s.branch)
+    if s.receiver is not None:  # the commit has landed: Flux may reconcile now
+        receiver.notify(s.receiver, done.commit, s.branch, s.remote.display)
     what = (f"{targets[0].image} -> {targets[0].tag}" if len(targets) == 1 else
             f"{len(targets)} images ({', '.join(f'{t.image} -> {t.tag}' for t in targets)})")
     plog.success(f"Pushed {done.commit[:12]} to {s.branch}: {what} in "
@@ -226,8 +237,7 @@ def _push(s: Settings, git: Git, scanner: Scanner, result: engine.Result, starte
 # -- messages and outputs -----------------------------------------------------------------------
 def _report_found(result: engine.Result) -> None:
     for path, found in result.found:
-        state = f"{found.old} -> {found.new}" if found.changed else f"{found.old} (unchanged)"
-        plog.get_logger().info("%s:%d %s %s: %s", path, found.line, found.kind, found.field, state)
+        plog.get_logger().info("%s", found.describe(path))
 
 
 def _already_at(targets: Sequence[Target]) -> str:
@@ -235,22 +245,24 @@ def _already_at(targets: Sequence[Target]) -> str:
             f"All {len(targets)} images are already at their tags")
 
 
-def _not_found(s: Settings, targets: Sequence[Target], result: engine.Multi) -> PipeError:
+def _not_found(s: Settings, targets: Sequence[Target], result: engine.Multi,
+               root: Path) -> PipeError:
     missing = result.missing
     target = missing[0]
     files = result.searched
-    listed = ", ".join(files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")
     scope = (f"matching PATHS {', '.join(s.paths)}" if s.paths else
              "(*.yaml, *.yml, Kustomization)")
     what = (f"Flux setter markers of POLICY {', '.join(target.policies)}" if target.policies
             else "; ".join(KIND_NAMES))
     skipped = (f"; skipped as unparseable: {'; '.join(result.skipped)}" if result.skipped else "")
+    if result.templated:
+        skipped += f"; skipped {len(result.templated)} templated file(s) ({{{{ … }}}})"
     images = ", ".join(t.image for t in missing)
     nothing = "" if len(targets) == 1 else " (nothing was changed for the other images either)"
+    hint = hints.explain(root, result.parsed, target)
     return PipeError(f"No reference to {images} in {s.remote.display} ({s.branch}): searched "
-                     f"{len(files)} files {scope}{': ' + listed if files else ''} for {what}"
-                     f"{skipped}{nothing}. Check {'IMAGES' if len(targets) > 1 else 'IMAGE'} "
-                     "(spelled as in the manifests), POLICY and PATHS")
+                     f"{len(files)} files {scope} for {what}{skipped}{nothing}; {hint}. Check "
+                     f"{'IMAGES' if len(targets) > 1 else 'IMAGE'}, POLICY and PATHS")
 
 
 def _listed(targets: Sequence[Target]) -> str:
@@ -262,7 +274,7 @@ def _listed(targets: Sequence[Target]) -> str:
 
 def _publish(s: Settings, commit: str | None, result: engine.Result, branch: str,
              pr_url: str | None = None, pr_id: int | None = None) -> None:
-    changes = [f"{p}:{f.line} {f.field}: {f.old or '(none)'} -> {f.new}" for p, f in result.changed]
+    changes = [f.describe(p) for p, f in result.changed]
     outputs.publish(s.ctx, FluxBumpOutputs(
         commit=commit or "", branch=branch, mode=s.mode, files=tuple(c.path for c in result.changes),
         changes=tuple(changes), pr_url=pr_url or "", pr_id=pr_id or None,

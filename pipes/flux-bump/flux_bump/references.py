@@ -42,10 +42,20 @@ class Target:
     helm_keys: tuple[str, ...] = ()
 
     def full(self, old: str | None = None) -> str:
-        """``image:tag``, with ``@digest`` when pinning, or when ``old`` pinned one and it is known."""
+        """``image:tag``, with ``@digest`` when pinning, or when ``old`` pinned one and it is known;
+        the image spelled as ``old`` spells it (``docker.io/redis`` stays so)."""
         had_digest = old is not None and "@" in old
         with_digest = self.digest and (self.pin or had_digest)
-        return f"{self.image}:{self.tag}" + (f"@{self.digest}" if with_digest else "")
+        return f"{self.spelled(old)}:{self.tag}" + (f"@{self.digest}" if with_digest else "")
+
+    def names(self, name: str | None) -> bool:
+        """Whether ``name`` is this image in any spelling (``redis``, ``docker.io/library/redis``)."""
+        return name is not None and imageref.same_image(name, self.image)
+
+    def spelled(self, old: str | None) -> str:
+        """The image name as ``old`` (a name or a reference) spells it, when it is this image."""
+        ref = imageref.parse(old) if old else None
+        return ref.name if ref is not None and self.names(ref.name) else self.image
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,13 @@ class Found:
     def changed(self) -> bool:
         return self.old != self.new
 
+    def describe(self, path: str) -> str:
+        """One reference in the words of the log, FLUX_BUMP_CHANGES and the commit message:
+        ``deploy/cache.yaml:18 image: docker.io/redis:7.2.4 -> docker.io/redis:7.4.1``."""
+        state = (f"{self.old or '(none)'} -> {self.new}" if self.changed else
+                 f"{self.old} (unchanged)")
+        return f"{path}:{self.line} {self.field}: {state}"
+
 
 @dataclass
 class DocScan:
@@ -73,7 +90,7 @@ class DocScan:
 def _names_in(mapping: Node) -> set[str]:
     """The image names a mapping spells: kustomize ``name``/``newName``, Helm ``repository``
     (alone or after ``registry``)."""
-    found = {scalar_str(mapping_get(mapping, k)) for k in ("name", "newName", "repository")}
+    found = {scalar_str(mapping_get(mapping, k)) for k in ("name", "newName", "repository", "image")}
     registry = scalar_str(mapping_get(mapping, "registry"))
     repository = scalar_str(mapping_get(mapping, "repository"))
     if registry and repository:
@@ -127,11 +144,12 @@ def policies_naming(scans: list[DocScan], image: str) -> set[str]:
             value = str(node.value)
             if marker.part is None:
                 ref = imageref.parse(value)
-                if ref is not None and ref.name == image:
+                if ref is not None and imageref.same_image(ref.name, image):
                     found.add(marker.policy)
             else:
                 context = scan.context.get(id(node), set())
-                if (marker.part == "name" and value == image) or image in context:
+                if (marker.part == "name" and imageref.same_image(value, image)) or any(
+                        imageref.same_image(name, image) for name in context):
                     found.add(marker.policy)
     return found
 
@@ -167,6 +185,10 @@ class _Planner:
 
     def digest_field(self, mapping: MappingNode, kind: str, flow: bool) -> None:
         existing = mapping_get(mapping, "digest")
+        if isinstance(existing, ScalarNode) and not existing.value:  # Bitnami's digest: "": none
+            if self.t.digest and self.t.pin:
+                self.set_key(mapping, "digest", self.t.digest, kind, flow)
+            return
         if self.t.digest and (self.t.pin or existing is not None):
             self.set_key(mapping, "digest", self.t.digest, kind, flow)
         elif existing is not None and id(existing) not in self.claimed:
@@ -182,7 +204,8 @@ class _Planner:
             if marker.policy not in policies:
                 continue
             what = f"marker {marker.setter}"
-            new = {None: self.t.full(str(node.value)), "tag": self.t.tag, "name": self.t.image,
+            new = {None: self.t.full(str(node.value)), "tag": self.t.tag,
+                   "name": self.t.spelled(str(node.value)),
                    "digest": self.t.digest}[marker.part]
             if new is not None:
                 self.claimed.discard(id(node))
@@ -208,7 +231,7 @@ class _Planner:
             if not isinstance(entry, MappingNode):
                 continue
             names = {scalar_str(mapping_get(entry, "name")), scalar_str(mapping_get(entry, "newName"))}
-            if self.t.image not in names:
+            if not any(self.t.names(n) for n in names):
                 continue
             flow = bool(entry.flow_style)
             self.set_key(entry, "newTag", self.t.tag, "kustomize", flow)
@@ -230,20 +253,37 @@ class _Planner:
         self.image_maps(values, "helmrelease")
 
     def image_maps(self, values: Node, kind: str) -> None:
+        """The chart value layouts: ``<x>.repository`` + ``<x>.tag`` (a ``tag`` is added to an
+        ``image`` map without one), ``<x>.registry`` + ``<x>.repository`` + ``<x>.tag`` (Bitnami),
+        ``<x>.image`` (a bare name) + ``<x>.tag``; with ``<x>.digest`` beside them."""
         if self.t.helm_keys:
             self.keyed_values(values, kind)
             return
+        done: set[int] = set()
         for node, flow in walk(values):
+            if not isinstance(node, MappingNode) or id(node) in done:
+                continue
             image = mapping_get(node, "image")
-            if not isinstance(image, MappingNode):
+            if isinstance(image, MappingNode) and self._names_repository(image):
+                done.add(id(image))
+                inner = flow or bool(image.flow_style)
+                self.set_key(image, "tag", self.t.tag, kind, inner)
+                self.digest_field(image, kind, inner)
+            if not isinstance(mapping_get(node, "tag"), ScalarNode):
                 continue
-            repo = scalar_str(mapping_get(image, "repository"))
-            registry = scalar_str(mapping_get(image, "registry"))
-            if repo is None or self.t.image not in {repo, f"{registry}/{repo}" if registry else None}:
-                continue
-            inner = flow or bool(image.flow_style)
-            self.set_key(image, "tag", self.t.tag, kind, inner)
-            self.digest_field(image, kind, inner)
+            bare = imageref.parse(scalar_str(image) or "") if isinstance(image, ScalarNode) else None
+            if self._names_repository(node) or (
+                    bare is not None and not (bare.tag or bare.digest) and self.t.names(bare.name)):
+                inner = flow or bool(node.flow_style)
+                self.set_key(node, "tag", self.t.tag, kind, inner)
+                self.digest_field(node, kind, inner)
+
+    def _names_repository(self, mapping: MappingNode) -> bool:
+        """A ``repository`` (after a ``registry``, or alone) that is the image in any spelling."""
+        repo = scalar_str(mapping_get(mapping, "repository"))
+        registry = scalar_str(mapping_get(mapping, "registry"))
+        return repo is not None and (self.t.names(repo) or bool(
+            registry and self.t.names(f"{registry}/{repo}")))
 
     def keyed_values(self, values: Node, kind: str) -> None:
         """HELM_KEYS: the repository at its path names the image: the tag (and digest) at theirs."""
@@ -254,7 +294,7 @@ class _Planner:
             return node
 
         repo_path, tag_path, *rest = self.t.helm_keys
-        if scalar_str(at(repo_path)) != self.t.image:
+        if not self.t.names(scalar_str(at(repo_path))):
             return
         for path, new in ((tag_path, self.t.tag), *((p, self.t.digest) for p in rest)):
             parent_path, _, key = path.rpartition(".")
@@ -282,7 +322,7 @@ class _Planner:
                     continue
                 alias, eq, spec = text.rpartition("=")
                 ref = imageref.parse(spec)
-                if ref is None or ref.name != self.t.image:
+                if ref is None or not self.t.names(ref.name):
                     continue
                 assert isinstance(entry, ScalarNode)
                 new = f"{alias}{eq}{self.t.full(spec)}"
@@ -301,9 +341,9 @@ class _Planner:
             prefix, _, leaf = name.rpartition(".")
             flow = bool(params.flow_style or item.flow_style)
             if leaf == "spec" and value and (ref := imageref.parse(value)) is not None \
-                    and ref.name == self.t.image:
+                    and self.t.names(ref.name):
                 self._param(item, self.t.full(value), name, flow)
-            if leaf not in ("name", "repository") or value != self.t.image:
+            if leaf not in ("name", "repository") or not self.t.names(value):
                 continue
             tag_item = by_name.get(f"{prefix}.tag" if prefix else "tag")
             if tag_item is not None:
@@ -328,7 +368,7 @@ class _Planner:
                     continue
                 text = scalar_str(value)
                 ref = imageref.parse(text) if text else None
-                if ref is None or ref.name != self.t.image or not (ref.tag or ref.digest):
+                if ref is None or not self.t.names(ref.name) or not (ref.tag or ref.digest):
                     continue
                 assert isinstance(value, ScalarNode)
                 if ref.digest and not self.t.digest:

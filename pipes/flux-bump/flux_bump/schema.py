@@ -38,6 +38,9 @@ SCHEMA: Schema = {
                                     "['clusters/staging/**']"}},
     "PIN_DIGEST": {"type": "boolean", "default": False},
     "CHART_APP_VERSION": {"type": "boolean", "default": False},
+    "ALLOW_DOWNGRADE": {"type": "boolean", "default": False},
+    "FLUX_RECEIVER_URL": {"type": "string", "empty": False, "maxlength": 2048, "meta": {"secret": True}},
+    "FLUX_RECEIVER_TOKEN": {"type": "string", "empty": False, "meta": {"secret": True}},
     "HELM_KEYS": {"type": "list", "maxlength": 3, "schema": {"type": "string", "maxlength": 200},
                   "meta": {"hint": "give 2 or 3 dotted key paths: repository, tag and optionally "
                                    "digest, e.g. ['app.image.repository', 'app.image.tag']"}},
@@ -168,6 +171,8 @@ RULES = validate.Rules(variables={
     "GIT_AUTHOR_EMAIL": validate.Pattern(max_len=254, regex=EMAIL_RE, what="is not an email"),
     "BITBUCKET_API_URL": validate.Url(),
     "DIGITALOCEAN_API_URL": validate.Url(),
+    "FLUX_RECEIVER_URL": validate.Url(),
+    "FLUX_RECEIVER_TOKEN": validate.Token(),
     "CLONE_DIR": validate.NewFolder(),
 }, checks=[
     *(validate.unused_unless(name, lambda v: not _https(v), "is only used with an SSH GITOPS_REPO "
@@ -176,6 +181,11 @@ RULES = validate.Rules(variables={
     *(validate.unused_unless(name, _https, "is only used with an https GITOPS_REPO (an SSH remote "
                              "authenticates with SSH_KEY): use an https URL or drop " + name)
       for name in ("GIT_USERNAME", "GIT_PASSWORD")),
+    validate.unused_unless("FLUX_RECEIVER_TOKEN", lambda v: bool(v.get("FLUX_RECEIVER_URL")),
+                           "is set but FLUX_RECEIVER_URL is not: set the Receiver's URL, or drop it"),
+    validate.unused_unless("FLUX_RECEIVER_URL", lambda v: v.get("MODE") in ("push", "promote", None),
+                           "is only called after a push to BRANCH (MODE push or promote): drop it "
+                           "with MODE pull-request or dry-run"),
     validate.template("BRANCH_NAME", BRANCH_FIELDS),
     _remote_option,
     _pull_request_repo,

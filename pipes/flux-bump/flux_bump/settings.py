@@ -16,6 +16,7 @@ from pipes_common.errors import PipeError
 
 from . import auth, message, promote
 from .gitrepo import Identity
+from .receiver import Receiver
 from .references import Target
 from .registrycheck import RegistryAuth
 from .schema import BRANCH_FIELDS
@@ -68,6 +69,8 @@ class Settings:
     helm_keys: tuple[str, ...]
     pin_digest: bool
     chart_app_version: bool
+    allow_downgrade: bool            # ALLOW_DOWNGRADE: a lower semantic version may be written
+    receiver: Receiver | None        # FLUX_RECEIVER_URL (+ FLUX_RECEIVER_TOKEN): told after a push
     commit_message: str | None
     pull_request: PullRequestOptions | None
     api: ApiAuth | None
@@ -151,6 +154,9 @@ class Settings:
             remote=remote, branch=str(values["BRANCH"]), mode=mode, delivery=delivery,
             promoting=promoting, paths=paths, from_paths=from_paths, targets=targets, names=names,
             helm_keys=helm_keys, pin_digest=pin, chart_app_version=bool(values.get("CHART_APP_VERSION")),
+            allow_downgrade=bool(values.get("ALLOW_DOWNGRADE")),
+            receiver=Receiver(str(values["FLUX_RECEIVER_URL"]), _text(values.get("FLUX_RECEIVER_TOKEN")))
+            if values.get("FLUX_RECEIVER_URL") else None,
             commit_message=commit_message, pull_request=pull_request, api=api, registry=registry,
             git_auth=git_auth,
             signing_key=_text(values.get("SIGNING_KEY")),

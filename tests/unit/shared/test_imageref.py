@@ -93,3 +93,31 @@ def test_short_name() -> None:
 ])
 def test_split_domain_tells_a_registry_domain_from_a_path(name: str, expected: tuple[str, str] | None) -> None:
     assert imageref.split_domain(name) == expected
+
+
+@pytest.mark.parametrize("spelling", ["redis", "docker.io/redis", "docker.io/library/redis",
+                                      "index.docker.io/library/redis", "index.docker.io/redis",
+                                      "registry-1.docker.io/library/redis"])
+def test_every_docker_hub_spelling_is_one_image(spelling: str) -> None:
+    assert imageref.canonical(spelling) == "docker.io/library/redis"
+    assert imageref.same_image(spelling, "redis")
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("docker.io/alkrauss48/app", "alkrauss48/app"),
+    ("index.docker.io/alkrauss48/app", "alkrauss48/app"),
+    ("ghcr.io/acme/web", "ghcr.io/acme/web"),
+])
+def test_same_image_across_spellings(a: str, b: str) -> None:
+    assert imageref.same_image(a, b)
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("redis", "bitnami/redis"),           # another Hub namespace
+    ("redis", "ghcr.io/redis"),            # another registry
+    ("docker.io/acme/web", "ghcr.io/acme/web"),
+    ("library/redis/x", "redis"),
+    ("localhost/redis", "redis"),          # a local registry is not Docker Hub
+])
+def test_different_images_stay_different(a: str, b: str) -> None:
+    assert not imageref.same_image(a, b)
