@@ -17,7 +17,7 @@ from pipes_common.registry import ManifestRef, RegistryError
 from . import __version__, buildkit, inputs, preflight, sshkeys, tags
 from .ports import Auth, DigitalOcean, Engine, Ports, Registry
 from .request import BuildRequest
-from .schema import RULES, SCHEMA
+from .schema import VARIABLES
 from .settings import Settings
 
 T = TypeVar("T")
@@ -39,7 +39,7 @@ class Outcome:
 
 def main(ports: Ports | None = None) -> int:
     started = time.monotonic()
-    values, ctx = runner.start(SCHEMA, RULES)
+    values, ctx = runner.start(VARIABLES)
     s = Settings.from_values(values, ctx)
     ports = Ports.real() if ports is None else ports
     plog.get_logger().info("Image %s, tags: %s", s.image, ", ".join(s.tag_plan.tags))

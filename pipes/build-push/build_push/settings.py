@@ -39,7 +39,7 @@ class Settings:
     network: str | None
     skip_if_exists: bool
     push: bool
-    builder: str = "auto"
+    builder: str
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     ssh: sshkeys.SshForward | None = field(default=None, repr=False)
     cache_to: str | None = None

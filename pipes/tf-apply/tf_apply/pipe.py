@@ -23,7 +23,7 @@ from pipes_common.fsutil import atomic_write
 from . import backend, locking, tfoutputs
 from .prober import Prober
 from .run import Result, Run, publish
-from .schema import RULES, SCHEMA
+from .schema import VARIABLES
 from .settings import Settings
 from .terraform import Terraform
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from .s3 import Spaces
 
-__all__ = ["SCHEMA", "Settings", "main"]
+__all__ = ["VARIABLES", "Settings", "main"]
 
 
 def main(prober: Prober | None = None) -> int:
@@ -41,7 +41,7 @@ def main(prober: Prober | None = None) -> int:
     with ExitStack() as stack:
         if prober is not None:
             stack.enter_context(prober)  # closed on every way out: reaped, its last lines logged
-        values, ctx = runner.start(SCHEMA, RULES)
+        values, ctx = runner.start(VARIABLES)
         s = Settings.from_values(values, ctx)
         own_client = locking.needs_client(s)
         forked = locking.probes(s) and not own_client  # else the probe runs on the mode's client

@@ -13,8 +13,8 @@ SLOW = ("boto3", "botocore", "s3transfer", "requests", "urllib3", "bitbucket_pip
 SCRIPT = """
 import json, os, sys
 from pipes_common import runner
-from tf_apply.pipe import SCHEMA, Settings
-values, ctx = runner.start(SCHEMA)
+from tf_apply.pipe import VARIABLES, Settings
+values, ctx = runner.start(VARIABLES)
 Settings.from_values(values, ctx)
 print(json.dumps(sorted(m for m in {slow!r} if m in sys.modules)))
 """
