@@ -12,7 +12,6 @@ cannot be sent is a warning, never a failure of the pipe.  Requests go out on th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -27,9 +26,9 @@ REPORT_TYPE = "TEST"  # the reports API knows SECURITY, COVERAGE, TEST and BUG
 RETRY_BUDGET = 10.0  # seconds: the most one report request waits for retries of 429/5xx answers
 
 
-def in_pipelines(env: Mapping[str, str], ctx: StepContext) -> bool:
-    return (env.get("CI", "").lower() == "true" and bool(env.get("BITBUCKET_BUILD_NUMBER"))
-            and bool(ctx.commit) and bool(ctx.repo_slug) and bool(ctx.workspace))
+def in_pipelines(ctx: StepContext) -> bool:
+    return (ctx.ci and bool(ctx.build_number) and bool(ctx.commit) and bool(ctx.repo_slug)
+            and bool(ctx.workspace))
 
 
 class _Http:
@@ -87,11 +86,11 @@ def report_body(summary: Summary, *, mode: str, workspace: str, working_dir: str
     return body
 
 
-def send(env: Mapping[str, str], ctx: StepContext, proxy: str, body: dict[str, Any],
+def send(ctx: StepContext, proxy: str, body: dict[str, Any],
          rid: str, timeout: float = 10.0,
          annotations: list[dict[str, Any]] | None = None) -> bool:
     log = get_logger()
-    if not in_pipelines(env, ctx):
+    if not in_pipelines(ctx):
         log.info("Code Insights report skipped: not running in Bitbucket Pipelines.")
         return False
     assert ctx.repo_slug and ctx.workspace and ctx.commit

@@ -4,7 +4,6 @@ made into one frozen value; every check of a single value or of variables togeth
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -13,8 +12,6 @@ from urllib.parse import urlsplit
 from pipes_common import secrets
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
-
-VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -84,17 +81,10 @@ def lock_timeout(raw: str) -> str:
 
 
 def tf_vars(entries: list[str] | None) -> dict[str, str]:
-    """``VARS`` entries ``name=value`` as ``{name: value}`` (passed as ``TF_VAR_name``)."""
-    result: dict[str, str] = {}
-    for index, entry in enumerate(entries or []):
-        name, sep, value = entry.partition("=")
-        name = name.strip()
-        if not sep or not VAR_NAME_RE.match(name):
-            raise PipeError(f"VARS: entry {index} (counting from 0) is not of the form name=value "
-                            "with a Terraform variable name (letters, digits, '_' and '-', not "
-                            "starting with a digit): write it as region=nyc3")
-        result[name] = value
-    return result
+    """``VARS`` entries ``name=value`` (checked: schema.py) as ``{name: value}`` (passed as
+    ``TF_VAR_name``)."""
+    pairs = (entry.partition("=") for entry in entries or [])
+    return {name.strip(): value for name, _, value in pairs}
 
 
 def endpoint(region: str, custom: str | None) -> tuple[str, bool]:

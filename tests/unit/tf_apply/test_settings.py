@@ -38,11 +38,11 @@ def test_bad_lock_timeout(tmp_path: Path, raw: str) -> None:
         make(tmp_path, LOCK_TIMEOUT=raw)
 
 
-def test_tf_vars() -> None:
+def test_tf_vars(tmp_path: Path) -> None:
     assert settings.tf_vars(["a=1", "b_c=x=y", "empty="]) == {"a": "1", "b_c": "x=y", "empty": ""}
-    for bad in (["noequals"], ["=value"], ["1abc=x"], ["a b=1"]):
+    for bad in ("noequals", "=value", "1abc=x", "a b=1"):
         with pytest.raises(PipeError, match="VARS: entry 0"):
-            settings.tf_vars(bad)
+            make(tmp_path, VARS_COUNT="1", VARS_0=bad)
 
 
 def test_endpoint() -> None:
