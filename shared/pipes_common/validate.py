@@ -351,6 +351,18 @@ def is_set(values: Mapping[str, Any], name: str) -> bool:
     return value not in (None, "", [], False)
 
 
+def assignments(name: str, key: str, form: str) -> Check:
+    """Each item of the list ``name`` is ``<key>=<value>``, its key matching ``key`` (spaces
+    around it allowed); a bad item is named by its index, never shown (a value may be a secret)."""
+    def check(values: Mapping[str, Any]) -> str | None:
+        for index, entry in enumerate(values.get(name) or []):
+            left, sep, _ = str(entry).partition("=")
+            if not sep or not re.fullmatch(key, left.strip()):
+                return f"{name}: entry {index} (counting from 0) is not of the form {form}"
+        return None
+    return check
+
+
 def needs(name: str, other: str, fix: str) -> Check:
     """``name`` goes only with ``other``: ``NAME is set but OTHER is not: <fix>``."""
     def check(values: Mapping[str, Any]) -> str | None:

@@ -21,6 +21,7 @@ def _name_length(values: Mapping[str, Any]) -> str | None:
             f"{imageref.MAX_NAME}: shorten IMAGE (or REGISTRY_NAME)")
 
 
+KEY = r".+"  # of a BUILD_ARGS or LABELS entry: any, not empty
 REF_RE = rf"{imageref.NAME}(?::{imageref.TAG})?(?:@{imageref.DIGEST})?"
 VARIABLES = Variables((
     Var('DIGITALOCEAN_ACCESS_TOKEN',
@@ -79,7 +80,8 @@ VARIABLES = Variables((
              " configuration and stay shown), except the step's own commit, branch or tag."),
         type='list',
         rule=validate.Text(max_len=8192, echo=False),
-        example="['KEY=VALUE']"),
+        example="['KEY=VALUE']",
+        checks=(validate.assignments("BUILD_ARGS", KEY, "KEY=VALUE: write it as NAME=value"),)),
     Var('LABELS',
         doc=('List of `KEY=VALUE` labels. They override the OCI labels the pipe adds '
              '(`org.opencontainers.image.source`, `.revision` (the full commit), `.created`, `.version`). '
@@ -88,7 +90,8 @@ VARIABLES = Variables((
              'skip compares.'),
         type='list',
         rule=validate.Text(max_len=4096),
-        example="['KEY=VALUE']"),
+        example="['KEY=VALUE']",
+        checks=(validate.assignments("LABELS", KEY, "KEY=VALUE: write it as NAME=value"),)),
     Var('CACHE_FROM',
         doc=("List of images to use as build cache. Default: the image's branch tag and `latest`, when "
              'they exist in the registry. An empty list (`[]`) disables it. BuildKit reads them from the '

@@ -2,7 +2,6 @@
 pipe.yml and the README's Variables and YAML Definition are generated from here by ``./dev docs``)."""
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -48,18 +47,6 @@ def _only_in_modes(name: str, *modes: str) -> Check:
             return f"{name}: only used with MODE {' or '.join(modes)}, not {mode}: remove {name}"
         return None
     return check
-
-
-def _vars_entries(values: Mapping[str, Any]) -> str | None:
-    """Each ``VARS`` entry is ``name=value`` with a Terraform variable name (the value, which
-    may be a secret, is never shown)."""
-    for index, entry in enumerate(values.get("VARS") or []):
-        name, sep, _ = str(entry).partition("=")
-        if not sep or not re.fullmatch(VAR_NAME, name.strip()):
-            return (f"VARS: entry {index} (counting from 0) is not of the form name=value "
-                    "with a Terraform variable name (letters, digits, '_' and '-', not "
-                    "starting with a digit): write it as region=nyc3")
-    return None
 
 
 def _own_options(values: Mapping[str, Any]) -> str | None:
@@ -175,7 +162,9 @@ VARIABLES = Variables((
         type='list',
         rule=validate.Text(max_len=65536, max_items=200, echo=False),
         example="['<name>=<value>']",
-        checks=(_vars_entries,)),
+        checks=(validate.assignments(
+            "VARS", VAR_NAME, "name=value with a Terraform variable name (letters, digits, '_' and '-', not "
+                              "starting with a digit): write it as region=nyc3"),)),
     Var('TARGETS',
         doc='List of resource addresses for `-target`.',
         type='list',
