@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from flux_bump.schema import SCHEMA
+from flux_bump.schema import VARIABLES
 from testbed.git_http import Accounts, GitHttpServer, git
 from testbed.pipes import bitbucket_env, run_local
 from testbed.throttle import ThrottlingProxy
@@ -273,7 +273,7 @@ def section(args: argparse.Namespace, loop: dict[str, list[float]], slow: dict[s
         "| Measure | flux-bump | naive | ratio | goal |", "|---|---|---|---|---|",
         *[f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows], "",
         f"Ten concurrent bumps of ten different images into `main` (plain loopback, default "
-        f"RETRIES={SCHEMA['RETRIES']['default']}): all ten commits landed, history linear, total {conc:.2f} s. "
+        f"RETRIES={VARIABLES['RETRIES'].default}): all ten commits landed, history linear, total {conc:.2f} s. "
         f"Sixteen at once: all sixteen landed, total {conc16:.2f} s.", "",
         "Raw runs (seconds / bytes):", "", "```",
         json.dumps({"loopback": loop, "throttled_20mbit": slow}, indent=None), "```", "",

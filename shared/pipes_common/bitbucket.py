@@ -24,6 +24,7 @@ class StepContext:
     shared_storage_dir: Path | None
     pipe_storage_dir: Path | None
     pr_id: str | None
+    ci: bool = False  # CI=true: Bitbucket Pipelines (or another CI) runs the step
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StepContext:
@@ -49,6 +50,7 @@ class StepContext:
             shared_storage_dir=Path(shared) if shared else None,
             pipe_storage_dir=Path(own) if own else None,
             pr_id=get("BITBUCKET_PR_ID"),
+            ci=(get("CI") or "").lower() == "true",
         )
 
     @property

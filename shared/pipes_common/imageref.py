@@ -21,9 +21,6 @@ TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 DIGEST = r"(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})"
 MAX_NAME = 255  # characters of a whole name, domain included (Docker's limit)
 
-PATH_PATTERN = rf"^{PATH}\Z"
-"""A repository path without domain, for a Cerberus ``regex`` rule (a final ``\\Z``: Cerberus matches
-with ``re.match`` and a ``$``, which would let a trailing newline through)."""
 
 _NAME = re.compile(NAME)
 _TAG = re.compile(TAG)

@@ -2,35 +2,27 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from . import fsutil, outputs, secrets, validate, variables
+from . import fsutil, outputs, secrets, variables
 from .bitbucket import StepContext
 from .errors import PipeError
 from .log import enable_debug, fail_line, get_logger, install_masking, is_debug
 
 
-def start(schema: variables.Schema,
-          rules: validate.Rules | None = None) -> tuple[dict[str, Any], StepContext]:
-    """A pipe's first move: check its variables at the door (:mod:`validate`: encoding, control
-    characters, lengths, then Cerberus's types and enums, then the pipe's ``rules`` and
-    cross-checks), turn DEBUG on when asked, read the step context.  Nothing before this touches
-    the network or the disk."""
-    rules = rules or validate.Rules()
-    for name, spec in schema.items():  # first of all, so that no message can show them
-        value = os.environ.get(name)
-        if value and (spec.get("meta") or {}).get("secret") and validate.is_utf8(value):
-            secrets.register(value)  # (a value that is not UTF-8 is refused, never shown)
-    validate.check_raw(schema, rules)
-    values = variables.load(schema)
+def start(declared: variables.Variables) -> tuple[dict[str, Any], StepContext]:
+    """A pipe's first move: check its variables at the door, from their declarations (secrets
+    registered for masking first; encoding, control characters and lengths as given; types,
+    choices and ranges; then each variable's grammar and relations), turn DEBUG on when asked,
+    read the step context.  Nothing before this touches the network or the disk."""
+    values = declared.load()
     if values.get("DEBUG"):
         enable_debug()
     ctx = StepContext.from_env()
-    validate.check_values(schema, rules, values, ctx.clone_dir)
+    declared.check(values, ctx.clone_dir)
     fsutil.check_folder(ctx.clone_dir, outputs.FOLDER)  # a committed link would redirect writes
     return values, ctx
 

@@ -6,30 +6,34 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from . import secrets, validate
 from .errors import PipeError
-from .variables import Schema
+from .variables import Var
 
 PIPELINES_SSH_DIR = Path("/opt/atlassian/pipelines/agent/ssh")
 PIPELINES_KEY = "id_rsa_tmp"  # the repository's SSH key, as Bitbucket mounts it into a pipe
 
-# the two variables as every pipe that uses SSH declares them (its schema and its rules); when
-# they are used at all is each pipe's own cross-check
-SCHEMA: Schema = {
-    "SSH_KEY": {"type": "string", "empty": False,
-                "meta": {"secret": True,
-                         "hint": "give the base64 of a private key ('base64 -w0 < id_ed25519') as "
-                                 "a secured variable, or unset it to use the repository's SSH key"}},
-    "KNOWN_HOSTS": {"type": "string", "empty": False,
-                    "meta": {"hint": "give known_hosts lines ('ssh-keyscan -t ed25519 <host>'), "
-                                     "plain or base64"}},
-}
-RULES: dict[str, validate.Rule] = {
-    "SSH_KEY": validate.Text(max_len=16384, multiline=True),
-    "KNOWN_HOSTS": validate.Text(max_len=65536, multiline=True),
-}
+
+
+def variables(key_doc: str, hosts_doc: str,
+              only_if: tuple[Callable[[Mapping[str, Any]], bool], str]) -> tuple[Var, Var]:
+    """``SSH_KEY`` and ``KNOWN_HOSTS`` as every pipe that uses SSH declares them: the pipe gives
+    their docs and when they are used at all (``only_if``, its end of message naming the name)."""
+    def when(name: str) -> tuple[Callable[[Mapping[str, Any]], bool], str]:
+        return only_if[0], only_if[1] + name
+    return (
+        Var("SSH_KEY", doc=key_doc, secret=True, rule=validate.Text(max_len=16384, multiline=True),
+            hint="give the base64 of a private key ('base64 -w0 < id_ed25519') as a secured variable, "
+                 "or unset it to use the repository's SSH key",
+            only_if=when("SSH_KEY")),
+        Var("KNOWN_HOSTS", doc=hosts_doc, rule=validate.Text(max_len=65536, multiline=True),
+            hint="give known_hosts lines ('ssh-keyscan -t ed25519 <host>'), plain or base64",
+            only_if=when("KNOWN_HOSTS")),
+    )
 
 
 def decode_b64(value: str) -> str | None:

@@ -1,26 +1,24 @@
-"""The door every pipe variable passes before the pipe does any work.
+"""The rules a pipe variable's value is checked with: its bound (length, items, one line or
+several) and its grammar (names and tags, URLs by scheme, hosts by syntax, paths kept inside the
+build directory, object keys), and the helpers of the checks :mod:`variables` makes from a pipe's
+declarations:
 
-Two passes, both before the first network call:
+1. :func:`raw_problem` - a value as the step gave it (list items too): valid UTF-8, no control
+   characters (a trailing line break is named as such), no space at either end, and a length
+   bound, before anything parses it.
+2. :meth:`Rule.problem` - the parsed value against its grammar; then the cross-checks
+   (:data:`Check`).
 
-1. :func:`check_raw` - every variable of the schema as the step gave it (list items too): valid
-   UTF-8, no control characters (a trailing line break is named as such), no space at either end,
-   and a length bound.  Runs before Cerberus, so that nothing later sees such a value.
-2. :func:`check_values` - the parsed values against the pipe's :class:`Rule` objects (grammar of
-   names and tags, URLs by scheme, hosts by syntax, paths kept inside the build directory, object
-   keys), then the pipe's cross-checks.
-
-A pipe declares its rules next to its schema (``RULES`` in ``schema.py``) and :func:`runner.start`
-applies them.  Every message names the variable first, says what is wrong and how to fix it, shows
-the value at most shortened, and never shows the value of a secret.
+Every message names the variable first, says what is wrong and how to fix it, shows the value at
+most shortened, and never shows the value of a secret.
 """
 from __future__ import annotations
 
 import ipaddress
 import os
 import re
-import string
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
@@ -28,17 +26,11 @@ from urllib.parse import urlsplit
 
 from .errors import PipeError
 
-Schema = Mapping[str, Mapping[str, Any]]
-
 MAX_TEXT = 256  # a one-line value without a rule of its own
 MAX_SECRET = 4096  # a token (multi-line secrets declare their own bound)
 MAX_ITEMS = 100  # items of a list variable without a rule of its own
 SHOWN = 40  # characters of a bad value shown in a message
 LOOPBACK_NAMES = frozenset({"localhost"})
-
-
-def _is_secret(spec: Mapping[str, Any]) -> bool:
-    return bool((spec.get("meta") or {}).get("secret"))
 
 
 def shown(value: str, limit: int = SHOWN) -> str:
@@ -66,13 +58,13 @@ class Rule:
     ``multiline``: line breaks and tabs allowed (keys, known_hosts lines, templates);
     ``max_items``: for a list; ``echo``: False for a value that may hold a secret though the
     variable is not one (a build secret's entry, a URL with credentials), never shown.
+    (How to fix a bad value is the variable's ``hint``, :class:`variables.Var`.)
     Subclasses add a grammar in :meth:`problem`."""
 
     default_max: ClassVar[int] = MAX_TEXT
     max_len: int = 0
     multiline: bool = False
     max_items: int = MAX_ITEMS
-    hint: str = ""
     echo: bool = True
 
     def __post_init__(self) -> None:
@@ -156,6 +148,8 @@ class Url(Rule):
     path: bool = True
 
     def problem(self, name: str, value: str, ctx: Context) -> str | None:
+        if any(c.isspace() for c in value):
+            return "holds a space: give the URL without spaces, e.g. https://host[:port]"
         try:
             parts = urlsplit(value)
             port = parts.port
@@ -344,47 +338,35 @@ Check = Callable[[Mapping[str, Any]], str | None]
 """A cross-check over the parsed values: the whole message (naming the variable), or None."""
 
 
-def _set(values: Mapping[str, Any], name: str) -> bool:
+def is_set(values: Mapping[str, Any], name: str) -> bool:
+    """``name`` has a value other than nothing, an empty text or list, or false."""
     value = values.get(name)
     return value not in (None, "", [], False)
 
 
-def unused_unless(name: str, condition: Callable[[Mapping[str, Any]], bool], why: str) -> Check:
-    """``name`` is refused when ``condition`` does not hold: it would be silently ignored."""
+def assignments(name: str, key: str, form: str) -> Check:
+    """Each item of the list ``name`` is ``<key>=<value>``, its key matching ``key`` (spaces
+    around it allowed); a bad item is named by its index, never shown (a value may be a secret)."""
     def check(values: Mapping[str, Any]) -> str | None:
-        if _set(values, name) and not condition(values):
-            return f"{name} {why}"
+        for index, entry in enumerate(values.get(name) or []):
+            left, sep, _ = str(entry).partition("=")
+            if not sep or not re.fullmatch(key, left.strip()):
+                return f"{name}: entry {index} (counting from 0) is not of the form {form}"
         return None
     return check
 
 
-def template(name: str, fields: Sequence[str]) -> Check:
-    """``name`` is a ``str.format`` template of ``fields`` only (checked before anything fills it)."""
+def needs(name: str, other: str, fix: str) -> Check:
+    """``name`` goes only with ``other``: ``NAME is set but OTHER is not: <fix>``."""
     def check(values: Mapping[str, Any]) -> str | None:
-        if not _set(values, name):
-            return None
-        try:
-            used = [f for _, f, _, _ in string.Formatter().parse(str(values[name])) if f is not None]
-        except ValueError:
-            return f"{name} has an unmatched brace: write {{{{ and }}}} for literal braces"
-        for field_name in used:
-            if field_name not in fields:
-                return (f"{name} uses {{{shown(field_name)[1:-1]}}}, which is not a field: use "
-                        f"{', '.join('{' + f + '}' for f in fields)} (write {{{{ }}}} for braces)")
+        if is_set(values, name) and not is_set(values, other):
+            return f"{name} is set but {other} is not: {fix}"
         return None
     return check
-
-
-@dataclass(frozen=True)
-class Rules:
-    """A pipe's rules: per variable, and cross-checks run after all of them pass."""
-
-    variables: Mapping[str, Rule] = field(default_factory=dict)
-    checks: Sequence[Check] = ()
 
 
 # ----------------------------------------------------------------------------------------------
-# the two passes
+# the check of a raw value
 
 
 _WHOLE = re.compile(r"[0-9]{1,16}")
@@ -398,13 +380,13 @@ def whole_number(text: str) -> int | None:
     return int(text) if _WHOLE.fullmatch(text) else None
 
 
-def _raw_values(name: str, spec: Mapping[str, Any], env: Mapping[str, str]) -> list[tuple[str, str]]:
+def raw_values(name: str, is_list: bool, env: Mapping[str, str]) -> list[tuple[str, str]]:
     """(variable as named in the step, raw value) for ``name``: a list's ``NAME``, ``NAME_COUNT``
     and ``NAME_<n>`` items."""
     found = []
     if name in env:
         found.append((name, env[name]))
-    if spec.get("type") == "list":
+    if is_list:
         count_name = f"{name}_COUNT"
         if count_name in env:
             found.append((count_name, env[count_name]))
@@ -448,17 +430,10 @@ def raw_problem(value: str, rule: Rule, secret: bool) -> str | None:
     return None
 
 
-def _rule_for(name: str, spec: Mapping[str, Any], rules: Rules) -> Rule:
-    rule = rules.variables.get(name)
-    if rule is not None:
-        return rule
-    return Text(max_len=MAX_SECRET if _is_secret(spec) else MAX_TEXT)
-
-
 _CREDENTIALS = re.compile(r"[^/@\s]*:[^/@\s]*@")  # user:password@ in a URL or host: never shown
 
 
-def _fail(name: str, what: str, value: str | None, secret: bool, hint: str = "") -> PipeError:
+def fail(name: str, what: str, value: str | None, secret: bool, hint: str = "") -> PipeError:
     """``NAME 'value' <what>: <fix>``; the value shortened, and never a secret's."""
     head = f"{name} {what}"
     if value is not None and not secret and "longer than" not in what and not _CREDENTIALS.search(value):
@@ -466,58 +441,3 @@ def _fail(name: str, what: str, value: str | None, secret: bool, hint: str = "")
     if hint and ":" not in what:
         head += f": {hint}"
     return PipeError(head)
-
-
-def check_raw(schema: Schema, rules: Rules, env: Mapping[str, str] | None = None) -> None:
-    """Pass 1: encoding, control characters, spaces and length of every variable as given."""
-    source: Mapping[str, str] = os.environ if env is None else env
-    for name, spec in schema.items():
-        rule = _rule_for(name, spec, rules)
-        secret = _is_secret(spec) or not rule.echo
-        hint = rule.hint or str((spec.get("meta") or {}).get("hint") or "")
-        for given, raw in _raw_values(name, spec, source):
-            if given.endswith("_COUNT"):
-                count = whole_number(raw) if is_utf8(raw) else None
-                if count is not None and count > rule.max_items:
-                    raise PipeError(f"{given} is {count}: at most {rule.max_items} items")
-                if count is None:
-                    raise PipeError(f"{given} must be a whole number, the count of {name}_0, "
-                                    f"{name}_1, …")
-                continue
-            if spec.get("type") == "list" and given == name:
-                problem = raw_problem(raw, Text(max_len=rule.max_len * rule.max_items,
-                                                multiline=True), secret)
-            elif spec.get("type") not in (None, "string") and not raw.strip():
-                continue
-            else:
-                problem = raw_problem(raw, rule, secret)
-            if problem:
-                raise _fail(given, problem, raw, secret, hint)
-
-
-def check_values(schema: Schema, rules: Rules, values: Mapping[str, Any], clone_dir: Path) -> None:
-    """Pass 2: the rules' grammars on the parsed values, then the cross-checks."""
-    ctx = Context(clone_dir, values)
-    for name, rule in rules.variables.items():
-        spec = schema.get(name, {})
-        secret = _is_secret(spec) or not rule.echo
-        value = values.get(name)
-        if value is None or value == "":
-            continue
-        items = value if isinstance(value, list) else [value]
-        if isinstance(value, list) and len(value) > rule.max_items:
-            raise PipeError(f"{name} has {len(value)} items: at most {rule.max_items}")
-        for item in items:  # a list's items are named by the list: NAME 'item' ...
-            text = str(item)
-            if isinstance(value, list):
-                problem = raw_problem(text, rule, secret)
-                if problem:
-                    raise _fail(name, problem, text, secret)
-            problem = rule.problem(name, text, ctx)
-            if problem:
-                hint = rule.hint or str((spec.get("meta") or {}).get("hint") or "")
-                raise _fail(name, problem, text, secret, hint)
-    for check in rules.checks:
-        message = check(values)
-        if message:
-            raise PipeError(message)

@@ -1,30 +1,31 @@
-"""Pipe variables: the toolkit's Cerberus schema and parsing, with one-line errors that name the fix.
+"""Pipe variables: one declaration per variable (:class:`Var`), and the door checks derived from
+the declarations of a pipe (:class:`Variables`), with one-line errors that name the fix.
+
+A :class:`Var` says everything about a variable in one place: its type, default, whether it is
+required or secret, its rule (bound and grammar, :mod:`validate`), the choices or range of its
+value, when it may be set at all (``only_if``: "X only with Y"), the hint that says how to fix a
+bad value and the one-line doc of the README.  The pipe's ``pipe.yml`` variables, the README's
+Variables table and YAML Definition are generated from the same declarations (``./dev docs``).
 
 Parsing follows bitbucket-pipes-toolkit: a ``string`` variable is taken as it is, any other type is
 YAML-parsed (so declare tags and versions as strings: "1.10" would become 1.1), and a ``list`` is
 the ``NAME_COUNT``/``NAME_0``… form Bitbucket passes (the toolkit's ``ArrayVariable``).  For
 ``docker run`` by hand a list may also be given as ``NAME`` holding a YAML flow list or one item
 per line.
-
-Schema entries may carry ``meta``: ``hint`` (how to fix a bad value), ``secret`` (registered for
-masking; never give a secret an ``allowed`` rule, its error would echo the value).
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import yaml
-from cerberus import Validator
 
 from . import secrets, validate
 from .errors import PipeError
 
-if TYPE_CHECKING:
-    from cerberus.errors import ValidationError
-
-Schema = dict[str, dict[str, Any]]
 
 def yaml_scalar(raw: str) -> Any:
     """A variable's value as YAML reads it (``yes`` is True, ``1.10`` is 1.1), or the text itself
@@ -68,86 +69,198 @@ def _list_value(name: str, env: Mapping[str, str]) -> list[str] | None:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _scalar_value(spec: Mapping[str, Any], raw: str) -> Any:
-    if spec.get("type", "string") == "string":
-        return raw
-    return yaml_scalar(raw)
+TYPES = ("string", "boolean", "integer", "list")
+_TYPE_WORDS = {"boolean": "true or false", "integer": "a whole number", "string": "a text value",
+               "list": "a list"}
 
 
-def parse(schema: Schema, env: Mapping[str, str]) -> dict[str, Any]:
-    """Turn the environment into the document Cerberus validates (no validation yet)."""
+@dataclass(frozen=True)
+class Var:
+    """One pipe variable, declared once: everything the door checks, ``Settings`` reads and the
+    docs say about it.
+
+    ``rule``: bound and grammar of the value (each item of a list), :mod:`validate`'s rules;
+    None is free text of at most 256 characters (4096 for a secret).  ``choices``: the values
+    allowed (never for a secret: the message lists them).  ``minimum``/``maximum``: of an integer.
+    ``only_if``: a condition over the checked values and the end of the message when the variable
+    is set without it ("X is only used with ...").  ``checks``: other cross-checks that belong to
+    this variable (what it needs or excludes), each returning the whole message or None.
+    ``doc``: the README's Variables row ('' shares the row of the variable declared before);
+    ``example`` and ``note``: its line of the README's YAML Definition."""
+
+    name: str
+    doc: str
+    type: str = "string"
+    default: Any = None
+    required: bool = False
+    secret: bool = False
+    rule: validate.Rule | None = None
+    hint: str = ""
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    only_if: tuple[Callable[[Mapping[str, Any]], bool], str] | None = None
+    checks: tuple[validate.Check, ...] = ()
+    example: str = ""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPES:
+            raise ValueError(f"{self.name}: type {self.type!r} is not one of {TYPES}")
+
+    @property
+    def bound(self) -> validate.Rule:
+        """The rule the value is checked with (free text within the default bound when none)."""
+        if self.rule is not None:
+            return self.rule
+        return validate.Text(max_len=validate.MAX_SECRET if self.secret else validate.MAX_TEXT)
+
+    @property
+    def masked(self) -> bool:
+        """Never shown in a message: a secret, or a value that may hold one."""
+        return self.secret or not self.bound.echo
+
+
+@dataclass(frozen=True)
+class Variables:
+    """A pipe's variables (in the order its docs show them) and the door checks made from them:
+    :meth:`load` (as given, then types) and :meth:`check` (grammars, then relations)."""
+
+    declared: tuple[Var, ...]
+    checks: tuple[validate.Check, ...] = ()   # cross-checks of several variables, run last
+    by_name: Mapping[str, Var] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {v.name: v for v in self.declared})
+        if len(self.by_name) != len(self.declared):
+            raise ValueError("a variable is declared twice")
+
+    def __iter__(self) -> Iterator[Var]:
+        return iter(self.declared)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.by_name
+
+    def __getitem__(self, name: str) -> Var:
+        return self.by_name[name]
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {v.name: v.default for v in self.declared if v.default is not None}
+
+    def load(self, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Every variable from ``env`` (the process environment by default), checked as given
+        and then by type, choices and range, with the defaults applied.  Secrets are registered
+        for masking first of all, so that no message can show them."""
+        source: Mapping[str, str] = os.environ if env is None else env
+        for var in self.declared:
+            value = source.get(var.name)
+            if value and var.secret and validate.is_utf8(value):
+                secrets.register(value)  # (a value that is not UTF-8 is refused, never shown)
+        for var in self.declared:
+            _check_raw(var, source)
+        document = _parse(self.declared, source)
+        messages = [m for name in sorted(document) if (m := _type_problem(self[name], document[name]))]
+        messages += [f"{v.name} is required: {v.hint or 'set it in the pipe variables'}"
+                     for v in sorted(self.declared, key=lambda v: v.name)
+                     if v.required and v.name not in document]
+        if messages:
+            raise PipeError("; ".join(sorted(dict.fromkeys(messages))))
+        return {v.name: document.get(v.name, v.default) for v in self.declared}
+
+    def check(self, values: Mapping[str, Any], clone_dir: Path) -> None:
+        """The checked ``values`` against each variable's rule, then the relations: what a
+        variable needs or excludes, and the pipe's cross-checks."""
+        ctx = validate.Context(clone_dir, values)
+        for var in self.declared:
+            _check_value(var, values.get(var.name), ctx)
+        for var in self.declared:
+            if var.only_if is not None:
+                condition, why = var.only_if
+                if validate.is_set(values, var.name) and not condition(values):
+                    raise PipeError(f"{var.name} {why}")
+            for check in var.checks:
+                if message := check(values):
+                    raise PipeError(message)
+        for check in self.checks:
+            if message := check(values):
+                raise PipeError(message)
+
+
+def _check_raw(var: Var, env: Mapping[str, str]) -> None:
+    """Encoding, control characters, spaces and length of ``var`` as the step gave it (a list's
+    ``NAME``, ``NAME_COUNT`` and ``NAME_<n>`` too)."""
+    rule = var.bound
+    for given, raw in validate.raw_values(var.name, var.type == "list", env):
+        if given.endswith("_COUNT"):
+            count = validate.whole_number(raw) if validate.is_utf8(raw) else None
+            if count is not None and count > rule.max_items:
+                raise PipeError(f"{given} is {count}: at most {rule.max_items} items")
+            if count is None:
+                raise PipeError(f"{given} must be a whole number, the count of {var.name}_0, "
+                                f"{var.name}_1, …")
+            continue
+        if var.type == "list" and given == var.name:
+            whole = validate.Text(max_len=rule.max_len * rule.max_items, multiline=True)
+            problem = validate.raw_problem(raw, whole, var.masked)
+        elif var.type != "string" and not raw.strip():
+            continue
+        else:
+            problem = validate.raw_problem(raw, rule, var.masked)
+        if problem:
+            raise validate.fail(given, problem, raw, var.masked, var.hint)
+
+
+def _parse(declared: Sequence[Var], env: Mapping[str, str]) -> dict[str, Any]:
+    """The variables the step set, parsed by type (no check yet)."""
     document: dict[str, Any] = {}
-    for name, spec in schema.items():
-        if spec.get("type") == "list":
-            value = _list_value(name, env)
+    for var in declared:
+        if var.type == "list":
+            value = _list_value(var.name, env)
             if value is not None:
-                document[name] = value
+                document[var.name] = value
             continue
-        if name not in env:
+        if var.name not in env:
             continue
-        raw = env[name]
+        raw = env[var.name]
         if not raw.strip():
-            if spec.get("required"):
-                document[name] = ""  # reported as empty, with the variable's name
+            if var.required:
+                document[var.name] = ""  # reported as empty, with the variable's name
             continue
-        document[name] = _scalar_value(spec, raw)
+        document[var.name] = raw if var.type == "string" else yaml_scalar(raw)
     return document
 
 
-_TYPE_WORDS = {
-    "boolean": "true or false",
-    "integer": "a whole number",
-    "string": "a text value",
-    "list": "a list",
-    "dict": "a mapping",
-}
+def _type_problem(var: Var, value: Any) -> str | None:
+    """What is wrong with a parsed value's type, choice or range (the value is never shown)."""
+    hint = f": {var.hint}" if var.hint else ""
+    if var.required and value == "":
+        return f"{var.name} is empty: {var.hint or 'give it a value or remove it'}"
+    wanted = {"string": str, "boolean": bool, "integer": int, "list": list}[var.type]
+    if not isinstance(value, wanted) or (var.type == "integer" and isinstance(value, bool)):
+        return f"{var.name} must be {_TYPE_WORDS[var.type]}{hint}"
+    if var.choices and value not in var.choices:
+        return f"{var.name} must be one of: {', '.join(var.choices)}"
+    if isinstance(value, int) and var.minimum is not None and value < var.minimum:
+        return f"{var.name} is out of range (min {var.minimum}){hint}"
+    if isinstance(value, int) and var.maximum is not None and value > var.maximum:
+        return f"{var.name} is out of range (max {var.maximum}){hint}"
+    return None
 
 
-def _message(err: ValidationError, schema: Schema) -> str:
-    name = str(err.document_path[0]) if err.document_path else str(err.field)
-    spec = schema.get(name, {})
-    hint = (spec.get("meta") or {}).get("hint")
-    rule = err.rule
-    if rule == "required":
-        return f"{name} is required: {hint or 'set it in the pipe variables'}"
-    if rule == "empty":
-        return f"{name} is empty: {hint or 'give it a value or remove it'}"
-    if rule == "type":
-        return f"{name} must be {_TYPE_WORDS.get(str(err.constraint), err.constraint)}" + (
-            f": {hint}" if hint else "")
-    if rule == "allowed":
-        return f"{name} must be one of: {', '.join(map(str, spec.get('allowed', [])))}"
-    if rule in ("min", "max", "minlength", "maxlength"):
-        return f"{name} is out of range ({rule} {err.constraint})" + (f": {hint}" if hint else "")
-    return f"{name} is not valid: {hint or rule}"
-
-
-def load(schema: Schema, env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Validate the pipe variables against ``schema`` and return them with defaults applied.
-
-    Every bad variable is named in one ``PipeError`` message with its fix; values are never echoed.
-    Variables marked ``meta: {secret: true}`` are registered for masking first of all.
-    """
-    source: Mapping[str, str] = os.environ if env is None else env
-    for name, spec in schema.items():
-        if (spec.get("meta") or {}).get("secret") and source.get(name):
-            secrets.register(source[name])
-    cerberus_schema = {
-        name: {k: v for k, v in spec.items()} for name, spec in schema.items()
-    }
-    validator = Validator(cerberus_schema, purge_unknown=True)
-    document = parse(schema, source)
-    if not validator.validate(document):
-        seen: set[str] = set()
-        messages = []
-        for err in sorted(validator._errors, key=lambda e: str(e.document_path)):
-            for leaf in (err.child_errors or [err]) if err.is_group_error else [err]:
-                text = _message(leaf, schema)
-                if text not in seen:
-                    seen.add(text)
-                    messages.append(text)
-        raise PipeError("; ".join(messages))
-    validated: dict[str, Any] = dict(validator.document or {})  # normalized by validate()
-    for name, spec in schema.items():
-        validated.setdefault(name, spec.get("default"))
-    return validated
+def _check_value(var: Var, value: Any, ctx: validate.Context) -> None:
+    """``var``'s rule on its checked value (each item of a list, named by the list)."""
+    if var.rule is None or value is None or value == "":
+        return
+    rule = var.rule
+    if isinstance(value, list) and len(value) > rule.max_items:
+        raise PipeError(f"{var.name} has {len(value)} items: at most {rule.max_items}")
+    for item in value if isinstance(value, list) else [value]:
+        text = str(item)
+        if isinstance(value, list):
+            problem = validate.raw_problem(text, rule, var.masked)
+            if problem:
+                raise validate.fail(var.name, problem, text, var.masked)
+        problem = rule.problem(var.name, text, ctx)
+        if problem:
+            raise validate.fail(var.name, problem, text, var.masked, var.hint)

@@ -17,7 +17,7 @@ from pipes_common.registry import ManifestRef, RegistryError
 from . import __version__, buildkit, inputs, preflight, sshkeys, strategy, tags
 from .ports import DigitalOcean, Engine, Ports, Registry
 from .request import Auth, BuildRequest
-from .schema import RULES, SCHEMA
+from .schema import VARIABLES
 from .settings import Settings
 from .strategy import Strategy
 
@@ -34,7 +34,7 @@ class Outcome:
 
 def main(ports: Ports | None = None) -> int:
     started = time.monotonic()
-    values, ctx = runner.start(SCHEMA, RULES)
+    values, ctx = runner.start(VARIABLES)
     s = Settings.from_values(values, ctx)
     ports = Ports.real() if ports is None else ports
     plog.get_logger().info("Image %s, tags: %s", s.image, ", ".join(s.tag_plan.tags))

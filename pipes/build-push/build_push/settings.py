@@ -39,7 +39,7 @@ class Settings:
     network: str | None
     skip_if_exists: bool
     push: bool
-    builder: str = "auto"
+    builder: str
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     ssh: sshkeys.SshForward | None = field(default=None, repr=False)
     cache_to: str | None = None
@@ -65,10 +65,10 @@ class Settings:
                             "directory: set DOCKERFILE to its path, relative to the repository root")
         plan = tags.plan(ctx, values.get("TAGS"))
         target = values.get("TARGET") or None
-        build_args = tags.key_values(values.get("BUILD_ARGS"), "BUILD_ARGS")
+        build_args = tags.key_values(values.get("BUILD_ARGS"))
         # a build argument may hold a secret (though SECRETS is the way): masked like one
         secrets.register_assigned(values.get("BUILD_ARGS"), (ctx.commit, ctx.branch, ctx.tag))
-        user_labels = tags.key_values(values.get("LABELS"), "LABELS")
+        user_labels = tags.key_values(values.get("LABELS"))
         key = inputs.key(ctx.clone_dir, dockerfile, context, target, build_args, user_labels)
         labels = {**tags.oci_labels(ctx, plan), **user_labels, inputs.LABEL: key}
         cache_from = values.get("CACHE_FROM")

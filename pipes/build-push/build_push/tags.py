@@ -124,16 +124,10 @@ def forward_only(plan_: TagPlan, pushed: Iterable[str]) -> tuple[TagPlan, list[H
     return replace(plan_, tags=kept), held
 
 
-def key_values(entries: list[str] | None, variable: str) -> dict[str, str]:
-    """``KEY=VALUE`` entries as a dict; an entry without ``=`` or key raises naming ``variable``."""
-    result: dict[str, str] = {}
-    for index, entry in enumerate(entries or []):
-        key, sep, value = entry.partition("=")
-        if not sep or not key.strip():
-            raise PipeError(f"{variable}: entry {index} (counting from 0) is not of the form "
-                            "KEY=VALUE: write it as NAME=value")
-        result[key.strip()] = value
-    return result
+def key_values(entries: list[str] | None) -> dict[str, str]:
+    """``KEY=VALUE`` entries (checked: schema.py) as a dict."""
+    pairs = (entry.partition("=") for entry in entries or [])
+    return {key.strip(): value for key, _, value in pairs}
 
 
 def oci_labels(ctx: StepContext, plan_: TagPlan, now: datetime | None = None) -> dict[str, str]:

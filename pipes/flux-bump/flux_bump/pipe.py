@@ -15,7 +15,7 @@ from . import __version__, deliver, engine, guard, hints, message, promote, rece
 from .bbapi import BitbucketClient, PullRequest
 from .gitrepo import Git
 from .references import Target
-from .schema import RULES, SCHEMA
+from .schema import VARIABLES
 from .settings import Settings
 
 __all__ = ["main"]
@@ -27,7 +27,7 @@ KIND_NAMES = ("Flux setter markers ({\"$imagepolicy\": ...}) naming it", "kustom
 
 
 def main() -> int:
-    values, ctx = runner.start(SCHEMA, RULES)
+    values, ctx = runner.start(VARIABLES)
     s = Settings.from_values(values, ctx)
     started = time.monotonic()
     targets = list(s.targets)

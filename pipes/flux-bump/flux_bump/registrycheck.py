@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from pipes_common import imageref, secrets
-from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST, DigitalOceanClient, DOApiError
+from pipes_common.docr import DOCR_HOST, DigitalOceanClient, DOApiError
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
 from pipes_common.registry import ManifestRef, RegistryClient, RegistryError
@@ -29,16 +29,17 @@ READ_CREDENTIALS_SECONDS = 300
 @dataclass(frozen=True)
 class RegistryAuth:
     token: str                    # DIGITALOCEAN_ACCESS_TOKEN
+    api_url: str                  # DIGITALOCEAN_API_URL
+    every_host: bool              # the API is asked for any registry, not DOCR's only
     username: str | None = None   # REGISTRY_USERNAME (other registries; default: the token)
-    api_url: str | None = None    # DIGITALOCEAN_API_URL (set: the DigitalOcean API is asked)
     hosts: tuple[str, ...] = ()   # REGISTRY_HOST and the registries of IMAGE / IMAGES (the user's)
 
 
 def _client(host: str, repo: str, creds: RegistryAuth) -> RegistryClient:
-    if host != DOCR_HOST and not creds.api_url:
+    if host != DOCR_HOST and not creds.every_host:
         return RegistryClient(host, creds.username or creds.token, creds.token)
     name = repo.split("/", 1)[0]
-    api = DigitalOceanClient(creds.token, creds.api_url or DEFAULT_API_URL)
+    api = DigitalOceanClient(creds.token, creds.api_url)
     try:
         login = api.docker_credentials(name, host, READ_CREDENTIALS_SECONDS, read_write=False)
     except DOApiError as err:

@@ -1,29 +1,26 @@
 """The run's settings: every variable read once, checked together, as one frozen value.
 
-:meth:`Settings.from_values` is the only reader of the raw variables (``values``, validated by the
-schema); everything after it takes typed fields.  Every cross-check that needs no network is made
-here, so that bad input stops the pipe before the first clone or API call."""
+:meth:`Settings.from_values` is the only reader of the raw variables (``values``, checked at the
+door from ``schema.VARIABLES``: every grammar, bound and relation between variables is declared
+there); everything after it takes typed fields.  Here only what needs the step context (the build
+directory, build-push's hand-off) is checked, still before the first clone or API call."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pipes_common import imageref
 from pipes_common.bitbucket import StepContext
+from pipes_common.docr import DEFAULT_API_URL as DO_API_URL
 from pipes_common.errors import PipeError
 
-from . import auth, message, promote
+from . import auth, promote
 from .gitrepo import Identity
 from .receiver import Receiver
 from .references import Target
 from .registrycheck import RegistryAuth
-from .schema import BRANCH_FIELDS
 from .targets import Requested, targets_from
-
-KEY_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
-REVIEWER_RE = re.compile(r"^(?:\{[0-9a-fA-F-]{36}\}|[A-Za-z0-9][A-Za-z0-9:_-]{0,127})$")
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,7 @@ class Settings:
         from_paths = _globs(values.get("FROM_PATHS"))
         promoting = mode == "promote" or from_paths is not None
         delivery = "push" if mode == "promote" else mode
-        helm_keys = _helm_keys(values.get("HELM_KEYS"))
+        helm_keys = _listed(values.get("HELM_KEYS"))
         pin = bool(values.get("PIN_DIGEST"))
         req = Requested(
             images=tuple(str(i) for i in values.get("IMAGES") or [] if str(i).strip()),
@@ -98,33 +95,15 @@ class Settings:
             digest=_text(values.get("DIGEST")),
             policies=tuple(p.strip() for p in values.get("POLICY") or [] if p.strip()), pin=pin)
         targets: tuple[Target, ...] = ()
-        if promoting:
-            if not from_paths:
-                raise PipeError("FROM_PATHS is required with MODE promote: give the files of the "
-                                "environment to copy from, e.g. ['clusters/staging/**']")
-            if not paths:
-                raise PipeError("PATHS is required when promoting: give the files of the "
-                                "environment to write, e.g. ['clusters/production/**'] "
-                                "(FROM_PATHS is read only)")
-            if req.policies:
-                raise PipeError("POLICY cannot be set when promoting: the image is found by IMAGE "
-                                "in FROM_PATHS and PATHS; drop POLICY")
+        if promoting:  # (FROM_PATHS and PATHS set, no POLICY: schema.py)
             names = tuple(promote.names_from(req))
         else:
             targets = tuple(replace(t, helm_keys=helm_keys) for t in targets_from(req, ctx))
             names = tuple(t.image for t in targets)
-        api = _api_auth(values, delivery)
+        api = _api_auth(values)
         commit_message = _text(values.get("COMMIT_MESSAGE"))
-        if commit_message:
-            message.check_template(commit_message)
         branch_name = _text(values.get("BRANCH_NAME"))
-        if branch_name:
-            message.check_template(branch_name, "BRANCH_NAME", BRANCH_FIELDS)
-        reviewers = _reviewers(values.get("REVIEWERS"))
-        for name in ("REVIEWERS", "BRANCH_NAME"):
-            if values.get(name) and delivery != "pull-request":
-                raise PipeError(f"{name} is only used with MODE pull-request: drop it, or set MODE "
-                                "pull-request")
+        reviewers = tuple(dict.fromkeys(_listed(values.get("REVIEWERS"))))
         clone_dir = Path(values["CLONE_DIR"]).resolve() if values.get("CLONE_DIR") else None
         build_dir = ctx.clone_dir.resolve()
         if clone_dir is not None and (clone_dir == build_dir or build_dir in clone_dir.parents):
@@ -139,17 +118,13 @@ class Settings:
             api_token=_text(values.get("ATLASSIAN_API_TOKEN")),
             username=_text(values.get("GIT_USERNAME")), password=_text(values.get("GIT_PASSWORD")),
             ssh_key=_text(values.get("SSH_KEY")), known_hosts=_text(values.get("KNOWN_HOSTS")))
-        if git_auth.username and not git_auth.password:
-            raise PipeError("GIT_USERNAME is set but GIT_PASSWORD is not: pass the password or "
-                            "token as GIT_PASSWORD (a secured variable), or use "
-                            "BITBUCKET_ACCESS_TOKEN")
         pull_request = None
         if delivery == "pull-request":
             workspace, slug = _repo_path(remote)
             pull_request = PullRequestOptions(
                 workspace, slug, branch_name, reviewers,
                 bool(values["CLOSE_SOURCE_BRANCH"]))
-        registry = _registry_auth(values, promoting, _named_hosts(req))
+        registry = _registry_auth(values, _named_hosts(req))
         return cls(
             remote=remote, branch=str(values["BRANCH"]), mode=mode, delivery=delivery,
             promoting=promoting, paths=paths, from_paths=from_paths, targets=targets, names=names,
@@ -173,27 +148,11 @@ def _globs(items: Any) -> tuple[str, ...] | None:
     return globs or None
 
 
-def _api_auth(values: dict[str, Any], delivery: str) -> ApiAuth | None:
-    """Which Bitbucket credential: an access token, or an Atlassian API token with its email."""
+def _api_auth(values: dict[str, Any]) -> ApiAuth | None:
+    """Which Bitbucket credential: an access token, or an Atlassian API token with its email
+    (one of them, and the email with the API token: schema.py)."""
     token, email = _text(values.get("BITBUCKET_ACCESS_TOKEN")), _text(values.get("ATLASSIAN_EMAIL"))
     api_token = _text(values.get("ATLASSIAN_API_TOKEN"))
-    if api_token and any(c.isspace() for c in api_token):
-        raise PipeError("ATLASSIAN_API_TOKEN contains spaces or line breaks: paste the token "
-                        "alone, as a secured variable")
-    if api_token and token:
-        raise PipeError("BITBUCKET_ACCESS_TOKEN and ATLASSIAN_API_TOKEN are both set: give one "
-                        "(an access token of the repository, project or workspace, or an "
-                        "Atlassian API token with ATLASSIAN_EMAIL)")
-    if api_token and not email:
-        raise PipeError("ATLASSIAN_API_TOKEN is set but ATLASSIAN_EMAIL is not: give the email "
-                        "of the Atlassian account the token belongs to (the REST API takes it)")
-    if email and not api_token:
-        raise PipeError("ATLASSIAN_EMAIL is set but ATLASSIAN_API_TOKEN is not: pass the API "
-                        "token as a secured variable")
-    if delivery == "pull-request" and not (token or api_token):
-        raise PipeError("MODE pull-request needs BITBUCKET_ACCESS_TOKEN (pullrequest:write) or "
-                        "ATLASSIAN_EMAIL and ATLASSIAN_API_TOKEN (write:pullrequest:bitbucket) "
-                        "to open the pull request through the Bitbucket API")
     url = str(values["BITBUCKET_API_URL"])
     if api_token:
         return ApiAuth(url, api_token, email)
@@ -208,58 +167,25 @@ def _named_hosts(req: Requested) -> tuple[str, ...]:
     return tuple(sorted({where[0] for where in found if where is not None}))
 
 
-def _registry_auth(values: dict[str, Any], promoting: bool,
-                   hosts: tuple[str, ...]) -> RegistryAuth | None:
-    """The registry credentials that turn the check of tags and digests on (as build-push's)."""
+def _registry_auth(values: dict[str, Any], hosts: tuple[str, ...]) -> RegistryAuth | None:
+    """The registry credentials that turn the check of tags and digests on (as build-push's;
+    what goes only with the token, and not when promoting: schema.py)."""
     token = _text(values.get("DIGITALOCEAN_ACCESS_TOKEN"))
-    username, api_url = _text(values.get("REGISTRY_USERNAME")), _text(values.get("DIGITALOCEAN_API_URL"))
-    registry_host = _text(values.get("REGISTRY_HOST"))
     if not token:
-        for name, value in (("REGISTRY_USERNAME", username), ("DIGITALOCEAN_API_URL", api_url),
-                            ("REGISTRY_HOST", registry_host)):
-            if value:
-                raise PipeError(f"{name} is set but DIGITALOCEAN_ACCESS_TOKEN is not: it only "
-                                "goes with the token (the registry check); set the token or "
-                                f"drop {name}")
         return None
-    if promoting:
-        raise PipeError("DIGITALOCEAN_ACCESS_TOKEN is set but a promotion asks no registry (the "
-                        "reference deployed in FROM_PATHS is copied as it is): drop it")
+    registry_host = _text(values.get("REGISTRY_HOST"))
     if registry_host:  # as build-push takes it: host[:port], an https:// and a final / tolerated
         host = registry_host.removeprefix("https://").removeprefix("http://").rstrip("/")
         hosts = tuple(sorted({*hosts, host}))
-    return RegistryAuth(token, username, api_url, hosts)
+    api_url = str(values["DIGITALOCEAN_API_URL"])
+    # another API URL than DigitalOcean's is asked for any registry (as build-push's pre-flight)
+    return RegistryAuth(token, api_url, every_host=api_url != DO_API_URL,
+                        username=_text(values.get("REGISTRY_USERNAME")), hosts=hosts)
 
 
-def _helm_keys(items: Any) -> tuple[str, ...]:
-    """HELM_KEYS: the dotted paths of the repository, the tag and optionally the digest."""
-    keys = tuple(str(k).strip() for k in items or [] if str(k).strip())
-    if not keys:
-        return ()
-    bad = [k for k in keys if not KEY_PATH_RE.match(k)]
-    if len(keys) not in (2, 3) or bad or len(set(keys)) != len(keys):
-        shown = f" ('{bad[0][:60]}' is not a dotted key path)" if bad else ""
-        raise PipeError(f"HELM_KEYS must be 2 or 3 different dotted key paths, the repository, "
-                        f"the tag and optionally the digest{shown}: e.g. "
-                        "['app.image.repository', 'app.image.tag', 'app.image.digest']")
-    return keys
-
-
-def _reviewers(items: Any) -> tuple[str, ...]:
-    """REVIEWERS: Atlassian account ids (``557058:…`` or 24 hex digits), or ``{uuid}``s."""
-    out: list[str] = []
-    for item in items or []:
-        text = str(item).strip()
-        if not text:
-            continue
-        if not REVIEWER_RE.match(text):
-            shown = text[:60] + ("…" if len(text) > 60 else "")
-            raise PipeError(f"REVIEWERS item '{shown}' is not an Atlassian account id: give the "
-                            "account id (e.g. 557058:0b7c0a34-…, from the user's profile URL or "
-                            "GET /2.0/workspaces/{workspace}/members) or the {uuid}")
-        if text not in out:
-            out.append(text)
-    return tuple(out)
+def _listed(items: Any) -> tuple[str, ...]:
+    """A list variable's items, stripped, without empty ones."""
+    return tuple(str(k).strip() for k in items or [] if str(k).strip())
 
 
 def _repo_path(remote: auth.Remote) -> tuple[str, str]:

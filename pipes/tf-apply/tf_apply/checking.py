@@ -2,8 +2,6 @@
 or as a drift report."""
 from __future__ import annotations
 
-import os
-
 from pipes_common import log as plog
 from pipes_common.errors import PipeError
 
@@ -32,7 +30,7 @@ def run_validate(run: Run) -> int:
             result="FAILED" if failed else "PASSED", details=headline + ".")
         body["data"] = [{"title": "Errors", "type": "NUMBER", "value": errors},
                         {"title": "Unformatted files", "type": "NUMBER", "value": unformatted}]
-        insights.send(os.environ, ctx, s.api_proxy, body,
+        insights.send(ctx, s.api_proxy, body,
                       insights.report_id(s.workspace, s.working_dir_rel) + "-validate",
                       annotations=validation.annotation_bodies(findings))
     if failed:
@@ -65,7 +63,7 @@ def run_drift(run: Run) -> int:
             sm, mode="drift", workspace=s.workspace, working_dir=s.working_dir_rel, plan_id=None,
             link=ctx.build_url, result="FAILED" if drifted else "PASSED",
             details=(f"Drift ({what}): {sm.headline()}." if drifted else "No drift."))
-        insights.send(os.environ, ctx, s.api_proxy, body,
+        insights.send(ctx, s.api_proxy, body,
                       insights.report_id(s.workspace, s.working_dir_rel) + "-drift")
     publish(run, Result(sm=sm))
     if not drifted:

@@ -12,7 +12,6 @@ connection is a warning at once, 5xx and 429 answers to the report's PUT are ret
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from pipes_common import bbapi, httpclient
@@ -27,9 +26,9 @@ PROXIED_API_URL = "http://api.bitbucket.org"  # plain HTTP to the proxy, which s
 MAX_ANNOTATIONS = 100  # per request of the bulk annotations call
 
 
-def in_pipelines(env: Mapping[str, str], ctx: StepContext) -> bool:
-    return (env.get("CI", "").lower() == "true" and bool(env.get("BITBUCKET_BUILD_NUMBER"))
-            and bool(ctx.commit) and bool(ctx.repo_slug) and bool(ctx.workspace))
+def in_pipelines(ctx: StepContext) -> bool:
+    return (ctx.ci and bool(ctx.build_number) and bool(ctx.commit) and bool(ctx.repo_slug)
+            and bool(ctx.workspace))
 
 
 def report_id(workspace: str, working_dir: str) -> str:
@@ -64,11 +63,11 @@ def report_body(summary: Summary, *, mode: str, workspace: str, working_dir: str
     return body
 
 
-def send(env: Mapping[str, str], ctx: StepContext, proxy: str, body: dict[str, Any],
+def send(ctx: StepContext, proxy: str, body: dict[str, Any],
          rid: str, timeout: float = 10.0,
          annotations: list[dict[str, Any]] | None = None) -> bool:
     log = get_logger()
-    if not in_pipelines(env, ctx):
+    if not in_pipelines(ctx):
         log.info("Code Insights report skipped: not running in Bitbucket Pipelines.")
         return False
     assert ctx.repo_slug and ctx.workspace and ctx.commit

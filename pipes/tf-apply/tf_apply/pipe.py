@@ -18,15 +18,15 @@ from pipes_common.fsutil import atomic_write
 
 from . import applying, backend, checking, locking, planning, tfoutputs
 from .run import Result, Run, publish
-from .schema import RULES, SCHEMA
+from .schema import VARIABLES
 from .settings import Settings
 from .terraform import Terraform
 
-__all__ = ["SCHEMA", "Settings", "main"]
+__all__ = ["VARIABLES", "Settings", "main"]
 
 
 def main() -> int:
-    values, ctx = runner.start(SCHEMA, RULES)
+    values, ctx = runner.start(VARIABLES)
     s = Settings.from_values(values, ctx)
     plog.get_logger().info("MODE %s, state s3://%s/%s at %s", s.mode, s.bucket, s.state_object,
                            s.endpoint)

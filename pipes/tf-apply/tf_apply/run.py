@@ -7,7 +7,6 @@ report and the outputs for later steps.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,7 +73,7 @@ def report(run: Run, sm: summary.Summary, plan_id: str | None) -> None:
         return
     body = insights.report_body(sm, mode=s.mode, workspace=s.workspace,
                                 working_dir=s.working_dir_rel, plan_id=plan_id, link=run.ctx.build_url)
-    insights.send(os.environ, run.ctx, s.api_proxy, body,
+    insights.send(run.ctx, s.api_proxy, body,
                   insights.report_id(s.workspace, s.working_dir_rel))
 
 

@@ -1,19 +1,17 @@
-"""The pipe variables turned into checked settings (every bad value names its variable and fix)."""
+"""The checked pipe variables (``schema.VARIABLES``, checked at the door) and the step context
+made into one frozen value; every check of a single value or of variables together is declared in
+``schema.py``: here only what needs the build directory (folders and files that must exist)."""
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 from pipes_common import secrets
-from pipes_common.bitbucket import DEFAULT_API_URL, StepContext
+from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
-
-VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$")
 
 
 @dataclass(frozen=True)
@@ -40,13 +38,13 @@ class Settings:
     extra_args: list[str]
     code_insights: bool
     api_proxy: str
-    debug: bool = False
-    comment: bool = True
-    refresh_only: bool = False
-    fail_on_drift: bool = True
+    debug: bool
+    comment: bool
+    refresh_only: bool
+    fail_on_drift: bool
+    bb_api_url: str
+    require_reviewed: bool
     bb_token: str | None = None
-    bb_api_url: str = DEFAULT_API_URL
-    require_reviewed: bool = False
     pr_id: str | None = None
     branch: str | None = None
     commit: str | None = None
@@ -76,29 +74,17 @@ class Settings:
 
 
 def lock_timeout(raw: str) -> str:
-    """``LOCK_TIMEOUT`` as Terraform's duration (a bare number means seconds)."""
+    """``LOCK_TIMEOUT`` (checked: a duration) as Terraform's duration (a bare number means
+    seconds)."""
     text = raw.strip()
-    if text.isdigit():
-        return f"{int(text)}s"
-    if not DURATION_RE.match(text):
-        shown = text if len(text) <= 30 else text[:27] + "..."
-        raise PipeError(f"LOCK_TIMEOUT: '{shown}' is not a duration: write it as 300s, 5m, 1m30s "
-                        "or a number of seconds")
-    return text
+    return f"{int(text)}s" if text.isdigit() else text
 
 
 def tf_vars(entries: list[str] | None) -> dict[str, str]:
-    """``VARS`` entries ``name=value`` as ``{name: value}`` (passed as ``TF_VAR_name``)."""
-    result: dict[str, str] = {}
-    for index, entry in enumerate(entries or []):
-        name, sep, value = entry.partition("=")
-        name = name.strip()
-        if not sep or not VAR_NAME_RE.match(name):
-            raise PipeError(f"VARS: entry {index} (counting from 0) is not of the form name=value "
-                            "with a Terraform variable name (letters, digits, '_' and '-', not "
-                            "starting with a digit): write it as region=nyc3")
-        result[name] = value
-    return result
+    """``VARS`` entries ``name=value`` (checked: schema.py) as ``{name: value}`` (passed as
+    ``TF_VAR_name``)."""
+    pairs = (entry.partition("=") for entry in entries or [])
+    return {name.strip(): value for name, _, value in pairs}
 
 
 def endpoint(region: str, custom: str | None) -> tuple[str, bool]:
@@ -115,50 +101,6 @@ def endpoint(region: str, custom: str | None) -> tuple[str, bool]:
     return url, is_ip or host == "localhost" or "." not in host
 
 
-# options of terraform that would get around a variable of the pipe (and the guard behind it):
-# refused in EXTRA_ARGS, naming the variable to use instead
-_OWN_OPTIONS = {
-    "lock": "LOCKING", "lock-timeout": "LOCK_TIMEOUT", "var-file": "VAR_FILES",
-    "target": "TARGETS", "chdir": "WORKING_DIR", "state": "STATE_KEY", "state-out": "STATE_KEY",
-    "backup": "STATE_KEY", "backend": "STATE_KEY", "backend-config": "STATE_KEY",
-    "reconfigure": "STATE_KEY", "migrate-state": "STATE_KEY", "force-copy": "STATE_KEY",
-    "out": "PLAN_ID", "destroy": "MODE (destroy)", "refresh-only": "REFRESH_ONLY (MODE drift)",
-    "input": "nothing (the pipe runs Terraform with -input=false)",
-    "json": "nothing (the pipe reads Terraform's -json output itself)",
-    "plugin-dir": "nothing (providers come from terraform init and the plugin cache)",
-}
-MIN_SIGNING_KEY = 32
-
-
-def extra_args(items: list[str]) -> list[str]:
-    """``EXTRA_ARGS``, refusing an option the pipe sets itself or that a variable stands for
-    (``-lock=false`` would get around LOCKING, ``-var-file=/abs`` VAR_FILES, ...)."""
-    for index, item in enumerate(items):
-        name = item.split("=", 1)[0].lstrip("-").lower()
-        instead = _OWN_OPTIONS.get(name)
-        if instead is not None and item.startswith("-"):
-            raise PipeError(f"EXTRA_ARGS: item {index} (counting from 0) is -{name}, which the pipe "
-                            f"decides itself: remove it from EXTRA_ARGS and use {instead}")
-    return items
-
-
-def _signing_key(raw: object) -> str | None:
-    key = str(raw) if raw else None
-    if key is not None and len(key) < MIN_SIGNING_KEY:
-        raise PipeError(f"PLAN_SIGNING_KEY: it is {len(key)} characters long, too short to sign "
-                        f"saved plans: use a random key of at least {MIN_SIGNING_KEY} characters "
-                        "(openssl rand -hex 32)")
-    return key
-
-
-def _relative_dir(raw: str) -> str:
-    rel = PurePosixPath(raw.strip())
-    if rel.is_absolute() or ".." in rel.parts:
-        raise PipeError(f"WORKING_DIR: '{raw}' must be a folder inside the repository, relative "
-                        "to its root (e.g. infra/prod)")
-    return str(rel)
-
-
 def default_state_key(ctx: StepContext, working_dir_rel: str) -> str:
     """``<repo slug>/<working dir>/terraform.tfstate`` (workspaces go under env:/<workspace>/)."""
     if not ctx.repo_slug:
@@ -172,7 +114,7 @@ def _from_values(values: dict[str, Any], ctx: StepContext) -> Settings:
     # VARS and EXTRA_ARGS (-var=name=value) may hold secrets: masked like them from here on
     secrets.register_assigned([*(values.get("VARS") or []), *(values.get("EXTRA_ARGS") or [])],
                               (ctx.commit, ctx.branch, ctx.tag))
-    rel = _relative_dir(str(values["WORKING_DIR"]))
+    rel = str(PurePosixPath(str(values["WORKING_DIR"]).strip()))  # relative: schema.py
     working = (ctx.clone_dir / rel).resolve()
     if not working.is_dir():
         raise PipeError(f"WORKING_DIR: '{values['WORKING_DIR']}' is not a folder in the build "
@@ -191,11 +133,6 @@ def _from_values(values: dict[str, Any], ctx: StepContext) -> Settings:
             raise PipeError("PLAN_ID: no default without BITBUCKET_COMMIT: set PLAN_ID to name "
                             "the saved plan")
         plan_id = ctx.commit
-    if values.get("REFRESH_ONLY") and mode != "drift":
-        raise PipeError(f"REFRESH_ONLY: only used with MODE drift, not {mode}: remove "
-                        "REFRESH_ONLY")
-    if plan_id and mode not in ("plan", "apply"):
-        raise PipeError(f"PLAN_ID: only used with MODE plan or apply, not {mode}: remove PLAN_ID")
     return Settings(
         access_key=str(values["SPACES_ACCESS_KEY_ID"]),
         secret_key=str(values["SPACES_SECRET_ACCESS_KEY"]),
@@ -217,7 +154,7 @@ def _from_values(values: dict[str, Any], ctx: StepContext) -> Settings:
         locking=str(values["LOCKING"]),
         lock_timeout=lock_timeout(str(values["LOCK_TIMEOUT"])),
         do_token=values.get("DIGITALOCEAN_ACCESS_TOKEN") or None,
-        extra_args=extra_args(list(values.get("EXTRA_ARGS") or [])),
+        extra_args=list(values.get("EXTRA_ARGS") or []),
         code_insights=bool(values["CODE_INSIGHTS"]),
         api_proxy=str(values["BITBUCKET_API_PROXY"]).rstrip("/"),
         debug=bool(values["DEBUG"]),
@@ -231,5 +168,5 @@ def _from_values(values: dict[str, Any], ctx: StepContext) -> Settings:
         branch=ctx.branch,
         commit=ctx.commit,
         build_number=ctx.build_number,
-        signing_key=_signing_key(values.get("PLAN_SIGNING_KEY")),
+        signing_key=values.get("PLAN_SIGNING_KEY") or None,
     )

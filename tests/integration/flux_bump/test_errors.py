@@ -24,7 +24,7 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
                               ["rejected the credentials (403)", "BITBUCKET_ACCESS_TOKEN may not "
                                "write to the repository"]),
     "unknown branch": ({"BRANCH": "release/9"}, ["BRANCH: the branch 'release/9' does not exist"]),
-    "bad branch name": ({"BRANCH": "a..b"}, ["BRANCH is not valid"]),
+    "bad branch name": ({"BRANCH": "a..b"}, ["BRANCH 'a..b' is not a git branch name"]),
     "invalid tag": ({"TAG": "-bad tag"}, ["TAG '-bad tag' is not a valid image tag"]),
     "invalid digest": ({"DIGEST": "sha256:xyz"}, ["DIGEST 'sha256:xyz' is not a valid digest"]),
     "pin without digest": ({"PIN_DIGEST": "true"}, ["PIN_DIGEST is true but no DIGEST"]),

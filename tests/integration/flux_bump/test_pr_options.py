@@ -76,7 +76,7 @@ def test_reviewers_templates_and_an_updated_pull_request(
 
 
 @pytest.mark.parametrize(("extra", "needle"), [
-    ({"REVIEWERS_COUNT": "1", "REVIEWERS_0": "alice smith"}, "REVIEWERS item 'alice smith' is not"),
+    ({"REVIEWERS_COUNT": "1", "REVIEWERS_0": "alice smith"}, "REVIEWERS 'alice smith' is not an Atlassian account id"),
     ({"REVIEWERS_COUNT": "21", **{f"REVIEWERS_{i}": f"a{i}" for i in range(21)}}, "REVIEWERS"),
     ({"REVIEWERS_COUNT": "1", "REVIEWERS_0": "5b10a2844c20165700ede999"}, "is not a valid user"),
     ({"BRANCH_NAME": "deploy {tag}"}, "BRANCH_NAME 'deploy {tag}' holds characters a branch name cannot"),

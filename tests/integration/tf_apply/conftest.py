@@ -173,4 +173,6 @@ def spaces_settings(endpoint: str, bucket: str, folder: Path, *, path_style: boo
         clone_dir=folder, working_dir=folder, working_dir_rel=".", mode="apply", plan_id=None,
         workspace="default", var_files=[], tf_vars={}, targets=[], locking="auto",
         lock_timeout="300s", do_token=None, extra_args=[], code_insights=False,
-        api_proxy="http://127.0.0.2:29418")
+        api_proxy="http://127.0.0.2:29418",
+        debug=False, comment=True, refresh_only=False, fail_on_drift=True,
+        bb_api_url="https://api.bitbucket.org", require_reviewed=False)

@@ -26,7 +26,9 @@ def spaces_at(endpoint: str, bucket: str, tmp_path: Path) -> Spaces:
         endpoint=endpoint, path_style=True, state_key=KEY, clone_dir=tmp_path,
         working_dir=tmp_path, working_dir_rel=".", mode="apply", plan_id="p", workspace="default",
         var_files=[], tf_vars={}, targets=[], locking="auto", lock_timeout="300s", do_token=None,
-        extra_args=[], code_insights=False, api_proxy="http://127.0.0.2:29418"))
+        extra_args=[], code_insights=False, api_proxy="http://127.0.0.2:29418",
+        debug=False, comment=True, refresh_only=False, fail_on_drift=True,
+        bb_api_url="https://api.bitbucket.org", require_reviewed=False))
 
 
 def race(store: planstore.PlanStore, runs: int) -> tuple[list[str], list[str]]:

@@ -18,9 +18,9 @@ CASES = [
     ({"LOCK_TIMEOUT": "soon"}, ("LOCK_TIMEOUT", "'soon'", "300s")),
     ({"LOCKING": "maybe"}, ("LOCKING must be one of: auto, lockfile, off",)),
     ({"VAR_FILES": "missing.tfvars"}, ("VAR_FILES", "missing.tfvars")),
-    ({"PLAN_ID": "../x", "MODE": "apply"}, ("PLAN_ID is not valid",)),
+    ({"PLAN_ID": "../x", "MODE": "apply"}, ("PLAN_ID '../x' is not a plan id",)),
     ({"PLAN_ID": "x", "MODE": "destroy"}, ("PLAN_ID: only used with MODE plan or apply",)),
-    ({"SPACES_BUCKET": "Not_A_Bucket"}, ("SPACES_BUCKET is not valid",)),
+    ({"SPACES_BUCKET": "Not_A_Bucket"}, ("SPACES_BUCKET 'Not_A_Bucket' is not a bucket name",)),
 ]
 
 

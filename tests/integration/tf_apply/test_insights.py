@@ -24,7 +24,7 @@ def test_the_report_goes_through_the_proxy_without_credentials(capsys: pytest.Ca
     notes = [{"external_id": f"n{i}", "summary": "s"} for i in range(150)]
     with FlakyServer() as proxy:
         proxy.script(Reply(200, body=b"{}"), Reply(200, body=b"[]"), Reply(200, body=b"[]"))
-        assert insights.send(ENV, StepContext.from_env(ENV), proxy.url, body(), "tf-apply-x",
+        assert insights.send(StepContext.from_env(ENV), proxy.url, body(), "tf-apply-x",
                              annotations=notes)
     put, *posts = proxy.hits
     assert (put.method, put.path) == ("PUT", REPORT)
@@ -38,7 +38,7 @@ def test_the_report_goes_through_the_proxy_without_credentials(capsys: pytest.Ca
 def test_a_refused_report_is_a_warning_not_a_failure(capsys: pytest.CaptureFixture[str]) -> None:
     with FlakyServer() as proxy:
         proxy.script(Reply(400, body=b'{"type": "error", "error": {"message": "title: required"}}'))
-        assert not insights.send(ENV, StepContext.from_env(ENV), proxy.url, body(), "tf-apply-x",
+        assert not insights.send(StepContext.from_env(ENV), proxy.url, body(), "tf-apply-x",
                                  annotations=[{"external_id": "n", "summary": "s"}])
         assert [h.method for h in proxy.hits] == ["PUT"]  # no annotations for a report not made
     out = capsys.readouterr().out

@@ -11,7 +11,7 @@ from testbed.bitbucket_stub import BitbucketState, BitbucketStub
 from testbed.fixtures import canary
 from testbed.reports_stub import BitbucketReportsStub
 from tf_apply import backend
-from tf_apply.schema import SCHEMA
+from tf_apply.schema import VARIABLES
 
 from .conftest import CONFIGS, Stack, assert_failed_cleanly
 
@@ -193,7 +193,8 @@ def test_data_external_reads_no_pipe_secret_or_variable(make_stack: Callable[...
     assert env["TF_LOG"] == "off" and env["DIGITALOCEAN_TOKEN"] == stack.canaries.do_token
     unexpected = {name for name in env if not backend.passed(name)} - OWN - SHELL
     assert unexpected == set(), unexpected
-    assert not set(env) & set(SCHEMA), set(env) & set(SCHEMA)
+    names = {v.name for v in VARIABLES}
+    assert not set(env) & names, set(env) & names
     assert not [name for name in env if name.startswith("BITBUCKET_")]
     for secret in (token, key):
         assert secret not in seen.read_text()

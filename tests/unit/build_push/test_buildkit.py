@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 from build_push import buildkit, buildsecrets, pipe, strategy, tags
 from build_push.request import BuildRequest
-from build_push.schema import SCHEMA
+from build_push.schema import VARIABLES
 from build_push.settings import Settings
 from pipes_common import log, proc, secrets
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
-from pipes_common.variables import load
 from testbed import leaks
 
 PLAIN_OK = """#1 [internal] load build definition from Dockerfile
@@ -131,7 +130,7 @@ def _settings(**changes: object) -> Settings:
         tag_plan=tags.TagPlan(tags=["main"], commit_tag=None, branch_tag="main"),
         commit=None, dockerfile=Path("Dockerfile"), context=Path("."), target=None, build_args={},
         labels={}, inputs="sha256:unit", cache_from=None, network=None, skip_if_exists=True,
-        push=True)
+        push=True, builder="auto")
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -472,7 +471,7 @@ def test_debug_build_line_masks_build_arg_values(tmp_path: Path,
     cli_path.chmod(0o755)
     log.enable_debug()
     try:
-        s = Settings.from_values(load(SCHEMA, env), ctx, env)
+        s = Settings.from_values(VARIABLES.load(env), ctx, env)
         req = BuildRequest(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tag="r/a/web:x",
                            build_args=dict(s.build_args))
         buildkit.build(buildkit.Cli(cli_path, "20.10.24", buildx=False), req, {"PATH": "/usr/bin:/bin"})

@@ -13,7 +13,7 @@ import pytest
 from build_push import buildkit, inputs, pipe, preflight
 from build_push.ports import Ports
 from build_push.request import BuildRequest
-from build_push.schema import SCHEMA
+from build_push.schema import VARIABLES
 from pipes_common.docr import DOApiError, DockerCredentials
 from pipes_common.errors import PipeError
 from pipes_common.registry import ManifestRef, RegistryError
@@ -174,7 +174,7 @@ class Bed:
 
 @pytest.fixture()
 def bed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bed:
-    for name in list(SCHEMA) + [f"{n}_COUNT" for n in SCHEMA]:
+    for name in [v.name for v in VARIABLES] + [f"{v.name}_COUNT" for v in VARIABLES]:
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     env = {"BITBUCKET_CLONE_DIR": str(tmp_path), "BITBUCKET_COMMIT": COMMIT, "BITBUCKET_BRANCH": "main",

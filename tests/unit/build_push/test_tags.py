@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from build_push import tags
+from build_push.schema import VARIABLES
 from pipes_common import imageref
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
@@ -69,17 +70,23 @@ def test_invalid_tags(bad: str) -> None:
         tags.validate([bad])
 
 
+def _checked(**lists: list[str]) -> None:
+    """BUILD_ARGS and LABELS through build-push's declarations (their entries are checked there)."""
+    VARIABLES.check(lists, Path("."))
+
+
 def test_key_values() -> None:
-    assert tags.key_values(["A=1", "B=x=y", "C="], "BUILD_ARGS") == {"A": "1", "B": "x=y", "C": ""}
+    assert tags.key_values(["A=1", "B=x=y", "C="]) == {"A": "1", "B": "x=y", "C": ""}
+    _checked(BUILD_ARGS=["A=1", "B=x=y", "C="], LABELS=["a.b= c"])
     with pytest.raises(PipeError, match=r"^BUILD_ARGS: entry 1 .*KEY=VALUE"):
-        tags.key_values(["A=1", "NOEQUALS"], "BUILD_ARGS")
+        _checked(BUILD_ARGS=["A=1", "NOEQUALS"])
     with pytest.raises(PipeError, match=r"^LABELS: entry 0"):
-        tags.key_values(["=v"], "LABELS")
+        _checked(LABELS=["=v"])
 
 
 def test_key_values_error_does_not_echo_the_entry() -> None:
     with pytest.raises(PipeError) as err:
-        tags.key_values(["supersecretvalue"], "BUILD_ARGS")
+        _checked(BUILD_ARGS=["supersecretvalue"])
     assert "supersecretvalue" not in err.value.message
 
 

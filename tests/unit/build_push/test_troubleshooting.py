@@ -41,7 +41,8 @@ def table() -> list[str]:
 
 
 def raised_by(message: str, strings: list[str]) -> bool:
-    parts = [p for p in message.split("…") if p.strip(" :")]
+    # (a part next to a gap may meet it at a space the code puts between them: f"{name} {what}")
+    parts = [p.strip(" ") for p in message.split("…") if p.strip(" :")]
     pattern = ".*?".join(re.escape(p) for p in parts)
     return any(re.search(pattern, s, re.DOTALL) for s in strings)
 

@@ -1,5 +1,6 @@
-"""Each pipe's public interface agrees with itself: the schema in code, pipe.yml, the README's
-Variables table and YAML definition, the version in pipe.yml, README and CHANGELOG."""
+"""Each pipe's public interface agrees with itself: pipe.yml's variables, the README's Variables
+table and YAML Definition are generated from the declarations in schema.py (and current); each doc
+states the declared default; the version in pipe.yml, README and CHANGELOG agree."""
 from __future__ import annotations
 
 import importlib
@@ -8,47 +9,32 @@ import re
 
 import pytest
 import yaml
+from testbed import pipedocs
 from testbed.pipes import PACKAGES, REPO_ROOT
 
 PIPES = sorted(PACKAGES)
-
-
-def schema_names(pipe: str) -> set[str]:
-    module = importlib.import_module(f"{PACKAGES[pipe]}.schema")
-    return set(module.SCHEMA)
 
 
 def readme(pipe: str) -> str:
     return (REPO_ROOT / "pipes" / pipe / "README.md").read_text()
 
 
-def table_names(text: str) -> set[str]:
-    section = text.split("## Variables", 1)[1].split("\n## ", 1)[0]
-    names: set[str] = set()
-    for row in re.findall(r"^\|\s*([^|]+?)\s*\|", section, re.M):
-        for name in re.findall(r"`?\b([A-Z][A-Z0-9_]+)\b`?", row.replace("(*)", "")):
-            names.add(name)
-    return names - {"VARIABLE", "USAGE"}
+@pytest.mark.parametrize("pipe", PIPES)
+def test_the_generated_docs_are_current(pipe: str) -> None:
+    """pipe.yml's variables, the README's Variables table and YAML Definition are what
+    ``./dev docs`` makes of the declarations in schema.py."""
+    for path, text in pipedocs.generated(pipe).items():
+        assert path.read_text() == text, f"{path.relative_to(REPO_ROOT)} is stale: run ./dev docs"
 
 
 @pytest.mark.parametrize("pipe", PIPES)
-def test_schema_pipe_yml_and_readme_agree(pipe: str) -> None:
-    code = schema_names(pipe)
-    meta = yaml.safe_load((REPO_ROOT / "pipes" / pipe / "pipe.yml").read_text())
-    declared = {v["name"] for v in meta["variables"]}
-    assert declared == code, f"pipe.yml vs schema: {sorted(declared ^ code)}"
-    documented = table_names(readme(pipe))
-    assert code <= documented, f"missing from the README Variables table: {sorted(code - documented)}"
-
-
-@pytest.mark.parametrize("pipe", PIPES)
-def test_required_marks_agree(pipe: str) -> None:
-    module = importlib.import_module(f"{PACKAGES[pipe]}.schema")
-    required = {n for n, spec in module.SCHEMA.items() if spec.get("required")}
-    meta = yaml.safe_load((REPO_ROOT / "pipes" / pipe / "pipe.yml").read_text())
-    assert {v["name"] for v in meta["variables"] if v.get("required")} == required
-    marked = set(re.findall(r"^\|\s*`?([A-Z][A-Z0-9_]+)`?\s*\(\*\)", readme(pipe), re.M))
-    assert required <= marked, f"not marked (*) in the README: {sorted(required - marked)}"
+def test_every_variable_is_documented(pipe: str) -> None:
+    """A variable with no doc of its own shares the row of the one declared before it: the first
+    variable, and every required one, has its own row."""
+    declared = list(pipedocs.declarations(pipe))
+    assert declared[0].doc
+    assert all(v.doc for v in declared if v.required)
+    assert all(v.hint or not v.required for v in declared), "a required variable needs a hint"
 
 
 @pytest.mark.parametrize("pipe", PIPES)
@@ -73,33 +59,22 @@ def test_readme_has_the_atlassian_sections(pipe: str) -> None:
         assert heading in text, heading
 
 
-def _shown(value: object) -> str:
-    """A default as pipe.yml and the README spell it (YAML booleans in lowercase)."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def readme_defaults(text: str) -> dict[str, str]:
-    """``NAME -> default`` for each Variables row saying ``Default: `value```."""
-    section = text.split("## Variables", 1)[1].split("\n## ", 1)[0]
+def doc_defaults(pipe: str) -> dict[str, str]:
+    """``NAME -> default`` for each Variables row (a declaration's doc) saying ``Default: `value```."""
     found: dict[str, str] = {}
-    for cell, usage in re.findall(r"^\|([^|]*)\|(.*)\|\s*$", section, re.M):
-        names = re.findall(r"\b([A-Z][A-Z0-9_]+)\b", cell.replace("(*)", ""))
-        said = usage.split("Default: ", 1)[1] if "Default: `" in usage else ""
+    for members, doc in pipedocs._rows(pipedocs.declarations(pipe)):
+        said = doc.split("Default: ", 1)[1] if "Default: `" in doc else ""
         values = re.findall(r"`([^`]*)`", said)
-        if names and values:  # "A, B | ... Default: `a` and `b`": one value each, in order
+        names = [v.name for v in members]
+        if values:  # "A, B | ... Default: `a` and `b`": one value each, in order
             found.update(zip(names, values if len(names) > 1 else values[:1], strict=False))
     return found
 
 
 @pytest.mark.parametrize("pipe", PIPES)
-def test_defaults_agree(pipe: str) -> None:
-    """Every default lives in the schema; pipe.yml states each of them, and the README's
-    ``Default: `value``` says the same."""
-    module = importlib.import_module(f"{PACKAGES[pipe]}.schema")
-    code = {n: _shown(spec["default"]) for n, spec in module.SCHEMA.items() if "default" in spec}
-    meta = yaml.safe_load((REPO_ROOT / "pipes" / pipe / "pipe.yml").read_text())
-    declared = {v["name"]: _shown(v["default"]) for v in meta["variables"] if "default" in v}
-    assert declared == code, f"pipe.yml vs schema defaults: {sorted(set(declared.items()) ^ set(code.items()))}"
-    documented = readme_defaults(readme(pipe))
+def test_the_doc_says_the_declared_default(pipe: str) -> None:
+    """A doc's ``Default: `value``` is the declared default (the one the door applies)."""
+    code = {v.name: pipedocs.shown_default(v.default) for v in pipedocs.declarations(pipe) if v.default is not None}
+    documented = doc_defaults(pipe)
     wrong = {n: (documented[n], v) for n, v in code.items() if n in documented and documented[n] != v}
-    assert not wrong, f"README default vs schema (README, schema): {wrong}"
+    assert not wrong, f"doc default vs declared default (doc, declared): {wrong}"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flux_bump import auth, engine, message, yamldoc
 from flux_bump.references import Target
-from flux_bump.schema import BRANCH_FIELDS, RULES, SCHEMA
+from flux_bump.schema import BRANCH_FIELDS, VARIABLES
 from flux_bump.settings import Settings
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
@@ -60,7 +60,7 @@ def test_a_branch_name_conversion_is_refused() -> None:
 
 
 def _check(url: str) -> str | None:
-    return next((m for check in RULES.checks if (m := check({"GITOPS_REPO": url}))), None)
+    return next((m for check in VARIABLES["GITOPS_REPO"].checks if (m := check({"GITOPS_REPO": url}))), None)
 
 
 @pytest.mark.parametrize("url", [
@@ -76,7 +76,7 @@ def test_a_gitops_repo_user_or_host_that_ssh_reads_as_an_option_is_refused(url: 
 
 
 def _values(**over: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {k: spec["default"] for k, spec in SCHEMA.items() if "default" in spec}
+    values: dict[str, Any] = dict(VARIABLES.defaults)
     values.update(GITOPS_REPO="https://bitbucket.org/acme/gitops.git", IMAGE=WEB, TAG="1.2.3")
     values.update(over)
     return values

@@ -21,8 +21,8 @@ URL_RULES = (validate.Url, validate.GitUrl)
 
 
 def _url_variables() -> list[tuple[str, str]]:
-    return [(pipe, name) for pipe, module in PIPES.items() for name in module.SCHEMA
-            if URL_NAME.fullmatch(name) or isinstance(module.RULES.variables.get(name), URL_RULES)]
+    return [(pipe, var.name) for pipe, module in PIPES.items() for var in module.VARIABLES
+            if URL_NAME.fullmatch(var.name) or isinstance(var.rule, URL_RULES)]
 
 
 def test_the_url_variables_are_found() -> None:
@@ -33,7 +33,7 @@ def test_the_url_variables_are_found() -> None:
 
 @pytest.mark.parametrize(("pipe", "name"), _url_variables())
 def test_every_url_variable_has_the_url_rule(pipe: str, name: str) -> None:
-    rule = PIPES[pipe].RULES.variables.get(name)
+    rule = PIPES[pipe].VARIABLES[name].rule
     assert isinstance(rule, URL_RULES), f"{pipe} {name} has no URL rule (validate.Url)"
 
 

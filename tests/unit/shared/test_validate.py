@@ -3,15 +3,21 @@ the pipes)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pipes_common import log, validate, variables
 from pipes_common.errors import PipeError
 from pipes_common.validate import Context
+from pipes_common.variables import Var, Variables
 
-SCHEMA: dict[str, dict[str, Any]] = {"NAME": {"type": "string"}, "TOKEN": {"type": "string", "meta": {"secret": True}},
-          "ITEMS": {"type": "list"}, "FLAG": {"type": "boolean"}}
+
+def declared(**rules: validate.Rule) -> Variables:
+    """NAME (text), TOKEN (secret), ITEMS (list) and FLAG (boolean), with ``rules`` given."""
+    return Variables((Var("NAME", "", rule=rules.get("NAME")), Var("TOKEN", "", secret=True),
+                      Var("ITEMS", "", type="list", rule=rules.get("ITEMS")), Var("FLAG", "", type="boolean")))
+
+
+PLAIN = declared()
 
 
 def ctx(tmp_path: Path) -> Context:
@@ -26,41 +32,41 @@ def ctx(tmp_path: Path) -> Context:
 ])
 def test_raw_values_refused(value: str, words: str) -> None:
     with pytest.raises(PipeError) as err:
-        validate.check_raw(SCHEMA, validate.Rules(), {"NAME": value})
+        PLAIN.load({"NAME": value})
     assert err.value.message.startswith("NAME ") and words in err.value.message
 
 
 def test_a_secret_is_never_shown() -> None:
     with pytest.raises(PipeError) as err:
-        validate.check_raw(SCHEMA, validate.Rules(), {"TOKEN": "s3cr3t-value\n"})
+        PLAIN.load({"TOKEN": "s3cr3t-value\n"})
     assert "s3cr3t" not in err.value.message and err.value.message.startswith("TOKEN ends with")
 
 
 def test_a_bad_value_is_shown_shortened_and_escaped() -> None:
     with pytest.raises(PipeError) as err:
-        validate.check_raw(SCHEMA, validate.Rules(), {"NAME": "x" * 50 + "\n"})
+        PLAIN.load({"NAME": "x" * 50 + "\n"})
     assert "'" + "x" * 40 + "…'" in err.value.message
     assert validate.shown("a\x1bb\udcff") == "'a\\x1bb\\xff'"
 
 
 def test_multiline_values_keep_their_line_breaks() -> None:
-    rules = validate.Rules({"NAME": validate.Text(max_len=100, multiline=True)})
-    validate.check_raw(SCHEMA, rules, {"NAME": "line 1\n\tline 2\n"})
+    multiline = declared(NAME=validate.Text(max_len=100, multiline=True))
+    multiline.load({"NAME": "line 1\n\tline 2\n"})
     with pytest.raises(PipeError, match="control character"):
-        validate.check_raw(SCHEMA, rules, {"NAME": "line\x07"})
+        multiline.load({"NAME": "line\x07"})
 
 
 def test_list_items_and_counts() -> None:
-    rules = validate.Rules({"ITEMS": validate.Text(max_items=2)})
+    two = declared(ITEMS=validate.Text(max_items=2))
     with pytest.raises(PipeError, match=r"^ITEMS_COUNT is 3: at most 2 items"):
-        validate.check_raw(SCHEMA, rules, {"ITEMS_COUNT": "3"})
+        two.load({"ITEMS_COUNT": "3"})
     with pytest.raises(PipeError, match=r"^ITEMS_1 'b\\n' ends with a line break"):
-        validate.check_raw(SCHEMA, rules, {"ITEMS_COUNT": "2", "ITEMS_0": "a", "ITEMS_1": "b\n"})
+        two.load({"ITEMS_COUNT": "2", "ITEMS_0": "a", "ITEMS_1": "b\n"})
 
 
 def test_a_boolean_with_a_line_break_is_named() -> None:
     with pytest.raises(PipeError, match=r"^FLAG 'true\\n' ends with a line break"):
-        validate.check_raw(SCHEMA, validate.Rules(), {"FLAG": "true\n"})
+        PLAIN.load({"FLAG": "true\n"})
 
 
 @pytest.mark.parametrize(("value", "ok"), [
@@ -134,22 +140,20 @@ def test_git_urls(tmp_path: Path, value: str, ok: bool) -> None:
 
 
 def test_credentials_in_a_git_url_blame_the_url_and_are_not_shown(tmp_path: Path) -> None:
-    schema = {"GITOPS_REPO": {"type": "string"}}
-    rules = validate.Rules({"GITOPS_REPO": validate.GitUrl(echo=False)})
+    repo = Variables((Var("GITOPS_REPO", "", rule=validate.GitUrl(echo=False)),))
     with pytest.raises(PipeError) as err:
-        validate.check_values(schema, rules, {"GITOPS_REPO": "https://bot:pw1234@h.org/a/b.git"},
-                              tmp_path)
+        repo.check({"GITOPS_REPO": "https://bot:pw1234@h.org/a/b.git"}, tmp_path)
     assert err.value.message.startswith("GITOPS_REPO holds credentials")
     assert "pw1234" not in err.value.message
 
 
-def test_cross_checks(tmp_path: Path) -> None:
-    rules = validate.Rules(checks=[validate.unused_unless("SSH_KEY", lambda v: bool(v.get("SSH")),
-                                                          "is only used with SSH: 'true'")])
-    validate.check_values({}, rules, {"SSH_KEY": "k", "SSH": True}, tmp_path)
-    validate.check_values({}, rules, {"SSH": False}, tmp_path)
+def test_only_with(tmp_path: Path) -> None:
+    ssh = Variables((Var("SSH", "", type="boolean"),
+                     Var("SSH_KEY", "", only_if=(lambda v: bool(v.get("SSH")), "is only used with SSH: 'true'"))))
+    ssh.check({"SSH_KEY": "k", "SSH": True}, tmp_path)
+    ssh.check({"SSH": False}, tmp_path)
     with pytest.raises(PipeError, match=r"^SSH_KEY is only used with SSH: 'true'$"):
-        validate.check_values({}, rules, {"SSH_KEY": "k", "SSH": False}, tmp_path)
+        ssh.check({"SSH_KEY": "k", "SSH": False}, tmp_path)
 
 
 def test_the_fail_line_is_capped_and_printable(capsys: pytest.CaptureFixture[str]) -> None:
@@ -161,23 +165,13 @@ def test_the_fail_line_is_capped_and_printable(capsys: pytest.CaptureFixture[str
     assert "\\udcff" in capsys.readouterr().out
 
 
-def test_templates_are_checked_before_they_are_filled(tmp_path: Path) -> None:
-    rules = validate.Rules(checks=[validate.template("BRANCH_NAME", ("name", "tag"))])
-    validate.check_values({}, rules, {"BRANCH_NAME": "deploy/{name}-{tag}-{{x}}"}, tmp_path)
-    for value, start in (("deploy/{nope}", "BRANCH_NAME uses {nope}, which is not a field: use {name}, {tag}"),
-                         ("deploy/{name", "BRANCH_NAME has an unmatched brace")):
-        with pytest.raises(PipeError) as err:
-            validate.check_values({}, rules, {"BRANCH_NAME": value}, tmp_path)
-        assert err.value.message.startswith(start), err.value.message
-
-
 @pytest.mark.parametrize("count", ["²", "٣", "³", "1²", "-1", "1e3", "0x10"])
 def test_count_of_unicode_digits_is_one_clear_line(count: str) -> None:
     """str.isdigit accepts '²' (int refuses it: a traceback) and '٣' (int reads it as 3)."""
     env = {"ITEMS_COUNT": count, "ITEMS_0": "a"}
     with pytest.raises(PipeError) as err:
-        validate.check_raw(SCHEMA, validate.Rules(), env)
+        PLAIN.load(env)
     assert err.value.message.startswith("ITEMS_COUNT must be a whole number")
     with pytest.raises(PipeError) as err:
-        variables.load(SCHEMA, env)
+        variables.array_items("ITEMS", env)
     assert err.value.message.startswith("ITEMS_COUNT must be a whole number")

@@ -81,7 +81,9 @@ def settings(tmp_path: Path) -> Settings:
         path_style=True, state_key=STATE_KEY, clone_dir=tmp_path, working_dir=tmp_path,
         working_dir_rel=".", mode="apply", plan_id="p1", workspace="default", var_files=[],
         tf_vars={}, targets=[], locking="auto", lock_timeout="300s", do_token=None, extra_args=[],
-        code_insights=False, api_proxy="http://localhost:29418", commit="c" * 40, build_number="7",
+        code_insights=False, api_proxy="http://localhost:29418",
+        debug=False, comment=True, refresh_only=False, fail_on_drift=True,
+        bb_api_url="https://api.bitbucket.org", require_reviewed=False, commit="c" * 40, build_number="7",
         branch="main")
 
 

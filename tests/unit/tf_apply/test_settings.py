@@ -6,9 +6,8 @@ import pytest
 from pipes_common import secrets
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
-from pipes_common.variables import load
 from tf_apply import backend, settings
-from tf_apply.schema import SCHEMA
+from tf_apply.schema import VARIABLES
 
 
 def ctx(tmp_path: Path, **env: str) -> StepContext:
@@ -22,7 +21,9 @@ def make(tmp_path: Path, **variables: str) -> settings.Settings:
     env = {"SPACES_ACCESS_KEY_ID": "AKIAEXAMPLE1", "SPACES_SECRET_ACCESS_KEY": "s3cr3t-example",
            "SPACES_BUCKET": "state-bucket"}
     env.update(variables)
-    return settings.Settings.from_values(load(SCHEMA, env), ctx(tmp_path))
+    values = VARIABLES.load(env)  # the door, as runner.start passes it
+    VARIABLES.check(values, tmp_path)
+    return settings.Settings.from_values(values, ctx(tmp_path))
 
 
 @pytest.mark.parametrize(("raw", "want"), [("300s", "300s"), ("90", "90s"), ("5m", "5m"),
@@ -31,17 +32,17 @@ def test_lock_timeout(raw: str, want: str) -> None:
     assert settings.lock_timeout(raw) == want
 
 
-@pytest.mark.parametrize("raw", ["soon", "5 m", "-1s", "10d", ""])
-def test_bad_lock_timeout(raw: str) -> None:
+@pytest.mark.parametrize("raw", ["soon", "5 m", "-1s", "10d", " "])
+def test_bad_lock_timeout(tmp_path: Path, raw: str) -> None:
     with pytest.raises(PipeError, match="LOCK_TIMEOUT"):
-        settings.lock_timeout(raw)
+        make(tmp_path, LOCK_TIMEOUT=raw)
 
 
-def test_tf_vars() -> None:
+def test_tf_vars(tmp_path: Path) -> None:
     assert settings.tf_vars(["a=1", "b_c=x=y", "empty="]) == {"a": "1", "b_c": "x=y", "empty": ""}
-    for bad in (["noequals"], ["=value"], ["1abc=x"], ["a b=1"]):
+    for bad in ("noequals", "=value", "1abc=x", "a b=1"):
         with pytest.raises(PipeError, match="VARS: entry 0"):
-            settings.tf_vars(bad)
+            make(tmp_path, VARS_COUNT="1", VARS_0=bad)
 
 
 def test_endpoint() -> None:
@@ -77,7 +78,7 @@ def test_no_slug_needs_state_key(tmp_path: Path) -> None:
     env = {"SPACES_ACCESS_KEY_ID": "AKIAEXAMPLE1", "SPACES_SECRET_ACCESS_KEY": "s3cr3t-example",
            "SPACES_BUCKET": "state-bucket"}
     with pytest.raises(PipeError, match="STATE_KEY"):
-        settings.Settings.from_values(load(SCHEMA, env), StepContext.from_env({"BITBUCKET_CLONE_DIR": str(tmp_path)}))
+        settings.Settings.from_values(VARIABLES.load(env), StepContext.from_env({"BITBUCKET_CLONE_DIR": str(tmp_path)}))
 
 
 def test_backend_config_holds_no_secret(tmp_path: Path) -> None:
@@ -165,7 +166,7 @@ def test_committed_plugin_cache_symlink_redirects_writes(tmp_path: Path, link: s
     (build / link).parent.mkdir(parents=True, exist_ok=True)
     (build / link).symlink_to(outside)
     s = settings.Settings.from_values(
-        load(SCHEMA, {"SPACES_ACCESS_KEY_ID": "AKIAEXAMPLE1", "SPACES_SECRET_ACCESS_KEY": "s3cr3t",
+        VARIABLES.load({"SPACES_ACCESS_KEY_ID": "AKIAEXAMPLE1", "SPACES_SECRET_ACCESS_KEY": "s3cr3t",
                       "SPACES_BUCKET": "state-bucket", "WORKING_DIR": "infra"}), ctx(build))
     with pytest.raises(PipeError, match="symbolic link"):
         backend.refuse_links(s)
@@ -176,7 +177,7 @@ def test_code_insights_proxy_defaults_to_the_pipe_host(tmp_path: Path) -> None:
     """In a pipe, localhost is the pipe's own container: the Pipelines proxy is on the step's
     Docker host, as bitbucket-pipes-toolkit's CodeInsights has it for pipes."""
     assert make(tmp_path).api_proxy == "http://host.docker.internal:29418"
-    assert make(tmp_path, BITBUCKET_API_PROXY="http://10.0.0.5:29418/").api_proxy == "http://10.0.0.5:29418"
+    assert make(tmp_path, BITBUCKET_API_PROXY="https://10.0.0.5:29418/").api_proxy == "https://10.0.0.5:29418"
 
 
 def test_vars_and_extra_args_values_are_masked(tmp_path: Path) -> None:
