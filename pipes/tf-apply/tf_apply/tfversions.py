@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 RELEASES: tuple[tuple[str, str], ...] = (  # (tf-apply version, bundled Terraform), newest first
+    ("0.2.0", "1.11.4"),
     ("0.1.0", "1.11.4"),
 )
 
