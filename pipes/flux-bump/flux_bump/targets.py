@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from pipes_common import artifacts, imageref
 from pipes_common.bitbucket import StepContext
+from pipes_common.contracts import BuildPushOutputs
 from pipes_common.errors import PipeError
-from pipes_common.handoff import BuildPushOutputs, HandoffError
+from pipes_common.handoff import HandoffError
 from pipes_common.handoff import read as handoff_read
 from pipes_common.handoff import read_all as handoff_read_all
 from pipes_common.log import get_logger

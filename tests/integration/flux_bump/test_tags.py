@@ -11,7 +11,7 @@ import pytest
 import requests
 from pipes_common import handoff, outputs
 from pipes_common.bitbucket import StepContext
-from pipes_common.handoff import BuildPushOutputs
+from pipes_common.contracts import BuildPushOutputs
 from testbed import oci
 from testbed.do_stub import DOApiStub
 from testbed.fixtures import DOCR_REGISTRY_NAME

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from build_push.tags import version_tags
 from flux_bump.targets import handed_tag, pushed_version
-from pipes_common.handoff import BuildPushOutputs
+from pipes_common.contracts import BuildPushOutputs
 
 GIT_TAGS = ["v1.4.2", "1.4.2", "v0.0.1", "v2.0.0-rc.1", "v2.0.0-rc.1+b7", "v1.2.3+build.5",
             "v1.4", "release/2026-01", "V1.2.3", "v01.2.3", "..odd", "x" * 200]
