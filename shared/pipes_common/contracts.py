@@ -23,8 +23,9 @@ import msgspec
 class BuildPushOutputs:
     """What build-push hands over: the image, every tag it pushed and the role of each, the digest.
 
-    flux-bump writes ``version`` on a git tag build and ``commit_tag`` otherwise (``tags[0]`` from
-    build-push 0.2.0, which handed over no ``commit_tag``); it never derives a tag itself."""
+    flux-bump writes ``version`` on a git tag build (also for a ``TAG`` that is ``git_tag``) and
+    ``commit_tag`` otherwise (``tags[0]`` from build-push 0.2.0, which handed over neither
+    ``commit_tag`` nor ``git_tag``); it never derives a tag itself."""
     PIPE: ClassVar[str] = "build-push"
     image: str                 # registry host / registry / repository, no tag
     tags: tuple[str, ...]      # every tag pushed (or built), the commit tag first when known
@@ -36,6 +37,7 @@ class BuildPushOutputs:
     build_number: str = ""     # the pipeline run that wrote them (BITBUCKET_BUILD_NUMBER) ...
     source_commit: str = ""    # ... and its commit (BITBUCKET_COMMIT): see handoff.check_bound
     commit_tag: str = ""       # the tag of this commit's build (sha-1234567), "" when none (0.2.0)
+    git_tag: str = ""          # the git tag built (BITBUCKET_TAG), which ``version`` stands for
     floating: tuple[str, ...] = ()  # the tags that move with releases it pushed (latest, 1, 1.4)
 
     def values(self) -> dict[str, Any]:
@@ -47,6 +49,7 @@ class BuildPushOutputs:
         out["build_number"] = self.build_number
         out["source_commit"] = self.source_commit
         out["commit_tag"] = self.commit_tag
+        out["git_tag"] = self.git_tag
         out["floating"] = list(self.floating)
         return out
 
