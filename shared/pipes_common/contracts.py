@@ -133,9 +133,9 @@ def decode(cls: type[T], doc: Mapping[str, Any], key: Callable[[str], str] = "ke
         missing = re.fullmatch(r"Object missing required field `(\w+)`", text)
         if missing:
             raise ValueError(f"{key(missing[1])} is missing") from None
-        at = re.fullmatch(r"(.*) - at `\$\.(\w+)`", text)
+        at = re.fullmatch(r"(.*) - at `\$\.(\w+)([^`]*)`", text)  # [1] of a list: kept
         if at:
-            raise ValueError(f"{key(at[2])}: {at[1]}") from None
+            raise ValueError(f"{key(at[2])}{at[3]}: {at[1]}") from None
         raise ValueError(text) from None
 
 

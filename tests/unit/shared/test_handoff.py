@@ -172,3 +172,28 @@ def test_a_do_pipes_link_made_during_the_run_redirects_no_output(tmp_path: Path)
     with pytest.raises(PipeError, match=r"^\.do-pipes in .* is a symbolic link"):
         outputs.publish(step(build), BUILT, "1.0.0")
     assert list(outside.iterdir()) == []
+
+
+def test_the_outputs_of_build_push_0_2_0_still_read(tmp_path: Path) -> None:
+    """0.2.0 wrote schema 1 without the tag roles added since (commit_tag, git_tag, floating)."""
+    doc = json.loads(handoff.encode(BUILT, "0.2.0"))
+    for key in ("commit_tag", "git_tag", "floating"):
+        del doc["outputs"][key]
+    _raw(tmp_path, json.dumps(doc))
+    read = handoff.read(step(tmp_path), BuildPushOutputs, INSTEAD)
+    assert read == BUILT and (read.commit_tag, read.git_tag, read.floating) == ("", "", ())
+
+
+def test_keys_of_a_newer_writer_are_ignored(tmp_path: Path) -> None:
+    """A release of build-push that hands over more keys (same schema) is read by this one."""
+    doc = json.loads(handoff.encode(BUILT, "0.3.0"))
+    doc["outputs"]["provenance"] = {"builder": "x"}
+    _raw(tmp_path, json.dumps(doc))
+    assert handoff.read(step(tmp_path), BuildPushOutputs, INSTEAD) == BUILT
+
+
+def test_a_list_of_the_wrong_items_is_damaged(tmp_path: Path) -> None:
+    doc = json.loads(handoff.encode(BUILT, "0.2.1"))
+    doc["outputs"]["floating"] = ["latest", 1]
+    _raw(tmp_path, json.dumps(doc))
+    _one_line_error(tmp_path, "damaged (key 'floating'[1]: Expected `str`, got `int`)", "run build-push again")
