@@ -4,7 +4,7 @@ The hand-off file (:mod:`handoff`) lives in the step's pipe storage, which the n
 get.  What a step can pass on is a file of its build directory: every pipe also writes its outputs
 to ``.do-pipes/<pipe>.env`` (:func:`outputs.publish`), and a step that lists ``.do-pipes/**`` under
 ``artifacts:`` hands that file to the later steps.  :func:`read` turns it back into the pipe's
-typed outputs, so that a later step's pipe can default to them exactly as it does in the same step.
+typed outputs (:mod:`contracts`), so that a later step's pipe can default to them exactly as it does in the same step.
 The file holds the last run of the pipe in that step only.
 
 A file of the build directory can also come from the repository: a commit can hold a
@@ -16,26 +16,12 @@ build-push writes both, a file from another pipeline run or from an older build-
 from __future__ import annotations
 
 import shlex
-from dataclasses import fields
-from typing import Any
 
+from . import contracts
 from .bitbucket import StepContext
-from .handoff import HandoffError, T, check_bound, check_untracked
+from .contracts import T
+from .handoff import HandoffError, check_bound, check_untracked
 from .outputs import dotenv_file, env_name
-
-
-def _value(kind: str, text: str) -> Any:
-    if kind == "bool":
-        if text not in ("true", "false"):
-            raise ValueError(f"'{text[:20]}' is not true or false")
-        return text == "true"
-    if kind == "tuple[str, ...]":
-        return tuple(text.split())
-    if kind == "int | None":
-        return int(text) if text else None
-    if kind == "str":
-        return text
-    raise ValueError(f"a value of type {kind} cannot be read from a dotenv file")
 
 
 def read(ctx: StepContext, cls: type[T], instead: str) -> T | None:
@@ -52,14 +38,7 @@ def read(ctx: StepContext, cls: type[T], instead: str) -> T | None:
                 (item,) = shlex.split(line)
                 key, _, value = item.partition("=")
                 pairs[key] = value
-        kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            key = env_name(cls.PIPE, f.name)
-            if key in pairs:
-                kwargs[f.name] = _value(str(f.type), pairs[key])
-            elif f.default is f.default_factory:  # both MISSING: the key is required
-                raise ValueError(f"{key} is missing")
-        outputs = cls(**kwargs)
+        outputs = contracts.decode_text(cls, pairs, lambda name: env_name(cls.PIPE, name))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise HandoffError(f"The {cls.PIPE} outputs at {path} (from an earlier step's artifacts) "
                            f"cannot be used ({err}): pass .do-pipes/** as artifacts of the step "

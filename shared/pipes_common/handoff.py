@@ -4,8 +4,8 @@ Bitbucket gives every pipe two folders.  ``BITBUCKET_PIPE_STORAGE_DIR`` is the p
 ``$PIPES_DIR/<owner>/<pipe>``; ``BITBUCKET_PIPE_SHARED_STORAGE_DIR`` is ``$PIPES_DIR``, under which
 every pipe of the step has its folder.  A pipe writes its outputs to ``<own folder>/outputs.json``
 (:func:`write`); a later pipe reads them from ``<shared folder>/<owner>/<pipe>/outputs.json``
-(:func:`read`).  Both sides use the dataclasses below, so the writer and the reader cannot
-disagree on a key or a type, and the file says which version of the format it holds.
+(:func:`read`).  Both sides use the pipe's outputs class of :mod:`contracts`, so the writer and the
+reader cannot disagree on a key or a type, and the file says which version of the format it holds.
 
 Which file the reader takes: ``<owner>`` is whatever Bitbucket makes of the namespace of the image
 the step named (ours, a fork's, a mirror's), so it is never assumed.  Every ``outputs.json`` in a
@@ -27,14 +27,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
-from . import proc
+from . import contracts, proc
 from .bitbucket import StepContext
+from .contracts import Outputs, T
 from .errors import PipeError
 from .fsutil import atomic_write
 
@@ -46,93 +46,6 @@ RUNS_DIR = "runs"  # beside outputs.json: one file per run of the pipe in the st
 
 class HandoffError(PipeError):
     """A hand-off file that exists but cannot be used (older, newer or damaged)."""
-
-
-@dataclass(frozen=True)
-class BuildPushOutputs:
-    """What build-push hands over (flux-bump takes ``image``, ``tags[0]`` and ``digest``, and on a
-    git tag build ``version``)."""
-    PIPE: ClassVar[str] = "build-push"
-    image: str                 # registry host / registry / repository, no tag
-    tags: tuple[str, ...]      # every tag pushed (or built), the commit tag first when known
-    digest: str                # manifest digest; "" when not pushed (PUSH false)
-    ref: str                   # image@digest, or image:first-tag when not pushed
-    skipped: bool              # the commit was already in the registry: no build
-    image_id: str = ""         # the local image id; "" when nothing was built
-    version: str = ""          # the version tag pushed for the git tag (v1.4.2 -> 1.4.2), else ""
-    build_number: str = ""     # the pipeline run that wrote them (BITBUCKET_BUILD_NUMBER) ...
-    source_commit: str = ""    # ... and its commit (BITBUCKET_COMMIT): see :func:`check_bound`
-
-    def values(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"image": self.image, "tags": list(self.tags), "digest": self.digest,
-                               "ref": self.ref, "skipped": self.skipped}
-        if self.image_id:
-            out["image_id"] = self.image_id
-        out["version"] = self.version
-        out["build_number"] = self.build_number
-        out["source_commit"] = self.source_commit
-        return out
-
-
-@dataclass(frozen=True)
-class TfApplyOutputs:
-    """What tf-apply hands over: the run, its plan counts and the non-sensitive outputs."""
-    PIPE: ClassVar[str] = "tf-apply"
-    mode: str
-    workspace: str
-    state_key: str
-    plan_id: str = ""
-    has_changes: bool | None = None             # None when no plan or apply ran (MODE output)
-    counts: dict[str, int] = field(default_factory=dict)  # create, update, replace, delete
-    outputs: dict[str, Any] | None = None       # non-sensitive Terraform outputs (apply, output)
-    sensitive_outputs: tuple[str, ...] = ()     # names only, never values
-    applied: bool | None = None                 # MODE apply: whether it applied
-    refused: str = ""                           # why it refused: plan-changed, no-reviewed-plan
-    reviewed_pr: int | None = None              # the pull request whose plan it applied or compared
-    reviewed_commit: str = ""                   # that pull request's planned commit
-
-    def values(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mode": self.mode, "workspace": self.workspace,
-                               "state_key": self.state_key}
-        if self.applied is not None:
-            out["applied"] = self.applied
-        if self.refused:
-            out["refused"] = self.refused
-        if self.reviewed_pr is not None:
-            out["reviewed_pr"] = self.reviewed_pr
-            out["reviewed_commit"] = self.reviewed_commit
-        if self.plan_id:
-            out["plan_id"] = self.plan_id
-        if self.has_changes is not None:
-            out["has_changes"] = self.has_changes
-            out.update(self.counts)
-        if self.outputs is not None:
-            out["sensitive_outputs"] = list(self.sensitive_outputs)
-            out.update({f"out_{name}": value for name, value in self.outputs.items()})
-        return out
-
-
-@dataclass(frozen=True)
-class FluxBumpOutputs:
-    """What flux-bump hands over: the GitOps commit or pull request it made."""
-    PIPE: ClassVar[str] = "flux-bump"
-    commit: str                # "" when nothing was committed
-    branch: str                # the branch written (the pull request's source branch in that mode)
-    mode: str
-    files: tuple[str, ...]
-    changes: tuple[str, ...]   # "path:line field: old -> new"
-    pr_url: str = ""
-    pr_id: int | None = None
-    changed: bool = False
-
-    def values(self) -> dict[str, Any]:
-        return {"commit": self.commit, "branch": self.branch, "mode": self.mode,
-                "files": list(self.files), "changes": list(self.changes), "pr_url": self.pr_url,
-                "pr_id": "" if self.pr_id is None else self.pr_id, "changed": self.changed}
-
-
-Outputs = BuildPushOutputs | TfApplyOutputs | FluxBumpOutputs
-T = TypeVar("T", BuildPushOutputs, TfApplyOutputs, FluxBumpOutputs)
 
 
 @dataclass(frozen=True)
@@ -156,7 +69,8 @@ def own_file(ctx: StepContext) -> Path | None:
 
 def encode(outputs: Outputs, pipe_version: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return Handoff(SCHEMA_VERSION, outputs.PIPE, pipe_version, stamp, asdict(outputs)).to_json()
+    return Handoff(SCHEMA_VERSION, outputs.PIPE, pipe_version, stamp,
+                   contracts.encode(outputs)).to_json()
 
 
 def write(ctx: StepContext, outputs: Outputs, pipe_version: str) -> Path | None:
@@ -249,36 +163,6 @@ def check_bound(ctx: StepContext, outputs: Any, path: Path, required: bool, inst
 
 
 # -- reading ---------------------------------------------------------------------------------
-_CHECKS: dict[str, tuple[str, Any]] = {
-    "str": ("a string", lambda v: isinstance(v, str)),
-    "bool": ("true or false", lambda v: isinstance(v, bool)),
-    "bool | None": ("true, false or null", lambda v: v is None or isinstance(v, bool)),
-    "int | None": ("a number or null",
-                   lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool))),
-    "tuple[str, ...]": ("a list of strings",
-                        lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v)),
-    "dict[str, int]": ("an object of numbers", lambda v: isinstance(v, dict) and all(
-        isinstance(i, int) and not isinstance(i, bool) for i in v.values())),
-    "dict[str, Any] | None": ("an object or null", lambda v: v is None or isinstance(v, dict)),
-}
-
-
-def decode(cls: type[T], doc: Mapping[str, Any]) -> T:
-    """The outputs of ``cls`` from their JSON object; ValueError naming the first bad key."""
-    kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.name not in doc:
-            if f.default is f.default_factory:  # both MISSING: the key is required
-                raise ValueError(f"key '{f.name}' is missing")
-            continue
-        what, ok = _CHECKS[str(f.type)]
-        value = doc[f.name]
-        if not ok(value):
-            raise ValueError(f"key '{f.name}' is not {what}")
-        kwargs[f.name] = tuple(value) if str(f.type).startswith("tuple") else value
-    return cls(**kwargs)
-
-
 def candidates(shared: Path, pipe: str) -> list[Path]:
     """Every ``<pipe>/outputs.json`` below ``shared``, the most recently written first."""
     found = [p for p in shared.glob(f"**/{pipe}/{FILE_NAME}") if p.is_file()]
@@ -327,7 +211,7 @@ def load(path: Path, cls: type[T], instead: str) -> T:
     try:
         if not isinstance(outputs, dict):
             raise ValueError("key 'outputs' is not an object")
-        return decode(cls, outputs)
+        return contracts.decode(cls, outputs)
     except ValueError as err:
         raise HandoffError(f"The {pipe} outputs at {path} are damaged ({err}): run {pipe} again "
                            f"earlier in this step, or {instead}") from None

@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from . import handoff
+from . import contracts, handoff
 from .bitbucket import StepContext
 from .fsutil import atomic_write
 from .log import get_logger
@@ -40,7 +40,7 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def publish(ctx: StepContext, outputs: handoff.Outputs, pipe_version: str) -> list[Path]:
+def publish(ctx: StepContext, outputs: contracts.Outputs, pipe_version: str) -> list[Path]:
     """Write ``outputs`` to the hand-off file and the dotenv file, log them, return the files."""
     log = get_logger()
     pipe = outputs.PIPE

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from pipes_common import handoff, httpclient, runner, secrets
+from pipes_common import contracts, handoff, httpclient, runner, secrets
 from pipes_common import log as plog
 from pipes_common.bitbucket import StepContext
 
@@ -322,13 +322,13 @@ def read_handoff(build_dir: Path, pipe: str, name: str | None = None,
         data: dict[str, Any] = json.loads((build_dir / ".do-pipes" / name).read_text(encoding="utf-8"))
         return data
     ctx = StepContext.from_env(bitbucket_env(build_dir, commit=commit))
-    found: handoff.Outputs | None
+    found: contracts.Outputs | None
     if pipe == "build-push":
-        found = handoff.read(ctx, handoff.BuildPushOutputs, "read the log")
+        found = handoff.read(ctx, contracts.BuildPushOutputs, "read the log")
     elif pipe == "tf-apply":
-        found = handoff.read(ctx, handoff.TfApplyOutputs, "read the log")
+        found = handoff.read(ctx, contracts.TfApplyOutputs, "read the log")
     else:
-        found = handoff.read(ctx, handoff.FluxBumpOutputs, "read the log")
+        found = handoff.read(ctx, contracts.FluxBumpOutputs, "read the log")
     if found is None:
         raise FileNotFoundError(f"{pipe} left no hand-off file under {build_dir / SHARED_STORAGE}")
     return found.values()

@@ -10,8 +10,8 @@ from typing import TypeVar
 from pipes_common import imageref, outputs, runner, secrets
 from pipes_common import log as plog
 from pipes_common.bitbucket import StepContext
+from pipes_common.contracts import BuildPushOutputs
 from pipes_common.errors import PipeError
-from pipes_common.handoff import BuildPushOutputs
 from pipes_common.registry import ManifestRef, RegistryError
 
 from . import __version__, buildkit, inputs, preflight, sshkeys, strategy, tags
@@ -346,6 +346,7 @@ def publish(ctx: StepContext, s: Settings, done: Outcome) -> None:
         image=s.image, tags=tuple(s.tag_plan.tags), digest=done.digest,
         ref=f"{s.image}@{done.digest}" if done.digest else f"{s.image}:{s.tag_plan.tags[0]}",
         skipped=done.skipped, image_id=done.image_id, version=s.tag_plan.version_tag or "",
+        commit_tag=s.tag_plan.commit_tag or "", git_tag=ctx.tag or "", floating=s.tag_plan.floating,
         build_number=ctx.build_number or "", source_commit=ctx.commit or ""), __version__)
 
 

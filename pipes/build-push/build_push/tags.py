@@ -71,6 +71,12 @@ class TagPlan:
     version_tag: str | None = None  # the version pushed for the git tag (v1.4.2 -> 1.4.2)
     release: Version | None = None  # a release X.Y.Z whose latest, X and X.Y move only forward
 
+    @property
+    def floating(self) -> tuple[str, ...]:
+        """The release's tags that move with later releases (``latest``, ``X``, ``X.Y``) that
+        the plan still pushes."""
+        return tuple(t for t in floating_scopes(self.release) if t in self.tags)
+
 
 def plan(ctx: StepContext, user_tags: list[str] | None) -> TagPlan:
     ctag = commit_tag(ctx.commit) if ctx.commit else None
@@ -83,6 +89,15 @@ def plan(ctx: StepContext, user_tags: list[str] | None) -> TagPlan:
     version = version_tags(ctx.tag)[0] if ctx.tag else None
     release = None if user_tags or ctx.tag is None else release_of(version_tags(ctx.tag))
     return TagPlan(tags, ctag, branch, version if version in tags else None, release)
+
+
+def floating_scopes(release: Version | None) -> dict[str, tuple[int, ...]]:
+    """The floating tags of ``release`` and the versions each stands for: ``latest`` every
+    version, ``X`` major ``X``, ``X.Y`` minor ``X.Y`` (none without a release)."""
+    if release is None:
+        return {}
+    major, minor, _ = release
+    return {"latest": (), str(major): (major,), f"{major}.{minor}": (major, minor)}
 
 
 def release_of(derived: list[str]) -> Version | None:
@@ -112,8 +127,7 @@ def forward_only(plan_: TagPlan, pushed: Iterable[str]) -> tuple[TagPlan, list[H
     if plan_.release is None:
         return plan_, []
     release = plan_.release
-    major, minor, _ = release
-    scopes = {"latest": (), str(major): (major,), f"{major}.{minor}": (major, minor)}
+    scopes = floating_scopes(release)
     versions = [v for v in map(core_version, pushed) if v is not None]
     held = []
     for tag, scope in scopes.items():

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pipes_common import log as plog
 from pipes_common import outputs, runner
+from pipes_common.contracts import FluxBumpOutputs
 from pipes_common.errors import PipeError
-from pipes_common.handoff import FluxBumpOutputs
 
 from . import __version__, deliver, engine, guard, hints, message, promote, receiver, registrycheck, workspace
 from .bbapi import BitbucketClient, PullRequest

@@ -20,8 +20,8 @@ from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
 from pipes_common.registry import ManifestRef, RegistryClient, RegistryError
 
+from .guard import style
 from .references import Target
-from .targets import pushed_version
 
 READ_CREDENTIALS_SECONDS = 300
 
@@ -93,10 +93,10 @@ def verify(targets: Sequence[Target], creds: RegistryAuth) -> list[Target]:
                             "and TAG, or unset DIGITALOCEAN_ACCESS_TOKEN to write without the check")
         client = clients.get(host) or clients.setdefault(host, _client(host, repo, creds))
         tag, found = t.tag, _head(client, repo, t.tag, t.image)
-        if found is None and pushed_version(t.tag) != t.tag:
-            found = _head(client, repo, pushed_version(t.tag), t.image)
+        if found is None and style(t.tag) == "v-semver":  # TAG: $BITBUCKET_TAG without a hand-off
+            found = _head(client, repo, t.tag[1:], t.image)
             if found is not None:
-                tag = pushed_version(t.tag)
+                tag = t.tag[1:]
                 log.info("%s:%s is not in the registry but %s:%s is (image tags carry no 'v'): "
                          "writing %s.", t.image, t.tag, t.image, tag, tag)
         if found is None:

@@ -176,7 +176,7 @@ VARIABLES = Variables((
     Var('TAG',
         doc=('New tag. Default: the tag `build-push` pushed in the same step, or in an earlier step that '
              'passed `.do-pipes/**` as `artifacts:`: on a version-tag build (`BITBUCKET_TAG`) the version '
-             'it pushed for that git tag (`v1.4.2` -> `1.4.2`), otherwise its first tag (`sha-<commit>`); '
+             'it pushed for that git tag (`v1.4.2` -> `1.4.2`), otherwise its commit tag (`sha-<commit>`); '
              'required otherwise. A `TAG` of `v1.4.2` when `build-push` handed the image over as `1.4.2` '
              '(or, with `DIGITALOCEAN_ACCESS_TOKEN`, when only `1.4.2` is in the registry) writes `1.4.2`.'),
         rule=validate.Pattern(max_len=128, regex=imageref.TAG, what="is not a valid image tag"),

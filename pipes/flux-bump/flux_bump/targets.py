@@ -1,13 +1,13 @@
 """Which images one run bumps: IMAGE/TAG/DIGEST, the IMAGES list, or what build-push handed over."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from pipes_common import artifacts, imageref
 from pipes_common.bitbucket import StepContext
+from pipes_common.contracts import BuildPushOutputs
 from pipes_common.errors import PipeError
-from pipes_common.handoff import BuildPushOutputs, HandoffError
+from pipes_common.handoff import HandoffError
 from pipes_common.handoff import read as handoff_read
 from pipes_common.handoff import read_all as handoff_read_all
 from pipes_common.log import get_logger
@@ -27,32 +27,17 @@ class Requested:
     pin: bool = False
 
 
-SEMVER_RE = re.compile(r"^v?(?P<core>(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*)){2})"
-                       r"(?P<pre>-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
-
-
-def pushed_version(git_tag: str) -> str:
-    """The image tag build-push pushes for the git tag ``git_tag``: a semantic version without
-    its ``v`` and build metadata (``v1.4.2`` -> ``1.4.2``, ``v2.0.0-rc.1+b7`` -> ``2.0.0-rc.1``);
-    any other tag with the characters an image tag cannot hold made ``-``."""
-    match = SEMVER_RE.match(git_tag)
-    if match:
-        return match["core"] + (match["pre"] or "")
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", git_tag).lstrip(".-")
-    return safe[:128].rstrip(".-") or "unnamed"
-
-
 def handed_tag(run: BuildPushOutputs, git_tag: str | None) -> str | None:
-    """The tag of ``run`` to write: on a version-tag build (``BITBUCKET_TAG``) the version it
-    pushed for that git tag (its ``version``, or else found among its tags, from releases that
-    did not hand it over); otherwise (or when it pushed no such tag) its first, the commit's."""
+    """The tag of ``run`` to write, as build-push named it: on a git tag build (``git_tag``,
+    ``BITBUCKET_TAG``) the version it pushed for that git tag (or the git tag itself when it
+    pushed that); otherwise, or when it pushed neither, the commit's tag (from build-push 0.2.0,
+    which did not name it, its first tag: the commit's when known)."""
     if git_tag:
         if run.version:
             return run.version
-        for tag in (pushed_version(git_tag), git_tag):
-            if tag in run.tags:
-                return tag
-    return run.tags[0] if run.tags else None
+        if git_tag in run.tags:
+            return git_tag
+    return run.commit_tag or (run.tags[0] if run.tags else None)
 
 
 INSTEAD = "set IMAGE and TAG"
@@ -82,21 +67,21 @@ def _runs(ctx: StepContext) -> list[BuildPushOutputs]:
 
 
 def _unprefixed(image: str, tag: str, ctx: StepContext) -> str:
-    """``TAG`` as build-push pushed it: ``v1.4.2`` is ``1.4.2`` when build-push handed ``image``
-    over with ``1.4.2`` and without ``v1.4.2`` (a hand-off that cannot be read changes nothing:
-    IMAGE and TAG are set)."""
-    version = pushed_version(tag)
-    if version == tag:
-        return tag
+    """``TAG`` as build-push pushed it: the git tag it built (``TAG: $BITBUCKET_TAG``, ``v1.4.2``)
+    is the version it pushed for it (``1.4.2``) when build-push handed ``image`` over with that
+    version and without ``tag`` (a hand-off that cannot be read changes nothing: IMAGE and TAG
+    are set)."""
     try:
         built = _built(ctx)
     except HandoffError:
         return tag
-    if built is None or built.image != image or tag in built.tags or version not in built.tags:
+    if built is None or built.image != image or tag in built.tags or not built.version:
         return tag
-    get_logger().info("TAG %s: build-push pushed %s as %s (image tags carry no 'v'); writing %s.",
-                      tag, image, version, version)
-    return version
+    if tag != (built.git_tag or ctx.tag):  # build-push 0.2.0 named no git tag: this step's
+        return tag
+    get_logger().info("TAG %s: build-push pushed %s as %s (its version tag for that git tag); "
+                      "writing %s.", tag, image, built.version, built.version)
+    return built.version
 
 
 def _no_build_push(ctx: StepContext, variable: str, example: str) -> PipeError:

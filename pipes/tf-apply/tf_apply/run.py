@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pipes_common import log as plog
 from pipes_common import outputs
 from pipes_common.bitbucket import StepContext
-from pipes_common.handoff import TfApplyOutputs
+from pipes_common.contracts import TfApplyOutputs
 
 from . import __version__, insights, summary, tfoutputs
 from .settings import Settings

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pipes_common import outputs
 from pipes_common.bitbucket import StepContext
-from pipes_common.handoff import BuildPushOutputs
+from pipes_common.contracts import BuildPushOutputs
 from testbed.pipes import run_local
 from testbed.recorder import Recorder
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pipes_common import handoff
 from pipes_common.bitbucket import StepContext
-from pipes_common.handoff import BuildPushOutputs
+from pipes_common.contracts import BuildPushOutputs
 from testbed.bitbucket_stub import BitbucketStub
 from testbed.pipes import SHARED_STORAGE, run_local
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipes_common import handoff
 from pipes_common.bitbucket import StepContext
-from pipes_common.handoff import BuildPushOutputs
+from pipes_common.contracts import BuildPushOutputs
 from testbed import dotenv
 from testbed.git_http import GitHttpServer
 from testbed.pipes import SHARED_STORAGE, run_local

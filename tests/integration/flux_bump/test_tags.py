@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from pipes_common import handoff, outputs
 from pipes_common.bitbucket import StepContext
-from pipes_common.handoff import BuildPushOutputs
+from pipes_common.contracts import BuildPushOutputs
 from testbed import oci
 from testbed.do_stub import DOApiStub
 from testbed.fixtures import DOCR_REGISTRY_NAME
@@ -26,11 +27,24 @@ DIGEST = "sha256:" + "cd" * 32
 VERSION_TAGS = ("sha-1234567", "1.4.2", "1.4", "1", "latest")  # what build-push pushes for v1.4.2
 
 
-def _handed_over(build_dir: Path, tags: tuple[str, ...] = VERSION_TAGS, image: str = WEB) -> None:
-    """build-push's outputs earlier in the step, as it writes them."""
+def _roles(tags: tuple[str, ...]) -> dict[str, Any]:
+    """The roles build-push names for ``tags`` on the build of git tag v1.4.2."""
+    version = "1.4.2" if "1.4.2" in tags else ""
+    return {"version": version, "git_tag": "v1.4.2", "commit_tag": tags[0],
+            "floating": tuple(t for t in ("latest", "1", "1.4") if t in tags and version)}
+
+
+def _handed_over(build_dir: Path, tags: tuple[str, ...] = VERSION_TAGS, image: str = WEB,
+                 pipe_version: str = "0.2.1") -> None:
+    """build-push's outputs earlier in the step, as it writes them (0.2.0: without the roles
+    added since, but with ``version``)."""
     own = build_dir / SHARED_STORAGE / "dopipes" / "build-push"
+    roles = _roles(tags)
+    if pipe_version == "0.2.0":
+        roles = {"version": roles["version"]}
     handoff.write(StepContext.from_env({"BITBUCKET_PIPE_STORAGE_DIR": str(own)}), BuildPushOutputs(
-        image=image, tags=tags, digest=DIGEST, ref=f"{image}@{DIGEST}", skipped=False), "0.2.0")
+        image=image, tags=tags, digest=DIGEST, ref=f"{image}@{DIGEST}", skipped=False, **roles),
+        pipe_version)
 
 
 def _kustomization(image: str) -> dict[str, str]:
@@ -43,11 +57,14 @@ def _kustomization(image: str) -> dict[str, str]:
     {"TAG": "v1.4.2", "IMAGE": WEB},                        # both set: still what was pushed
     {"TAG": "v1.4.2", "IMAGE": WEB, "BITBUCKET_TAG": "v1.4.2"},
 ])
+@pytest.mark.parametrize("pipe_version", ["0.2.1", "0.2.0"])
 def test_a_v_prefixed_version_writes_the_tag_build_push_pushed(
         make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
-        build_dir: Path, variables: dict[str, str]) -> None:
+        build_dir: Path, variables: dict[str, str], pipe_version: str) -> None:
+    if pipe_version == "0.2.0" and "BITBUCKET_TAG" not in variables:
+        variables = {**variables, "BITBUCKET_TAG": "v1.4.2"}  # TAG: $BITBUCKET_TAG, as in Pipelines
     repo = make_repo(_kustomization(WEB))
-    _handed_over(build_dir)
+    _handed_over(build_dir, pipe_version=pipe_version)
     env = flux_env(repo.http_url, IMAGE="<unset>", TAG="<unset>")
     env.update(variables)
     run = run_local("flux-bump", env, build_dir)
@@ -76,7 +93,7 @@ def test_build_push_outputs_from_an_earlier_step_and_a_rerun(
     repo = make_repo(_kustomization(WEB))
     outputs.publish(StepContext.from_env({"BITBUCKET_CLONE_DIR": str(build_dir)}), BuildPushOutputs(
         image=WEB, tags=VERSION_TAGS, digest=DIGEST, ref=f"{WEB}@{DIGEST}", skipped=False,
-        build_number="42", source_commit="c0ffee" * 6 + "abcd"), "0.2.0")  # flux_env's run
+        **_roles(VERSION_TAGS), build_number="42", source_commit="c0ffee" * 6 + "abcd"), "0.2.0")  # flux_env's run
     assert not (build_dir / SHARED_STORAGE).exists()
     env = flux_env(repo.http_url, IMAGE="<unset>", TAG="<unset>", BITBUCKET_TAG="v1.4.2",
                    PIN_DIGEST="true")

@@ -142,6 +142,18 @@ def test_floating_tags_move_only_forward(git_tag: str, pushed: list[str], kept: 
     narrowed, holds = tags.forward_only(plan, pushed)
     assert narrowed.tags == ["sha-0123456", *kept]
     assert sorted((h.tag, h.newer) for h in holds) == sorted(held)
+    # the hand-off names the floating tags pushed: those not held
+    assert sorted(narrowed.floating) == sorted(t for t in kept if t != narrowed.version_tag)
+
+
+def test_the_hand_off_names_each_tag_by_its_role() -> None:
+    """build-push hands over the commit tag, the version tag and the floating ones (issue 21)."""
+    plan = tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_TAG="v1.4.2"), None)
+    assert (plan.commit_tag, plan.version_tag, plan.floating) == ("sha-0123456", "1.4.2", ("latest", "1", "1.4"))
+    plan = tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_BRANCH="main"), None)
+    assert (plan.commit_tag, plan.version_tag, plan.floating) == ("sha-0123456", None, ())
+    plan = tags.plan(ctx(BITBUCKET_COMMIT=COMMIT, BITBUCKET_TAG="v1.4.2"), ["1.4.2", "latest"])
+    assert plan.floating == ()  # the user's latest: theirs to move
 
 
 def test_branch_and_user_tags_are_never_held() -> None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pipes_common import artifacts, handoff, outputs
 from pipes_common.bitbucket import StepContext
-from pipes_common.handoff import BuildPushOutputs, HandoffError
+from pipes_common.contracts import BuildPushOutputs
+from pipes_common.handoff import HandoffError
 
 COMMIT = "c0ffee" * 6 + "abcd"
 STEP = {"BITBUCKET_BUILD_NUMBER": "42", "BITBUCKET_COMMIT": COMMIT}
-BOUND = {"build_number": "42", "source_commit": COMMIT}
+BOUND: dict[str, Any] = {"build_number": "42", "source_commit": COMMIT}
 
 
 def _ctx(build: Path, **env: str) -> StepContext:
@@ -24,7 +26,7 @@ def _git(build: Path, *args: str) -> None:
                    cwd=build, check=True, capture_output=True)
 
 
-def _written(image: str = "registry.digitalocean.com/acme/web", **binding: str) -> BuildPushOutputs:
+def _written(image: str = "registry.digitalocean.com/acme/web", **binding: Any) -> BuildPushOutputs:
     return BuildPushOutputs(image=image, tags=("sha-1234567",), digest="sha256:" + "ab" * 32,
                             ref=f"{image}@sha256:" + "ab" * 32, skipped=False, **binding)
 
@@ -32,7 +34,8 @@ def _written(image: str = "registry.digitalocean.com/acme/web", **binding: str) 
 @pytest.mark.parametrize("written", [
     BuildPushOutputs(image="r.io/acme/web", tags=("sha-1234567", "1.4.2", "latest"),
                      digest="sha256:" + "ab" * 32, ref="r.io/acme/web@sha256:" + "ab" * 32,
-                     skipped=True, image_id="sha256:" + "cd" * 32, version="1.4.2", **BOUND),
+                     skipped=True, image_id="sha256:" + "cd" * 32, version="1.4.2", commit_tag="sha-1234567",
+                     floating=("latest",), **BOUND),
     BuildPushOutputs(image="r.io/acme/web", tags=("main",), digest="", ref="r.io/acme/web:main",
                      skipped=False, **BOUND),
 ])

@@ -6,10 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-from pipes_common import handoff, outputs
+from pipes_common import contracts, handoff, outputs
 from pipes_common.bitbucket import StepContext
+from pipes_common.contracts import BuildPushOutputs, FluxBumpOutputs, TfApplyOutputs
 from pipes_common.errors import PipeError
-from pipes_common.handoff import BuildPushOutputs, FluxBumpOutputs, HandoffError, TfApplyOutputs
+from pipes_common.handoff import HandoffError
 
 BUILT = BuildPushOutputs(image="registry.digitalocean.com/acme/web", tags=("sha-1234567", "main"),
                          digest="sha256:" + "ab" * 32, ref="registry.digitalocean.com/acme/web@sha256:"
@@ -39,7 +40,7 @@ def step(tmp_path: Path, pipe: str | None = None, owner: str = "some-owner") -> 
                     changed=True),
 ])
 def test_round_trip_through_the_storage_folders(tmp_path: Path,
-                                                value: handoff.Outputs) -> None:
+                                                value: contracts.Outputs) -> None:
     """What a pipe writes to its own folder is what the next pipe reads from the shared one."""
     written = outputs.publish(step(tmp_path, value.PIPE), value, "9.8.7")
     doc = json.loads(written[0].read_text())
@@ -56,7 +57,8 @@ def test_the_dotenv_keys_are_the_documented_ones(tmp_path: Path) -> None:
     names = [line.split("=", 1)[0] for line in (tmp_path / ".do-pipes/build-push.env").read_text().splitlines()]
     assert names == ["BUILD_PUSH_IMAGE", "BUILD_PUSH_TAGS", "BUILD_PUSH_DIGEST", "BUILD_PUSH_REF",
                      "BUILD_PUSH_SKIPPED", "BUILD_PUSH_IMAGE_ID", "BUILD_PUSH_VERSION",
-                     "BUILD_PUSH_BUILD_NUMBER", "BUILD_PUSH_SOURCE_COMMIT"]
+                     "BUILD_PUSH_BUILD_NUMBER", "BUILD_PUSH_SOURCE_COMMIT", "BUILD_PUSH_COMMIT_TAG",
+                     "BUILD_PUSH_GIT_TAG", "BUILD_PUSH_FLOATING"]
 
 
 def test_no_own_folder_writes_only_the_dotenv_file(tmp_path: Path) -> None:
@@ -146,7 +148,7 @@ def test_a_newer_schema_is_refused_with_what_to_do(tmp_path: Path) -> None:
     ('{"kind": "do-pipes/outputs", "schema": 1, "pipe": "build-push", "outputs": {"image": "x"}}',
      "damaged (key 'tags' is missing)"),
     ('{"kind": "do-pipes/outputs", "schema": 1, "pipe": "build-push", "outputs": {"image": "x", '
-     '"tags": "main", "digest": "", "ref": "x:main", "skipped": false}}', "key 'tags' is not a list"),
+     '"tags": "main", "digest": "", "ref": "x:main", "skipped": false}}', "key 'tags': Expected `array`, got `str`"),
     ('{"kind": "do-pipes/outputs", "schema": 1, "pipe": "build-push", "outputs": []}', "damaged"),
 ])
 def test_a_corrupt_file_is_refused_with_what_to_do(tmp_path: Path, text: str, needle: str) -> None:
@@ -170,3 +172,28 @@ def test_a_do_pipes_link_made_during_the_run_redirects_no_output(tmp_path: Path)
     with pytest.raises(PipeError, match=r"^\.do-pipes in .* is a symbolic link"):
         outputs.publish(step(build), BUILT, "1.0.0")
     assert list(outside.iterdir()) == []
+
+
+def test_the_outputs_of_build_push_0_2_0_still_read(tmp_path: Path) -> None:
+    """0.2.0 wrote schema 1 without the tag roles added since (commit_tag, git_tag, floating)."""
+    doc = json.loads(handoff.encode(BUILT, "0.2.0"))
+    for key in ("commit_tag", "git_tag", "floating"):
+        del doc["outputs"][key]
+    _raw(tmp_path, json.dumps(doc))
+    read = handoff.read(step(tmp_path), BuildPushOutputs, INSTEAD)
+    assert read == BUILT and (read.commit_tag, read.git_tag, read.floating) == ("", "", ())
+
+
+def test_keys_of_a_newer_writer_are_ignored(tmp_path: Path) -> None:
+    """A release of build-push that hands over more keys (same schema) is read by this one."""
+    doc = json.loads(handoff.encode(BUILT, "0.3.0"))
+    doc["outputs"]["provenance"] = {"builder": "x"}
+    _raw(tmp_path, json.dumps(doc))
+    assert handoff.read(step(tmp_path), BuildPushOutputs, INSTEAD) == BUILT
+
+
+def test_a_list_of_the_wrong_items_is_damaged(tmp_path: Path) -> None:
+    doc = json.loads(handoff.encode(BUILT, "0.2.1"))
+    doc["outputs"]["floating"] = ["latest", 1]
+    _raw(tmp_path, json.dumps(doc))
+    _one_line_error(tmp_path, "damaged (key 'floating'[1]: Expected `str`, got `int`)", "run build-push again")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pipes_common import handoff
 from pipes_common.bitbucket import StepContext
-from pipes_common.handoff import BuildPushOutputs, HandoffError
+from pipes_common.contracts import BuildPushOutputs
+from pipes_common.handoff import HandoffError
 
 
 def _ctx(shared: Path, owner: str = "dopipes") -> StepContext:
