@@ -5,11 +5,21 @@ import os
 
 import docker
 from docker.errors import DockerException
+from pipes_common import imageref
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
 
 from . import builder, buildkit, pusher, retries
 from .request import Auth, BuildRequest
+
+
+def pull_source(ref: str) -> tuple[str, str]:
+    """The repository and the tag or digest the engine pulls for ``ref``: the digest when it names
+    one (as Docker does for ``name:tag@digest``), else the tag, else ``latest``."""
+    parsed = imageref.parse(ref)
+    if parsed is None:  # not a reference: the engine says why
+        return ref, "latest"
+    return parsed.name, parsed.digest or parsed.tag or "latest"
 
 
 class DockerEngine:
@@ -37,9 +47,7 @@ class DockerEngine:
 
     def pull(self, ref: str, auth: Auth | None) -> bool:
         """Pull ``ref`` as a build cache source; False (with one warning line) when it fails."""
-        repo, _, tag = ref.rpartition(":")
-        if "/" in tag or not repo:
-            repo, tag = ref, "latest"
+        repo, tag = pull_source(ref)
         waits = list(retries.WAITS)
         while True:
             try:

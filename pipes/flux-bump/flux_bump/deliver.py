@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipes_common import imageref
 from pipes_common.bbapi import Transient
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
@@ -96,7 +97,7 @@ def pr_branch(image: str, tag: str) -> str:
     """The deterministic pull-request branch of ``image`` at ``tag``."""
     def slug(text: str) -> str:
         return re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._-]", "-", text)).strip("-.")
-    short = image.rsplit("/", 1)[-1]
+    short = imageref.short_name(image)
     digest = hashlib.sha256(f"{image}:{tag}".encode()).hexdigest()[:8]
     return f"flux-bump/{slug(short)[:60]}-{slug(tag)[:60]}-{digest}"
 
@@ -125,7 +126,7 @@ def branch_name(template: str, targets: Sequence[Target], commit: str | None) ->
     many = len(targets) > 1
     digests = [t.digest.partition(":")[2][:12] for t in targets if t.digest]
     values = {
-        "name": f"{len(targets)}-images" if many else _slug(targets[0].image.rsplit("/", 1)[-1]),
+        "name": f"{len(targets)}-images" if many else _slug(imageref.short_name(targets[0].image)),
         "image": "-".join(_slug(t.image, "/") for t in targets),
         "tag": "-".join(_slug(t.tag) for t in targets),
         "short_digest": "-".join(digests), "commit": commit or "", "short_commit": (commit or "")[:12],

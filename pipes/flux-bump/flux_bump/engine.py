@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from pipes_common import imageref
 from pipes_common.fsutil import atomic_write
+from wcmatch import glob
 from yaml.nodes import MappingNode, ScalarNode
 
 from . import markers
@@ -61,37 +62,36 @@ class Result:
         return [(p, f) for p, f in self.found if f.changed]
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A ``PATHS`` glob as a regex: ``**`` crosses folders, ``*`` and ``?`` do not; a folder
-    (no wildcard, no YAML suffix) means everything below it."""
-    pat = pattern.strip().lstrip("./") if pattern.strip() not in (".", "./") else "**"
+# PATHS globs: ``**`` crosses folders, ``*``, ``?`` and ``[...]`` do not; hidden files match like
+# any other; case-sensitive on every system
+GLOB_FLAGS = glob.GLOBSTAR | glob.DOTGLOB | glob.FORCEUNIX
+
+
+def glob_pattern(pattern: str) -> str:
+    """A (non-blank) ``PATHS`` item as a glob from the repository root: ``.`` is everything, a
+    leading ``./`` and a trailing ``/`` are dropped, and a folder (no wildcard, no YAML suffix)
+    means everything below it."""
+    pat = pattern.strip()
+    while pat.startswith("./"):
+        pat = pat[2:]
     pat = pat.rstrip("/")
+    if pat in ("", "."):
+        return "**"
     if not any(c in pat for c in "*?[") and not pat.endswith(SUFFIXES) and pat not in NAMES:
         pat = f"{pat}/**"
-    out, i = "", 0
-    while i < len(pat):
-        if pat.startswith("**/", i):
-            out, i = out + "(?:.*/)?", i + 3
-        elif pat.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif pat[i] == "*":
-            out, i = out + "[^/]*", i + 1
-        elif pat[i] == "?":
-            out, i = out + "[^/]", i + 1
-        else:
-            out, i = out + re.escape(pat[i]), i + 1
-    return re.compile(f"^{out}$")
+    return pat
 
 
 def selector(paths: Sequence[str] | None) -> Callable[[str], bool]:
     """Whether a relative POSIX path is searched: a YAML or Kustomization file matching PATHS."""
-    patterns = [glob_regex(p) for p in paths or []]
+    # a blank item matches nothing
+    matcher = glob.compile([glob_pattern(p) for p in paths if p.strip()], flags=GLOB_FLAGS) if paths else None
 
     def selected(rel: str) -> bool:
         name = rel.rsplit("/", 1)[-1]
         if not (name.endswith(SUFFIXES) or name in NAMES):
             return False
-        return not patterns or any(p.match(rel) for p in patterns)
+        return matcher is None or matcher.match(rel)
 
     return selected
 

@@ -213,8 +213,9 @@ VARIABLES = Variables((
         only_if=(lambda v: not _promoting(v), "cannot be set when promoting: the image is found by IMAGE in "
                  "FROM_PATHS and PATHS; drop POLICY")),
     Var('PATHS',
-        doc=('List of globs (`apps/**`, `clusters/*/apps.yaml`, or a folder) limiting the files searched, '
-             'relative to the repository root (no leading `/` or `..`). Default: the whole repository.'),
+        doc=('List of globs (`apps/**`, `clusters/*/apps.yaml`, `clusters/[ab]*/**`, or a folder) limiting the '
+             'files searched, relative to the repository root (no leading `/` or `..`): `**` crosses '
+             'folders, `*`, `?` and `[...]` do not. Default: the whole repository.'),
         type='list',
         rule=validate.RelativeGlob(max_items=50),
         checks=(_paths_when_promoting,)),

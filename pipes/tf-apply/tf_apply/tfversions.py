@@ -9,44 +9,42 @@ from __future__ import annotations
 
 import re
 
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
 RELEASES: tuple[tuple[str, str], ...] = (  # (tf-apply version, bundled Terraform), newest first
     ("0.2.0", "1.11.4"),
     ("0.1.0", "1.11.4"),
 )
 
-_TERM = re.compile(r"^\s*(=|!=|>=|<=|>|<|~>)?\s*v?(\d+(?:\.\d+){0,2})(?:-[0-9A-Za-z.-]+)?\s*$")
+# one term of a constraint: an operator (none: '=') and a version, which may be a pre-release
+_TERM = re.compile(r"^\s*(=|!=|>=|<=|>|<|~>)?\s*(v?\d+(?:\.\d+){0,2}(?:-[0-9A-Za-z.-]+)?)\s*$")
 
 
-def _parts(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split("."))
-
-
-def _pad(parts: tuple[int, ...]) -> tuple[int, ...]:
-    return (*parts, 0, 0, 0)[:3]
+def _specifier(op: str, raw: str) -> str:
+    """One Terraform term as a PEP 440 specifier.  ``~>`` (only the last given component may
+    grow) has no spelling of its own there: ``~> 1.5.0`` is ``>=1.5.0,==1.5.*``, ``~> 1.5`` is
+    ``>=1.5,==1.*``, ``~> 1`` is ``>=1,==1.*``."""
+    want = Version(raw)
+    if op == "~>":
+        head = want.release[:-1] or want.release
+        return f">={want},=={'.'.join(map(str, head))}.*"
+    return f"{'==' if op == '=' else op}{want}"
 
 
 def satisfies(version: str, constraint: str) -> bool | None:
     """Whether ``version`` meets a Terraform constraint such as ``">= 1.5, ~> 1.5.0"``; None
     when the constraint cannot be read."""
-    have = _pad(_parts(version))
+    specifiers = []
     for term in constraint.split(","):
         match = _TERM.match(term)
         if match is None:
             return None
-        op, raw = match.group(1) or "=", match.group(2)
-        want = _parts(raw)
-        if op == "~>":
-            low = _pad(want)
-            head = want[:-1] if len(want) > 1 else want
-            high = _pad((*head[:-1], head[-1] + 1))
-            ok = low <= have < high
-        else:
-            w = _pad(want)
-            ok = {"=": have == w, "!=": have != w, ">": have > w, ">=": have >= w,
-                  "<": have < w, "<=": have <= w}[op]
-        if not ok:
-            return False
-    return True
+        try:
+            specifiers.append(_specifier(match.group(1) or "=", match.group(2)))
+        except InvalidVersion:  # a pre-release suffix PEP 440 cannot read (1.5.0-foo)
+            return None
+    return SpecifierSet(",".join(specifiers)).contains(version, prereleases=True)
 
 
 def release_for(constraint: str) -> tuple[str, str] | None:

@@ -232,6 +232,30 @@ def test_cache_from_explicit_and_empty(
     assert not [r for r in seen if r.uri == f"{manifests}latest"]
 
 
+def test_cache_from_by_digest_is_pulled(
+        app_dir: Path, pipe_env: Callable[..., dict[str, str]], registry: LocalRegistry,
+        docker_client: docker.DockerClient, docker_engine: object) -> None:
+    """A CACHE_FROM pinned by digest (``name@sha256:…``) is pulled by that digest: the reference
+    is split by imageref, not at its last ':' (which cut the digest in two)."""
+    host = docker_engine.host  # type: ignore[attr-defined]
+    seed = run_local("build-push", pipe_env(image="web-cdigest", commit=new_commit(), branch="seed",
+                                            DOCKER_HOST=host), app_dir)
+    assert seed.code == 0, seed.output
+    digest = outputs_of(app_dir, "build-push")["digest"]
+    for image in docker_client.images.list(name=f"{registry.host}/acme/web-cdigest"):
+        docker_client.images.remove(image.id, force=True)
+    source = f"{registry.host}/acme/web-cdigest@{digest}"
+    start = registry_log.offset(registry.log_path)
+    run = run_local("build-push", pipe_env(image="web-cdigest", commit=new_commit(), branch="other",
+                                           DOCKER_HOST=host, CACHE_FROM_COUNT="1",
+                                           CACHE_FROM_0=source), app_dir)
+    assert run.code == 0, run.output
+    assert f"Cache source {source} pulled." in run.output, run.output
+    seen = registry_log.requests_since(registry.log_path, registry.host, start)
+    assert any(r.uri == f"/v2/acme/web-cdigest/manifests/{digest}" and not r.agent.startswith("do-pipes/")
+               for r in seen), "the engine pulled the image by its digest"
+
+
 def test_skip_if_exists_false_builds_and_pushes_again(
         app_dir: Path, pipe_env: Callable[..., dict[str, str]], registry: LocalRegistry,
         docker_engine: object) -> None:

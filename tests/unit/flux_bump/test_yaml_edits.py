@@ -108,9 +108,17 @@ def test_multiline_block_scalar_refused(tmp_path: Path) -> None:
     ("apps/**", "apps/a/b.yaml", True), ("apps/*.yaml", "apps/a/b.yaml", False),
     ("**/prod/*.yaml", "clusters/prod/x.yaml", True), ("apps", "apps/x.yml", True),
     ("./apps/", "apps/x.yml", True), ("apps", "apps2/x.yml", False),
+    ("*.yaml", "x.yaml", True), ("*.yaml", "apps/x.yaml", False), ("apps/?.yaml", "apps/ab.yaml", False),
+    ("apps/**", "apps/.hidden/x.yaml", True), (".", "apps/x.yaml", True),
+    # a character class is a glob's, as the README promises (it was taken literally)
+    ("apps/[ab].yaml", "apps/a.yaml", True), ("apps/[ab].yaml", "apps/b.yaml", True),
+    ("apps/[ab].yaml", "apps/c.yaml", False), ("apps/[!a].yaml", "apps/b.yaml", True),
+    ("clusters/[a-z]*/apps.yaml", "clusters/prod/apps.yaml", True),
+    # a hidden folder named with its leading dot
+    (".flux/apps", ".flux/apps/x.yaml", True),
 ])
 def test_paths_globs(pattern: str, path: str, hit: bool) -> None:
-    assert bool(engine.glob_regex(pattern).match(path)) is hit
+    assert engine.selector([pattern])(path) is hit
 
 
 def test_pr_branch_is_deterministic_and_valid() -> None:

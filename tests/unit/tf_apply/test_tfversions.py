@@ -13,6 +13,11 @@ from tf_apply import __version__, terraform, tfversions
     ("1.11.4", "~> 1.5", True), ("2.0.0", "~> 1.5", False), ("1.11.4", ">= 1.5, < 1.11", False),
     ("1.11.4", "1.11.4", True), ("1.11.4", "!= 1.11.4", False), ("1.11.4", "> 1.11.3", True),
     ("1.11.4", "<= 1.11", False), ("1.11.4", "= v1.11.4", True),
+    ("1.11.4", "~> 1", True), ("2.0.0", "~> 1", False), ("1.11.4", "~> 1.11.4", True),
+    ("1.12.0", "~> 1.11.4", False), ("1.11.0", "= 1.11", True), ("1.11.4", ">= 1.2, < 2", True),
+    # a pre-release is below its release (its suffix was dropped: 1.11.4-rc1 read as 1.11.4)
+    ("1.11.4", "1.11.4-rc1", False), ("1.11.4", "<= 1.11.4-rc1", False),
+    ("1.11.4", ">= 1.11.4-beta2", True), ("1.11.4", "> 1.11.4-alpha1", True),
 ])
 def test_satisfies(version: str, constraint: str, ok: bool) -> None:
     assert tfversions.satisfies(version, constraint) is ok
