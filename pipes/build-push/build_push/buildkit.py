@@ -103,14 +103,13 @@ def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:
 
 def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> Probe:
     """The first candidate CLI that can build with BuildKit against the engine at DOCKER_HOST."""
-    env = cli_env(env)
     reasons = []
     for path in candidates:
         if not (path.is_file() and os.access(path, os.X_OK)):
             continue
         result = proc.run([str(path), "version", "--format",
                            "{{.Client.Version}}|{{.Server.Os}}|{{.Server.APIVersion}}"],
-                          env=env, check=False, timeout=60)
+                          env=cli_env(env), check=False, timeout=60)
         fields = result.stdout.strip().split("|")
         if not result.ok or len(fields) != 3:
             reasons.append(f"{path} cannot reach the Docker engine")
@@ -129,15 +128,10 @@ def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> 
     return Probe(None, "; ".join(reasons))
 
 
-def has_buildx(path: Path, env: Mapping[str, str]) -> bool:
-    """Whether the docker CLI at ``path`` has the buildx plugin (``docker buildx version``
-    answers: a CLI plugin in ``$DOCKER_CONFIG/cli-plugins`` or the system's plugin folders)."""
-    return buildx_of(path, env) is not None
-
-
 def buildx_of(path: Path, env: Mapping[str, str]) -> str | None:
     """The version of the buildx plugin of the docker CLI at ``path`` (``0.13.1``), '' when it
-    answers without one, None without buildx."""
+    answers without one, None without buildx (``docker buildx version`` does not answer: no CLI
+    plugin in ``$DOCKER_CONFIG/cli-plugins`` nor in the system's plugin folders)."""
     result = proc.run([str(path), "buildx", "version"], env=cli_env(env), check=False, timeout=60)
     if not result.ok:
         return None

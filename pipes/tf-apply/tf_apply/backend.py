@@ -24,7 +24,7 @@ ALLOW = ("AWS_CA_BUNDLE", "TF_LOG", "TF_LOG_CORE", "TF_LOG_PROVIDER", "TF_TOKEN_
 
 def passed(name: str) -> bool:
     """Whether the pipe's environment variable ``name`` reaches Terraform."""
-    return name in proc.BASE_ENV or name in ALLOW or name.startswith("TF_TOKEN_")
+    return name in proc.child_env(None, ALLOW, source={name: ""})
 
 
 def _hcl(value: str | bool) -> str:

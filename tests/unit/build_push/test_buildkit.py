@@ -219,9 +219,9 @@ def _docker_config_with_fake_buildx(tmp_path: Path) -> Path:
 def test_buildx_is_detected_as_a_cli_plugin(tmp_path: Path) -> None:
     docker = Path("/usr/bin/docker")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    assert not buildkit.has_buildx(docker, {**env, "DOCKER_CONFIG": str(tmp_path / "empty")})
+    assert buildkit.buildx_of(docker, {**env, "DOCKER_CONFIG": str(tmp_path / "empty")}) is None
     config = _docker_config_with_fake_buildx(tmp_path)
-    assert buildkit.has_buildx(docker, {**env, "DOCKER_CONFIG": str(config)})
+    assert buildkit.buildx_of(docker, {**env, "DOCKER_CONFIG": str(config)}) is not None
     assert (config / "cli-plugins" / "argv").read_text() == "buildx version\n"
 
 
