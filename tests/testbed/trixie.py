@@ -30,6 +30,9 @@ ENGINE_PACKAGES: Mapping[str, str] = {
     "docker-buildx": "0.13.1+ds1-3",
     "containerd": "1.7.24~ds1-6+deb13u1",
 }
+# cosign 2.5.0 (Debian 13's package; a static Go binary that runs on Debian 12) checks our
+# signatures and makes the ones the verifier must accept or refuse
+COSIGN_PACKAGES: Mapping[str, str] = {"cosign": "2.5.0-2+b5"}
 
 
 def archive(sources: Path = Path("/etc/apt")) -> str:
@@ -81,6 +84,14 @@ def unpacked(packages: Mapping[str, str], cache: Path) -> Path:
         return target
     finally:
         os.close(fd)
+
+
+def cosign(cache: Path) -> Path:
+    """The path of Debian 13's ``cosign`` binary, unpacked into ``cache`` once."""
+    binary = unpacked(COSIGN_PACKAGES, cache) / "usr" / "bin" / "cosign"
+    if not binary.is_file():
+        raise RuntimeError(f"the cosign package holds no {binary}")
+    return binary
 
 
 def download(packages: Mapping[str, str], work: Path) -> list[Path]:
