@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from pipes_common import imageref, outputs, runner, secrets
+from pipes_common import imageref, outputs, registrylogin, runner
 from pipes_common import log as plog
 from pipes_common.bitbucket import StepContext
 from pipes_common.contracts import BuildPushOutputs
@@ -22,6 +22,17 @@ from .settings import Settings
 from .strategy import Strategy
 
 T = TypeVar("T")
+# what a registry's failures say ({host}: REGISTRY_HOST's, {repository}: the image's)
+REGISTRY_WORDING = registrylogin.Wording(
+    unreachable=("REGISTRY_HOST: the registry {host} is unreachable: check REGISTRY_HOST and that "
+                 "the step can reach it"),
+    rejected=("The registry {host} rejected the credentials (401): check DIGITALOCEAN_ACCESS_TOKEN "
+              "(a valid token with registry access)"),
+    denied=("The registry {host} denied access to {repository}: give DIGITALOCEAN_ACCESS_TOKEN "
+            "access to the registry"),
+    denied_write=("The registry {host} denied the write: DIGITALOCEAN_ACCESS_TOKEN can read but "
+                  "not push; use a token with registry write scope"),
+    failed=None)
 
 
 @dataclass(frozen=True)
@@ -122,15 +133,12 @@ def in_background(work: Callable[[], T]) -> Callable[[], T]:
 def open_registry(s: Settings, ports: Ports) -> tuple[DigitalOcean | None, Registry, Auth]:
     """The DOCR pre-flight (when it applies) and the registry, checked, with the push credentials."""
     do_api = None
-    username, password = (s.username or s.token), s.token
+    creds = registrylogin.basic(s.username, s.token)
     if s.preflight:
         do_api = ports.digitalocean(s.token, s.api_url)
         creds = preflight.run(do_api, s.registry_name, s.host, s.token)
-        username, password = creds.username, creds.password
-    secrets.register(password)
-    registry = ports.registry(s.host, username, password)
-    registry.ping()
-    return do_api, registry, {"username": username, "password": password}
+    registry = registrylogin.login(ports.registry, s.host, creds)
+    return do_api, registry, {"username": creds.username, "password": creds.password}
 
 
 def forward_only(registry: Registry, s: Settings) -> Settings:
@@ -326,19 +334,7 @@ def registry_of(ref: str) -> str:
 
 def registry_failure(err: RegistryError, s: Settings) -> PipeError:
     """The one ``✖`` line for a registry failure, by its kind: what to check or change."""
-    if err.kind == "unreachable":
-        return PipeError(f"REGISTRY_HOST: the registry {s.host} is unreachable: check "
-                         "REGISTRY_HOST and that the step can reach it")
-    if err.kind == "auth":
-        return PipeError(f"The registry {s.host} rejected the credentials (401): check "
-                         "DIGITALOCEAN_ACCESS_TOKEN (a valid token with registry access)")
-    if err.kind == "denied" and err.write:
-        return PipeError(f"The registry {s.host} denied the write: DIGITALOCEAN_ACCESS_TOKEN "
-                         "can read but not push; use a token with registry write scope")
-    if err.kind == "denied":
-        return PipeError(f"The registry {s.host} denied access to {s.repository}: give "
-                         "DIGITALOCEAN_ACCESS_TOKEN access to the registry")
-    return PipeError(str(err))
+    return registrylogin.failure(err, REGISTRY_WORDING, host=s.host, repository=s.repository)
 
 
 def publish(ctx: StepContext, s: Settings, done: Outcome) -> None:

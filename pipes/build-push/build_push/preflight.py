@@ -1,9 +1,7 @@
 """DOCR pre-flight through the DigitalOcean API, and the push credentials it yields."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from pipes_common import secrets
+from pipes_common import registrylogin
 from pipes_common.docr import DOApiError
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
@@ -11,24 +9,26 @@ from pipes_common.log import get_logger
 from .ports import DigitalOcean
 
 CREDENTIALS_EXPIRY_SECONDS = 1800
+PushCredentials = registrylogin.Credentials
 
-
-@dataclass(frozen=True)
-class PushCredentials:
-    username: str
-    password: str
+# what the DigitalOcean API's refusals of the pre-flight say ({registry}: REGISTRY_NAME's)
+API_WORDING = registrylogin.Wording(
+    unreachable=None,  # the error's own message names DIGITALOCEAN_API_URL already
+    rejected=("DIGITALOCEAN_ACCESS_TOKEN was rejected by the DigitalOcean API (401): create a new "
+              "token with the scopes registry:read and registry:update and update the variable"),
+    denied=("DIGITALOCEAN_ACCESS_TOKEN may not read registry '{registry}' (403): give the token "
+            "the scope registry:read"),
+    failed="DigitalOcean API error: {err}")
+# the push credentials: a 403 is a token that may read but not write
+PUSH_WORDING = registrylogin.Wording(
+    unreachable=None, rejected=API_WORDING.rejected, failed=API_WORDING.failed,
+    denied=("DIGITALOCEAN_ACCESS_TOKEN can read the registry but not push (docker-credentials "
+            "read_write answered 403): use a token with registry write scope (registry:update) "
+            "or a full-access token"))
 
 
 def _api_error(err: DOApiError, registry: str) -> PipeError:
-    if err.status is None:  # unreachable: the message names DIGITALOCEAN_API_URL already
-        return PipeError(str(err))
-    if err.status == 401:
-        return PipeError("DIGITALOCEAN_ACCESS_TOKEN was rejected by the DigitalOcean API (401): "
-                         "create a new token with the scopes registry:read and registry:update and update the variable")
-    if err.status == 403:
-        return PipeError(f"DIGITALOCEAN_ACCESS_TOKEN may not read registry '{registry}' (403): "
-                         "give the token the scope registry:read")
-    return PipeError(f"DigitalOcean API error: {err}")
+    return registrylogin.failure(err, API_WORDING, registry=registry)
 
 
 def run(client: DigitalOcean, registry: str, host: str, token: str) -> PushCredentials:
@@ -50,21 +50,17 @@ def run(client: DigitalOcean, registry: str, host: str, token: str) -> PushCrede
                         f"{gc.get('uuid', '')} runs (status: {gc.get('status')}): wait until it "
                         "ends (doctl registry garbage-collection get-active) and run the step again")
     try:
-        creds = client.docker_credentials(registry, host, CREDENTIALS_EXPIRY_SECONDS)
+        creds = registrylogin.short_lived(client, registry, host, CREDENTIALS_EXPIRY_SECONDS,
+                                          read_write=True)
     except DOApiError as err:
-        if err.status == 403:
-            raise PipeError("DIGITALOCEAN_ACCESS_TOKEN can read the registry but not push "
-                            "(docker-credentials read_write answered 403): use a token with "
-                            "registry write scope (registry:update) or a full-access token") from None
-        if err.status == 401:
-            raise _api_error(err, registry) from None
+        if err.status in (401, 403):
+            raise registrylogin.failure(err, PUSH_WORDING, registry=registry) from None
         log.warning("Short-lived push credentials are unavailable (%s); pushing with the API "
                     "token instead.", err)
-        return PushCredentials(token, token)
-    secrets.register(creds.password)
+        return registrylogin.basic(None, token)
     log.info("Using short-lived push credentials (expire in %d minutes).",
              CREDENTIALS_EXPIRY_SECONDS // 60)
-    return PushCredentials(creds.username, creds.password)
+    return creds
 
 
 def check_repository_limit(client: DigitalOcean, registry: str, image: str) -> None:

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipes_common import secrets
+from pipes_common import registrylogin, secrets
 from pipes_common.bitbucket import StepContext
-from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST
 from pipes_common.errors import PipeError
 
 from . import buildkit, buildsecrets, inputs, sshkeys, tags
@@ -53,8 +52,7 @@ class Settings:
         """The settings of one run from the validated ``values`` (defaults applied) and ``ctx``;
         ``env`` (the pipe's environment) holds the variables ``SECRETS`` names."""
         env = os.environ if env is None else env
-        host = str(values["REGISTRY_HOST"]).strip().removeprefix("https://")
-        host = host.removeprefix("http://").rstrip("/")
+        host = registrylogin.registry_host(str(values["REGISTRY_HOST"]))
         context = (ctx.clone_dir / str(values["CONTEXT"])).resolve()
         if not context.is_dir():
             raise PipeError(f"CONTEXT: '{values['CONTEXT']}' is not a directory in the build "
@@ -80,7 +78,7 @@ class Settings:
             username=values.get("REGISTRY_USERNAME") or None,
             api_url=str(values["DIGITALOCEAN_API_URL"]),
             # another API URL than DigitalOcean's turns the pre-flight on for any host
-            preflight=host == DOCR_HOST or values["DIGITALOCEAN_API_URL"] != DEFAULT_API_URL,
+            preflight=registrylogin.through_api(host, str(values["DIGITALOCEAN_API_URL"])),
             tag_plan=plan,
             commit=ctx.commit,
             dockerfile=dockerfile,

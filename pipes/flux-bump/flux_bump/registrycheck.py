@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from pipes_common import imageref, secrets
+from pipes_common import imageref, registrylogin
 from pipes_common.docr import DOCR_HOST, DigitalOceanClient, DOApiError
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
@@ -24,51 +24,55 @@ from .guard import style
 from .references import Target
 
 READ_CREDENTIALS_SECONDS = 300
+_REFUSED_READ = ("DIGITALOCEAN_ACCESS_TOKEN was refused ({status}) when asking for read access to "
+                 "the registry '{registry}': give the token the registry read scope, or unset it "
+                 "to write without the check")
+_REFUSED_SHOW = ("DIGITALOCEAN_ACCESS_TOKEN: the registry {host} refused to show {image} ({err}): "
+                 "give the token read access to the registry, or unset it to write without the "
+                 "check")
+# what the DigitalOcean API's refusals of read credentials say ({registry}: the DOCR registry's)
+API_WORDING = registrylogin.Wording(
+    unreachable=("DIGITALOCEAN_API_URL: the DigitalOcean API is unreachable ({err}): check the "
+                 "network, or DIGITALOCEAN_API_URL if you set it"),
+    rejected=_REFUSED_READ, denied=_REFUSED_READ,
+    failed=("DigitalOcean API error while asking for read access to the registry '{registry}': "
+            "{err}"))
+# what the registry's failures of the check say ({image}, {ref}: what was checked)
+CHECK_WORDING = registrylogin.Wording(
+    unreachable=("IMAGE: the registry {host} of {image} is unreachable: check the image name and "
+                 "that the step can reach the registry"),
+    rejected=_REFUSED_SHOW, denied=_REFUSED_SHOW,
+    failed="The registry {host} failed the check of {image}:{ref}: {err}")
 
 
 @dataclass(frozen=True)
 class RegistryAuth:
     token: str                    # DIGITALOCEAN_ACCESS_TOKEN
     api_url: str                  # DIGITALOCEAN_API_URL
-    every_host: bool              # the API is asked for any registry, not DOCR's only
     username: str | None = None   # REGISTRY_USERNAME (other registries; default: the token)
     hosts: tuple[str, ...] = ()   # REGISTRY_HOST and the registries of IMAGE / IMAGES (the user's)
 
 
 def _client(host: str, repo: str, creds: RegistryAuth) -> RegistryClient:
-    if host != DOCR_HOST and not creds.every_host:
-        return RegistryClient(host, creds.username or creds.token, creds.token)
-    name = repo.split("/", 1)[0]
-    api = DigitalOceanClient(creds.token, creds.api_url)
-    try:
-        login = api.docker_credentials(name, host, READ_CREDENTIALS_SECONDS, read_write=False)
-    except DOApiError as err:
-        if err.status is None:
-            raise PipeError(f"DIGITALOCEAN_API_URL: the DigitalOcean API is unreachable ({err}): "
-                            "check the network, or DIGITALOCEAN_API_URL if you set it") from None
-        if err.status in (401, 403):
-            raise PipeError(f"DIGITALOCEAN_ACCESS_TOKEN was refused ({err.status}) when asking "
-                            f"for read access to the registry '{name}': give the token the "
-                            "registry read scope, or unset it to write without the check") from None
-        raise PipeError(f"DigitalOcean API error while asking for read access to the registry "
-                        f"'{name}': {err}") from None
-    secrets.register(login.password)
-    return RegistryClient(host, login.username, login.password)
+    login = registrylogin.basic(creds.username, creds.token)
+    if registrylogin.through_api(host, creds.api_url):
+        name = repo.split("/", 1)[0]
+        api = DigitalOceanClient(creds.token, creds.api_url)
+        try:
+            login = registrylogin.short_lived(api, name, host, READ_CREDENTIALS_SECONDS,
+                                              read_write=False)
+        except DOApiError as err:
+            raise registrylogin.failure(err, API_WORDING, registry=name) from None
+    # no GET /v2/ first: the HEAD of each tag checks the credentials as well
+    return registrylogin.login(RegistryClient, host, login, check=False)
 
 
 def _head(client: RegistryClient, repo: str, ref: str, image: str) -> ManifestRef | None:
     try:
         return client.head_manifest(repo, ref)
     except RegistryError as err:
-        if err.kind == "unreachable":
-            raise PipeError(f"IMAGE: the registry {client.host} of {image} is unreachable: check "
-                            "the image name and that the step can reach the registry") from None
-        if err.kind in ("auth", "denied"):
-            raise PipeError(f"DIGITALOCEAN_ACCESS_TOKEN: the registry {client.host} refused to "
-                            f"show {image} ({err}): give the token read access to the "
-                            "registry, or unset it to write without the check") from None
-        raise PipeError(f"The registry {client.host} failed the check of {image}:{ref}: "
-                        f"{err}") from None
+        raise registrylogin.failure(err, CHECK_WORDING, host=client.host, image=image,
+                                    ref=ref) from None
 
 
 def verify(targets: Sequence[Target], creds: RegistryAuth) -> list[Target]:

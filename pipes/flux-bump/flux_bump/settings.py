@@ -10,9 +10,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipes_common import imageref
+from pipes_common import imageref, registrylogin
 from pipes_common.bitbucket import StepContext
-from pipes_common.docr import DEFAULT_API_URL as DO_API_URL
 from pipes_common.errors import PipeError
 
 from . import auth, promote
@@ -174,12 +173,9 @@ def _registry_auth(values: dict[str, Any], hosts: tuple[str, ...]) -> RegistryAu
     if not token:
         return None
     registry_host = _text(values.get("REGISTRY_HOST"))
-    if registry_host:  # as build-push takes it: host[:port], an https:// and a final / tolerated
-        host = registry_host.removeprefix("https://").removeprefix("http://").rstrip("/")
-        hosts = tuple(sorted({*hosts, host}))
-    api_url = str(values["DIGITALOCEAN_API_URL"])
-    # another API URL than DigitalOcean's is asked for any registry (as build-push's pre-flight)
-    return RegistryAuth(token, api_url, every_host=api_url != DO_API_URL,
+    if registry_host:  # as build-push takes it
+        hosts = tuple(sorted({*hosts, registrylogin.registry_host(registry_host)}))
+    return RegistryAuth(token, str(values["DIGITALOCEAN_API_URL"]),
                         username=_text(values.get("REGISTRY_USERNAME")), hosts=hosts)
 
 

@@ -56,14 +56,23 @@ def test_every_listed_message_is_raised_by_the_code() -> None:
 
 
 def test_every_message_of_the_pipe_is_listed() -> None:
-    """Each ``PipeError`` the pipe's modules raise with a message of their own is in the table."""
+    """Each ``PipeError`` the pipe's modules raise with a message of their own is in the table,
+    and each line of its ``registrylogin.Wording`` declarations (the messages of a registry's or
+    the DigitalOcean API's failures)."""
     listed = table()
     unlisted = []
     for path in sorted((PIPE / "build_push").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id == "PipeError" and node.args):
-                text = template(node.args[0])
+            if not isinstance(node, ast.Call):
+                continue
+            if isinstance(node.func, ast.Name) and node.func.id == "PipeError" and node.args:
+                messages = [node.args[0]]
+            elif isinstance(node.func, ast.Attribute) and node.func.attr == "Wording":
+                messages = [k.value for k in node.keywords]
+            else:
+                continue
+            for message in messages:
+                text = template(message)
                 if text is None:  # a message made elsewhere (str(err)): not the pipe's own
                     continue
                 if not any(raised_by(m, [text]) for m in listed):
