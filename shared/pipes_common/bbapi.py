@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -44,6 +44,10 @@ class BitbucketError(httpclient.ApiError):
 
 class Transient(BitbucketError):
     """The API kept answering 429 or 5xx after the retries, or sent a body that is not JSON."""
+
+
+# one page of a listing: (path or next link, the first page's params or None) -> its JSON answer
+Page = Callable[[str, Mapping[str, Any] | None], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -128,13 +132,23 @@ class BitbucketApi:
                             f"{method} {path.split('?')[0]}", code) from None
         return data
 
+    def page(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One page of a listing: ``GET`` of ``path`` (with ``params``) or of a ``next`` link."""
+        if params is None:
+            return self.request("GET", path)
+        return self.request("GET", path, params=dict(params))
+
     def items(self, path: str, params: Mapping[str, Any] | None = None,
-              max_pages: int = MAX_PAGES) -> Iterator[dict[str, Any]]:
-        """Every item (``values``) of a paginated listing, following ``next`` links."""
-        page = self.request("GET", path, params=dict(params or {}))
+              max_pages: int = MAX_PAGES, *, page: Page | None = None) -> Iterator[dict[str, Any]]:
+        """Every item (``values``) of a paginated listing, following ``next`` links on the API
+        only, at most ``max_pages`` pages.  ``page`` asks for one page (the first with
+        ``params``, each next link without): by default :meth:`page`; a call whose answers need
+        more (asked again while the API prepares them) passes its own."""
+        ask = page or self.page
+        current = ask(path, params or {})
         for _ in range(max_pages):
-            yield from (v for v in page.get("values") or [] if isinstance(v, dict))
-            nxt = str(page.get("next") or "")
+            yield from (v for v in current.get("values") or [] if isinstance(v, dict))
+            nxt = str(current.get("next") or "")
             if not nxt.startswith(self.api_url + "/"):  # the token goes nowhere else
                 return
-            page = self.request("GET", nxt)
+            current = ask(nxt, None)

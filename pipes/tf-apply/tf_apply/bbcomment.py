@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,10 +136,10 @@ class CommentClient:
             self._api.request("PUT", f"{base}/{comment_id}", json={"content": {"raw": signed}})
         return Posted(comment_id, created=True)
 
-    def _page(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _page(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One page of a commit's pull requests; asked again while Bitbucket indexes (202)."""
         for attempt in range(INDEXING_ATTEMPTS):
-            page = self._lookup.request("GET", path, params=params)
+            page = self._lookup.page(path, params)
             if "values" in page:
                 return page
             if attempt < INDEXING_ATTEMPTS - 1:
@@ -148,13 +149,6 @@ class CommentClient:
 
     def pull_requests_of_commit(self, workspace: str, slug: str, commit: str) -> list[dict[str, Any]]:
         """Every pull request the commit belongs to, over every page."""
-        page = self._page(bbapi.repo_path(workspace, slug, "commit", commit, "pullrequests"),
-                          {"pagelen": 50})
-        found: list[dict[str, Any]] = []
-        for _ in range(bbapi.MAX_PAGES):
-            found += [pr for pr in page.get("values") or [] if isinstance(pr, dict)]
-            nxt = str(page.get("next") or "")
-            if not nxt.startswith(self._lookup.api_url + "/"):  # the token goes nowhere else
-                break
-            page = self._page(nxt)
-        return found
+        return list(self._lookup.items(
+            bbapi.repo_path(workspace, slug, "commit", commit, "pullrequests"), {"pagelen": 50},
+            page=self._page))
