@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipes_common import log as plog
@@ -69,10 +70,7 @@ def run_saved(run: Run) -> int:
     generation = record.generation
     store.claim(s.plan_id, s.build_number, exclusive=exclusive, generation=generation)
     try:
-        result = tf.run_json(["apply", "-input=false", "-no-color",
-                              f"-lock-timeout={s.lock_timeout}",
-                              *(["-lock=false"] if s.locking == "off" else []), *s.extra_args,
-                              str(plan_file)])
+        result = apply_plan_file(run, plan_file)
     except PipeError:
         if planstore.read_state(spaces, s.state_object) == record.state:
             store.release(s.plan_id, generation)  # nothing was written: the plan is still good to apply
@@ -170,10 +168,7 @@ def apply_reviewed(run: Run, rv: Reviewed) -> int:
     store.claim(rv.plan_id, s.build_number, generation=rv.generation,
                 exclusive=planstore.claim_mode(probed, s.locking, spaces.endpoint, rv.plan_id))
     try:
-        result = tf.run_json(["apply", "-input=false", "-no-color",
-                              f"-lock-timeout={s.lock_timeout}",
-                              *(["-lock=false"] if s.locking == "off" else []), *s.extra_args,
-                              str(plan_file)])
+        result = apply_plan_file(run, plan_file)
     except PipeError:
         if planstore.read_state(spaces, s.state_object) == before:
             store.release(rv.plan_id, rv.generation)  # nothing written: the review still holds
@@ -183,6 +178,14 @@ def apply_reviewed(run: Run, rv: Reviewed) -> int:
     store.finish(rv.plan_id, s.build_number, "applied", rv.generation)
     return applied(run, result, f"Applied the plan reviewed in pull request #{rv.pr_id} (commit "
                    f"{rv.commit[:12]})", reviewed)
+
+
+def apply_plan_file(run: Run, plan_file: Path) -> JsonRun:
+    """``terraform apply`` of a saved plan file (its variables and targets are in the plan)."""
+    s = run.s
+    return run.tf.run_json(["apply", "-input=false", "-no-color", f"-lock-timeout={s.lock_timeout}",
+                            *(["-lock=false"] if s.locking == "off" else []), *s.extra_args,
+                            str(plan_file)])
 
 
 def _mask_sensitive(doc: dict[str, object]) -> None:
