@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipes_common import imageref, sshkey, validate
+from pipes_common import imageref, registrylogin, sshkey, validate
 from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST
 from pipes_common.variables import Var, Variables
 
 
 def _name_length(values: Mapping[str, Any]) -> str | None:
     """The whole image name, registry host included, within what Docker accepts."""
-    host = str(values.get("REGISTRY_HOST") or DOCR_HOST).removeprefix("https://").rstrip("/")
+    host = registrylogin.registry_host(str(values.get("REGISTRY_HOST") or DOCR_HOST))
     name = f"{host}/{values.get('REGISTRY_NAME')}/{values.get('IMAGE')}"
     if len(name) <= imageref.MAX_NAME:
         return None

@@ -13,7 +13,6 @@ from pathlib import Path
 from pipes_common import proc, secrets, sshkey
 from pipes_common.errors import PipeError
 
-MAX_LENGTH = 16_384  # an RSA-4096 OpenSSH key is about 3,400 characters, base64 4,600
 HINT = ("give an unencrypted SSH private key (ssh-keygen -t ed25519 -N ''), plain or base64 "
         "(base64 -w0 < signing_key), as a secured variable")
 
@@ -50,8 +49,6 @@ def prepare(value: str | None, workdir: Path) -> Signing | None:
     if not value:
         return None
     secrets.register(value)
-    if len(value) > MAX_LENGTH:
-        raise PipeError(f"SIGNING_KEY is longer than {MAX_LENGTH} characters: {HINT}")
     key = _text(value)
     if key is None:
         raise PipeError(f"SIGNING_KEY is not an SSH private key: {HINT}")

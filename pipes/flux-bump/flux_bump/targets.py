@@ -126,17 +126,16 @@ def parse_item(item: str, pin: bool) -> Target:
     """One ``IMAGES`` item, ``image=tag[@digest]``."""
     shown = item if len(item) <= 120 else item[:120] + "…"
     image, eq, rest = item.strip().partition("=")
-    tag, _, digest = rest.partition("@")
-    if not eq or not imageref.is_name(image) or not imageref.is_tag(tag) or (
-            digest and not imageref.is_digest(digest)) or (rest.endswith("@") and not digest):
+    ref = imageref.parse(f"{image}:{rest}") if eq and not rest.endswith("@") else None
+    if ref is None or ref.name != image or ref.tag is None:
         raise PipeError(f"IMAGES item '{shown}' is not image=tag[@digest]: give e.g. "
                         "registry.digitalocean.com/acme/web=1.4.2 or "
                         "registry.digitalocean.com/acme/web=1.4.2@sha256:<64 hex digits> (image "
                         "without tag, lowercase; tag of letters, digits, '_', '.', '-')")
-    if pin and not digest:
+    if pin and not ref.digest:
         raise PipeError(f"PIN_DIGEST is true but IMAGES item '{shown}' has no digest: write it "
                         "as image=tag@sha256:…")
-    return Target(image, tag, digest or None, pin)
+    return Target(image, ref.tag, ref.digest, pin)
 
 
 def _unique(targets: list[Target], what: str) -> list[Target]:
