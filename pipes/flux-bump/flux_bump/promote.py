@@ -24,9 +24,7 @@ def names_from(req: Requested) -> list[str]:
     if clash:
         raise PipeError(f"{' and '.join(clash)} cannot be set when promoting: the tag and digest "
                         "are read from FROM_PATHS; drop them")
-    items = [i.strip() for i in req.images]
-    if req.image and items:
-        raise PipeError("IMAGES and IMAGE are both set: name the images to promote in one of them")
+    items = [i.strip() for i in req.images]  # never with IMAGE (schema: IMAGES goes alone)
     names = items or ([req.image] if req.image else [])
     if not names:
         raise PipeError("IMAGE is required when promoting: name the image to copy from FROM_PATHS "
