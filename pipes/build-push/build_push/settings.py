@@ -15,6 +15,7 @@ from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 
 from . import buildkit, buildsecrets, inputs, sshkeys, tags
+from .schema import VARIABLES
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Settings:
     ssh: sshkeys.SshForward | None = field(default=None, repr=False)
     cache_to: str | None = None
     platforms: tuple[str, ...] = ()      # PLATFORMS: buildx on the containerd store (pipe.py)
-    provenance: str = "min"              # PROVENANCE: min, max or off (buildx attestations)
+    provenance: str = VARIABLES["PROVENANCE"].default  # PROVENANCE: min, max or off (attestations)
     sbom: str | None = None              # SBOM: '' BuildKit's default generator, or SBOM_GENERATOR
 
     @classmethod
