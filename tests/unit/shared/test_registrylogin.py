@@ -2,10 +2,16 @@
 of the DigitalOcean API or of a registry becomes in a pipe's wording."""
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib
+import string
+
 import pytest
 from pipes_common import registrylogin, secrets
 from pipes_common.docr import DEFAULT_API_URL, DOCR_HOST, DOApiError, DockerCredentials
 from pipes_common.registry import RegistryError
+from testbed.pipes import PACKAGES, REPO_ROOT
 
 WORDING = registrylogin.Wording(
     unreachable="no answer from {host}", rejected="{host} refused ({status})",
@@ -96,3 +102,30 @@ def test_a_failure_without_a_line_of_the_pipe_is_the_errors_own_message() -> Non
 def test_a_value_from_a_server_is_not_read_as_a_template() -> None:
     err = RegistryError("answered {host} {0}", "protocol", 400)
     assert str(registrylogin.failure(err, WORDING, host="h")) == "h failed: answered {host} {0}"
+
+
+def _calls() -> list[tuple[str, str, set[str]]]:
+    """``(module, wording name, fields passed)`` of every ``registrylogin.failure`` call of the
+    pipes."""
+    found = []
+    for pipe, package in PACKAGES.items():
+        for path in sorted((REPO_ROOT / "pipes" / pipe / package).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr == "failure" and len(node.args) == 2
+                        and isinstance(node.args[1], ast.Name)):
+                    found.append((f"{package}.{path.stem}", node.args[1].id,
+                                  {k.arg for k in node.keywords if k.arg}))
+    return found
+
+
+def test_every_line_of_a_pipes_wording_has_the_fields_its_call_gives() -> None:
+    """A template naming a field its call does not pass would fail with a traceback, not a line."""
+    calls = _calls()
+    assert {wording for _, wording, _ in calls} >= {"API_WORDING", "PUSH_WORDING",
+                                                    "REGISTRY_WORDING", "CHECK_WORDING"}
+    for module, name, given in calls:
+        wording = getattr(importlib.import_module(module), name)
+        for template in dataclasses.astuple(wording):
+            fields = {f for _, f, _, _ in string.Formatter().parse(template or "") if f}
+            assert fields <= given | {"err", "status"}, (module, name, template)
