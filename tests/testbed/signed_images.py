@@ -64,11 +64,14 @@ class Signer:
         (config / "config.json").write_text(json.dumps({"auths": {self.host: {"auth": auth}}}))
         return config
 
-    def sign(self, keys: KeyPair, repo: str, digest: str) -> None:
-        """``cosign sign --key cosign.key --tlog-upload=false <host>/<repo>@<digest>``."""
-        cosign.run("sign", "--key", str(keys.key), "--tlog-upload=false", "--yes",
-                   f"{self.host}/{repo}@{digest}", env={"COSIGN_PASSWORD": PASSWORD},
-                   docker_config=self._config())
+    def sign(self, keys: KeyPair, repo: str, digest: str, referrers: bool = False) -> None:
+        """``cosign sign --key cosign.key --tlog-upload=false <host>/<repo>@<digest>``; with
+        ``referrers``, as an OCI 1.1 referrer (``--registry-referrers-mode=oci-1-1``, experimental
+        in cosign 2.5: no ``.sig`` tag, a manifest whose ``subject`` is the image)."""
+        mode = ("--registry-referrers-mode=oci-1-1",) if referrers else ()
+        cosign.run("sign", "--key", str(keys.key), "--tlog-upload=false", "--yes", *mode,
+                   f"{self.host}/{repo}@{digest}", docker_config=self._config(),
+                   env={"COSIGN_PASSWORD": PASSWORD, "COSIGN_EXPERIMENTAL": "1" if referrers else "0"})
 
     def attest(self, keys: KeyPair, repo: str, digest: str,
                predicate: dict[str, Any] | None = None, kind: str = "spdxjson") -> None:

@@ -72,9 +72,10 @@ def load_keys(text: str) -> tuple[ec.EllipticCurvePublicKey, ...]:
         except (ValueError, UnsupportedAlgorithm):
             raise BadKeys(f"key {n} is not a valid PEM public key") from None
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-            kind = (f"an ECDSA {key.curve.name} key" if isinstance(key, ec.EllipticCurvePublicKey)
-                    else f"a {type(key).__name__.removeprefix('_').replace('PublicKey', '')} key")
-            raise BadKeys(f"key {n} is {kind}, not ECDSA P-256")
+            kind = (f"ECDSA {key.curve.name}" if isinstance(key, ec.EllipticCurvePublicKey)
+                    else type(key).__name__.removeprefix("_").replace("PublicKey", ""))
+            raise BadKeys(f"key {n} is an {kind} key, not ECDSA P-256 (cosign generate-key-pair "
+                          "makes one)")
         keys.append(key)
     return tuple(keys)
 

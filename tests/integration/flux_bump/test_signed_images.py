@@ -18,6 +18,7 @@ from testbed.do_stub import DOApiStub
 from testbed.fixtures import DOCR_REGISTRY_NAME
 from testbed.git_http import GitHttpServer
 from testbed.pipes import PipeRun, run_local
+from testbed.referrers_front import ReferrersFront
 from testbed.registry import LocalRegistry
 from testbed.signed_images import KeyPair, Signer, key_pair
 
@@ -281,3 +282,34 @@ def test_an_unsigned_image_among_several_writes_none(
     assert run.code == 1, run.output
     assert f"VERIFY_KEYS: {api}@" in run.last_line() and "is not signed" in run.last_line()
     assert gitops.updates() == []
+
+
+# -- OCI 1.1 referrers ------------------------------------------------------------------------------
+@pytest.mark.parametrize("signed_by", ["ours", "other"])
+def test_a_signature_among_the_referrers_counts(
+        make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
+        build_dir: Path, registry: LocalRegistry, push_credentials: tuple[str, str],
+        tmp_path: Path, ours: KeyPair, other: KeyPair, repo_name: str, signed_by: str) -> None:
+    """cosign writes the signature as a referrer (no .sig tag) to a registry with the referrers
+    API (the bed's registry behind a front that adds it); the gate reads it there."""
+    with ReferrersFront(registry.host) as front:
+        signer = Signer(front.host, *push_credentials, tmp_path / "cosign")
+        image = oci.push_image(signer.session(), signer.base, repo_name, "1.0.0")
+        signer.sign(ours if signed_by == "ours" else other, repo_name, image.digest,
+                    referrers=True)
+        assert fmt.signature_tag(image.digest) not in registry.tags(repo_name)
+        assert front.index[(repo_name, image.digest)]
+        name = f"{front.host}/{repo_name}"
+        gitops = make_repo({"apps/web.yaml": f"image: {name}:0.9.0\n"})
+        user, password = push_credentials
+        env = flux_env(gitops.http_url, IMAGE=name, TAG="1.0.0", REGISTRY_USERNAME=user,
+                       DIGITALOCEAN_ACCESS_TOKEN=password, VERIFY_KEYS=ours.pem)
+        run = run_local("flux-bump", env, build_dir)
+        assert ("GET", f"/v2/{repo_name}/referrers/{image.digest}") in front.requests
+    if signed_by == "ours":
+        assert run.code == 0, run.output
+        assert _written(gitops, name, "1.0.0")
+    else:
+        assert run.code == 1, run.output
+        assert f"{name}@{image.digest} has no valid signature" in run.last_line()
+        assert gitops.updates() == []
