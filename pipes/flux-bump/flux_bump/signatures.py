@@ -125,7 +125,7 @@ def require(client: RegistryClient, repo: str, image: str, digest: str, gate: Ga
     """Return when ``image@digest`` is signed as ``gate`` asks; PipeError otherwise, naming the
     image and why, before anything is written."""
     reference = f"{client.host}/{repo}"
-    sigs, atts = _layers(client, repo, digest)
+    sigs, atts = _layers(client, repo, digest, gate.attestation)
     refused = [_signature(layer, gate, reference, digest) for layer in sigs]
     if not sigs:
         raise PipeError(f"VERIFY_KEYS: {image}@{digest} is not signed: the registry has no "
@@ -160,12 +160,16 @@ def _summary(refused: list[str | None]) -> str:
 
 
 # -- reading the layers -------------------------------------------------------------------------
-def _layers(client: RegistryClient, repo: str, digest: str) -> tuple[list[Layer], list[Layer]]:
-    """The signature and attestation layers of ``digest``: those of its ``.sig``/``.att`` tags,
-    then those of its referrers, at most :data:`MAX_LAYERS` of each."""
+def _layers(client: RegistryClient, repo: str, digest: str,
+            attestations: bool) -> tuple[list[Layer], list[Layer]]:
+    """The signature (and, when asked, attestation) layers of ``digest``: those of its
+    ``.sig``/``.att`` tags, then those of its referrers, at most :data:`MAX_LAYERS` of each."""
     sigs: list[Layer] = []
     atts: list[Layer] = []
-    for tag, into in ((cosign.signature_tag(digest), sigs), (cosign.attestation_tag(digest), atts)):
+    tags = [(cosign.signature_tag(digest), sigs)]
+    if attestations:
+        tags.append((cosign.attestation_tag(digest), atts))
+    for tag, into in tags:
         manifest = _manifest(client, repo, tag)
         if manifest is not None:
             into.extend(_read(client, repo, tag, manifest, into))
@@ -178,7 +182,7 @@ def _layers(client: RegistryClient, repo: str, digest: str) -> tuple[list[Layer]
             layers, list) else set()
         if cosign.SIMPLESIGNING in media:
             sigs.extend(_read(client, repo, f"referrer {ref['digest']}", manifest, sigs))
-        elif cosign.DSSE_ENVELOPE in media:  # not cosign's otherwise (e.g. a Notation signature)
+        elif attestations and cosign.DSSE_ENVELOPE in media:  # else not cosign's (Notation…)
             atts.extend(_read(client, repo, f"referrer {ref['digest']}", manifest, atts))
     return sigs, atts
 
