@@ -35,10 +35,8 @@ class _Handler(QuietHandler):
         front.requests.append((self.command, self.path))
         path = self.path.split("?", 1)[0]
         referrers = _REFERRERS.match(path)
-        if self.command == "GET" and referrers is not None and self._authorized():
-            index = {"schemaVersion": 2, "mediaType": OCI_INDEX,
-                     "manifests": front.index.get((referrers["repo"], referrers["digest"]), [])}
-            self.send_json(200, index)
+        if self.command == "GET" and referrers is not None:
+            self._referrers(referrers["repo"], referrers["digest"])
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
@@ -65,12 +63,17 @@ class _Handler(QuietHandler):
         if self.command != "HEAD":
             self.wfile.write(content)
 
-    def _authorized(self) -> bool:
-        """The referrers answer only to a client the registry lets read (asked with its own
-        credentials: a base request forwarded); otherwise the registry's answer is forwarded."""
+    def _referrers(self, repo: str, digest: str) -> None:
+        """The referrers index, to a client the registry lets in (its credentials checked by the
+        registry itself: a base request forwarded); otherwise the registry's challenge."""
         headers = {k: v for k, v in self.headers.items() if k.lower() == "authorization"}
         probe = requests.get(f"http://{self.server.front.upstream}/v2/", headers=headers, timeout=30)
-        return probe.status_code == 200
+        if probe.status_code != 200:
+            self.send_json(probe.status_code, {"errors": [{"code": "UNAUTHORIZED"}]},
+                           {"WWW-Authenticate": probe.headers.get("WWW-Authenticate", "")})
+            return
+        self.send_json(200, {"schemaVersion": 2, "mediaType": OCI_INDEX,
+                             "manifests": self.server.front.index.get((repo, digest), [])})
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
 
