@@ -76,6 +76,7 @@ class Signer:
     def attest(self, keys: KeyPair, repo: str, digest: str,
                predicate: dict[str, Any] | None = None, kind: str = "spdxjson") -> None:
         """``cosign attest --type spdxjson --predicate sbom.json --key … --tlog-upload=false``."""
+        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / "predicate.json"
         path.write_text(json.dumps(predicate if predicate is not None else SBOM))
         cosign.run("attest", "--key", str(keys.key), "--tlog-upload=false", "--yes",
