@@ -130,8 +130,8 @@ def require(client: RegistryClient, repo: str, image: str, digest: str, gate: Ga
     if not sigs:
         raise PipeError(f"VERIFY_KEYS: {image}@{digest} is not signed: the registry has no "
                         f"cosign signature of that digest ({cosign.signature_tag(digest)} or "
-                        "referrers), so it is not written: sign it (build-push's SIGNING_KEY, or "
-                        "cosign sign --key) and run again; nothing was written")
+                        "referrers): sign it (build-push's SIGNING_KEY, or cosign sign --key) and "
+                        "run again; nothing was written")
     if None not in refused:
         raise PipeError(f"VERIFY_KEYS: {image}@{digest} has no valid signature by a key of "
                         f"VERIFY_KEYS: {_summary(refused)}; nothing was written")
