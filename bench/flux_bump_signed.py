@@ -49,6 +49,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--no-write", action="store_true", help="print, do not update BENCHMARKS.md")
     args = parser.parse_args()
+    load = report.load_average()
     work = Path(tempfile.mkdtemp(prefix="bench-signed-"))
     seconds: dict[tuple[int, str], list[float]] = {}
     try:
@@ -88,9 +89,10 @@ def main() -> int:
     verdict = "met" if worst + loading <= GOAL else "NOT met"
     text = (f"{HEADING}\n\n"
             f"Command: `{report.command_line('flux_bump_signed', ['--runs', str(args.runs)])}` "
-            f"({platform.machine()}, Python {platform.python_version()}; the test bed's registry "
-            "on loopback, htpasswd auth; each image signed and attested by cosign 2.5.0: one "
-            "signature layer, one attestation layer).\n\n"
+            f"({report.now_utc()}; {platform.machine()}, {report.Machine.here().describe()}, "
+            f"load average {load} at the start; the test bed's registry on loopback, htpasswd "
+            "auth; each image signed and attested by cosign 2.5.0: one signature layer, one "
+            "attestation layer).\n\n"
             "The registry check of a run (`registrycheck.verify`: tag lookup, then the gate), "
             f"medians of {args.runs} paired calls in alternating order:\n\n"
             "| images | gate | registry check (median) | added per image |\n|---|---|---|---|\n"
