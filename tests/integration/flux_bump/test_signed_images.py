@@ -313,3 +313,25 @@ def test_a_signature_among_the_referrers_counts(
         assert run.code == 1, run.output
         assert f"{name}@{image.digest} has no valid signature" in run.last_line()
         assert gitops.updates() == []
+
+
+def test_a_signature_made_in_another_repository_is_refused(
+        bump: Callable[..., tuple[PipeRun, GitopsRepo]], signer: Signer, ours: KeyPair,
+        repo_name: str) -> None:
+    """The same manifest in two repositories, signed in the first; its .sig copied into the
+    second: a valid signature of this digest, but its docker-reference is the other repository."""
+    image = oci.push_image(signer.session(), signer.base, repo_name, "1.0.0")
+    signer.sign(ours, repo_name, image.digest)
+    copy = repo_name + "-copy"
+    for blob in image.blobs:
+        signer.upload(copy, signer.blob(repo_name, blob))
+    oci.tag_manifest(signer.session(), signer.base, oci.PushedImage(
+        copy, "1.0.0", image.digest, image.manifest, image.media_type, image.blobs), "1.0.0")
+    tag = fmt.signature_tag(image.digest)
+    doc = signer.manifest(repo_name, tag)
+    signer.copy_blobs(repo_name, copy, doc)
+    signer.put_manifest(copy, tag, doc)
+    run, _ = bump(copy, "1.0.0", ours.pem)
+    assert run.code == 1, run.output
+    assert (f"a signature of this digest in another repository, '{signer.host}/{repo_name}'"
+            in run.last_line())
