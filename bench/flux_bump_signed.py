@@ -4,7 +4,8 @@ Images pushed to the test bed's registry, each signed and attested by cosign 2.5
 gate adds is measured where it runs, before the clone: the registry check of 1 and of 10 images
 as a run makes it (a new registry client, each tag looked up, then ``signatures.require`` on its
 digest; the registry check's own module is left out, so its login code may change), without
-the gate, with ``VERIFY_KEYS``, and with ``VERIFY_ATTESTATION`` too, in an order that alternates, many times; the cost per image is the difference of the medians divided by the
+the gate, with ``VERIFY_KEYS``, and with ``VERIFY_ATTESTATION`` too, in an order that
+alternates, many times; the cost per image is the difference of the medians divided by the
 number of images.  Whole pipe runs on this shared 2-core machine vary by more than a second from
 one run to the next, which would hide a difference of this size.  The one-off cost of loading
 the gate's module and ``cryptography`` (once per run, not per image) is measured apart, in fresh
