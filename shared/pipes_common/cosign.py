@@ -100,3 +100,66 @@ def decode_signature(annotation: str) -> bytes:
 
 def encode_signature(der: bytes) -> str:
     return base64.b64encode(der).decode()
+
+
+# -- attestations (DSSE envelopes around in-toto statements) ---------------------------------------
+@dataclass(frozen=True)
+class Envelope:
+    """A DSSE envelope: the payload's type, its bytes, and the base64-decoded signatures."""
+
+    payload_type: str
+    payload: bytes
+    signatures: tuple[bytes, ...]
+
+
+def pae(payload_type: str, body: bytes) -> bytes:
+    """DSSE's pre-authentication encoding, the bytes a DSSE signature is made over."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body)
+
+
+def read_envelope(blob: bytes) -> Envelope:
+    """The DSSE envelope of an attestation layer; FormatError for anything else."""
+    try:
+        body = json.loads(blob)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FormatError("the envelope is not JSON") from exc
+    if not isinstance(body, dict):
+        raise FormatError("the envelope is not a JSON object")
+    kind, payload_b64, sigs = body.get("payloadType"), body.get("payload"), body.get("signatures")
+    if not isinstance(kind, str) or not isinstance(payload_b64, str) or not isinstance(sigs, list):
+        raise FormatError("the envelope has no payloadType, payload or signatures")
+    try:
+        payload_bytes = base64.b64decode(payload_b64.encode(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise FormatError("the envelope's payload is not base64") from exc
+    decoded = tuple(decode_signature(s["sig"]) for s in sigs
+                    if isinstance(s, dict) and isinstance(s.get("sig"), str))
+    return Envelope(kind, payload_bytes, decoded)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """What an in-toto statement says: its predicate type and the sha256 digests it is about."""
+
+    predicate_type: str
+    subjects: tuple[str, ...]  # sha256:<hex>
+
+
+def read_statement(payload_bytes: bytes) -> Statement:
+    """The predicate type and subject digests of an in-toto statement; FormatError otherwise."""
+    try:
+        body = json.loads(payload_bytes)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FormatError("the statement is not JSON") from exc
+    if not isinstance(body, dict) or not str(body.get("_type", "")).startswith(
+            "https://in-toto.io/Statement/"):
+        raise FormatError("the payload is not an in-toto statement")
+    subjects = body.get("subject")
+    kind = body.get("predicateType")
+    if not isinstance(kind, str) or not isinstance(subjects, list):
+        raise FormatError("the statement has no predicateType or subject")
+    found = tuple(f"sha256:{s['digest']['sha256']}" for s in subjects
+                  if isinstance(s, dict) and isinstance(s.get("digest"), dict)
+                  and isinstance(s["digest"].get("sha256"), str))
+    return Statement(kind, found)

@@ -347,3 +347,23 @@ class RegistryClient:
         if resp.status_code != 200:
             self._raise(resp, f"reading the blob {digest}")
         return resp.content
+
+    def referrers(self, repo: str, digest: str) -> list[dict[str, Any]]:
+        """The descriptors of the manifests that name ``digest`` as their subject (OCI 1.1
+        referrers API, the first page); none when the registry does not implement the API
+        (CNCF distribution 2.8 answers 404)."""
+        resp = self.request("GET", f"/v2/{repo}/referrers/{digest}", scope=self._scope(repo),
+                            headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+        if resp.status_code == 404:
+            return []
+        if resp.status_code != 200:
+            self._raise(resp, f"listing the referrers of {repo}@{digest}")
+        try:
+            manifests = resp.json().get("manifests") or []
+        except (ValueError, AttributeError):
+            raise RegistryError(f"Registry {self.host} answered the referrers of {repo}@{digest} "
+                                "with something that is not an OCI image index", "protocol") from None
+        if not isinstance(manifests, list):
+            raise RegistryError(f"Registry {self.host} answered the referrers of {repo}@{digest} "
+                                "with something that is not an OCI image index", "protocol")
+        return [m for m in manifests if isinstance(m, dict)]

@@ -31,8 +31,8 @@ def main() -> int:
     s = Settings.from_values(values, ctx)
     started = time.monotonic()
     targets = list(s.targets)
-    if s.registry is not None:  # the tags (and digests) to write exist: checked before anything
-        targets = registrycheck.verify(targets, s.registry)
+    if s.registry is not None:  # the tags (and digests) to write exist, signed when VERIFY_KEYS
+        targets = registrycheck.verify(targets, s.registry, s.verify)  # asks: before anything
     pr = _pr_ready(s, targets) if s.delivery == "pull-request" else None
     scope = Scope.of(s)
     with workspace.opened(s) as git:

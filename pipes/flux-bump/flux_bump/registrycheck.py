@@ -22,6 +22,7 @@ from pipes_common.registry import ManifestRef, RegistryClient, RegistryError
 
 from .guard import style
 from .references import Target
+from .signatures import Gate, require
 
 READ_CREDENTIALS_SECONDS = 300
 _REFUSED_READ = ("DIGITALOCEAN_ACCESS_TOKEN was refused ({status}) when asking for read access to "
@@ -75,10 +76,11 @@ def _head(client: RegistryClient, repo: str, ref: str, image: str) -> ManifestRe
                                     ref=ref) from None
 
 
-def verify(targets: Sequence[Target], creds: RegistryAuth) -> list[Target]:
+def verify(targets: Sequence[Target], creds: RegistryAuth, gate: Gate | None = None) -> list[Target]:
     """``targets`` with every tag found in its registry (a ``v1.4.2`` not there but ``1.4.2``
     there becomes ``1.4.2``) and every digest checked against it; PipeError naming the first
-    one that does not exist."""
+    one that does not exist.  With a ``gate`` (VERIFY_KEYS), the digest each tag resolves to
+    (the one that will be deployed) must be signed as it asks (:mod:`signatures`)."""
     log = get_logger()
     clients: dict[str, RegistryClient] = {}
     out: list[Target] = []
@@ -115,5 +117,7 @@ def verify(targets: Sequence[Target], creds: RegistryAuth) -> list[Target]:
                             f"not at {t.digest}: the tag moved since; give the tag and digest of "
                             "one push (build-push's outputs)")
         log.info("%s:%s is in the registry (%s).", t.image, tag, found.digest)
+        if gate is not None:
+            require(client, repo, t.image, found.digest, gate)
         out.append(replace(t, tag=tag))
     return out

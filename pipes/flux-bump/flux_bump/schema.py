@@ -13,7 +13,7 @@ from pipes_common.docr import DEFAULT_API_URL as DO_API_URL
 from pipes_common.errors import PipeError
 from pipes_common.variables import Var, Variables
 
-from . import message
+from . import message, signatures
 
 MODES = ("push", "pull-request", "dry-run", "promote")
 BRANCH_FIELDS = ("name", "image", "tag", "short_digest", "commit", "short_commit")  # of BRANCH_NAME
@@ -387,6 +387,29 @@ VARIABLES = Variables((
         hint="give the API base URL, e.g. https://api.digitalocean.com",
         default=DO_API_URL,
         only_if=_with_token("DIGITALOCEAN_API_URL", DO_API_URL)),
+    Var('VERIFY_KEYS',
+        doc=('The signature gate: one or more ECDSA P-256 public keys (PEM `PUBLIC KEY` blocks, as '
+             '`cosign.pub`, one after the other, or the base64 of them; at most 20). With it, before '
+             'anything is cloned, the digest each tag resolves to in the registry (for a multi-platform '
+             "image, the index's) must carry a valid cosign signature by one of the keys (the "
+             '`sha256-<hex>.sig` tag or OCI 1.1 referrers; every signature is read), or nothing is '
+             'written (see Details, Signed images). Needs `DIGITALOCEAN_ACCESS_TOKEN` (the registry '
+             'is read with its credentials); not with a promotion. Default: no signature is required.'),
+        rule=signatures.PublicKeys(multiline=True, echo=False),
+        hint="give the PEM public key(s) of the signing key(s) (cosign.pub), or their base64",
+        note='Optional: cosign public key(s)',
+        only_if=(lambda v: bool(v.get("DIGITALOCEAN_ACCESS_TOKEN")) and not _promoting(v),
+                 "needs DIGITALOCEAN_ACCESS_TOKEN (the signatures are read from the registry with "
+                 "it) and cannot be used when promoting: set the token, or drop VERIFY_KEYS")),
+    Var('VERIFY_ATTESTATION',
+        doc=('With `VERIFY_KEYS`, also require a signed SBOM: an in-toto attestation of predicate type '
+             'SPDX JSON (`https://spdx.dev/Document`) about the same digest, signed by one of the keys '
+             '(`sha256-<hex>.att` or referrers, as `cosign attest --type spdxjson` writes it). Default: '
+             '`false`.'),
+        type='boolean',
+        default=False,
+        only_if=(lambda v: bool(v.get("VERIFY_KEYS")) or not v.get("VERIFY_ATTESTATION"),
+                 "is only used with VERIFY_KEYS: set the public key(s), or drop VERIFY_ATTESTATION")),
     Var('COMMIT_MESSAGE',
         doc=('Template (at most 10000 characters) with `{image}`, `{tag}`, `{digest}`, `{short_digest}` '
              '(`sha256:` and 12 hex digits), `{images}` (every `image:tag[@digest]`), `{old}`, `{files}`, '

@@ -14,7 +14,7 @@ from pipes_common import imageref, registrylogin
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 
-from . import auth, promote
+from . import auth, promote, signatures
 from .gitrepo import Identity
 from .receiver import Receiver
 from .references import Target
@@ -71,6 +71,7 @@ class Settings:
     pull_request: PullRequestOptions | None
     api: ApiAuth | None
     registry: RegistryAuth | None    # set: every tag and digest is checked in the registry first
+    verify: signatures.Gate | None   # VERIFY_KEYS: each digest must be signed by one of the keys
     git_auth: GitAuth
     signing_key: str | None
     identity: Identity
@@ -132,6 +133,9 @@ class Settings:
             receiver=Receiver(str(values["FLUX_RECEIVER_URL"]), _text(values.get("FLUX_RECEIVER_TOKEN")))
             if values.get("FLUX_RECEIVER_URL") else None,
             commit_message=commit_message, pull_request=pull_request, api=api, registry=registry,
+            verify=signatures.Gate(signatures.load_keys(str(values["VERIFY_KEYS"])),
+                                   bool(values.get("VERIFY_ATTESTATION")))
+            if values.get("VERIFY_KEYS") else None,
             git_auth=git_auth,
             signing_key=_text(values.get("SIGNING_KEY")),
             identity=Identity(str(values["GIT_AUTHOR_NAME"]), str(values["GIT_AUTHOR_EMAIL"])),

@@ -7,6 +7,7 @@ distribution API (testbed.oci), so no Docker is needed.
 """
 from __future__ import annotations
 
+import json
 import secrets as pysecrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from testbed import oci, registry_log
 from testbed.flaky_http import FlakyServer, Reply
 from testbed.net import free_port
 from testbed.recorder import Recorder as LoopbackRecorder
+from testbed.referrers_front import ReferrersFront
 from testbed.registry import LocalRegistry
 from testbed.tag_pager import TagPager
 from testbed.token_registry import LEEWAY, Account, TokenRegistry
@@ -385,3 +387,29 @@ def test_credentials_never_go_to_a_plain_http_token_service(flaky_http: FlakySer
     assert info.value.kind == "protocol"
     assert "over plain HTTP (203.0.113.5)" in str(info.value)
     assert len(flaky_http.hits) == 1
+
+
+# -- OCI 1.1 referrers -----------------------------------------------------------------------------
+def test_referrers_are_none_without_the_api_and_listed_with_it(target: Target) -> None:
+    """Distribution 2.8 answers 404 on /referrers: none.  Behind a front that implements the
+    API, a manifest put with the image as its subject is listed, with its artifact type."""
+    repo = repo_name()
+    image = target.push(repo, "1.0.0")
+    assert target.client().referrers(repo, image.digest) == []
+    session = target.plain_session(repo)
+    empty = oci.upload_blob(session, target.base, repo, b"{}")
+    layer = oci.upload_blob(session, target.base, repo, b"payload")
+    body = json.dumps({
+        "schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
+        "artifactType": "application/vnd.example.sig",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": "application/vnd.example.layer", "digest": layer, "size": 7}],
+        "subject": {"mediaType": image.media_type, "digest": image.digest,
+                    "size": len(image.manifest)}}).encode()
+    with ReferrersFront(target.host) as front:
+        resp = session.put(f"http://{front.host}/v2/{repo}/manifests/{oci.digest_of(body)}",
+                           data=body, headers={"Content-Type": oci.OCI_MANIFEST}, timeout=30)
+        assert resp.status_code == 201, resp.text
+        found = RegistryClient(front.host, *target.creds).referrers(repo, image.digest)
+    assert found == [{"mediaType": oci.OCI_MANIFEST, "digest": oci.digest_of(body),
+                      "size": len(body), "artifactType": "application/vnd.example.sig"}]
