@@ -27,6 +27,7 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 ACCEPT = ", ".join(MANIFEST_TYPES)
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 HOST_VARIABLE = "REGISTRY_HOST"
 RETRY_BUDGET = 30.0  # seconds: the most one registry request waits for retries of 429/5xx answers
 
@@ -347,3 +348,56 @@ class RegistryClient:
         if resp.status_code != 200:
             self._raise(resp, f"reading the blob {digest}")
         return resp.content
+
+    # -- writing artefacts (signatures, attestations) -------------------------------------------
+    def blob_exists(self, repo: str, digest: str) -> bool:
+        resp = self.request("HEAD", f"/v2/{repo}/blobs/{digest}", scope=self._scope(repo, push=True))
+        if resp.status_code == 404:
+            return False
+        if resp.status_code != 200:
+            self._raise(resp, f"the check of the blob {digest}")
+        return True
+
+    def upload_blob(self, repo: str, data: bytes) -> str:
+        """Store ``data`` as a blob of ``repo`` (a POST, then one PUT of the whole content);
+        return its digest.  A blob the repository already has is not sent again.  The upload
+        URL the registry gives must stay on this host: the credentials go with it."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if self.blob_exists(repo, digest):
+            return digest
+        scope = self._scope(repo, push=True)
+        resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope=scope, data=b"")
+        if resp.status_code != 202:
+            self._raise(resp, f"starting an upload to {repo}", write=True)
+        location = resp.headers.get("Location", "")
+        url = urlsplit(urljoin(resp.url or self.base + f"/v2/{repo}/blobs/uploads/", location))
+        here = urlsplit(self.base)
+        if (not location or url.scheme != here.scheme or url.netloc != here.netloc
+                or not url.path.startswith(f"/v2/{repo}/blobs/uploads/")):
+            raise RegistryError(f"Registry {self.host} gave an upload location elsewhere "
+                                f"({shown(location)}): refusing to send the credentials there",
+                                "protocol", write=True)
+        query = f"{url.query}&" if url.query else ""
+        resp = self.request("PUT", f"{url.path}?{query}digest={digest}", scope=scope,
+                            headers={"Content-Type": "application/octet-stream"}, data=data)
+        if resp.status_code not in (201, 204):
+            self._raise(resp, f"uploading the blob {digest} to {repo}", write=True)
+        return digest
+
+    def find_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str] | None:
+        """:meth:`get_manifest`, or None when ``ref`` does not exist."""
+        resp = self.request("GET", f"/v2/{repo}/manifests/{ref}", scope=self._scope(repo),
+                            headers={"Accept": ACCEPT})
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            self._raise(resp, f"reading the manifest {repo}:{ref}")
+        body = resp.content
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        return body, resp.headers.get("Content-Type", "").split(";")[0].strip(), digest
+
+    def put_oci_manifest(self, repo: str, ref: str, manifest: dict[str, Any]) -> str:
+        """Write an OCI image manifest (compact JSON) under ``ref``; return its digest."""
+        body = json.dumps(manifest, separators=(",", ":")).encode()
+        return self.put_manifest(repo, ref, body, OCI_MANIFEST)
+
