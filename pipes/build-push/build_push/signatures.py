@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pipes_common import cosign
-from pipes_common.registry import ManifestRef
 
 from .signkey import SigningKey
 
@@ -30,8 +29,6 @@ class Store(Protocol):
     """The registry calls of signing: read and write manifests and blobs of one repository."""
 
     def find_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str] | None: ...
-
-    def head_manifest(self, repo: str, ref: str) -> ManifestRef | None: ...
 
     def get_blob(self, repo: str, digest: str) -> bytes: ...
 
@@ -158,24 +155,35 @@ def pae(payload_type: str, body: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body)
 
 
+def _statement(blob: bytes) -> tuple[bytes, dict[str, Any], list[bytes]] | None:
+    """A DSSE envelope's in-toto payload: (its bytes, the statement, the signatures); None for
+    anything else."""
+    try:
+        envelope = json.loads(blob)
+        if envelope.get("payloadType") != cosign.INTOTO_PAYLOAD_TYPE:
+            return None
+        body = base64.b64decode(envelope["payload"], validate=True)
+        statement = json.loads(body)
+        sigs = [base64.b64decode(sig["sig"], validate=True) for sig in envelope["signatures"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return (body, statement, sigs) if isinstance(statement, dict) else None
+
+
 def _attested_by(store: Store, repo: str, key: SigningKey, digest: str,
                  predicate_type: str) -> Callable[[dict[str, Any]], bool]:
     """Whether a layer of ``.att`` is an in-toto statement of ``predicate_type`` about ``digest``
     signed by ``key``."""
     def mine(layer: dict[str, Any]) -> bool:
-        if layer.get("mediaType") != cosign.DSSE_ENVELOPE:
+        blob = _blob(store, repo, layer) if layer.get("mediaType") == cosign.DSSE_ENVELOPE else None
+        found = _statement(blob) if blob is not None else None
+        if found is None:
             return False
-        blob = _blob(store, repo, layer)
-        try:
-            envelope = json.loads(blob) if blob is not None else None
-            body = base64.b64decode(envelope["payload"], validate=True)  # type: ignore[index]
-            statement = json.loads(body)
-            sigs = [base64.b64decode(s["sig"], validate=True) for s in envelope["signatures"]]  # type: ignore[index]
-            about = [s["digest"]["sha256"] for s in statement["subject"]]
-        except (ValueError, KeyError, TypeError):
-            return False
-        return (envelope.get("payloadType") == cosign.INTOTO_PAYLOAD_TYPE  # type: ignore[union-attr]
-                and statement.get("predicateType") == predicate_type
+        body, statement, sigs = found
+        subjects = statement.get("subject")
+        about = [(s.get("digest") or {}).get("sha256") for s in subjects
+                 if isinstance(s, dict)] if isinstance(subjects, list) else []
+        return (statement.get("predicateType") == predicate_type
                 and digest.removeprefix("sha256:") in about
                 and any(key.verifies(sig, pae(cosign.INTOTO_PAYLOAD_TYPE, body)) for sig in sigs))
     return mine
