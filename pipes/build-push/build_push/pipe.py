@@ -126,14 +126,13 @@ def sign_pushed(registry: Registry, s: Settings, done: Outcome, auth: Auth) -> O
                 for w in attested))
     except (RegistryError, signatures.ArtefactError, PipeError) as err:
         unsigned = [d for d in digests if d not in {w.digest for w in signed}]
-        if unsigned:
-            what = (f"{s.image}@{done.digest} is pushed but unsigned"
-                    + (f" ({len(unsigned)} of {len(digests)} manifests lack a signature: "
-                       f"{', '.join(unsigned)})" if len(digests) > 1 else ""))
-        else:
-            what = f"{s.image}@{done.digest} is pushed and signed but has no signed SBOM"
-        raise PipeError(f"{what}: {err}. Fix it and run the step again: a re-run signs what "
-                        "lacks a signature by SIGNING_KEY") from None
+        state = ("is pushed but unsigned" if unsigned
+                 else "is pushed and signed but has no signed SBOM attestation")
+        detail = (f" ({len(unsigned)} of {len(digests)} manifests lack a signature: "
+                  f"{', '.join(unsigned)})" if unsigned and len(digests) > 1 else "")
+        raise PipeError(f"{s.image}@{done.digest} {state}{detail}: {err}. Fix it and run the "
+                        "step again: a re-run signs what lacks a signature by SIGNING_KEY and "
+                        "attests what lacks an SBOM") from None
     return replace(done, signatures=tuple(w.ref for w in signed),
                    attestations=tuple(dict.fromkeys(w.ref for w in attested)))
 

@@ -87,8 +87,9 @@ def load(value: str, password: str | None) -> SigningKey:
                         "(PKCS#8 'PRIVATE KEY' or 'ENCRYPTED PRIVATE KEY', or cosign's "
                         f"'ENCRYPTED SIGSTORE PRIVATE KEY'): {MAKE}")
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        kind = type(key).__name__.removeprefix("_").replace("PrivateKey", "")
         what = (f"an ECDSA key on {key.curve.name}" if isinstance(key, ec.EllipticCurvePrivateKey)
-                else f"a {type(key).__name__.removeprefix('_').replace('PrivateKey', '')} key")
+                else f"{'an' if kind[:1] in 'AEIOUR' else 'a'} {kind} key")
         raise PipeError(f"SIGNING_KEY is {what}, not ECDSA P-256 (the signatures cosign and the "
                         f"tools that verify its format read): {MAKE}")
     return SigningKey(key, form)
