@@ -350,36 +350,29 @@ class RegistryClient:
         return resp.content
 
     # -- writing artefacts (signatures, attestations) -------------------------------------------
-    def blob_exists(self, repo: str, digest: str) -> bool:
-        resp = self.request("HEAD", f"/v2/{repo}/blobs/{digest}", scope=self._scope(repo, push=True))
-        if resp.status_code == 404:
-            return False
-        if resp.status_code != 200:
-            self._raise(resp, f"the check of the blob {digest}")
-        return True
-
     def upload_blob(self, repo: str, data: bytes) -> str:
-        """Store ``data`` as a blob of ``repo`` (a POST, then one PUT of the whole content);
-        return its digest.  A blob the repository already has is not sent again.  The upload
-        URL the registry gives must stay on this host: the credentials go with it."""
+        """Store ``data`` as a blob of ``repo``; return its digest: a POST opens an upload, one
+        PUT to its location sends the whole content (distribution 2.8 answers a POST that carries
+        the content with a session too, so it is not tried).  The location must stay on this
+        host: the credentials go with it."""
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        if self.blob_exists(repo, digest):
-            return digest
         scope = self._scope(repo, push=True)
-        resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope=scope, data=b"")
+        start = f"/v2/{repo}/blobs/uploads/"
+        resp = self.request("POST", start, scope=scope, data=b"")
         if resp.status_code != 202:
             self._raise(resp, f"starting an upload to {repo}", write=True)
         location = resp.headers.get("Location", "")
-        url = urlsplit(urljoin(resp.url or self.base + f"/v2/{repo}/blobs/uploads/", location))
+        url = urlsplit(urljoin(resp.url or self.base + start, location))
         here = urlsplit(self.base)
         if (not location or url.scheme != here.scheme or url.netloc != here.netloc
-                or not url.path.startswith(f"/v2/{repo}/blobs/uploads/")):
+                or not url.path.startswith(start)):
             raise RegistryError(f"Registry {self.host} gave an upload location elsewhere "
                                 f"({shown(location)}): refusing to send the credentials there",
                                 "protocol", write=True)
-        query = f"{url.query}&" if url.query else ""
-        resp = self.request("PUT", f"{url.path}?{query}digest={digest}", scope=scope,
-                            headers={"Content-Type": "application/octet-stream"}, data=data)
+        query = "&".join(q for q in url.query.split("&") if q and not q.startswith("digest="))
+        resp = self.request("PUT", f"{url.path}?{query + '&' if query else ''}digest={digest}",
+                            scope=scope, data=data,
+                            headers={"Content-Type": "application/octet-stream"})
         if resp.status_code not in (201, 204):
             self._raise(resp, f"uploading the blob {digest} to {repo}", write=True)
         return digest
