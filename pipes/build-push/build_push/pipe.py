@@ -115,8 +115,9 @@ def sign_pushed(registry: Registry, s: Settings, done: Outcome, auth: Auth) -> O
     digests = [done.digest]
     try:
         digests = signatures.targets(registry, s.repository, done.digest)
-        for digest in digests:
-            signed.append(signatures.sign(registry, s.signing, s.image, s.repository, digest))
+        signed, failed = signatures.sign_each(registry, s.signing, s.image, s.repository, digests)
+        if failed is not None:
+            raise failed
         log.info("Signatures (%s key): %s.", s.signing.form, "; ".join(
             f"{w.ref} {'added' if w.added else 'already signed by this key'}" for w in signed))
         if s.sbom_attestation:

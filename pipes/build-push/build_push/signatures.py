@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ from .signkey import SigningKey
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 INTOTO_STATEMENT = "https://in-toto.io/Statement/v0.1"
 WRITE_ATTEMPTS = 3
+SIGNERS = 4  # signatures written at the same time (each to its own tag)
 EMPTY_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -147,6 +149,24 @@ def sign(store: Store, key: SigningKey, image: str, repo: str, digest: str) -> W
              "annotations": {cosign.SIGNATURE_ANNOTATION: cosign.encode_signature(key.sign(payload))}}
     added = _append(store, repo, tag, payload, layer, mine)
     return Written(digest, f"{image}:{tag}", added)
+
+
+def sign_each(store: Store, key: SigningKey, image: str, repo: str,
+              digests: list[str]) -> tuple[list[Written], Exception | None]:
+    """:func:`sign` each of ``digests`` (an index and its platforms: at the same time, each its
+    own tag); the signatures there, in order, and the first error (None when all are)."""
+    with ThreadPoolExecutor(max_workers=min(len(digests), SIGNERS) or 1) as pool:
+        futures = [pool.submit(sign, store, key, image, repo, digest) for digest in digests]
+    done, errors = [], []
+    for future in futures:
+        error = future.exception()
+        if error is None:
+            done.append(future.result())
+        elif isinstance(error, Exception):
+            errors.append(error)
+        else:
+            raise error
+    return done, (errors[0] if errors else None)
 
 
 def pae(payload_type: str, body: bytes) -> bytes:
