@@ -65,7 +65,7 @@ def test_cosign_verifies_what_build_push_signed_and_attested(
     repo = f"signed-{pysecrets.token_hex(3)}"
     commit = pysecrets.token_hex(20)
     run = bed.run(build_dir, repo, commit=commit, SIGNING_KEY=key_text.strip(),
-                  SIGNING_KEY_PASSWORD=password, SBOM="true")
+                  SIGNING_KEY_PASSWORD=password, SBOM="true", DEBUG="true")
     assert run.code == 0, run.output
     digest = _digest(run)
     image = f"{bed.registry.host}/acme/{repo}"
