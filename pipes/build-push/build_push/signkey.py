@@ -81,7 +81,7 @@ def load(value: str, password: str | None) -> SigningKey:
         key = _from_der(der)
     elif kind in PKCS8_TYPES:
         form = "PKCS#8" if kind != "EC PRIVATE KEY" else "SEC1"
-        key = _from_pem(found.group(0), kind, password)
+        key = _from_pem(_lines(kind, body) if ":" not in body else found.group(0), kind, password)
     else:
         raise PipeError(f"SIGNING_KEY is a PEM '{kind}', not a private key this pipe reads "
                         "(PKCS#8 'PRIVATE KEY' or 'ENCRYPTED PRIVATE KEY', or cosign's "
@@ -93,6 +93,14 @@ def load(value: str, password: str | None) -> SigningKey:
         raise PipeError(f"SIGNING_KEY is {what}, not ECDSA P-256 (the signatures cosign and the "
                         f"tools that verify its format read): {MAKE}")
     return SigningKey(key, form)
+
+
+def _lines(kind: str, body: str) -> str:
+    """The PEM of ``body`` in 64-character lines: a key whose line breaks a variable turned into
+    spaces (or took away) reads as the file did."""
+    flat = "".join(body.split())
+    rows = [flat[i:i + 64] for i in range(0, len(flat), 64)]
+    return f"-----BEGIN {kind}-----\n" + "\n".join(rows) + f"\n-----END {kind}-----\n"
 
 
 def _from_base64(value: str) -> str:

@@ -43,6 +43,16 @@ def test_pkcs8_plain_text_and_base64() -> None:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
+def test_a_pem_whose_line_breaks_became_spaces() -> None:
+    """A secured variable pasted on one line: the PEM's line breaks are spaces, or gone."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    pem = _pem(private, "pw-of-the-key").strip()
+    for value in (" ".join(pem.splitlines()), pem.splitlines()[0] + "".join(pem.splitlines()[1:])):
+        assert signkey.load(value, "pw-of-the-key").form == "PKCS#8"
+    cosign_key = (FIXTURES / "cosign.key").read_text().strip()
+    assert signkey.load(" ".join(cosign_key.splitlines()), COSIGN_PASSWORD).form.startswith("cosign")
+
+
 def test_pkcs8_encrypted_with_its_password() -> None:
     private = ec.generate_private_key(ec.SECP256R1())
     key = signkey.load(_pem(private, "s3cret-pass"), "s3cret-pass")
