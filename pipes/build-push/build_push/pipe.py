@@ -125,7 +125,7 @@ def sign_pushed(registry: Registry, s: Settings, done: Outcome, auth: Auth) -> O
             log.info("SBOM attestations: %s.", "; ".join(
                 f"{w.ref} {'added' if w.added else 'already attested by this key'}"
                 for w in attested))
-    except (RegistryError, signatures.ArtefactError, PipeError) as err:
+    except (RegistryError, signatures.ArtefactError, cosign.FormatError, PipeError) as err:
         unsigned = [d for d in digests if d not in {w.digest for w in signed}]
         state = ("is pushed but unsigned" if unsigned
                  else "is pushed and signed but has no signed SBOM attestation")

@@ -66,9 +66,9 @@ def targets(store: Store, repo: str, digest: str) -> list[str]:
         entries = None
     if not isinstance(entries, list):
         return [digest]
-    images = [str(m["digest"]) for m in entries
+    images = [m["digest"] for m in entries
               if isinstance(m, dict) and isinstance(m.get("digest"), str)
-              and (m.get("platform") or {}).get("os") != "unknown"]
+              and not (isinstance(m.get("platform"), dict) and m["platform"].get("os") == "unknown")]
     return [digest, *dict.fromkeys(images)]
 
 
