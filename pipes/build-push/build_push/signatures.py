@@ -111,7 +111,8 @@ def _append(store: Store, repo: str, tag: str, blob: bytes, layer: dict[str, Any
         if any(mine(existing) for existing in layers):
             return False
         store.put_oci_manifest(repo, tag, _manifest(store, repo, [*layers, layer]))
-        if any(existing.get("digest") == layer["digest"] for existing in _layers(store, repo, tag)):
+        # the whole layer: another key's signature of the same digest has the same blob
+        if layer in _layers(store, repo, tag):
             return True
     raise ArtefactError(f"{repo}:{tag} was rewritten by another writer {WRITE_ATTEMPTS} times "
                         "while this one added its layer")
