@@ -6,7 +6,7 @@ htpasswd auth, on loopback; no Docker engine is involved, so it is the same on b
 (s1) importing the signing modules (cryptography, PyNaCl): a Python process importing
      ``build_push.settings`` (which imports them) against one importing everything else it
      imports, paired, order alternating (every run pays it, with SIGNING_KEY or not);
-(s2) loading the key: a ``cosign generate-key-pair`` key with a password (scrypt N=32768, r=8,
+(s2) loading the key: a ``cosign generate-key-pair`` key with a password (scrypt N=65536, r=8,
      p=1, then the secretbox), the slowest form the pipe reads; (s2p) a plain PKCS#8 PEM, the
      fastest;
 (s3) signing a pushed single image: the manifest read, the signature layer's blob, config and
@@ -129,7 +129,7 @@ def main() -> int:
             + "\n\nWhat `SIGNING_KEY` adds to a run of build-push, after the push: the imports, the key, "
             "and for each pushed manifest one blob upload, one config upload, one manifest written and "
             "read back (the platforms of an index at the same time). A cosign key costs its scrypt "
-            "(N=32768, r=8: 32 MiB, memory-hard by design; `cosign sign` pays the same), a PKCS#8 key "
+            "(N=65536, r=8: 64 MiB, memory-hard by design; `cosign sign` pays the same), a PKCS#8 key "
             "nothing measurable. The SBOM of `SBOM` with `SIGNING_KEY` is not in the figure: syft reads every "
             "layer of the image, so it costs what the image's size costs.\n")
     print(text)

@@ -33,7 +33,7 @@ COSIGN_TYPES = ("ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY"
 PKCS8_TYPES = ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "EC PRIVATE KEY")
 MAKE = ("make one with 'cosign generate-key-pair' or 'openssl genpkey -algorithm EC -pkeyopt "
         "ec_paramgen_curve:P-256'")
-# the most scrypt work a cosign key may ask for: cosign's own is N=32768, r=8, p=1 (32 MiB);
+# the most scrypt work a cosign key may ask for: cosign 2.5's own is N=65536, r=8, p=1 (64 MiB);
 # an envelope asking for more is refused rather than run (memory and time stay bounded)
 MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
 MAX_SCRYPT_P = 4
