@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pipes_common import cosign
+from pipes_common import cosign, imageref
+from pipes_common.registry import RegistryError
 
 from .signkey import SigningKey
 
@@ -119,12 +120,24 @@ def _append(store: Store, repo: str, tag: str, blob: bytes, layer: dict[str, Any
 
 
 def _blob(store: Store, repo: str, layer: dict[str, Any]) -> bytes | None:
-    """The blob of ``layer``, checked against its digest; None when it does not match."""
+    """The blob of ``layer``, checked against its digest; None when it is not a sha256 digest,
+    the registry has no such blob, or its bytes do not match."""
     digest = layer.get("digest")
-    if not isinstance(digest, str) or not digest.startswith("sha256:"):
+    if not isinstance(digest, str) or not digest.startswith("sha256:") or not imageref.is_digest(digest):
         return None
-    blob = store.get_blob(repo, digest)
+    try:
+        blob = store.get_blob(repo, digest)
+    except RegistryError as err:
+        if err.status == 404:
+            return None
+        raise
     return blob if "sha256:" + hashlib.sha256(blob).hexdigest() == digest else None
+
+
+def _annotation(layer: dict[str, Any], name: str) -> str | None:
+    annotations = layer.get("annotations")
+    value = annotations.get(name) if isinstance(annotations, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def sign(store: Store, key: SigningKey, image: str, repo: str, digest: str) -> Written:
@@ -133,8 +146,8 @@ def sign(store: Store, key: SigningKey, image: str, repo: str, digest: str) -> W
     tag = cosign.signature_tag(digest)
 
     def mine(layer: dict[str, Any]) -> bool:
-        annotation = (layer.get("annotations") or {}).get(cosign.SIGNATURE_ANNOTATION)
-        if layer.get("mediaType") != cosign.SIMPLESIGNING or not isinstance(annotation, str):
+        annotation = _annotation(layer, cosign.SIGNATURE_ANNOTATION)
+        if layer.get("mediaType") != cosign.SIMPLESIGNING or annotation is None:
             return False
         blob = _blob(store, repo, layer)
         try:

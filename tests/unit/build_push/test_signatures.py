@@ -13,6 +13,7 @@ from build_push import signatures, signkey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pipes_common import cosign
+from pipes_common.registry import RegistryError
 
 REPO = "acme/web"
 IMAGE = f"registry.example/{REPO}"
@@ -33,6 +34,8 @@ class MemoryStore:
         return body, "application/vnd.oci.image.manifest.v1+json", "sha256:" + hashlib.sha256(body).hexdigest()
 
     def get_blob(self, repo: str, digest: str) -> bytes:
+        if digest not in self.blobs:
+            raise RegistryError(f"Registry failed reading the blob {digest} (404)", "protocol", 404)
         return self.blobs[digest]
 
     def upload_blob(self, repo: str, data: bytes) -> str:
@@ -100,3 +103,18 @@ def test_a_signature_of_another_digest_under_the_tag_is_not_taken_for_ours() -> 
     store.manifests[cosign.signature_tag(DIGEST)] = store.manifests[cosign.signature_tag(other)]
     assert signatures.sign(store, key, IMAGE, REPO, DIGEST).added
     assert len(_layers(store)) == 2
+
+
+def test_foreign_layers_under_the_tag_are_kept_and_not_taken_for_ours() -> None:
+    """Layers of another tool (annotations not an object, a digest that is not one, a blob the
+    registry lacks) stay as they are; ours is added beside them."""
+    store = MemoryStore()
+    foreign = [{"mediaType": cosign.SIMPLESIGNING, "digest": "sha256:" + "c" * 64, "size": 1,
+                "annotations": {cosign.SIGNATURE_ANNOTATION: "AAAA"}},
+               {"mediaType": cosign.SIMPLESIGNING, "digest": "sha256:../../x", "size": 1,
+                "annotations": {cosign.SIGNATURE_ANNOTATION: "AAAA"}},
+               {"mediaType": cosign.SIMPLESIGNING, "digest": "sha256:" + "d" * 64, "size": 1,
+                "annotations": ["not", "an", "object"]}]
+    store.manifests[cosign.signature_tag(DIGEST)] = json.dumps({"layers": foreign}).encode()
+    assert signatures.sign(store, _key(), IMAGE, REPO, DIGEST).added
+    assert _layers(store)[:3] == foreign and len(_layers(store)) == 4
