@@ -39,6 +39,8 @@ class BuildPushOutputs:
     commit_tag: str = ""       # the tag of this commit's build (sha-1234567), "" when none (0.2.0)
     git_tag: str = ""          # the git tag built (BITBUCKET_TAG), which ``version`` stands for
     floating: tuple[str, ...] = ()  # the tags that move with releases it pushed (latest, 1, 1.4)
+    signatures: tuple[str, ...] = ()    # cosign signature refs (image:sha256-<hex>.sig), SIGNING_KEY
+    attestations: tuple[str, ...] = ()  # cosign SBOM attestation refs (image:sha256-<hex>.att)
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {"image": self.image, "tags": list(self.tags), "digest": self.digest,
@@ -51,6 +53,8 @@ class BuildPushOutputs:
         out["commit_tag"] = self.commit_tag
         out["git_tag"] = self.git_tag
         out["floating"] = list(self.floating)
+        out["signatures"] = list(self.signatures)
+        out["attestations"] = list(self.attestations)
         return out
 
 

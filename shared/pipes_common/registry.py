@@ -27,6 +27,7 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 ACCEPT = ", ".join(MANIFEST_TYPES)
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 HOST_VARIABLE = "REGISTRY_HOST"
 RETRY_BUDGET = 30.0  # seconds: the most one registry request waits for retries of 429/5xx answers
 
@@ -367,3 +368,49 @@ class RegistryClient:
             raise RegistryError(f"Registry {self.host} answered the referrers of {repo}@{digest} "
                                 "with something that is not an OCI image index", "protocol")
         return [m for m in manifests if isinstance(m, dict)]
+
+    # -- writing artefacts (signatures, attestations) -------------------------------------------
+    def upload_blob(self, repo: str, data: bytes) -> str:
+        """Store ``data`` as a blob of ``repo``; return its digest: a POST opens an upload, one
+        PUT to its location sends the whole content (distribution 2.8 answers a POST that carries
+        the content with a session too, so it is not tried).  The location must stay on this
+        host: the credentials go with it."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        scope = self._scope(repo, push=True)
+        start = f"/v2/{repo}/blobs/uploads/"
+        resp = self.request("POST", start, scope=scope, data=b"")
+        if resp.status_code != 202:
+            self._raise(resp, f"starting an upload to {repo}", write=True)
+        location = resp.headers.get("Location", "")
+        url = urlsplit(urljoin(resp.url or self.base + start, location))
+        here = urlsplit(self.base)
+        if (not location or url.scheme != here.scheme or url.netloc != here.netloc
+                or not url.path.startswith(start)):
+            raise RegistryError(f"Registry {self.host} gave an upload location elsewhere "
+                                f"({shown(location)}): refusing to send the credentials there",
+                                "protocol", write=True)
+        query = "&".join(q for q in url.query.split("&") if q and not q.startswith("digest="))
+        resp = self.request("PUT", f"{url.path}?{query + '&' if query else ''}digest={digest}",
+                            scope=scope, data=data,
+                            headers={"Content-Type": "application/octet-stream"})
+        if resp.status_code not in (201, 204):
+            self._raise(resp, f"uploading the blob {digest} to {repo}", write=True)
+        return digest
+
+    def find_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str] | None:
+        """:meth:`get_manifest`, or None when ``ref`` does not exist."""
+        resp = self.request("GET", f"/v2/{repo}/manifests/{ref}", scope=self._scope(repo),
+                            headers={"Accept": ACCEPT})
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            self._raise(resp, f"reading the manifest {repo}:{ref}")
+        body = resp.content
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        return body, resp.headers.get("Content-Type", "").split(";")[0].strip(), digest
+
+    def put_oci_manifest(self, repo: str, ref: str, manifest: dict[str, Any]) -> str:
+        """Write an OCI image manifest (compact JSON) under ``ref``; return its digest."""
+        body = json.dumps(manifest, separators=(",", ":")).encode()
+        return self.put_manifest(repo, ref, body, OCI_MANIFEST)
+

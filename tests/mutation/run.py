@@ -224,6 +224,18 @@ PATCHES = (
           "        return False\n    if 200 <= response.status_code < 300:",
           "        raise\n    if 200 <= response.status_code < 300:",
           (f"{IT_FB}/test_receiver.py",)),
+    Patch("build-push: a second key's signature replaces the first", f"{BP}/signatures.py",
+          "_manifest(store, repo, [*layers, layer])", "_manifest(store, repo, [layer])",
+          (f"{IT_BP}/test_signing.py",)),
+    Patch("build-push: a re-run signs again what this key signed", f"{BP}/signatures.py",
+          "        if any(mine(existing) for existing in layers):\n            return False\n", "",
+          ("tests/unit/build_push/test_orchestration.py", f"{IT_BP}/test_signing.py")),
+    Patch("build-push: a signature by another key counts as this key's", f"{BP}/signatures.py",
+          "                and key.verifies(signature, blob))", ")",
+          (f"{IT_BP}/test_signing.py",)),
+    Patch("build-push: a platform of an index is left unsigned", f"{BP}/signatures.py",
+          "    return [digest, *dict.fromkeys(images)]", "    return [digest]",
+          (f"{IT_BP}/test_signing.py",)),
 )
 
 

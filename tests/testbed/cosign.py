@@ -3,6 +3,8 @@ sign and signs what our verifier must accept or refuse.  No transparency log her
 passes ``--tlog-upload=false`` or ``--insecure-ignore-tlog=true``."""
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -37,3 +39,22 @@ def generate_key_pair(folder: Path, password: str) -> tuple[Path, Path]:
                         "COSIGN_PASSWORD": password},
                    capture_output=True, text=True)
     return folder / "cosign.key", folder / "cosign.pub"
+
+
+def docker_config(folder: Path, host: str, username: str, password: str) -> Path:
+    """A ``DOCKER_CONFIG`` folder whose ``config.json`` holds the credentials of ``host`` only, for
+    :func:`run`'s ``docker_config``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    (folder / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    return folder
+
+
+def verify(image: str, public_key: Path, docker_config: Path, *, attestation: bool = False,
+           check: bool = False) -> subprocess.CompletedProcess[str]:
+    """``cosign verify`` (or ``verify-attestation --type spdxjson``) of ``image`` (image@digest)
+    with ``public_key``, no transparency log, over plain HTTP for a loopback registry."""
+    kind = ["verify-attestation", "--type", "spdxjson"] if attestation else ["verify"]
+    return run(*kind, "--key", str(public_key), "--insecure-ignore-tlog=true",
+               "--allow-http-registry=true", "--output", "json", image,
+               docker_config=docker_config, check=check)

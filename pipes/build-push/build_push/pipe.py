@@ -5,16 +5,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from pipes_common import imageref, outputs, registrylogin, runner
+from pipes_common import cosign, imageref, outputs, registrylogin, runner, secrets
 from pipes_common import log as plog
 from pipes_common.bitbucket import StepContext
 from pipes_common.contracts import BuildPushOutputs
 from pipes_common.errors import PipeError
 from pipes_common.registry import ManifestRef, RegistryError
 
-from . import __version__, buildkit, inputs, preflight, sshkeys, strategy, tags
+from . import __version__, buildkit, inputs, preflight, sbom, signatures, sshkeys, strategy, tags
 from .ports import DigitalOcean, Engine, Ports, Registry
 from .request import Auth, BuildRequest
 from .schema import VARIABLES
@@ -41,6 +41,8 @@ class Outcome:
     digest: str = ""
     image_id: str = ""
     skipped: bool = False
+    signatures: tuple[str, ...] = ()    # the signature references of the pushed digests
+    attestations: tuple[str, ...] = ()  # the SBOM attestation references
 
 
 def main(ports: Ports | None = None) -> int:
@@ -59,7 +61,18 @@ def main(ports: Ports | None = None) -> int:
 
 
 def build_and_push(s: Settings, ports: Ports) -> tuple[Settings, Outcome]:
-    """The pipe's work: pre-flight, then skip (the commit is pushed) or build, push, tag."""
+    """The pipe's work: pre-flight, then skip (the commit is pushed) or build, push, tag; then
+    sign what is in the registry (SIGNING_KEY), a skipped build's image too."""
+    s, done, registry, auth = push_image(s, ports)
+    if s.signing is not None and registry is not None and auth is not None and done.digest:
+        done = sign_pushed(registry, s, done, auth)
+    return s, done
+
+
+def push_image(s: Settings, ports: Ports
+               ) -> tuple[Settings, Outcome, Registry | None, Auth | None]:
+    """Pre-flight, then skip (the commit is pushed) or build, push, tag; the outcome, and the
+    registry and credentials of the push (None when not pushing)."""
     # settings that only a build can refuse are checked before any registry call
     chosen = s.needs_buildkit is not None or s.builder != "auto"
     cli, plan = choose_builder(s, ports.buildkit) if chosen else (None, None)
@@ -70,7 +83,7 @@ def build_and_push(s: Settings, ports: Ports) -> tuple[Settings, Outcome]:
         s = forward_only(registry, s)
         existing = already_built(registry, s) if s.skip_if_exists else None
         if existing is not None:
-            return s, skip(registry, s, existing)
+            return s, skip(registry, s, existing), registry, auth
         if do_api is not None and registry.tags(s.repository) is None:
             preflight.check_repository_limit(do_api, s.registry_name, s.image_name)
     # a build it is: in auto mode the docker CLI is probed (a process of its own) while the
@@ -91,14 +104,73 @@ def build_and_push(s: Settings, ports: Ports) -> tuple[Settings, Outcome]:
                      cache_export(s, plan))
     if pushes_itself(s, plan) and registry is not None:
         # buildx pushed every tag itself; what it returned is the pushed digest
-        return s, Outcome(digest=image_id)
+        return s, Outcome(digest=image_id), registry, auth
     if registry is None or auth is None:
-        return s, Outcome(image_id=image_id)
+        return s, Outcome(image_id=image_id), None, None
     first = s.tag_plan.tags[0]
     plog.get_logger().info("Pushing %s:%s", s.image, first)
     digest = engine.push(s.image, first, auth)
     sync_tags(registry, s, digest, first)
-    return s, Outcome(digest=digest, image_id=image_id)
+    return s, Outcome(digest=digest, image_id=image_id), registry, auth
+
+
+def sign_pushed(registry: Registry, s: Settings, done: Outcome, auth: Auth) -> Outcome:
+    """Sign the pushed digest (for an index, each platform's manifest too) with SIGNING_KEY and,
+    with SBOM, attach each one's SPDX SBOM as a signed attestation.  What already carries a
+    signature (attestation) by this key gets no other.  Any failure is one line saying what is
+    in the registry unsigned."""
+    assert s.signing is not None
+    log = plog.get_logger()
+    signed: list[signatures.Written] = []
+    attested: list[signatures.Written] = []
+    digests = [done.digest]
+    try:
+        digests = signatures.targets(registry, s.repository, done.digest)
+        signed, failed = signatures.sign_each(registry, s.signing, s.image, s.repository, digests)
+        if failed is not None:
+            raise failed
+        log.info("Signatures (%s key): %s.", s.signing.form, "; ".join(
+            f"{w.ref} {'added' if w.added else 'already signed by this key'}" for w in signed))
+        if s.sbom_attestation:
+            attested = sbom_attestations(registry, s, digests, auth)
+            log.info("SBOM attestations: %s.", "; ".join(
+                f"{w.ref} {'added' if w.added else 'already attested by this key'}"
+                for w in attested))
+    except (RegistryError, signatures.ArtefactError, cosign.FormatError, PipeError) as err:
+        unsigned = [d for d in digests if d not in {w.digest for w in signed}]
+        state = ("is pushed but unsigned" if unsigned
+                 else "is pushed and signed but has no signed SBOM attestation")
+        detail = (f" ({len(unsigned)} of {len(digests)} manifests lack a signature: "
+                  f"{', '.join(unsigned)})" if unsigned and len(digests) > 1 else "")
+        raise PipeError(f"{s.image}@{done.digest} {state}{detail}: {err}. Fix it and run the "
+                        "step again: a re-run signs what lacks a signature by SIGNING_KEY and "
+                        "attests what lacks an SBOM") from None
+    return replace(done, signatures=tuple(w.ref for w in signed),
+                   attestations=tuple(dict.fromkeys(w.ref for w in attested)))
+
+
+def sbom_attestations(registry: Registry, s: Settings, digests: list[str],
+                      auth: Auth) -> list[signatures.Written]:
+    """An SPDX SBOM attestation signed by SIGNING_KEY on each of ``digests`` lacking one: an
+    image's own SBOM (syft), and for an index (``digests[0]``, its platforms after it) the SBOM
+    of its first platform."""
+    assert s.signing is not None
+    made: dict[str, dict[str, Any]] = {}
+    found = []
+    for digest in digests:
+        had = signatures.attested(registry, s.signing, s.image, s.repository, digest,
+                                  cosign.SPDX_JSON_PREDICATE)
+        if had is not None:
+            found.append(had)
+            continue
+        source = digests[1] if digest == digests[0] and len(digests) > 1 else digest
+        if source not in made:
+            made[source] = sbom.spdx(s.image, source, s.host, auth)
+            plog.get_logger().info("SBOM of %s@%s: %d packages (syft).", s.image, source,
+                                   len(made[source].get("packages") or []))
+        found.append(signatures.attest(registry, s.signing, s.image, s.repository, digest,
+                                       cosign.SPDX_JSON_PREDICATE, made[source]))
+    return found
 
 
 def pushes_itself(s: Settings, plan: Strategy) -> bool:
@@ -343,7 +415,8 @@ def publish(ctx: StepContext, s: Settings, done: Outcome) -> None:
         ref=f"{s.image}@{done.digest}" if done.digest else f"{s.image}:{s.tag_plan.tags[0]}",
         skipped=done.skipped, image_id=done.image_id, version=s.tag_plan.version_tag or "",
         commit_tag=s.tag_plan.commit_tag or "", git_tag=ctx.tag or "", floating=s.tag_plan.floating,
-        build_number=ctx.build_number or "", source_commit=ctx.commit or ""), __version__)
+        build_number=ctx.build_number or "", source_commit=ctx.commit or "",
+        signatures=done.signatures, attestations=done.attestations), __version__)
 
 
 def summary(s: Settings, done: Outcome, seconds: float) -> str:

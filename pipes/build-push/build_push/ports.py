@@ -33,7 +33,8 @@ class DigitalOcean(Protocol):
 
 
 class Registry(Protocol):
-    """The registry calls: existence, labels and tags, all without moving a layer."""
+    """The registry calls: existence, labels and tags, all without moving a layer; and the
+    small manifests and blobs of signatures."""
 
     def ping(self) -> None: ...
 
@@ -44,6 +45,15 @@ class Registry(Protocol):
     def add_tag(self, repo: str, source_ref: str, tag: str) -> str: ...
 
     def tags(self, repo: str) -> list[str] | None: ...
+
+    # signing (SIGNING_KEY): signatures and attestations are manifests and blobs of the repository
+    def find_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str] | None: ...
+
+    def get_blob(self, repo: str, digest: str) -> bytes: ...
+
+    def upload_blob(self, repo: str, data: bytes) -> str: ...
+
+    def put_oci_manifest(self, repo: str, ref: str, manifest: dict[str, Any]) -> str: ...
 
 
 class Engine(Protocol):

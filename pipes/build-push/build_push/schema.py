@@ -21,6 +21,14 @@ def _name_length(values: Mapping[str, Any]) -> str | None:
             f"{imageref.MAX_NAME}: shorten IMAGE (or REGISTRY_NAME)")
 
 
+def _generator_without_key(values: Mapping[str, Any]) -> str | None:
+    """SBOM_GENERATOR is BuildKit's scanner; with SIGNING_KEY the pipe's syft makes the SBOM."""
+    if values.get("SBOM_GENERATOR") and values.get("SIGNING_KEY"):
+        return ("SBOM_GENERATOR is BuildKit's scanner, not used with SIGNING_KEY (the pipe then makes "
+                "the SBOM itself with syft and signs it): drop SBOM_GENERATOR")
+    return None
+
+
 KEY = r".+"  # of a BUILD_ARGS or LABELS entry: any, not empty
 REF_RE = rf"{imageref.NAME}(?::{imageref.TAG})?(?:@{imageref.DIGEST})?"
 VARIABLES = Variables((
@@ -159,9 +167,11 @@ VARIABLES = Variables((
         default="min",
         choices=("min", "max", "off")),
     Var('SBOM',
-        doc=('`true` attaches an SBOM attestation (SPDX, made by BuildKit while it builds: buildx `--attest '
-             'type=sbom`) to the pushed index. Where the engine cannot attach attestations none is attached '
-             'and one info line says so. Default: `false`.'),
+        doc=('`true` attaches an SBOM. With `SIGNING_KEY`: an SPDX JSON SBOM of the pushed image made by the '
+             "pipe's own syft, attached as a signed attestation in cosign's format (see [Signed "
+             'images](#signed-images)). Without: an SBOM attestation made by BuildKit while it builds (buildx '
+             '`--attest type=sbom`) attached to the pushed index; where the engine cannot attach attestations '
+             'none is attached and one info line says so. Default: `false`.'),
         type='boolean',
         default=False),
     Var('SBOM_GENERATOR',
@@ -172,7 +182,26 @@ VARIABLES = Variables((
         hint="give the image of an SBOM generator following BuildKit's scanner protocol, "
              "e.g. docker/buildkit-syft-scanner",
         only_if=(lambda v: bool(v.get("SBOM")),
-                 "is only used with SBOM: 'true': set SBOM: 'true' or drop SBOM_GENERATOR")),
+                 "is only used with SBOM: 'true': set SBOM: 'true' or drop SBOM_GENERATOR"),
+        checks=(_generator_without_key,)),
+    Var('SIGNING_KEY',
+        doc=('Private key that signs every pushed digest (the image; for a multi-platform image the index and '
+             "each platform's manifest) in cosign's format, which `cosign verify` checks: an ECDSA P-256 key "
+             'as PEM (PKCS#8, plain or encrypted, as `openssl genpkey` writes it) or the `cosign.key` of '
+             '`cosign generate-key-pair`, the text or its base64 (`base64 -w0 < cosign.key`), as a secured '
+             'variable. See [Signed images](#signed-images).'),
+        secret=True,
+        rule=validate.Text(max_len=16384, multiline=True),
+        hint="give an ECDSA P-256 private key (cosign generate-key-pair's cosign.key, or a PKCS#8 PEM), "
+             "or its base64, as a secured variable"),
+    Var('SIGNING_KEY_PASSWORD',
+        doc=('Password of an encrypted `SIGNING_KEY` (the one `cosign generate-key-pair` asked for), as a '
+             'secured variable.'),
+        secret=True,
+        rule=validate.Text(max_len=1024),
+        hint="give the password of SIGNING_KEY as a secured variable",
+        only_if=(lambda v: bool(v.get("SIGNING_KEY")),
+                 "is only used with SIGNING_KEY: set SIGNING_KEY or drop SIGNING_KEY_PASSWORD")),
     Var('SKIP_IF_EXISTS',
         doc=("When the commit tag is already in the registry, its image's "
              '`org.opencontainers.image.revision` label is this full commit and its '

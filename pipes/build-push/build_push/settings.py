@@ -14,7 +14,7 @@ from pipes_common import registrylogin, secrets
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 
-from . import buildkit, buildsecrets, inputs, sshkeys, tags
+from . import buildkit, buildsecrets, inputs, signkey, sshkeys, tags
 from .schema import VARIABLES
 
 
@@ -46,6 +46,8 @@ class Settings:
     platforms: tuple[str, ...] = ()      # PLATFORMS: buildx on the containerd store (pipe.py)
     provenance: str = VARIABLES["PROVENANCE"].default  # PROVENANCE: min, max or off (attestations)
     sbom: str | None = None              # SBOM: '' BuildKit's default generator, or SBOM_GENERATOR
+    signing: signkey.SigningKey | None = field(default=None, repr=False)  # SIGNING_KEY, loaded
+    sbom_attestation: bool = False       # SBOM with SIGNING_KEY: syft's SBOM, a signed attestation
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any], ctx: StepContext,
@@ -99,7 +101,12 @@ class Settings:
             cache_to=values.get("CACHE_TO") or None,
             platforms=buildkit.platforms(values.get("PLATFORMS")),
             provenance=str(values["PROVENANCE"]),
-            sbom=str(values.get("SBOM_GENERATOR") or "") if values.get("SBOM") else None,
+            # with SIGNING_KEY the SBOM is the pipe's own (syft), signed; BuildKit makes none
+            sbom=str(values.get("SBOM_GENERATOR") or "")
+            if values.get("SBOM") and not values.get("SIGNING_KEY") else None,
+            signing=signkey.load(str(values["SIGNING_KEY"]), values.get("SIGNING_KEY_PASSWORD"))
+            if values.get("SIGNING_KEY") else None,
+            sbom_attestation=bool(values.get("SBOM") and values.get("SIGNING_KEY")),
         )
         sshkeys.check_secret_ids(settings.ssh, set(settings.secrets))
         return settings

@@ -413,3 +413,25 @@ def test_referrers_are_none_without_the_api_and_listed_with_it(target: Target) -
         found = RegistryClient(front.host, *target.creds).referrers(repo, image.digest)
     assert found == [{"mediaType": oci.OCI_MANIFEST, "digest": oci.digest_of(body),
                       "size": len(body), "artifactType": "application/vnd.example.sig"}]
+
+
+@pytest.mark.parametrize("location", ["http://203.0.113.5/v2/acme/web/blobs/uploads/u1",
+                                      "/v2/acme/other/blobs/uploads/u1", ""])
+def test_a_blob_upload_location_elsewhere_gets_no_content_nor_credentials(
+        flaky_http: FlakyServer, location: str) -> None:
+    """The upload session a registry opens must be its own, for this repository: a location on
+    another host (or another repository's, or none) gets neither the blob nor the credentials."""
+    host = flaky_http.url.split("://", 1)[1]
+    flaky_http.script(Reply(202, {"Location": location}))
+    with pytest.raises(RegistryError, match="gave an upload location elsewhere") as info:
+        RegistryClient(host, "user", "pw-canary-123").upload_blob("acme/web", b"signature payload")
+    assert info.value.write
+    assert [hit.method for hit in flaky_http.hits] == ["POST"]
+
+
+def test_a_blob_is_uploaded_to_the_location_given(registry: LocalRegistry) -> None:
+    client = RegistryClient(registry.host, registry.push_user, registry.push_password)
+    data = pysecrets.token_bytes(64)
+    digest = client.upload_blob("acme/blobs", data)
+    assert client.get_blob("acme/blobs", digest) == data
+    assert client.upload_blob("acme/blobs", data) == digest  # again: the same blob

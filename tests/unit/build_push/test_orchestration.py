@@ -5,6 +5,8 @@ the order or the choices of ``build_push.pipe.main`` break (the fakes are handed
 ports, nothing is patched)."""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,9 @@ from build_push import buildkit, inputs, pipe, preflight
 from build_push.ports import Ports
 from build_push.request import BuildRequest
 from build_push.schema import VARIABLES
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from pipes_common import cosign
 from pipes_common.docr import DOApiError, DockerCredentials
 from pipes_common.errors import PipeError
 from pipes_common.registry import ManifestRef, RegistryError
@@ -90,6 +95,37 @@ class FakeRegistry:
     def tags(self, repo: str) -> list[str] | None:
         self.calls.append(("tags",))
         return sorted(self.manifests) or None
+
+    # signatures: manifests written as bodies (by tag), blobs by digest
+    bodies: dict[str, bytes] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    refuse_signatures: bool = False
+
+    def find_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str] | None:
+        self.calls.append(("find", ref))
+        if ref in self.bodies:
+            body = self.bodies[ref]
+        elif ref in self.manifests.values():  # a pushed image: a manifest without an index
+            body = json.dumps({"schemaVersion": 2, "layers": []}).encode()
+        else:
+            return None
+        return body, "application/vnd.oci.image.manifest.v1+json", "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def get_blob(self, repo: str, digest: str) -> bytes:
+        return self.blobs[digest]
+
+    def upload_blob(self, repo: str, data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        self.blobs[digest] = data
+        return digest
+
+    def put_oci_manifest(self, repo: str, ref: str, manifest: dict[str, Any]) -> str:
+        self.calls.append(("put", ref))
+        if self.refuse_signatures:
+            raise RegistryError(f"Registry {HOST} denied writing the manifest {repo}:{ref} (403)",
+                                "denied", 403, write=True)
+        self.bodies[ref] = json.dumps(manifest).encode()
+        return "sha256:" + hashlib.sha256(self.bodies[ref]).hexdigest()
 
 
 @dataclass
@@ -435,3 +471,68 @@ def test_buildkit_credentials_are_for_registry_host_only(bed: Bed, monkeypatch: 
     assert bed.main() == 0
     request = bed.built()
     assert request is not None and set(request.registry_auth) == {HOST}
+
+
+def _signing_key(monkeypatch: pytest.MonkeyPatch) -> ec.EllipticCurvePrivateKey:
+    private = ec.generate_private_key(ec.SECP256R1())
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    monkeypatch.setenv("SIGNING_KEY", pem.strip())
+    return private
+
+
+def _signature_layers(bed: Bed, digest: str) -> list[dict[str, Any]]:
+    body = bed.registry.bodies.get(cosign.signature_tag(digest))
+    layers: list[dict[str, Any]] = json.loads(body)["layers"] if body else []
+    return layers
+
+
+def test_signing_key_signs_the_pushed_digest_after_the_push(
+        bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    private = _signing_key(monkeypatch)
+    assert bed.main() == 0
+    puts = [c for c in bed.registry.calls if c[0] == "put"]
+    assert puts == [("put", cosign.signature_tag(NEW))]
+    assert bed.registry.calls.index(puts[0]) > bed.registry.calls.index(("add_tag", SHA_TAG, "main"))
+    (layer,) = _signature_layers(bed, NEW)
+    payload = bed.registry.blobs[layer["digest"]]
+    assert payload == cosign.payload(f"{HOST}/{REPO}", NEW)
+    signature = cosign.decode_signature(layer["annotations"][cosign.SIGNATURE_ANNOTATION])
+    private.public_key().verify(signature, payload, ec.ECDSA(hashes.SHA256()))
+    assert bed.outputs()["BUILD_PUSH_SIGNATURES"] == f"{HOST}/{REPO}:{cosign.signature_tag(NEW)}"
+
+
+def test_a_rerun_that_skips_the_build_signs_once(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit pushed before signing was turned on gets its signature on the skipped re-run;
+    the next re-run finds it and writes nothing."""
+    _signing_key(monkeypatch)
+    bed.registry.manifests = {SHA_TAG: OLD, "main": OLD}
+    bed.registry.labels = {OLD: bed.labels()}
+    bed.engine_allowed = False
+    assert bed.main() == 0
+    assert len(_signature_layers(bed, OLD)) == 1
+    bed.registry.calls.clear()
+    assert bed.main() == 0
+    assert not [c for c in bed.registry.calls if c[0] == "put"]
+    assert len(_signature_layers(bed, OLD)) == 1
+    assert bed.outputs()["BUILD_PUSH_SIGNATURES"] == f"{HOST}/{REPO}:{cosign.signature_tag(OLD)}"
+
+
+def test_a_failed_signature_says_what_was_pushed_unsigned(
+        bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    _signing_key(monkeypatch)
+    bed.registry.refuse_signatures = True
+    with pytest.raises(PipeError) as caught:
+        bed.main()
+    assert str(caught.value).startswith(f"{HOST}/{REPO}@{NEW} is pushed but unsigned: Registry")
+    assert "run the step again" in str(caught.value)
+    assert bed.registry.manifests[SHA_TAG] == NEW  # the push itself happened
+
+
+def test_a_bad_signing_key_stops_before_anything_is_built(
+        bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGNING_KEY", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----")
+    bed.engine_allowed = False
+    with pytest.raises(PipeError, match=r"^SIGNING_KEY is not a valid PRIVATE KEY"):
+        bed.main()
+    assert bed.registry.calls == [] and bed.do.calls == [] and bed.probes == 0

@@ -58,7 +58,8 @@ def test_the_dotenv_keys_are_the_documented_ones(tmp_path: Path) -> None:
     assert names == ["BUILD_PUSH_IMAGE", "BUILD_PUSH_TAGS", "BUILD_PUSH_DIGEST", "BUILD_PUSH_REF",
                      "BUILD_PUSH_SKIPPED", "BUILD_PUSH_IMAGE_ID", "BUILD_PUSH_VERSION",
                      "BUILD_PUSH_BUILD_NUMBER", "BUILD_PUSH_SOURCE_COMMIT", "BUILD_PUSH_COMMIT_TAG",
-                     "BUILD_PUSH_GIT_TAG", "BUILD_PUSH_FLOATING"]
+                     "BUILD_PUSH_GIT_TAG", "BUILD_PUSH_FLOATING", "BUILD_PUSH_SIGNATURES",
+                     "BUILD_PUSH_ATTESTATIONS"]
 
 
 def test_no_own_folder_writes_only_the_dotenv_file(tmp_path: Path) -> None:
