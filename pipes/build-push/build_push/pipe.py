@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from pipes_common import cosign, imageref, outputs, registrylogin, runner, secrets
+from pipes_common import cosign, imageref, outputs, registrylogin, runner
 from pipes_common import log as plog
 from pipes_common.bitbucket import StepContext
 from pipes_common.contracts import BuildPushOutputs
