@@ -54,7 +54,13 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
         if part == "**":
-            out.append(".*" if last else "(?:[^/]+/)*")
+            if not last:
+                out.append("(?:[^/]+/)*")
+            elif out:  # a/** is a and everything below it
+                out[-1] = out[-1][:-1]
+                out.append("(?:/.*)?")
+            else:
+                out.append(".*")
             continue
         piece = ""
         i = 0
