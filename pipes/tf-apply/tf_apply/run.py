@@ -83,6 +83,9 @@ def report(run: Run, sm: summary.Summary, plan_id: str | None) -> None:
         return
     body = insights.report_body(sm, mode=s.mode, workspace=s.workspace,
                                 working_dir=s.working_dir_rel, plan_id=plan_id, link=run.ctx.build_url)
+    if run.sink is not None and plan_id:  # one of many roots: the comment points here for its plan
+        body["data"].append({"title": "Stored plan", "type": "TEXT",
+                             "value": f"s3://{s.bucket}/{s.plans_prefix}{plan_id}/plan.json"})
     insights.send(run.ctx, s.api_proxy, body,
                   insights.report_id(s.workspace, s.working_dir_rel))
 

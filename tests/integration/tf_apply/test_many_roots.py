@@ -16,6 +16,7 @@ from testbed.bitbucket_commits import merged_pull_request
 from testbed.bitbucket_stub import BitbucketState, BitbucketStub
 from testbed.fixtures import canary
 from testbed.pipes import PipeRun
+from testbed.reports_stub import BitbucketReportsStub
 from testbed.s3 import MotoS3
 
 from .conftest import CONFIGS, Canaries, Stack, assert_failed_cleanly
@@ -251,3 +252,33 @@ def test_apply_after_merge_with_one_roots_plan_missing(
     for root in ("apps/api/infra", "apps/web/infra", "infra/network"):
         assert mono.state(key(root)) is not None
     mono.assert_no_leaks()
+
+
+def test_a_code_insights_report_per_root_links_its_full_plan(
+        mono: Stack, reports_stub: BitbucketReportsStub) -> None:
+    run = many(mono, MODE="plan", CODE_INSIGHTS="true", BITBUCKET_API_PROXY=reports_stub.proxy_url)
+    assert run.code == 0, run.output
+    reports = {where[3]: report for where, report in reports_stub.state.reports.items()}
+    assert set(reports) == {"tf-apply-apps-api-infra-default", "tf-apply-apps-web-infra-default",
+                            "tf-apply-infra-cluster-default", "tf-apply-infra-network-default"}
+    data = {d["title"]: d["value"] for d in reports["tf-apply-infra-network-default"]["data"]}
+    assert data["Stored plan"] == (f"s3://{mono.bucket}/{key('infra/network')}.plans/default/"
+                                   f"{mono.commit}/plan.json")
+    assert f"{key('infra/network')}.plans/default/{mono.commit}/plan.json" in mono.objects()
+
+
+def test_drift_over_many_roots_is_one_report_one_line_per_drifted_root(
+        mono: Stack, reports_stub: BitbucketReportsStub) -> None:
+    assert many(mono, MODE="apply").code == 0
+    (mono.build / "apps/web/infra/env.tfvars").write_text("size = 2\n")
+    (mono.build / "infra/cluster/env.tfvars").write_text("size = 3\n")
+    run = many(mono, MODE="drift", CODE_INSIGHTS="true",
+               BITBUCKET_API_PROXY=reports_stub.proxy_url)
+    assert_failed_cleanly(run, "Drift in 2 of 4 roots: apps/web/infra, infra/cluster",
+                          "FAIL_ON_DRIFT")
+    lines = [line for line in run.output.splitlines() if "drift: " in line and "WARNING" in line]
+    assert len(lines) == 2 and "apps/web/infra: 0 to create, 1 to update" in lines[0], lines
+    (where, report), = reports_stub.state.reports.items()
+    assert where[3] == "tf-apply-roots-default-drift"
+    assert report["result"] == "FAILED"
+    assert report["details"].startswith("Drift in 2 of 4 roots: apps/web/infra: ")
