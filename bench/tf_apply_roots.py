@@ -66,7 +66,7 @@ EMPTY_STATE = (b'{"version": 4, "terraform_version": "1.11.4", "serial": 1, '
 
 
 class _Slow(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+    def do_GET(self) -> None:
         time.sleep(WAIT)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -74,7 +74,7 @@ class _Slow(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(EMPTY_STATE)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -140,7 +140,6 @@ def detection_repo(work: Path) -> tuple[Path, str]:
     repo.mkdir()
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     lines: list[str] = []
-    mark = 0
 
     def blob(text: str) -> str:
         data = text.encode()
@@ -154,7 +153,7 @@ def detection_repo(work: Path) -> tuple[Path, str]:
             f'terraform {{\n  backend "s3" {{}}\n}}\n\nmodule "shared" {{\n  source = '
             f'"../../modules/m{r % DETECT_MODULES}"\n}}\n')
     for n in range(DETECT_COMMITS):
-        mark += 1
+        mark = n + 1
         if n == 0:
             changes = files
         else:
