@@ -98,8 +98,9 @@ def comment(run: Run, sm: summary.Summary, plan_doc: dict[str, Any], sensitive: 
         for value in sensitive:
             secrets.register(value)
         text = redact.redact_text(run.tf.show_text(run.work / planstore.PLAN_FILE), sensitive)
-        run.sink.sections.append(prcomment.Section(where_of(run), sm, prcomment.output_changes(plan_doc),
-                                                   text))
+        drift = len(plan_doc.get("resource_drift") or [])  # changed outside Terraform
+        run.sink.sections.append(prcomment.Section(where_of(run), sm,
+                                                   prcomment.output_changes(plan_doc), text, drift))
         return
     log = plog.get_logger()
     if not s.bb_token:

@@ -74,3 +74,11 @@ def test_lines_of_parallel_roots_are_whole_and_prefixed() -> None:
         assert line.startswith(f"[{name}] ") and line.count("[") == 1, line
         assert line.endswith("last words") or line.startswith(f"[{name}] {name} part one, part two")
 
+
+
+def test_the_table_has_a_row_per_root_with_its_drift() -> None:
+    drifted = prcomment.Section(section("net", 1).where, Summary([("a.b", "update"), ("a.c", "replace")]),
+                                [], "plan", drift=2)
+    text = prcomment.many_body([drifted], [], {"api": "boom"}, "default", None, None)
+    assert "| `net` | 0 | 1 | 1 | 0 | 2 |" in text
+    assert "| `api` | failed | | | | |" in text and "**Failed:** `api`: boom" in text
