@@ -33,7 +33,7 @@ from pipes_common.contracts import TfApplyOutputs
 from pipes_common.errors import PipeError
 from pipes_common.fsutil import atomic_write
 
-from . import PIPE, __version__, affected, backend, bbcomment, insights, oneroot, planstore, prcomment, roots
+from . import PIPE, __version__, affected, backend, bbcomment, insights, oneroot, planstore, prcomment, reviewed, roots
 from .run import Result, Sink
 from .s3 import Spaces
 from .settings import Settings
@@ -141,6 +141,32 @@ def choose(s: Settings, found: list[roots.Root], per: dict[str, Settings]) -> li
     return decisions
 
 
+def unchanged_by_merge(s: Settings, ctx: StepContext, decisions: list[affected.Decision],
+                       per: dict[str, Settings]) -> list[affected.Decision]:
+    """After a merge: a root for which the merged pull request's last push planned nothing,
+    because it changed nothing the root uses, is skipped (its review is that there is nothing to
+    apply); every other root is matched to its own reviewed plan when it runs."""
+    if not s.bb_token or not any(d.runs for d in decisions):
+        return decisions
+    pr, _ = reviewed.merged_pull_request(s, ctx)
+    if pr is None:
+        return decisions  # each root says why when it looks for its reviewed plan
+    pr_id, head = int(pr.get("id") or 0), reviewed.head_of(pr)
+    reach.check(s.endpoint, backend.endpoint_variable(s))
+    spaces = Spaces(s)
+    out = []
+    for d in decisions:
+        pointer = planstore.PlanStore(spaces, per[d.root.rel].plans_prefix).review(pr_id) \
+            if d.runs else None
+        commit = str((pointer or {}).get("commit") or "")
+        if pointer and pointer.get("unchanged") and reviewed.same_commit(commit, head):
+            d = affected.Decision(d.root, False, f"skipped: pull request #{pr_id} changed nothing "
+                                                 f"it uses (its last push, commit {commit[:12]}, "
+                                                 "planned nothing for it)")
+        out.append(d)
+    return out
+
+
 def run_many(s: Settings, ctx: StepContext) -> int:
     log = plog.get_logger()
     found = roots.with_state_keys(roots.discover(s.clone_dir, list(s.working_dirs)),
@@ -152,10 +178,18 @@ def run_many(s: Settings, ctx: StepContext) -> int:
         log.info("root %s: state %s%s", r.rel, r.state_key,
                  f", modules {', '.join(r.modules)}" if r.modules else "")
     decisions = choose(s, found, per)
+    if s.mode == "apply" and not s.plan_id and not s.pr_id:
+        decisions = unchanged_by_merge(s, ctx, decisions, per)
     for d in decisions:
         log.info("root %s %s", d.root.rel, d.why)
     chosen = [d.root for d in decisions if d.runs]
     skipped = [(d.root.rel, d.why) for d in decisions if not d.runs]
+    if s.mode == "plan" and s.pr_id and skipped:
+        # what the apply after the merge finds for these roots: reviewed, with nothing to plan
+        spaces = Spaces(s)
+        for rel, _ in skipped:
+            planstore.PlanStore(spaces, per[rel].plans_prefix).mark_unchanged(
+                s.pr_id, s.commit, s.build_number)
     with tempfile.TemporaryDirectory(prefix="tf-apply-") as tmp:
         done = run_roots(s, ctx, [per[r.rel] for r in chosen], Path(tmp))
     return finish(s, ctx, done, skipped)

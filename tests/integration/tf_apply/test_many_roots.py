@@ -282,3 +282,25 @@ def test_drift_over_many_roots_is_one_report_one_line_per_drifted_root(
     assert where[3] == "tf-apply-roots-default-drift"
     assert report["result"] == "FAILED"
     assert report["details"].startswith("Drift in 2 of 4 roots: apps/web/infra: ")
+
+
+def test_apply_after_merge_skips_the_roots_the_pull_request_did_not_change(
+        mono: Stack, api: tuple[BitbucketStub, str]) -> None:
+    """The pull request's pipeline planned only the roots it changed (CHANGED_ONLY); after the
+    merge those apply their reviewed plans, and the others are skipped as reviewed with nothing to
+    plan, not refused."""
+    stub, _ = api
+    base, head = pr_change(mono, "modules/net/main.tf", "\n# a change\n")
+    run = pr_plan(mono, base, COMMENT="false", **bb(api))
+    assert run.code == 0, run.output
+    merge = pysecrets.token_hex(20)
+    merged_pull_request(stub.state.pullrequests, stub.state.commit_links, "acme/web", PR, [head],
+                        merge)
+    applied = many(mono, MODE="apply", REQUIRE_REVIEWED_PLAN="true", BITBUCKET_COMMIT=merge,
+                   **bb(api))
+    assert applied.code == 0, applied.output
+    assert (f"root apps/web/infra skipped: pull request #{PR} changed nothing it uses (its last "
+            f"push, commit {head[:12]}, planned nothing for it)") in applied.output
+    assert applied.output.count(f"Applied the plan reviewed in pull request #{PR}") == 2
+    assert {r for r in ROOTS if mono.state(key(r)) is not None} == {"infra/cluster", "infra/network"}
+    assert "2 roots: apply done, 2 skipped" in applied.last_line()
