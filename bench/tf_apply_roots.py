@@ -184,7 +184,7 @@ def detect_once(repo: Path, base: str) -> tuple[float, int]:
     started = time.monotonic()
     found = roots.with_state_keys(roots.discover(repo, ["roots/*", "modules/*"]),
                                   "{root}/terraform.tfstate", None)
-    files = affected.changed_files(repo, f"{base}...HEAD")
+    files = affected.changed_files(repo, base, "HEAD", merge_base=True)
     chosen = [d for d in (affected.decide(r, files, [], "in pull request #1") for r in found)
               if d.runs]
     took = time.monotonic() - started

@@ -1,24 +1,23 @@
 """Which roots run with ``CHANGED_ONLY``: those a changed file belongs to.
 
 A root runs when a file changed under its folder, under a local module it uses (transitively,
-:mod:`roots`) or is one of its ``VAR_FILES``.  The changed files come from git, in the clone of
-the step: in a pull request between its destination and its last commit (``git diff
-base...HEAD``: what the pull request changes, not what the destination did since), elsewhere
-since the commit of the root's last successful apply (recorded beside its state by
-:func:`record_apply`).  When git cannot tell (no git, a shallow clone that misses the base), the
+:mod:`roots`) or is one of its ``VAR_FILES``.  The changed files come from the step's clone
+(:mod:`gitread`): in a pull request from where it left its destination to its last commit (as
+``git diff dest...HEAD``: what the pull request changes, not what the destination did since),
+elsewhere since the commit of the root's last successful apply (recorded beside its state by
+:func:`record_apply`).  When the clone cannot tell (a shallow clone that misses the base), the
 root runs and the log says why: a root is never skipped on a guess.
 """
 from __future__ import annotations
 
 import json
-import shutil
+import struct
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipes_common import proc
-from pipes_common.errors import PipeError
-
+from . import gitread
 from .roots import Root
 from .s3 import Spaces
 
@@ -33,22 +32,17 @@ class Decision:
     why: str
 
 
-def changed_files(clone: Path, *revisions: str) -> set[str] | str:
-    """The files that differ between ``revisions`` as ``git diff`` takes them (``base HEAD``, or
-    ``dest...HEAD`` for what a pull request changes), or why git could not tell."""
-    if shutil.which("git") is None:
-        return "git is not installed in this image"
-    env = proc.child_env({"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"})
-    args = ["git", "-c", f"safe.directory={clone}", "-C", str(clone), "diff", "--name-only",
-            "--no-renames", "-z", *revisions, "--"]
+def changed_files(clone: Path, base: str, head: str = "HEAD",
+                  merge_base: bool = False) -> set[str] | str:
+    """The files changed from ``base`` to ``head`` (with ``merge_base``: from where ``head`` left
+    ``base``, what a pull request changes), read from the clone's ``.git`` (:mod:`gitread`), or
+    why they cannot be told."""
     try:
-        result = proc.run(args, env=env, check=False, timeout=60)
-    except PipeError as err:
-        return err.message
-    if result.returncode != 0:
-        first = (result.stderr.strip().splitlines() or ["git diff failed"])[0]
-        return f"git cannot compare {' '.join(r[:40] for r in revisions)}: {first[:200]}"
-    return {name for name in result.stdout.split("\0") if name}
+        return gitread.changed_files(clone, base, head, merge_base)
+    except gitread.GitError as err:
+        return str(err)
+    except (OSError, ValueError, IndexError, struct.error, zlib.error) as err:
+        return f"the clone's .git could not be read ({type(err).__name__}: {err})"
 
 
 def _under(path: str, folder: str) -> bool:

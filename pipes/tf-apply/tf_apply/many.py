@@ -121,7 +121,7 @@ def choose(s: Settings, found: list[roots.Root], per: dict[str, Settings]) -> li
             files: set[str] | str = ("no BITBUCKET_PR_DESTINATION_COMMIT or "
                                      "BITBUCKET_PR_DESTINATION_BRANCH in the step")
         else:
-            files = affected.changed_files(s.clone_dir, f"{s.pr_destination}...HEAD")
+            files = affected.changed_files(s.clone_dir, s.pr_destination, "HEAD", merge_base=True)
         since = f"in pull request #{s.pr_id}"
         return [affected.decide(r, files, var_file_paths(s, r), since) for r in found]
     reach.check(s.endpoint, backend.endpoint_variable(s))

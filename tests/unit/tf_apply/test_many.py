@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from pathlib import Path
 
 from tf_apply import affected, prcomment, roots
 from tf_apply.many import RootLines
@@ -45,9 +46,9 @@ def test_decisions_name_why() -> None:
     assert affected.decide(root, {"envs/prod.tfvars"}, ["envs/prod.tfvars"], "x").runs
 
 
-def test_changed_files_says_why_git_cannot_tell(tmp_path: object) -> None:
-    why = affected.changed_files(tmp_path, "0" * 40, "HEAD")  # type: ignore[arg-type]
-    assert isinstance(why, str) and "git cannot compare" in why
+def test_changed_files_says_why_the_clone_cannot_tell(tmp_path: Path) -> None:
+    why = affected.changed_files(tmp_path, "0" * 40, "HEAD")
+    assert isinstance(why, str) and "no git repository" in why
 
 
 def test_lines_of_parallel_roots_are_whole_and_prefixed() -> None:
