@@ -24,9 +24,9 @@ EXAMPLE = REPO_ROOT / "docs" / "examples" / "monorepo-pipelines.yml"
 PR = 12
 
 
-def monorepo(path: Path) -> tuple[Path, str, str]:
-    """The monorepo fixture with the example as its bitbucket-pipelines.yml; a pull request that
-    changes modules/net, and its merge. Returns (repository, pull request commit, merge commit)."""
+def monorepo(path: Path) -> tuple[Path, str]:
+    """The monorepo fixture with the example as its bitbucket-pipelines.yml, and a pull request
+    branch that changes modules/net. Returns (repository, pull request commit)."""
     shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "tf-apply" / "monorepo", path)
     shutil.copy(EXAMPLE, path / "bitbucket-pipelines.yml")
     git("init", "-q", "-b", "main", cwd=path)
@@ -38,8 +38,12 @@ def monorepo(path: Path) -> tuple[Path, str, str]:
     git("commit", "-q", "-am", "net", cwd=path)
     pr_commit = git("rev-parse", "HEAD", cwd=path).strip()
     git("checkout", "-q", "main", cwd=path)
+    return path, pr_commit
+
+
+def merge(path: Path) -> str:
     git("merge", "-q", "--no-ff", "-m", "Merge feature/net", "feature/net", cwd=path)
-    return path, pr_commit, git("rev-parse", "HEAD", cwd=path).strip()
+    return git("rev-parse", "HEAD", cwd=path).strip()
 
 
 def test_the_monorepo_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], str],
@@ -47,7 +51,7 @@ def test_the_monorepo_example_pipeline_runs(tmp_path: Path, pipe_image: Callable
                                             moto_s3: MotoS3, git_token: str,
                                             bitbucket_api: BitbucketStub) -> None:
     config: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
-    origin, pr_commit, merge = monorepo(tmp_path / "repo")
+    origin, pr_commit = monorepo(tmp_path / "repo")
     moto_s3.create_bucket("acme-terraform")
     open_pull_request(bitbucket_api.state.pullrequests, "acme/web", PR, source="feature/net")
     values = {"DIGITALOCEAN_ACCESS_TOKEN": canary("dop_v1_"), "SPACES_ACCESS_KEY_ID": canary("DO00"),
@@ -67,9 +71,10 @@ def test_the_monorepo_example_pipeline_runs(tmp_path: Path, pipe_image: Callable
     comments = [c["content"]["raw"] for c in bitbucket_api.state.comments.on("acme", "web", PR)]
     assert len(comments) == 1 and "### Terraform plan: 2 of 4 roots" in comments[0]
 
+    merged = merge(origin)
     merged_pull_request(bitbucket_api.state.pullrequests, bitbucket_api.state.commit_links,
-                        "acme/web", PR, [pr_commit], merge, source="feature/net")
-    applied = pipeline.run("branches", "main", commit=merge, branch="main")
+                        "acme/web", PR, [pr_commit], merged, source="feature/net")
+    applied = pipeline.run("branches", "main", commit=merged, branch="main")
     assert [s.ok for s in applied] == [True], applied[0].output()
     out = applied[0].output()
     assert out.count(f"Applied the plan reviewed in pull request #{PR}") == 2
