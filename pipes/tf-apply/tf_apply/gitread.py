@@ -192,12 +192,21 @@ class Repo:
         folder = self.objects / prefix[:2]
         if folder.is_dir():
             found |= {prefix[:2] + p.name for p in folder.iterdir() if (prefix[:2] + p.name).startswith(prefix)}
-        for pack in self.packs:
-            count = pack.fanout[255]
-            for i in range(count):
-                name = pack.names[20 * i:20 * i + 20].hex()
-                if name.startswith(prefix):
-                    found.add(name)
+        low = bytes.fromhex(prefix.ljust(40, "0"))
+        for pack in self.packs:  # names are sorted: from the first one >= the prefix, while it matches
+            lo, hi = (pack.fanout[low[0] - 1] if low[0] else 0), pack.fanout[low[0]]
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if pack.names[20 * mid:20 * mid + 20] < low:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            while lo < pack.fanout[255] and len(found) < 2:
+                name = pack.names[20 * lo:20 * lo + 20].hex()
+                if not name.startswith(prefix):
+                    break
+                found.add(name)
+                lo += 1
         if len(found) != 1:
             raise GitError(f"{prefix} names {'no' if not found else 'more than one'} object")
         return found.pop()
