@@ -72,3 +72,14 @@ def test_a_module_cycle_ends(tmp_path: Path) -> None:
     (tmp_path / "root" / "main.tf").write_text('terraform {\n}\nmodule "a" {\n  source = "../a"\n}\n')
     found = roots.discover(tmp_path, ["root"])
     assert found[0].modules == ("a", "b")
+
+
+def test_a_root_whose_file_cannot_be_followed_is_found_and_marked_incomplete(tmp_path: Path) -> None:
+    """Hostile Terraform in a root (an unterminated heredoc, a file over the bound): the root is
+    still found, read in bounded time, and marked incomplete, so that CHANGED_ONLY runs it."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "main.tf").write_text('terraform {\n  backend "s3" {}\n}\n')
+    (tmp_path / "a" / "bad.tf").write_text('locals {\n  x = <<EOT\nnever ends\n')
+    (tmp_path / "a" / "huge.tf").write_bytes(b"#" * (2_000_001))
+    found = roots.discover(tmp_path, ["*"])
+    assert [(r.rel, r.complete) for r in found] == [("a", False)]
