@@ -25,6 +25,8 @@ class StepContext:
     pipe_storage_dir: Path | None
     pr_id: str | None
     ci: bool = False  # CI=true: Bitbucket Pipelines (or another CI) runs the step
+    pr_destination_branch: str | None = None  # BITBUCKET_PR_DESTINATION_BRANCH
+    pr_destination_commit: str | None = None  # BITBUCKET_PR_DESTINATION_COMMIT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StepContext:
@@ -51,6 +53,8 @@ class StepContext:
             pipe_storage_dir=Path(own) if own else None,
             pr_id=get("BITBUCKET_PR_ID"),
             ci=(get("CI") or "").lower() == "true",
+            pr_destination_branch=get("BITBUCKET_PR_DESTINATION_BRANCH"),
+            pr_destination_commit=get("BITBUCKET_PR_DESTINATION_COMMIT"),
         )
 
     @property

@@ -74,10 +74,20 @@ class TfApplyOutputs:
     refused: str = ""                           # why it refused: plan-changed, no-reviewed-plan
     reviewed_pr: int | None = None              # the pull request whose plan it applied or compared
     reviewed_commit: str = ""                   # that pull request's planned commit
+    # many roots (WORKING_DIRS): the roots that ran, those skipped (CHANGED_ONLY), and per root
+    # its status, state key, plan counts and non-sensitive outputs (out_<name>)
+    roots: tuple[str, ...] = ()
+    skipped_roots: tuple[str, ...] = ()
+    root_values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": self.mode, "workspace": self.workspace,
                                "state_key": self.state_key}
+        if self.roots or self.skipped_roots:
+            out["roots"] = list(self.roots)
+            out["skipped_roots"] = list(self.skipped_roots)
+        for root, values in self.root_values.items():
+            out.update({f"{root}/{key}": value for key, value in values.items()})
         if self.applied is not None:
             out["applied"] = self.applied
         if self.refused:

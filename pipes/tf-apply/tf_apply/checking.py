@@ -65,7 +65,7 @@ def run_drift(run: Run) -> int:
             details=(f"Drift ({what}): {sm.headline()}." if drifted else "No drift."))
         insights.send(ctx, s.api_proxy, body,
                       insights.report_id(s.workspace, s.working_dir_rel) + "-drift")
-    publish(run, Result(sm=sm))
+    publish(run, Result(sm=sm, drifted=drifted))
     if not drifted:
         plog.success(f"No drift in {s.working_dir_rel} ({s.workspace})")
         return 0

@@ -94,6 +94,14 @@ def comment(run: Run, sm: summary.Summary, plan_doc: dict[str, Any], sensitive: 
     s, ctx = run.s, run.ctx
     if not s.pr_id or not s.comment:
         return
+    if run.sink is not None:  # one of many roots: one comment for all of them (:mod:`many`)
+        for value in sensitive:
+            secrets.register(value)
+        text = redact.redact_text(run.tf.show_text(run.work / planstore.PLAN_FILE), sensitive)
+        drift = len(plan_doc.get("resource_drift") or [])  # changed outside Terraform
+        run.sink.sections.append(prcomment.Section(where_of(run), sm,
+                                                   prcomment.output_changes(plan_doc), text, drift))
+        return
     log = plog.get_logger()
     if not s.bb_token:
         log.warning("Pull request comment skipped: BITBUCKET_ACCESS_TOKEN is not set (pass an "
@@ -105,11 +113,7 @@ def comment(run: Run, sm: summary.Summary, plan_doc: dict[str, Any], sensitive: 
         return
     for value in sensitive:
         secrets.register(value)
-    where = prcomment.Where(
-        working_dir=s.working_dir_rel, workspace=s.workspace, commit=s.commit,
-        build_url=ctx.build_url, plan_id=s.plan_id,
-        plan_location=f"s3://{s.bucket}/{s.plans_prefix}{s.plan_id}/plan.json",
-        report_id=insights.report_id(s.workspace, s.working_dir_rel) if s.code_insights else None)
+    where = where_of(run)
     text = redact.redact_text(run.tf.show_text(run.work / planstore.PLAN_FILE), sensitive)
     markdown = prcomment.body(sm, prcomment.output_changes(plan_doc), text, where)
     client = bbcomment.CommentClient(s.bb_token, s.bb_api_url)
@@ -121,3 +125,13 @@ def comment(run: Run, sm: summary.Summary, plan_doc: dict[str, Any], sensitive: 
         return
     log.info("Pull request #%s: plan comment %s %s.", s.pr_id, posted.comment_id,
              "created" if posted.created else "updated")
+
+
+def where_of(run: Run) -> prcomment.Where:
+    """Where the full plan of this run is: the stored plan, its report, the pipeline log."""
+    s = run.s
+    return prcomment.Where(
+        working_dir=s.working_dir_rel, workspace=s.workspace, commit=s.commit,
+        build_url=run.ctx.build_url, plan_id=s.plan_id,
+        plan_location=f"s3://{s.bucket}/{s.plans_prefix}{s.plan_id}/plan.json",
+        report_id=insights.report_id(s.workspace, s.working_dir_rel) if s.code_insights else None)

@@ -230,6 +230,15 @@ class PlanStore:
                         json.dumps(doc, indent=2, sort_keys=True).encode(),
                         content_type="application/json")
 
+    def mark_unchanged(self, pr_id: str, commit: str | None, build: str | None) -> None:
+        """Point pull request ``pr_id`` at no plan: its last push (``commit``) changed nothing
+        this root uses, so its pipeline planned nothing for it (many roots, ``CHANGED_ONLY``)."""
+        doc = {"unchanged": True, "commit": commit, "pr_id": pr_id, "created": now(),
+               "build": build}
+        self.spaces.put(f"{self.prefix}{REVIEWS}/pr-{pr_id}.json",
+                        json.dumps(doc, indent=2, sort_keys=True).encode(),
+                        content_type="application/json")
+
     def review(self, pr_id: int) -> dict[str, Any] | None:
         """What :meth:`mark_reviewed` wrote for pull request ``pr_id``, or None."""
         return self._json(f"{self.prefix}{REVIEWS}/pr-{pr_id}.json")

@@ -139,3 +139,101 @@ def refused_body(differences: list[str], w: Where, merge_commit: str, reviewed_c
     shown, cut = _truncate(items, max(budget, 0))
     body = [shown] + ([f"- … and {cut} more (see the pipeline log)"] if cut else [])
     return "\n".join(head + body + tail)
+
+
+# -- many roots (WORKING_DIRS): one comment for all of them ------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    """One root's plan in the comment of many roots."""
+    where: Where
+    sm: Summary
+    outputs: list[tuple[str, str]]
+    plan_text: str
+    drift: int = 0  # resources changed outside Terraform, found by the plan's refresh
+
+
+def many_marker(workspace: str) -> str:
+    return f"[//]: # (tf-apply plan roots {quote(workspace, safe='')})"
+
+
+def _table(sections: list[Section], failed: dict[str, str]) -> list[str]:
+    lines = ["| Root | Add | Change | Replace | Destroy | Drift |", "|---|---:|---:|---:|---:|---:|"]
+    for sec in sections:
+        c = sec.sm.counts
+        lines.append(f"| `{sec.where.working_dir}` | {c['create']} | {c['update']} | "
+                     f"{c['replace']} | {c['delete']} | {sec.drift} |")
+    lines += [f"| `{root}` | failed | | | | |" for root in failed]
+    return lines
+
+
+def _section_head(sec: Section) -> list[str]:
+    w = sec.where
+    head = ["---", "", f"#### `{w.working_dir}`: {sec.sm.headline()}"
+            + ("" if sec.sm.has_changes else " (no changes)")]
+    replaced = [addr for addr, a in sec.sm.changes if a == "replace"]
+    if replaced:
+        head += ["", f"**⚠ {len(replaced)} to replace:** "
+                 + ", ".join(f"`{a}`" for a in replaced[:ROWS])
+                 + (f" and {len(replaced) - ROWS} more" if len(replaced) > ROWS else "")]
+    if sec.outputs:
+        head += ["", "**Outputs that change:** " + ", ".join(
+            f"`{name}` ({action})" for name, action in sec.outputs)]
+    return head
+
+
+def _caps(sizes: list[int], budget: int) -> list[int]:
+    """The size each text keeps so that they fit ``budget`` together, the largest cut first:
+    one cap for all, as high as fits (a text under it is kept whole)."""
+    if sum(sizes) <= budget:
+        return list(sizes)
+    low, high = 0, max(sizes)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if sum(min(s, mid) for s in sizes) <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    return [min(s, low) for s in sizes]
+
+
+def many_body(sections: list[Section], skipped: list[tuple[str, str]], failed: dict[str, str],
+              workspace: str, commit: str | None, build_url: str | None,
+              limit: int = MAX_CHARS) -> str:
+    """The one comment of a step that planned many roots: a table of every root planned, then a
+    section per root with its plan text; over ``limit``, the largest plan texts are cut first
+    (each cut one says so and points to its full plan)."""
+    planned = len(sections) + len(failed)
+    head = [f"### Terraform plan: {planned} of {planned + len(skipped)} roots "
+            f"(workspace `{workspace}`)", ""]
+    if planned:
+        head += _table(sections, failed)
+    else:
+        head += ["**No root changed: nothing was planned.**"]
+    if skipped:
+        head += ["", "**Not planned** (nothing they use changed): "
+                 + ", ".join(f"`{root}`" for root, _ in skipped)]
+    if failed:
+        head += ["", "**Failed:** " + "; ".join(f"`{root}`: {why}" for root, why in failed.items())]
+    made = "Planned" + (f" at commit `{commit[:12]}`" if commit else "") + "." + (
+        f" [The pipeline log]({build_url})." if build_url else "")
+    tail = ["", "---", "", made, "", many_marker(workspace)]
+    heads = ["\n".join(_section_head(sec)) for sec in sections]
+    fences = [_fence(sec.plan_text) for sec in sections]
+    notes = [f"*The plan text was cut here. {_pointer(sec.where)}*" for sec in sections]
+    pointers = [_pointer(sec.where) for sec in sections]
+    # fixed: everything but the plan texts (the cut note counted for every section)
+    fixed = len("\n".join(head + tail)) + sum(
+        len(h) + 2 * len(f) + len(n) + len(p) + 24 for h, f, n, p in zip(heads, fences, notes, pointers, strict=True))
+    texts = [sec.plan_text.rstrip("\n") for sec in sections]
+    caps = _caps([len(t) for t in texts], max(limit - fixed, 0))
+    parts = list(head)
+    for head_text, text, cap, fence, note, pointer in zip(heads, texts, caps, fences, notes,
+                                                          pointers, strict=True):
+        parts += ["", head_text]
+        kept, cut = _truncate(text.splitlines(), cap) if cap < len(text) else (text, 0)
+        if kept:
+            parts += ["", f"{fence}text", kept, fence]
+        parts += ["", note if cut or (text and not kept) else pointer]
+    return "\n".join(parts + tail)

@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 
 from . import bbcomment, planstore
 from .run import Run
+from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,14 @@ def merged_into(prs: list[dict[str, Any]], commit: str, branch: str | None) -> d
     return merged[0] if len(merged) == 1 else None
 
 
-def find(run: Run) -> Lookup:
-    s, ctx = run.s, run.ctx
+def merged_pull_request(s: Settings, ctx: StepContext) -> tuple[dict[str, Any] | None, str]:
+    """The pull request this commit merged into its branch, or None and why there is none."""
     if not s.bb_token:
-        return Lookup(why="BITBUCKET_ACCESS_TOKEN is not set, so the pull request of this commit "
-                          "cannot be looked up")
+        return None, ("BITBUCKET_ACCESS_TOKEN is not set, so the pull request of this commit "
+                      "cannot be looked up")
     if not (ctx.workspace and ctx.repo_slug and s.commit):
-        return Lookup(why="not running in Bitbucket Pipelines (no BITBUCKET_WORKSPACE, "
-                          "BITBUCKET_REPO_SLUG or BITBUCKET_COMMIT)")
+        return None, ("not running in Bitbucket Pipelines (no BITBUCKET_WORKSPACE, "
+                      "BITBUCKET_REPO_SLUG or BITBUCKET_COMMIT)")
     client = bbcomment.CommentClient(s.bb_token, s.bb_api_url)
     try:
         prs = client.pull_requests_of_commit(ctx.workspace, ctx.repo_slug, s.commit)
@@ -73,12 +75,29 @@ def find(run: Run) -> Lookup:
                         "in a minute") from None
     pr = merged_into(prs, s.commit, ctx.branch)
     if pr is None:
-        return Lookup(why=f"commit {s.commit[:12]} is not the merge of a pull request"
-                          + (f" into {ctx.branch}" if ctx.branch else "")
-                          + ("" if prs else f": Bitbucket links no pull request to it. A direct "
-                             f"push is never reviewed; after a merge, {bbcomment.COMMIT_LINKS_APP}"
-                             f" may not be installed yet ({bbcomment.INSTALL_APP}, then run this "
-                             "step again in a few minutes)"))
+        return None, (f"commit {s.commit[:12]} is not the merge of a pull request"
+                      + (f" into {ctx.branch}" if ctx.branch else "")
+                      + ("" if prs else f": Bitbucket links no pull request to it. A direct "
+                         f"push is never reviewed; after a merge, {bbcomment.COMMIT_LINKS_APP}"
+                         f" may not be installed yet ({bbcomment.INSTALL_APP}, then run this "
+                         "step again in a few minutes)"))
+    return pr, ""
+
+
+def head_of(pr: dict[str, Any]) -> str:
+    """The pull request's last commit (abbreviated, as Bitbucket gives it)."""
+    return _hash(pr.get("source"))
+
+
+def same_commit(a: str, b: str) -> bool:
+    return _same(a, b)
+
+
+def find(run: Run) -> Lookup:
+    s, ctx = run.s, run.ctx
+    pr, why = merged_pull_request(s, ctx)
+    if pr is None:
+        return Lookup(why=why)
     pr_id = int(pr.get("id") or 0)
     store = planstore.PlanStore(run.store, s.plans_prefix)
     pointer = store.review(pr_id)

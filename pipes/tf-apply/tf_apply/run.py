@@ -7,7 +7,7 @@ report and the outputs for later steps.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,12 +16,20 @@ from pipes_common import outputs
 from pipes_common.bitbucket import StepContext
 from pipes_common.contracts import TfApplyOutputs
 
-from . import __version__, insights, summary, tfoutputs
+from . import __version__, insights, prcomment, summary, tfoutputs
 from .settings import Settings
 from .terraform import JsonRun, Terraform
 
 if TYPE_CHECKING:
     from .s3 import Spaces
+
+
+@dataclass
+class Sink:
+    """Where a root's results go when one step runs many roots (:mod:`many`): kept for the one
+    hand-off, the one pull request comment and the one drift report, instead of written."""
+    results: list[Result] = field(default_factory=list)
+    sections: list[prcomment.Section] = field(default_factory=list)
 
 
 @dataclass
@@ -32,6 +40,7 @@ class Run:
     work: Path
     spaces: Spaces | None = None
     conditional_writes: bool = False  # the probe ran and the store honours If-None-Match
+    sink: Sink | None = None  # one of many roots (WORKING_DIRS)
 
     @property
     def store(self) -> Spaces:
@@ -50,6 +59,7 @@ class Result:
     refused: str = ""
     reviewed_pr: int | None = None
     reviewed_commit: str = ""
+    drifted: bool | None = None  # MODE drift: whether drift was found
 
 
 def common_args(s: Settings) -> list[str]:
@@ -73,6 +83,9 @@ def report(run: Run, sm: summary.Summary, plan_id: str | None) -> None:
         return
     body = insights.report_body(sm, mode=s.mode, workspace=s.workspace,
                                 working_dir=s.working_dir_rel, plan_id=plan_id, link=run.ctx.build_url)
+    if run.sink is not None and plan_id:  # one of many roots: the comment points here for its plan
+        body["data"].append({"title": "Stored plan", "type": "TEXT",
+                             "value": f"s3://{s.bucket}/{s.plans_prefix}{plan_id}/plan.json"})
     insights.send(run.ctx, s.api_proxy, body,
                   insights.report_id(s.workspace, s.working_dir_rel))
 
@@ -80,6 +93,9 @@ def report(run: Run, sm: summary.Summary, plan_id: str | None) -> None:
 def publish(run: Run, result: Result) -> None:
     """The outputs file for ``jq`` (when Terraform's outputs were read) and the typed hand-off."""
     s, sm, outs = run.s, result.sm, result.outs
+    if run.sink is not None:
+        run.sink.results.append(result)
+        return
     if outs is not None:
         tfoutputs.write_json(run.ctx, outs)
     outputs.publish(run.ctx, TfApplyOutputs(

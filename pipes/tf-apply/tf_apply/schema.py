@@ -61,6 +61,21 @@ def _own_options(values: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _many_roots(values: Mapping[str, Any]) -> str | None:
+    """``WORKING_DIRS`` replaces ``WORKING_DIR`` and ``STATE_KEY``, and never destroys."""
+    if not values.get("WORKING_DIRS"):
+        return None
+    if str(values.get("WORKING_DIR") or ".").strip() not in (".", "./"):
+        return "WORKING_DIRS: set either WORKING_DIR (one root) or WORKING_DIRS (many), not both"
+    if values.get("STATE_KEY"):
+        return ("WORKING_DIRS: STATE_KEY names one state: with WORKING_DIRS use STATE_KEY_TEMPLATE "
+                "(e.g. {repo_slug}/{root}/terraform.tfstate) and remove STATE_KEY")
+    if values.get("MODE") == "destroy":
+        return ("WORKING_DIRS: MODE destroy runs on one root at a time: set WORKING_DIR to the root "
+                "to destroy instead of WORKING_DIRS")
+    return None
+
+
 def _signing_key_length(values: Mapping[str, Any]) -> str | None:
     key = values.get("PLAN_SIGNING_KEY")
     if key and len(str(key)) < MIN_SIGNING_KEY:
@@ -128,6 +143,46 @@ VARIABLES = Variables((
         hint="give the folder of the Terraform configuration, relative to "
              "the repository root",
         checks=(_relative_working_dir,)),
+    Var('WORKING_DIRS',
+        doc=('List of globs of folders, relative to the repository root (`infra/*`, `envs/**`, '
+             '`apps/*/infra`): every folder matched whose `.tf` files have a `terraform` block and '
+             'that no matched folder calls as a local module is a root, run by this one step (see '
+             '[Many roots](#many-roots)). Instead of `WORKING_DIR` and `STATE_KEY`; not with '
+             '`MODE: destroy`. Default: none (one root, `WORKING_DIR`).'),
+        type='list',
+        rule=validate.RelativeGlob(max_items=100),
+        example="['infra/*', 'apps/*/infra']",
+        checks=(_many_roots,)),
+    Var('STATE_KEY_TEMPLATE',
+        doc=('With `WORKING_DIRS`: the state key of each root, `{root}` standing for its folder and '
+             '`{repo_slug}` for the repository. Two roots with one key are refused before anything '
+             'runs. Default: `{repo_slug}/{root}/terraform.tfstate`, the key `STATE_KEY` defaults to '
+             'for `WORKING_DIR`.'),
+        rule=validate.Pattern(max_len=512, regex=r"[A-Za-z0-9!_.*'()/=+{}-]+",
+                              what="is not an object key template"),
+        hint="give an object key with {root}, e.g. {repo_slug}/{root}/terraform.tfstate",
+        only_if=(lambda v: bool(v.get("WORKING_DIRS")), "is only used with WORKING_DIRS: remove it "
+                 "or set WORKING_DIRS")),
+    Var('CHANGED_ONLY',
+        doc=('With `WORKING_DIRS`: run only the roots whose files, local modules (followed through '
+             '`source = "../…"`) or `VAR_FILES` changed: in a pull request between its destination '
+             'and its last commit, elsewhere since the last successful apply of that root (recorded '
+             'beside its state). Default: `true` in pull-request pipelines, `false` elsewhere.'),
+        type='boolean',
+        only_if=(lambda v: bool(v.get("WORKING_DIRS")), "is only used with WORKING_DIRS: remove it "
+                 "or set WORKING_DIRS")),
+    Var('PARALLELISM',
+        doc='With `WORKING_DIRS`: how many roots run at once (1-16). Default: `4`.',
+        type='integer',
+        default=4,
+        minimum=1,
+        maximum=16,
+        hint="give a whole number from 1 to 16"),
+    Var('FAIL_FAST',
+        doc=('With `WORKING_DIRS`: the first root that fails stops the roots not started yet (those '
+             'running finish). Default: `false` (every root runs; the step fails if any failed).'),
+        type='boolean',
+        default=False),
     Var('MODE',
         doc='`plan`, `apply`, `destroy`, `validate`, `output` or `drift`. Default: `apply`.',
         default="apply",

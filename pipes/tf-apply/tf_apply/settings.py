@@ -13,6 +13,8 @@ from pipes_common import secrets
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 
+DEFAULT_TEMPLATE = "{repo_slug}/{root}/terraform.tfstate"  # STATE_KEY_TEMPLATE
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -50,6 +52,13 @@ class Settings:
     commit: str | None = None
     build_number: str | None = None
     signing_key: str | None = None
+    # many roots (WORKING_DIRS): empty for one root (WORKING_DIR)
+    working_dirs: tuple[str, ...] = ()
+    state_key_template: str = ""
+    changed_only: bool = False
+    parallelism: int = 4
+    fail_fast: bool = False
+    pr_destination: str | None = None  # the pull request's destination commit (or branch)
 
     @classmethod
     def from_values(cls, values: dict[str, Any], ctx: StepContext) -> Settings:
@@ -116,12 +125,13 @@ def _from_values(values: dict[str, Any], ctx: StepContext) -> Settings:
                               (ctx.commit, ctx.branch, ctx.tag))
     rel = str(PurePosixPath(str(values["WORKING_DIR"]).strip()))  # relative: schema.py
     working = (ctx.clone_dir / rel).resolve()
+    many = tuple(str(g).strip() for g in values.get("WORKING_DIRS") or [] if str(g).strip())
     if not working.is_dir():
         raise PipeError(f"WORKING_DIR: '{values['WORKING_DIR']}' is not a folder in the build "
                         "directory: set WORKING_DIR to the folder of the Terraform configuration, "
                         "relative to the repository root")
     var_files = list(values.get("VAR_FILES") or [])
-    for name in var_files:
+    for name in [] if many else var_files:  # many roots: checked in each root (roots.py)
         if not (working / name).is_file():
             raise PipeError(f"VAR_FILES: '{name}' was not found: give paths relative to "
                             f"WORKING_DIR ({rel})")
@@ -141,7 +151,7 @@ def _from_values(values: dict[str, Any], ctx: StepContext) -> Settings:
         endpoint=url,
         # a bucket name with dots does not fit the endpoint's wildcard TLS certificate as a host
         path_style=path_style or "." in str(values["SPACES_BUCKET"]),
-        state_key=str(values.get("STATE_KEY") or default_state_key(ctx, rel)),
+        state_key=str(values.get("STATE_KEY") or ("" if many else default_state_key(ctx, rel))),
         clone_dir=ctx.clone_dir,
         working_dir=working,
         working_dir_rel=rel,
@@ -169,4 +179,12 @@ def _from_values(values: dict[str, Any], ctx: StepContext) -> Settings:
         commit=ctx.commit,
         build_number=ctx.build_number,
         signing_key=values.get("PLAN_SIGNING_KEY") or None,
+        working_dirs=many,
+        state_key_template=str(values.get("STATE_KEY_TEMPLATE") or DEFAULT_TEMPLATE),
+        changed_only=bool(ctx.pr_id) if values.get("CHANGED_ONLY") is None
+        else bool(values["CHANGED_ONLY"]),
+        parallelism=int(values["PARALLELISM"]),
+        fail_fast=bool(values["FAIL_FAST"]),
+        pr_destination=ctx.pr_destination_commit or (
+            f"origin/{ctx.pr_destination_branch}" if ctx.pr_destination_branch else None),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,8 +102,12 @@ class JsonRun:
 
 class Terraform:
     def __init__(self, cwd: Path, env: dict[str, str], working_dir_rel: str = ".",
-                 lock_timeout: str = "300s", binary: str = "terraform") -> None:
+                 lock_timeout: str = "300s", binary: str = "terraform",
+                 init_lock: AbstractContextManager[Any] | None = None) -> None:
         self.cwd = cwd
+        # many roots share the plugin cache, which Terraform does not make safe for two inits
+        # writing it at once: their inits take turns (plan and apply do not write it)
+        self.init_lock = init_lock if init_lock is not None else nullcontext()
         self.env = env
         self.binary = binary
         self.working_dir_rel = working_dir_rel
@@ -122,7 +127,8 @@ class Terraform:
         """``terraform init``; with ``backend_file`` None the backend is not configured."""
         args = ["init", "-input=false", "-no-color", "-reconfigure"]
         args += [f"-backend-config={backend_file}"] if backend_file else ["-backend=false"]
-        result = self._run(args, check=False, on_line=lambda line: get_logger().debug("%s", line))
+        with self.init_lock:
+            result = self._run(args, check=False, on_line=lambda line: get_logger().debug("%s", line))
         if result.returncode != 0:
             text = result.stderr + "\n" + result.stdout
             if "S3 bucket" in text and "does not exist" in text:
