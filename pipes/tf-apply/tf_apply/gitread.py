@@ -81,7 +81,7 @@ def _tree(repo: Repo, commit: ObjectID) -> ObjectID:
     found = repo.object_store[commit]
     if not isinstance(found, Commit):
         raise GitError(f"{commit.decode()[:12]} is not a commit")
-    return found.tree
+    return ObjectID(found.tree)
 
 
 def _why(err: Exception) -> str:
