@@ -12,7 +12,7 @@ Run from the repository root:  ./dev bench tf_apply_roots [--runs N]
 - B "change detection": a git repository of 200 roots (each using one of 20 shared local modules)
   and 5,000 commits; the pull request's last commit changes one shared module.  Timed: finding the
   roots and their modules (every .tf file read), the files the pull request changed (read from
-  ``.git``, from where it left main) and the decision
+  ``.git`` with dulwich, from where it left main) and the decision
   for every root, as the pipe does them before any Terraform runs.  Goal: <= 1 s.
 Results go to docs/BENCHMARKS.md (section "## tf-apply over many roots").
 """
@@ -234,7 +234,7 @@ def main() -> int:
               f"{together_med:.2f} s"],
              ["A ratio (median of each pair's ratio)", f"{ratio:.3f}x"],
              [f"B change detection, {DETECT_ROOTS} roots x {DETECT_COMMITS:,} commits (roots, "
-              "modules, changed files read from .git, decisions)", f"{detect_med:.3f} s"]])
+              "modules, changed files read from .git with dulwich, decisions)", f"{detect_med:.3f} s"]])
         + f"\n\nEach pair's ratio: {', '.join(f'{r:.3f}' for r in ratios)}."
         + f"\n\nGoals: A <= {GOAL_RATIO}x: {'met' if ratio <= GOAL_RATIO else 'NOT met'}; "
           f"B <= {GOAL_DETECT:g} s: {'met' if detect_med <= GOAL_DETECT else 'NOT met'}. "
