@@ -11,8 +11,6 @@ root runs and the log says why: a root is never skipped on a guess.
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +39,6 @@ def changed_files(clone: Path, base: str, head: str = "HEAD",
         return gitread.changed_files(clone, base, head, merge_base)
     except gitread.GitError as err:
         return str(err)
-    except (OSError, ValueError, IndexError, struct.error, zlib.error) as err:
-        return f"the clone's .git could not be read ({type(err).__name__}: {err})"
 
 
 def _under(path: str, folder: str) -> bool:

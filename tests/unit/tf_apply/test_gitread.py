@@ -195,3 +195,21 @@ def test_an_object_missing_from_the_clone_says_so(history: History) -> None:
     (repo / ".git" / "objects" / tree[:2] / tree[2:]).unlink()
     with pytest.raises(gitread.GitError, match=f"object {tree[:12]} is not in the clone"):
         gitread.changed_files(repo, commits[0], commits[-1])
+
+
+@pytest.mark.parametrize("damage", ["cut short", "overwritten"])
+def test_a_damaged_pack_says_so(history: History, damage: str) -> None:
+    """A pack cut short or overwritten in the middle: an error the caller turns into "every root
+    runs", never a crash (nor one while the pack is unmapped afterwards)."""
+    repo, commits = history
+    git(repo, "gc", "-q")
+    pack = next((repo / ".git" / "objects" / "pack").glob("*.pack"))
+    pack.chmod(0o644)
+    data = pack.read_bytes()
+    if damage == "cut short":
+        pack.write_bytes(data[:len(data) // 3])
+    else:
+        middle = len(data) // 2
+        pack.write_bytes(data[:12] + b"\xff" * (middle - 12) + data[middle:])
+    with pytest.raises(gitread.GitError, match=r"not in the clone|could not be read|not a commit"):
+        gitread.changed_files(repo, commits[0], commits[-1])
