@@ -114,6 +114,23 @@ def test_a_change_to_a_roots_var_file_plans_that_root(mono: Stack) -> None:
     assert planned(mono) == {"apps/api/infra"}
 
 
+def test_a_shallow_clone_without_the_destination_plans_every_root_and_says_why(mono: Stack) -> None:
+    """Bitbucket clones 50 commits deep: a pull request whose destination commit is older is not
+    in the clone, and what changed cannot be told, so no root is skipped on a guess."""
+    base, _ = pr_change(mono, "modules/net/main.tf", "\n# a change\n")
+    clone = mono.build.with_name(mono.build.name + "-shallow")
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", "feature",
+                    f"file://{mono.build}", str(clone)], check=True, capture_output=True)
+    assert (clone / ".git" / "shallow").is_file()
+    mono.build = clone
+    run = pr_plan(mono, base, COMMENT="false")
+    assert run.code == 0, run.output
+    assert planned(mono) == set(ROOTS)
+    assert (f"root infra/network runs: cannot tell what changed ({base} is not a commit, branch "
+            "or tag of the clone)") in run.output
+    assert "skipped" not in run.output
+
+
 @pytest.fixture()
 def api() -> Iterator[tuple[BitbucketStub, str]]:
     token = canary("bbtoken-")
