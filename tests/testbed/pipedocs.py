@@ -1,6 +1,7 @@
 """The parts of each pipe's docs generated from its variable declarations (``schema.py``,
 :class:`pipes_common.variables.Var`): the ``variables`` of ``pipe.yml``, and the README's Variables
-table and YAML Definition block; and the root README's table of pipes, from each ``pipe.yml``.  ``./dev docs`` writes them (``python -m testbed.pipedocs``);
+table and YAML Definition block; and the root README's table of pipes, from each ``pipe.yml``.
+``./dev docs`` writes them (``python -m testbed.pipedocs``);
 ``tests/unit/docs/test_generated_docs.py`` fails when one is stale."""
 from __future__ import annotations
 

@@ -324,7 +324,7 @@ def read_handoff(build_dir: Path, pipe: str, name: str | None = None,
         return data
     ctx = StepContext.from_env(bitbucket_env(build_dir, commit=commit))
     # the pipe's contract, named by its PIPE (a pipe that hands nothing over has none)
-    cls = next(c for c in typing.get_args(contracts.Outputs) if c.PIPE == pipe)
+    cls = next(c for c in typing.get_args(contracts.Outputs) if pipe == c.PIPE)
     found: contracts.Outputs | None = handoff.read(ctx, cls, "read the log")
     if found is None:
         raise FileNotFoundError(f"{pipe} left no hand-off file under {build_dir / SHARED_STORAGE}")

@@ -5,12 +5,16 @@ for the GitOps token, a Spaces key that may delete)."""
 from __future__ import annotations
 
 import re
+import typing
 
 import pytest
 import yaml
+from pipes_common import contracts
 from testbed.pipes import PACKAGES, REPO_ROOT
 
 PIPES = sorted(PACKAGES)
+# the pipes whose outputs a later pipe reads: those with a contract (pipes_common.contracts)
+HANDING_OVER = sorted(cls.PIPE for cls in typing.get_args(contracts.Outputs))
 BENCHMARKS = (REPO_ROOT / "docs" / "BENCHMARKS.md").read_text()
 # the sections a pipe's numbers come from: every heading of docs/BENCHMARKS.md that names the pipe
 # ("## build-push", "## build-push on the modern engine"); a pipe without one claims no numbers
@@ -93,7 +97,7 @@ def test_one_support_text_and_the_license() -> None:
     assert license_text.startswith("MIT License") and "WITHOUT WARRANTY OF ANY KIND" in license_text
 
 
-@pytest.mark.parametrize("pipe", PIPES)
+@pytest.mark.parametrize("pipe", HANDING_OVER)
 def test_outputs_show_the_artifacts_a_later_step_needs(pipe: str) -> None:
     blocks = re.findall(r"```yaml\n(.*?)```", readme(pipe), re.S)
     kept = []
