@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from pipes_common.docr import GC_ACTIVE, DigitalOceanClient, DOApiError
 
-KIND = "include-untagged-manifests"
+KIND = "untagged manifests and unreferenced blobs"  # doctl's --include-untagged-manifests
 POLL = 15.0  # seconds between two looks at a running garbage collection
 Sleep = Callable[[float], None]
 
@@ -26,7 +26,7 @@ class Outcome:
         return self.status in GC_ACTIVE
 
 
-def run(client: DigitalOceanClient, registry: str, wait: timedelta, sleep: Sleep = time.sleep) -> Outcome:
+def run(client: DigitalOceanClient, registry: str, wait: timedelta, sleep: Sleep | None = None) -> Outcome:
     """Start a garbage collection (or join the one that runs) and wait up to ``wait`` for its end."""
     active = client.active_garbage_collection(registry)
     started = active is None
@@ -52,5 +52,5 @@ def run(client: DigitalOceanClient, registry: str, wait: timedelta, sleep: Sleep
         if waited >= wait.total_seconds():
             return Outcome(uuid, status, None, started)
         step = min(POLL, wait.total_seconds() - waited)
-        sleep(step)
+        (sleep or time.sleep)(step)
         waited += step

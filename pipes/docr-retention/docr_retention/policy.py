@@ -146,7 +146,8 @@ def plan(repository: str, tags: Iterable[Tag], policy: Policy, world: World) -> 
                 own[t.name] = "not recognised as a branch, commit or release tag (PROTECT it, or delete it yourself)"
     for fam, digests in families.items():
         exists = world.branches is None or fam == COMMIT or fam in world.branches
-        ranked = sorted(digests, key=lambda d: digests[d], reverse=True)
+        # newest first; at the same time, the image whose tags sort last (sha-…, build numbers)
+        ranked = sorted(digests, key=lambda d: (digests[d], max(t.name for t in images[d])), reverse=True)
         for rank, digest in enumerate(ranked):
             for t in images[digest]:
                 if t.name in own:

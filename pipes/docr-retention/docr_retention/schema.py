@@ -123,8 +123,9 @@ VARIABLES = Variables((
         type='boolean',
         default=True),
     Var('GARBAGE_COLLECTION',
-        doc=('After deleting, start garbage collection (`include-untagged-manifests`; the registry is '
-             'read-only while it runs) and wait for it. Default: `true`.'),
+        doc=("After deleting, start garbage collection (untagged manifests and unreferenced blobs, as doctl's "
+             '`--include-untagged-manifests`; the registry is read-only while it runs) and wait for it. '
+             'Default: `true`.'),
         type='boolean',
         default=True),
     Var('GC_WAIT',
