@@ -10,8 +10,8 @@ from .settings import Branches
 MAX_PAGES = 100  # of 100 branches each
 CAUSES = {
     403: "it lacks read:repository:bitbucket (Repositories Read) on the application repository",
-    404: ("SOURCE_REPO (or the step's repository) was not found: use an access token of that repository, "
-          "its project or workspace, or check SOURCE_REPO and BITBUCKET_API_URL"),
+    404: ("SOURCE_REPOSITORY (or the step's repository) was not found: use an access token of that repository, "
+          "its project or workspace, or check SOURCE_REPOSITORY and BITBUCKET_API_URL"),
 }
 
 
@@ -33,5 +33,5 @@ def existing(branches: Branches) -> frozenset[str]:
         if not path.startswith(api.api_url + "/"):  # the token goes nowhere else
             raise PipeError(f"BITBUCKET_API_URL: the branch listing points to another host ({path[:80]}): "
                             "check BITBUCKET_API_URL")
-    raise PipeError(f"SOURCE_REPO has more than {MAX_PAGES * 100} branches: the pipe cannot tell which "
+    raise PipeError(f"SOURCE_REPOSITORY has more than {MAX_PAGES * 100} branches: the pipe cannot tell which "
                     "exist; drop BITBUCKET_ACCESS_TOKEN (no branch is then taken as deleted)")

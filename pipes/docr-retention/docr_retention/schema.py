@@ -84,7 +84,7 @@ VARIABLES = Variables((
              'taken as deleted. Pass it as a secured variable.'),
         secret=True,
         hint="pass a repository access token with repository read scope"),
-    Var('SOURCE_REPO',
+    Var('SOURCE_REPOSITORY',
         doc=("With `BITBUCKET_ACCESS_TOKEN`, the application repository whose branches name the tag "
              "families, as `<workspace>/<repository>`. Default: the repository of the step."),
         rule=validate.Pattern(max_len=201, regex=REPO_SLUG, what="is not <workspace>/<repository>"),

@@ -63,12 +63,12 @@ class Settings:
     def from_values(cls, values: dict[str, Any], ctx: StepContext) -> Settings:
         branches = None
         if values["BITBUCKET_ACCESS_TOKEN"]:
-            full = values["SOURCE_REPO"] or (
+            full = values["SOURCE_REPOSITORY"] or (
                 ctx.repo_full_name or (f"{ctx.workspace}/{ctx.repo_slug}" if ctx.workspace and ctx.repo_slug
                                        else None))
             if not full:
-                raise PipeError("SOURCE_REPO is not set and the step names no repository "
-                                "(BITBUCKET_REPO_FULL_NAME): set SOURCE_REPO to <workspace>/<repository>")
+                raise PipeError("SOURCE_REPOSITORY is not set and the step names no repository "
+                                "(BITBUCKET_REPO_FULL_NAME): set SOURCE_REPOSITORY to <workspace>/<repository>")
             workspace, _, slug = full.partition("/")
             branches = Branches(values["BITBUCKET_ACCESS_TOKEN"], workspace, slug, values["BITBUCKET_API_URL"])
         gitops = None

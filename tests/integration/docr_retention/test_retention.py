@@ -101,7 +101,7 @@ def bed(registry: LocalRegistry, do_api: DOApiStub, do_token: str, bitbucket_api
     build.mkdir()
     env = {**bitbucket_env(build), "DIGITALOCEAN_ACCESS_TOKEN": do_token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
            "DIGITALOCEAN_API_URL": do_api.url, "KEEP_PER_BRANCH": "1", "KEEP_RELEASES": "1",
-           "BITBUCKET_ACCESS_TOKEN": git_token, "BITBUCKET_API_URL": bitbucket_api.url, "SOURCE_REPO": "acme/web",
+           "BITBUCKET_ACCESS_TOKEN": git_token, "BITBUCKET_API_URL": bitbucket_api.url, "SOURCE_REPOSITORY": "acme/web",
            "GITOPS_REPO": git_http.url(f"{repo}-gitops.git"), "GITOPS_BRANCHES_COUNT": "2",
            "GITOPS_BRANCHES_0": "main", "GITOPS_BRANCHES_1": "production", "GITOPS_ACCESS_TOKEN": git_token}
     yield Bed(repo, env, do_api, registry, digests, build)
