@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -42,7 +43,7 @@ class Bed:
 
 
 def unquote_tag(path: str) -> str:
-    return requests.utils.unquote(path.rsplit("/", 1)[1])  # type: ignore[attr-defined]
+    return unquote(path.rsplit("/", 1)[1])
 
 
 def build_history(session: requests.Session, base: str, repo: str) -> dict[str, str]:
