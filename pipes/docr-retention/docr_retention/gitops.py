@@ -70,7 +70,7 @@ def scan(text: str, registry: str, refs: References) -> None:
         return
     try:
         documents = list(yaml.safe_load_all(text))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # not YAML, or nested past the parser's depth: text only
         return
     name = re.compile(rf"{prefix}(?P<repo>{PATH})")
     for node in documents:
@@ -85,16 +85,17 @@ def scan(text: str, registry: str, refs: References) -> None:
                             refs.tags[found["repo"]].add(str(tag))
 
 
-def _mappings(node: Any, depth: int = 0) -> Iterator[dict[Any, Any]]:
-    if depth > 64:
+def _mappings(node: Any, depth: int = 0, seen: set[int] | None = None) -> Iterator[dict[Any, Any]]:
+    """Every mapping below ``node``, each once (YAML aliases share nodes: a "billion laughs" file
+    is as many nodes as it has lines, not as many as it expands to)."""
+    seen = set() if seen is None else seen
+    if depth > 64 or id(node) in seen or not isinstance(node, dict | list):
         return
+    seen.add(id(node))
     if isinstance(node, dict):
         yield node
-        for value in node.values():
-            yield from _mappings(value, depth + 1)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _mappings(value, depth + 1)
+    for value in node.values() if isinstance(node, dict) else node:
+        yield from _mappings(value, depth + 1, seen)
 
 
 class _Git:

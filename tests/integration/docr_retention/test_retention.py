@@ -202,3 +202,22 @@ def test_the_tags_and_repositories_are_read_page_by_page(bed: Bed) -> None:
     pages = [path for method, path in bed.stub.state.requests if method == "GET" and "/tags" in path]
     assert len(pages) == 3, pages  # 200 per page
     assert "protected by PROTECT pr-*" in run.output
+
+
+def test_every_page_of_branches_is_read_before_a_branch_is_taken_as_gone(
+        bed: Bed, bitbucket_api: BitbucketStub) -> None:
+    bitbucket_api.state.branches["acme/web"] = [f"topic-{n:03d}" for n in range(150)] + ["main", "dev"]
+    run = run_in_process("docr-retention", bed.env, bed.build)
+    assert run.code == 0, run.output
+    pages = [path for method, path in bitbucket_api.state.requests if "/refs/branches" in path]
+    assert len(pages) == 2, pages  # 100 per page
+    assert plan_of(run.output)["dev-42"] == "keep"
+    assert plan_of(run.output)["feature-gone"] == "delete"
+
+
+def test_without_the_branch_token_no_branch_is_gone(bed: Bed) -> None:
+    env = {k: v for k, v in bed.env.items() if k not in ("BITBUCKET_ACCESS_TOKEN", "SOURCE_REPOSITORY")}
+    run = run_in_process("docr-retention", env, bed.build)
+    assert run.code == 0, run.output
+    assert plan_of(run.output)["feature-gone"] == "keep"
+    assert "the current tag of branch feature-gone" in run.output

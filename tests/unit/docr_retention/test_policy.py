@@ -115,8 +115,9 @@ def test_without_the_branch_list_no_branch_is_gone() -> None:
 
 
 def test_bytes_freed_count_each_deleted_image_once() -> None:
-    tags = [tag("main-1111111", 1, size=1000), tag("main-2222222", 2, size=500), tag("sha-2222222", 2, size=500),
-            tag("main", 3, size=10), tag("main-3333333", 3, size=10)]
+    tags = [tag("main-1111111", 1, days=30, size=1000), tag("main-2222222", 2, days=20, size=500),
+            tag("sha-2222222", 2, days=20, size=500), tag("main", 3, days=10, size=10),
+            tag("main-3333333", 3, days=10, size=10)]
     p = plan("web", tags, policy(keep=1), world({"main"}))
     assert {d.tag.name for d in p.deleted} == {"main-1111111", "main-2222222", "sha-2222222"}
     assert p.freed == 1500
