@@ -249,7 +249,7 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
 
     # -- the scheduled retention: the registry's tags as the DO API lists them (all old), nothing
     # that staging or production runs deleted, the garbage collection started and awaited
-    RegistryBackend(f"http://{registry.host}", (do_token, do_token)).load(do_api.state, ["acme/web"], {})
+    RegistryBackend(f"http://{registry.host}", (do_token, do_token), under="acme").load(do_api.state, ["web"], {})
     retention = pipeline.run("custom", "registry-retention", commit=commit, branch="main")
     assert [s.name for s in retention] == ["Registry retention"]
     cleaned = retention[0].run_of("docr-retention")

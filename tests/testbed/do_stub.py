@@ -314,16 +314,23 @@ class RegistryBackend:
     """The local test bed registry behind the stub's catalogue: its tags, digests and sizes read in,
     and an untagged manifest deleted from it when a garbage collection runs."""
 
-    def __init__(self, base: str, auth: tuple[str, str]) -> None:
+    def __init__(self, base: str, auth: tuple[str, str], under: str = "") -> None:
+        """``under``: the registry's name when its repositories live below it in the local registry
+        (``acme/web`` there is the repository ``web`` of the registry ``acme``, as DOCR names it)."""
         self.base = base
         self.session = requests.Session()
         self.session.auth = auth
+        self.under = under
+
+    def path(self, repo: str) -> str:
+        return f"{self.under}/{repo}" if self.under else repo
 
     def manifest(self, repo: str, ref: str) -> tuple[str, int]:
         """The digest and compressed size (config and layers) of ``repo:ref``."""
-        resp = self.session.get(f"{self.base}/v2/{repo}/manifests/{ref}", timeout=30, headers={"Accept": ", ".join((
-            "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
-            "application/vnd.docker.distribution.manifest.v2+json"))})
+        accept = ", ".join(("application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+                            "application/vnd.docker.distribution.manifest.v2+json"))
+        resp = self.session.get(f"{self.base}/v2/{self.path(repo)}/manifests/{ref}", timeout=30,
+                                headers={"Accept": accept})
         resp.raise_for_status()
         body = resp.json()
         size = len(resp.content) + int((body.get("config") or {}).get("size") or 0) + sum(
@@ -334,7 +341,7 @@ class RegistryBackend:
              default_updated: str = "2026-10-01T00:00:00Z") -> None:
         """Fill ``state.catalog`` with the tags of ``repos`` (``updated``: tag or repo:tag -> time)."""
         for repo in repos:
-            resp = self.session.get(f"{self.base}/v2/{repo}/tags/list", timeout=30)
+            resp = self.session.get(f"{self.base}/v2/{self.path(repo)}/tags/list", timeout=30)
             resp.raise_for_status()
             rows = state.catalog.setdefault(repo, {})
             for tag in resp.json().get("tags") or []:
@@ -345,6 +352,6 @@ class RegistryBackend:
     def delete(self, repo: str, digest: str) -> int:
         """Delete ``repo@digest`` from the registry (the garbage collection); the bytes it held."""
         _, size = self.manifest(repo, digest)
-        resp = self.session.delete(f"{self.base}/v2/{repo}/manifests/{digest}", timeout=30)
+        resp = self.session.delete(f"{self.base}/v2/{self.path(repo)}/manifests/{digest}", timeout=30)
         resp.raise_for_status()
         return size

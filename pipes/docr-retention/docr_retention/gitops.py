@@ -6,7 +6,8 @@ them from the object store (nothing is checked out, nothing is ever pushed).  A 
 partial clone sends the tip whole, which works the same.  The access token goes to git in its
 environment, as an ``http.<GITOPS_REPO>.extraHeader`` (so only to that URL), never on its command line.
 
-Every reference to ``registry.digitalocean.com/<registry>/<repository>`` is read: ``:tag`` and
+Every reference to ``registry.digitalocean.com/<registry>/<repository>`` (or the same path on any
+other host: a mirror or proxy name) is read: ``:tag`` and
 ``@digest`` in a text (plain ``image:`` fields, Flux setter markers), and the ``tag``/``newTag``/
 ``digest`` beside a ``name``/``newName``/``repository`` naming the image (kustomize ``images:``,
 Helm values).  Any ``sha256:`` digest anywhere counts too: keeping too much is safe.
@@ -26,7 +27,7 @@ import yaml
 from pipes_common import proc, secrets
 from pipes_common.docr import DOCR_HOST
 from pipes_common.errors import PipeError
-from pipes_common.imageref import DIGEST, PATH, TAG
+from pipes_common.imageref import DIGEST, DOMAIN, PATH, TAG
 
 from .settings import GitOps
 
@@ -61,7 +62,9 @@ def read(gitops: GitOps, registry: str) -> References:
 
 def scan(text: str, registry: str, refs: References) -> None:
     """Add what ``text`` names of ``registry`` to ``refs``."""
-    prefix = f"{re.escape(DOCR_HOST)}/{re.escape(registry)}/"
+    # registry.digitalocean.com, or any host the registry may be reached by (a mirror, a proxy): a
+    # reference of another registry's same path keeps a tag too many, never one too few
+    prefix = rf"(?<![\w.-])(?:{re.escape(DOCR_HOST)}|{DOMAIN})/{re.escape(registry)}/"
     for match in re.finditer(rf"{prefix}(?P<repo>{PATH})(?::(?P<tag>{TAG}))?(?:@(?P<digest>{DIGEST}))?", text):
         if match["tag"]:
             refs.tags[match["repo"]].add(match["tag"])

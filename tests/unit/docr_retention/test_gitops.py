@@ -47,3 +47,8 @@ def test_a_billion_laughs_file_is_walked_once_per_node() -> None:
                                               for n in range(1, 12)]
     text = "\n".join(lines) + f"\nimage: {HOST}/web:keep-me\n"
     assert refs_of(text).of("web") == {"keep-me"}  # returns at once: 9^11 paths, 12 nodes
+
+
+def test_the_registry_under_another_host_name_counts_too() -> None:
+    refs = refs_of("image: mirror.example.com:5000/acme/web:via-mirror\nimage: notacme/web:other\n")
+    assert refs.of("web") == {"via-mirror"}
