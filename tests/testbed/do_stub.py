@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
+from pipes_common.docr import GC_ACTIVE
 
 from .httpserve import QuietHandler, StateServer, StateStub
 
@@ -92,10 +93,11 @@ class StubState:
     registry_read_only: bool = False        # DELETEs answered 412
     throttled: int = 0                      # the next N requests answered 429 with Retry-After
     retry_after: str = "2"
-    gc_steps: list[str] = field(default_factory=lambda: ["scanning manifests", "succeeded"])
+    gc_steps: list[str] = field(default_factory=lambda: ["succeeded"])  # ends at the first look
     collections: list[Collection] = field(default_factory=list)
     on_collect: Callable[[str, str], int] | None = None   # (repository, digest) -> bytes freed
     gone: set[tuple[str, str]] = field(default_factory=set)  # (repository, digest) untagged by a deletion
+    on_list: Callable[[str], None] | None = None  # called before each tags listing (a push meanwhile)
 
     def reset(self) -> None:
         self.read_only_tokens.clear()
@@ -109,6 +111,9 @@ class StubState:
         self.throttled = 0
         self.collections.clear()
         self.gone.clear()
+        self.on_list = None
+        self.retry_after = "2"
+        self.gc_steps = ["succeeded"]
 
     @property
     def active(self) -> Collection | None:
@@ -178,8 +183,8 @@ class _Handler(QuietHandler):
             return self.send_json(404, NOT_FOUND)
         if token in state.read_only_tokens:
             return self.send_json(403, FORBIDDEN)
-        if state.registry_read_only or state.active is not None:
-            return self.send_json(412, READ_ONLY)
+        if state.registry_read_only or state.active is not None or state.gc_status in GC_ACTIVE:
+            return self.send_json(412, READ_ONLY)  # read-only while a garbage collection runs
         repo, rest = found
         rows = state.catalog[repo]
         kind, _, name = rest.lstrip("/").partition("/")
@@ -211,7 +216,7 @@ class _Handler(QuietHandler):
         kind = str(body.get("type") or "unreferenced blobs only") if isinstance(body, dict) else ""
         if kind not in GC_TYPES:
             return self.send_json(422, {"id": "unprocessable_entity", "message": f"invalid type {kind!r}"})
-        if state.active is not None or state.gc_status is not None:
+        if state.active is not None or state.gc_status in GC_ACTIVE:
             return self.send_json(409, {"id": "conflict", "message": "a garbage collection is already active"})
         gc = Collection(str(uuid.uuid4()), kind, list(state.gc_steps))
         state.collections.append(gc)
@@ -239,6 +244,8 @@ class _Handler(QuietHandler):
             repo, rest = repository
             if rest != "/tags" or repo not in state.catalog:
                 return self.send_json(404, NOT_FOUND)
+            if state.on_list is not None:
+                state.on_list(repo)
             rows = [{"registry_name": state.registry_name, "repository": repo, "tag": tag,
                      "manifest_digest": row.digest, "compressed_size_bytes": row.size,
                      "size_bytes": row.size * 2, "updated_at": row.updated_at}

@@ -167,15 +167,11 @@ def plan(repository: str, tags: Iterable[Tag], policy: Policy, world: World) -> 
     kept_by: dict[str, str] = {}   # digest -> the tag that keeps it
     for digest, members in images.items():
         keeper = next((t.name for t in members if t.name in own), None)
-        if keeper is None and digest in world.digests:
-            keeper = ""
         if keeper is not None:
             kept_by[digest] = keeper
         for t in members:
             if t.name in own:
                 decisions.append(Decision(t, True, own[t.name]))
-            elif keeper == "":
-                decisions.append(Decision(t, True, "its digest is named in GITOPS_REPO"))
             elif keeper is not None:
                 decisions.append(Decision(t, True, f"same image as {keeper}"))
             else:

@@ -16,7 +16,7 @@ import requests
 from docr_retention import collect
 from testbed import oci
 from testbed.bitbucket_stub import BitbucketStub
-from testbed.do_stub import DOApiStub, RegistryBackend
+from testbed.do_stub import DOApiStub, RegistryBackend, TagRow
 from testbed.fixtures import DOCR_REGISTRY_NAME
 from testbed.git_http import GitHttpServer, create_repo, git
 from testbed.pipes import bitbucket_env, run_in_process
@@ -221,3 +221,23 @@ def test_without_the_branch_token_no_branch_is_gone(bed: Bed) -> None:
     assert run.code == 0, run.output
     assert plan_of(run.output)["feature-gone"] == "keep"
     assert "the current tag of branch feature-gone" in run.output
+
+
+def test_a_tag_moved_since_the_plan_is_left_alone(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the plan and the deletion, build-push tags another image dev-41 (the listing right
+    before acting shows it): that tag is not deleted, the rest of the plan is."""
+    listings: list[str] = []
+    rows = bed.stub.state.catalog[bed.repo]
+
+    def push_meanwhile(repo: str) -> None:
+        listings.append(repo)
+        if len(listings) == 2:
+            rows["dev-41"] = TagRow(rows["dev-42"].digest, rows["dev-42"].size, YOUNG)
+
+    bed.stub.state.on_list = push_meanwhile
+    monkeypatch.setattr(collect, "time", SimpleNamespace(sleep=lambda _: None))
+    run = run_in_process("docr-retention", {**bed.env, "DRY_RUN": "false"}, bed.build)
+    assert run.code == 0, run.output
+    assert "dev-41 moved or went since the plan: left alone" in run.output
+    assert "dev-41" not in bed.deletes() and "sha-0000003" in bed.deletes()
+    assert "dev-41" in bed.tags()
