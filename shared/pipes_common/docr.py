@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -44,14 +45,21 @@ class DigitalOceanClient:
 
     def _get(self, path: str, params: dict[str, Any] | None = None,
              missing_ok: bool = False) -> dict[str, Any] | None:
+        return self._send("GET", path, params=params, missing_ok=missing_ok)
+
+    def _send(self, method: str, path: str, params: dict[str, Any] | None = None,
+              body: dict[str, Any] | None = None, missing_ok: bool = False) -> dict[str, Any] | None:
+        """One call; its JSON answer ({} for 204), None for a 404 when ``missing_ok``."""
         try:
-            resp = self._api.send("GET", path, params=params,
+            resp = self._api.send(method, path, params=params, json=body,
                                   headers={"Authorization": f"Bearer {self._token}",
                                            "Accept": "application/json"})
         except httpclient.Unreachable as err:
             raise DOApiError(err.message, None) from None
         if resp.status_code == 404 and missing_ok:
             return None
+        if resp.status_code == 204:
+            return {}
         if not resp.ok:
             error_id, message = "", resp.reason
             try:
@@ -108,3 +116,36 @@ class DigitalOceanClient:
         secrets.register(password)
         secrets.register(decoded)
         return DockerCredentials(username, password)
+
+    # -- retention: listings, deletions, garbage collection -----------------------------------------
+    def _pages(self, path: str, key: str, per_page: int = 200, max_pages: int = 1000) -> list[dict[str, Any]]:
+        """Every item (``key``) of a paginated listing, page by page while ``links.pages.next`` says
+        there is one (at most ``max_pages``)."""
+        items: list[dict[str, Any]] = []
+        for page in range(1, max_pages + 1):
+            data = self._get(path, params={"per_page": per_page, "page": page}) or {}
+            items += [item for item in data.get(key) or [] if isinstance(item, dict)]
+            if not ((data.get("links") or {}).get("pages") or {}).get("next"):
+                return items
+        raise DOApiError(f"DigitalOcean API {path} has more than {max_pages} pages", 200)
+
+    def repositories(self, name: str) -> list[dict[str, Any]]:
+        """Every repository of the registry (``repositoriesV2``)."""
+        return self._pages(f"/v2/registries/{name}/repositoriesV2", "repositories")
+
+    def tags(self, name: str, repository: str) -> list[dict[str, Any]]:
+        """Every tag of ``repository``: tag, manifest_digest, compressed_size_bytes, updated_at."""
+        return self._pages(f"/v2/registries/{name}/repositories/{quote(repository, safe='')}/tags", "tags")
+
+    def delete_tag(self, name: str, repository: str, tag: str) -> None:
+        self._send("DELETE", f"/v2/registries/{name}/repositories/{quote(repository, safe='')}/tags/"
+                             f"{quote(tag, safe='')}")
+
+    def start_garbage_collection(self, name: str, kind: str) -> dict[str, Any]:
+        data = self._send("POST", f"/v2/registries/{name}/garbage-collection", body={"type": kind}) or {}
+        return dict(data.get("garbage_collection") or {})
+
+    def garbage_collections(self, name: str) -> list[dict[str, Any]]:
+        """The registry's garbage collections, past and current (the first page: the newest)."""
+        data = self._get(f"/v2/registries/{name}/garbage-collections", params={"per_page": 20, "page": 1}) or {}
+        return [dict(gc) for gc in data.get("garbage_collections") or [] if isinstance(gc, dict)]

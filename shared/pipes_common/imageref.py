@@ -36,6 +36,13 @@ def is_tag(value: str) -> bool:
     return _TAG.fullmatch(value) is not None
 
 
+def tag_safe(name: str) -> str:
+    """A branch or git tag name as the Docker tag build-push makes of it (``feature/x`` ->
+    ``feature-x``): the rule docr-retention reads branch tag families by."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).lstrip(".-")
+    return safe[:128].rstrip(".-") or "unnamed"
+
+
 def is_digest(value: str) -> bool:
     return _DIGEST.fullmatch(value) is not None
 

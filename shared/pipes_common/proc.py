@@ -90,13 +90,15 @@ def run(
     error: str | None = None,
     ok_codes: Sequence[int] = (0,),
     merge_stderr: bool = False,
+    lossless: bool = False,
 ) -> Result:
     """Run ``args`` (a list, never a shell string) and return its :class:`Result`.
 
     ``env`` replaces the environment when given (build it with :func:`child_env`).  ``on_line``
     receives each line of stdout as it comes (stderr is still captured, or with ``merge_stderr``
     read in the same stream: a tool that reports progress on stderr, as ``docker build`` with
-    BuildKit) for streaming output.
+    BuildKit) for streaming output.  ``lossless``: stdout and stderr decoded as UTF-8 with
+    ``surrogateescape``, so that any bytes (a file's content) decode and encode back unchanged.
     With ``check``, an exit code not in ``ok_codes`` raises :class:`PipeError` whose message is
     ``error`` (or a default naming the command) followed by the masked tail of stderr.
     """
@@ -109,7 +111,8 @@ def run(
         if on_line is None:
             completed = subprocess.run(
                 argv, cwd=cwd, env=dict(env) if env is not None else None, input=input,
-                capture_output=True, text=True, timeout=timeout, check=False)
+                capture_output=True, text=True, timeout=timeout, check=False,
+                encoding="utf-8" if lossless else None, errors="surrogateescape" if lossless else None)
             result = Result(tuple(argv), completed.returncode, completed.stdout, completed.stderr)
         else:
             result = _stream(argv, cwd, env, input, timeout, on_line, merge_stderr)

@@ -34,7 +34,7 @@ from testbed import leaks
 from testbed.bitbucket_comments import open_pull_request
 from testbed.bitbucket_commits import merged_pull_request
 from testbed.bitbucket_stub import BitbucketStub
-from testbed.do_stub import DOApiStub, StubState
+from testbed.do_stub import DOApiStub, RegistryBackend, StubState
 from testbed.fixtures import DOCR_REGISTRY_NAME, SESSION_REGISTRIES, canary
 from testbed.git_http import GitHttpServer, create_repo, git, ref_updates
 from testbed.pipelines_yaml import Pipeline, StepRun, guide_variables, read_env_file
@@ -118,7 +118,7 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
                                    reports_proxy: BitbucketReportsStub) -> None:
     registry, do_api = account
     config: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
-    images = {pipe: pipe_image(pipe) for pipe in ("build-push", "tf-apply", "flux-bump")}
+    images = {pipe: pipe_image(pipe) for pipe in ("build-push", "tf-apply", "flux-bump", "docr-retention")}
     origin, pr_commit, commit = app_repository(tmp_path / "app")
     image = f"{registry.host}/acme/web"
     gitops_name = f"acme/gitops-{pysecrets.token_hex(4)}.git"
@@ -143,6 +143,7 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
         "tf-apply": {"SPACES_ENDPOINT": moto_s3.url, "BITBUCKET_API_URL": bitbucket_api.url},
         "flux-bump": {"GITOPS_REPO": git_http.url(gitops_name), "BITBUCKET_API_URL": bitbucket_api.url,
                       "DIGITALOCEAN_API_URL": do_api.url, "REGISTRY_HOST": registry.host},
+        "docr-retention": {"GITOPS_REPO": git_http.url(gitops_name), "DIGITALOCEAN_API_URL": do_api.url},
     }
     # the file's own values stay: the test bed replaces only the GitOps repository's address
     assert {name for pipe in testbed.values() for name in pipe} & variables_named(config) == {"GITOPS_REPO"}
@@ -245,6 +246,16 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
     assert 'newTag: "1.4.2" # {"$imagepolicy": "flux-system:web-production:tag"}' in overlay, overlay
     for path in ("apps/web/deployment.yaml", "clusters/staging/web/kustomization.yaml"):
         assert manifest(path) == staged[path], path
+
+    # -- the scheduled retention: the registry's tags as the DO API lists them (all old), nothing
+    # that staging or production runs deleted, the garbage collection started and awaited
+    RegistryBackend(f"http://{registry.host}", (do_token, do_token), under="acme").load(do_api.state, ["web"], {})
+    retention = pipeline.run("custom", "registry-retention", commit=commit, branch="main")
+    assert [s.name for s in retention] == ["Registry retention"]
+    cleaned = retention[0].run_of("docr-retention")
+    assert cleaned.code == 0, cleaned.output
+    assert {f"sha-{commit[:7]}", "1.4.2", "latest"} <= set(registry.tags("acme/web"))
+    assert "named in GITOPS_REPO" in cleaned.output
 
     # no force push ever reached the GitOps repository, and no secret left the variables
     assert not [u for u in ref_updates(gitops) if u.forced], ref_updates(gitops)

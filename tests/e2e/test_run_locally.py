@@ -131,3 +131,15 @@ def test_dev_pipe(docker_engine: DockerEngine, git_http: GitHttpServer, git_toke
     assert f"--env-file={env_file}" in first and "--add-host=host.docker.internal:127.0.0." in first
     assert "--env=DOCKER_HOST=tcp://host.docker.internal:2375" in first and git_token not in proc.stdout
     assert "newTag: 2.0.0" in git("show", "main:apps/web/kustomization.yaml", cwd=repo)
+
+
+def test_docr_retention_readme_line(pipe_image: Callable[[str], str], docker_engine: DockerEngine,
+                                    do_api: DOApiStub, do_token: str, tmp_path: Path) -> None:
+    folder = git_checkout(tmp_path / "app")
+    env_file = write_env_file(tmp_path / "vars.env", {
+        "DIGITALOCEAN_ACCESS_TOKEN": do_token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
+        "DIGITALOCEAN_API_URL": do_api.url})
+    line = readme_line("docr-retention", pipe_image("docr-retention"), env_file)
+    run = run_shell(line, folder, docker_engine)
+    assert run.code == 0, run.output
+    assert "Dry run: 0 repositories" in run.output

@@ -16,6 +16,8 @@
   ``reviewers`` (the list given replaces the old one) and ``close_source_branch``; ``200`` with it.
 - ``GET  /2.0/repositories/{workspace}/{repo_slug}/commit/{commit}/pullrequests``: see
   ``bitbucket_commits``; pull request comments: see ``bitbucket_comments``.
+- ``GET  /2.0/repositories/{workspace}/{repo_slug}/refs/branches``: paginated ``values`` of
+  ``{"type": "branch", "name"}`` (``pagelen`` up to 100, ``next`` while more), from ``branches``.
 - ``reviewers`` in a POST or PUT body: a list of account objects naming ``account_id`` or
   ``uuid``; the answer lists them as ``{"type": "user", "account_id", "uuid", "display_name"}``.
   With ``accounts`` set (account id -> uuid), an unknown reviewer is a ``400``.
@@ -44,6 +46,7 @@ from . import bitbucket_comments, bitbucket_commits
 from .httpserve import QuietHandler, StateServer, StateStub
 
 _REPO = re.compile(r"^/2\.0/repositories/([^/]+)/([^/]+)/?$")
+_BRANCHES = re.compile(r"^/2\.0/repositories/([^/]+)/([^/]+)/refs/branches/?$")
 _PATH = re.compile(r"^/2\.0/repositories/([^/]+)/([^/]+)/pullrequests(?:/(\d+))?/?$")
 _TERM = re.compile(r'^\s*([a-z_.]+)\s*(=|!=|~)\s*"((?:[^"\\]|\\.)*)"\s*$')
 FIELDS = {"source.branch.name", "destination.branch.name", "state", "id", "title"}
@@ -58,6 +61,7 @@ class BitbucketState:
     repo_exists: Callable[[str, str], bool] | None = None  # None: every repository exists
     accounts: dict[str, str] | None = None  # account_id -> uuid of the workspace's users
     api_tokens: dict[str, str] = field(default_factory=dict)  # Atlassian account email -> API token
+    branches: dict[str, list[str]] = field(default_factory=dict)  # full name -> its branches (refs/branches)
     no_write: set[str] = field(default_factory=set)  # tokens without the pull-request write scope
     # an outage: every POST of a pull request is answered with this status (a 5xx), without
     # creating it, or after creating it when ``post_error_after_create`` (the answer was lost)
@@ -80,6 +84,7 @@ class BitbucketState:
         self.repo_exists = None
         self.accounts = None
         self.api_tokens.clear()
+        self.branches.clear()
         self.no_write.clear()
         self.post_error = None
         self.post_error_after_create = False
@@ -177,6 +182,9 @@ class _Handler(QuietHandler):
         repo = _REPO.match(urlsplit(self.path).path)
         if repo is not None:
             return self._repository(unquote(repo.group(1)), unquote(repo.group(2)))
+        listing = _BRANCHES.match(urlsplit(self.path).path)
+        if listing is not None:
+            return self._branches(f"{unquote(listing.group(1))}/{unquote(listing.group(2))}")
         route = self._route()
         if route is None:
             return self.send_json(404, _error("Resource not found"))
@@ -202,6 +210,21 @@ class _Handler(QuietHandler):
                                 "values": chunk}
         if page * pagelen < len(values):
             body["next"] = f"{self.server.url}{urlsplit(self.path).path}?page={page + 1}"
+        return self.send_json(200, body)
+
+    def _branches(self, full: str) -> None:
+        state = self.server.state
+        if full not in state.branches:
+            return self.send_json(404, _error(f"Repository {full} not found"))
+        query = parse_qs(urlsplit(self.path).query)
+        pagelen = min(int(query.get("pagelen", ["10"])[0]), 100)
+        page = int(query.get("page", ["1"])[0])
+        names = sorted(state.branches[full])
+        body: dict[str, Any] = {"size": len(names), "page": page, "pagelen": pagelen,
+                                "values": [{"type": "branch", "name": n}
+                                           for n in names[(page - 1) * pagelen: page * pagelen]]}
+        if page * pagelen < len(names):
+            body["next"] = f"{self.server.url}{urlsplit(self.path).path}?pagelen={pagelen}&page={page + 1}"
         return self.send_json(200, body)
 
     def _repository(self, workspace: str, slug: str) -> None:

@@ -1,6 +1,7 @@
 """The parts of each pipe's docs generated from its variable declarations (``schema.py``,
 :class:`pipes_common.variables.Var`): the ``variables`` of ``pipe.yml``, and the README's Variables
-table and YAML Definition block.  ``./dev docs`` writes them (``python -m testbed.pipedocs``);
+table and YAML Definition block; and the root README's table of pipes, from each ``pipe.yml``.
+``./dev docs`` writes them (``python -m testbed.pipedocs``);
 ``tests/unit/docs/test_generated_docs.py`` fails when one is stale."""
 from __future__ import annotations
 
@@ -121,7 +122,31 @@ def generated(pipe: str) -> dict[Path, str]:
     return {folder / "pipe.yml": head + "\n" + pipe_yml_variables(variables), folder / "README.md": readme}
 
 
+def root_table() -> str:
+    """The root README's table of pipes: one row per pipe of pyproject.toml's list, in its order,
+    saying what the pipe's ``pipe.yml`` ``description`` says."""
+    lines = ["| Pipe | What it does |", "| --- | --- |"]
+    for pipe in PACKAGES:
+        meta = yaml.safe_load((REPO_ROOT / "pipes" / pipe / "pipe.yml").read_text())
+        lines.append(f"| [`{pipe}`](pipes/{pipe}/README.md) | {meta['description'].strip()} |")
+    return "\n".join(lines) + "\n"
+
+
+def generated_root() -> dict[Path, str]:
+    """The root README as ``./dev docs`` writes it (its table of pipes)."""
+    path = REPO_ROOT / "README.md"
+    text = path.read_text()
+    table = re.search(r"^\| Pipe \| What it does \|\n(?:^\|.*\|\n)+", text, re.M)
+    if table is None:
+        raise ValueError("README.md: no table of pipes (| Pipe | What it does |)")
+    return {path: text[:table.start()] + root_table() + text[table.end():]}
+
+
 def main() -> int:
+    for path, text in generated_root().items():
+        if path.read_text() != text:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(REPO_ROOT)}")
     for pipe in sorted(PACKAGES):
         if not hasattr(importlib.import_module(f"{PACKAGES[pipe]}.schema"), "VARIABLES"):
             continue  # not converted yet

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,13 +323,9 @@ def read_handoff(build_dir: Path, pipe: str, name: str | None = None,
         data: dict[str, Any] = json.loads((build_dir / ".do-pipes" / name).read_text(encoding="utf-8"))
         return data
     ctx = StepContext.from_env(bitbucket_env(build_dir, commit=commit))
-    found: contracts.Outputs | None
-    if pipe == "build-push":
-        found = handoff.read(ctx, contracts.BuildPushOutputs, "read the log")
-    elif pipe == "tf-apply":
-        found = handoff.read(ctx, contracts.TfApplyOutputs, "read the log")
-    else:
-        found = handoff.read(ctx, contracts.FluxBumpOutputs, "read the log")
+    # the pipe's contract, named by its PIPE (a pipe that hands nothing over has none)
+    cls = next(c for c in typing.get_args(contracts.Outputs) if pipe == c.PIPE)
+    found: contracts.Outputs | None = handoff.read(ctx, cls, "read the log")
     if found is None:
         raise FileNotFoundError(f"{pipe} left no hand-off file under {build_dir / SHARED_STORAGE}")
     return found.values()

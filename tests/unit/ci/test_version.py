@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from testbed.pipes import REPO_ROOT
+from testbed.pipes import PIPES, REPO_ROOT
 
 SCRIPT = REPO_ROOT / ".ci" / "version.py"
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -27,7 +27,7 @@ def test_every_copy_names_the_released_version() -> None:
 
 
 def test_the_changelog_head_is_the_released_version() -> None:
-    for pipe in ("build-push", "tf-apply", "flux-bump"):
+    for pipe in PIPES:
         head = re.search(r"^## (\S+)$", (REPO_ROOT / "pipes" / pipe / "CHANGELOG.md").read_text(), re.MULTILINE)
         pinned = re.search(rf"{pipe}:(\d+\.\d+\.\d+)", (REPO_ROOT / "pipes" / pipe / "pipe.yml").read_text())
         assert head and pinned and head.group(1) == pinned.group(1), pipe
@@ -39,7 +39,7 @@ def _copy(tmp: Path) -> Path:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / rel, root / rel)
     shutil.copytree(REPO_ROOT / "docs", root / "docs")
-    for pipe in ("build-push", "tf-apply", "flux-bump"):
+    for pipe in PIPES:
         src, dst = REPO_ROOT / "pipes" / pipe, root / "pipes" / pipe
         shutil.copytree(src / ".semversioner", dst / ".semversioner")
         package = pipe.replace("-", "_")

@@ -120,7 +120,7 @@ def test_the_gitops_files_of_the_guide_fit_together() -> None:
 
 
 def test_every_pipeline_is_there() -> None:
-    assert set(pipelines()) == {"default", "pull-requests/**", "branches/main", "tags/v*"}
+    assert set(pipelines()) == {"default", "pull-requests/**", "branches/main", "tags/v*", "custom/registry-retention"}
 
 
 @pytest.mark.parametrize("name", sorted(pipelines()))

@@ -27,6 +27,13 @@ def test_the_generated_docs_are_current(pipe: str) -> None:
         assert path.read_text() == text, f"{path.relative_to(REPO_ROOT)} is stale: run ./dev docs"
 
 
+def test_the_root_table_of_pipes_is_current() -> None:
+    """The root README lists every pipe of pyproject.toml, each with its pipe.yml description."""
+    for path, text in pipedocs.generated_root().items():
+        assert path.read_text() == text, f"{path.relative_to(REPO_ROOT)}'s table of pipes is stale: run ./dev docs"
+    assert all(f"[`{pipe}`](pipes/{pipe}/README.md)" in pipedocs.root_table() for pipe in PIPES)
+
+
 @pytest.mark.parametrize("pipe", PIPES)
 def test_every_variable_is_documented(pipe: str) -> None:
     """A variable with no doc of its own shares the row of the one declared before it: the first

@@ -11,6 +11,7 @@ case that slipped through validation would be caught.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import uuid
@@ -25,44 +26,24 @@ from pipes_common import log as plog
 from pipes_common import runner
 from testbed import leaks
 from testbed.net import free_port
-from testbed.pipes import as_the_process
+from testbed.pipes import PACKAGES, PIPES, as_the_process
 from testbed.recorder import Recorder
 
 HERE = Path(__file__).parent
-CASES: list[dict[str, Any]] = yaml.safe_load((HERE / "cases.yaml").read_text())["cases"]
+CORPUS: dict[str, Any] = yaml.safe_load((HERE / "cases.yaml").read_text())
+CASES: list[dict[str, Any]] = CORPUS["cases"]
 MAX_LINE = plog.MAX_FAIL_LINE + 40  # the message bound, its colour codes and the ✖ itself
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def _main(pipe: str) -> Callable[[], int | None]:
-    if pipe == "build-push":
-        from build_push.pipe import main as bp
-        return bp
-    if pipe == "tf-apply":
-        from tf_apply.pipe import main as tf
-        return tf
-    from flux_bump.pipe import main as fb
-    return fb
+    main: Callable[[], int | None] = importlib.import_module(f"{PACKAGES[pipe]}.pipe").main
+    return main
 
 
-# the secret variables of each pipe that the base sets (others get canaries in the cases)
-BASE: dict[str, dict[str, str]] = {
-    "build-push": {
-        "DIGITALOCEAN_ACCESS_TOKEN": "{canary}", "REGISTRY_NAME": "acme", "IMAGE": "web",
-        "REGISTRY_HOST": "{host}", "DIGITALOCEAN_API_URL": "{url}", "DOCKER_HOST": "tcp://{host}",
-    },
-    "tf-apply": {
-        "SPACES_ACCESS_KEY_ID": "{canary}", "SPACES_SECRET_ACCESS_KEY": "{canary}",
-        "SPACES_BUCKET": "states", "SPACES_ENDPOINT": "{url}", "STATE_KEY": "app/terraform.tfstate",
-        "WORKING_DIR": "infra", "MODE": "plan", "PLAN_ID": "p1", "CODE_INSIGHTS": "false",
-        "DIGITALOCEAN_ACCESS_TOKEN": "{canary}", "BITBUCKET_ACCESS_TOKEN": "{canary}",
-        "BITBUCKET_API_URL": "{url}", "BITBUCKET_API_PROXY": "{url}",
-    },
-    "flux-bump": {
-        "GITOPS_REPO": "{url}/acme/gitops.git", "IMAGE": "registry.digitalocean.com/acme/web",
-        "TAG": "1.2.3", "BITBUCKET_ACCESS_TOKEN": "{canary}", "BITBUCKET_API_URL": "{url}",
-    },
-}
+# the valid base variables of each pipe (cases.yaml ``base``): every secret a canary, every service
+# the recorder; the cases add their one bad variable on top
+BASE: dict[str, dict[str, str]] = CORPUS["base"]
 
 
 @dataclass
@@ -167,7 +148,7 @@ def _ids() -> list[str]:
 
 def test_corpus_is_big_enough() -> None:
     assert len(CASES) >= 150
-    assert {c["pipe"] for c in CASES} == {"build-push", "tf-apply", "flux-bump"}
+    assert {c["pipe"] for c in CASES} == set(PIPES) == set(BASE), "every pipe has its base and its cases"
     _ids()
 
 

@@ -3,19 +3,18 @@ hostile corpus holds for each one a plain-http URL to another host and an ftp://
 flux-bump's DIGITALOCEAN_API_URL had no rule, and took http://evil.example.com and ftp://x/y)."""
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from build_push import schema as bp_schema
-from flux_bump import schema as fb_schema
 from pipes_common import validate
-from tf_apply import schema as tf_schema
+from testbed.pipes import PACKAGES
 
 from .test_corpus import CASES
 
-PIPES: dict[str, Any] = {"build-push": bp_schema, "tf-apply": tf_schema, "flux-bump": fb_schema}
+PIPES: dict[str, Any] = {pipe: importlib.import_module(f"{package}.schema") for pipe, package in PACKAGES.items()}
 URL_NAME = re.compile(r".*(_URL|_ENDPOINT|_PROXY|_REPO)$")
 URL_RULES = (validate.Url, validate.GitUrl)
 
