@@ -58,9 +58,13 @@ def test_numbers_are_read_as_numbers() -> None:
 
 
 def test_a_pipes_sections_are_the_headings_naming_it() -> None:
-    assert SECTIONS["build-push"] == ["## build-push", "## build-push on the modern engine"]
-    assert SECTIONS["flux-bump"] == ["## flux-bump", "## Several images in one flux-bump"]
-    assert SECTIONS["tf-apply"] == ["## tf-apply"]
+    assert SECTIONS["build-push"] == ["## build-push", "## build-push on the modern engine",
+                                      "## build-push signing",
+                                      "## build-push image growth from signing and SBOM"]
+    assert SECTIONS["flux-bump"] == ["## flux-bump", "## Several images in one flux-bump",
+                                     "## Signed images in flux-bump"]
+    assert SECTIONS["tf-apply"] == ["## tf-apply", "## tf-apply over many roots"]
+    assert SECTIONS["docr-retention"] == ["## docr-retention"]
 
 
 @pytest.mark.parametrize("pipe", PIPES)
