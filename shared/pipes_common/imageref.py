@@ -37,8 +37,8 @@ def is_tag(value: str) -> bool:
 
 
 def tag_safe(name: str) -> str:
-    """A branch or git tag name as the Docker tag build-push makes of it (``feature/x`` ->
-    ``feature-x``): the rule docr-retention reads branch tag families by."""
+    """A branch or git tag name made into a valid Docker tag (``feature/x`` -> ``feature-x``):
+    build-push tags by it, docr-retention reads branch tag families by it."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).lstrip(".-")
     return safe[:128].rstrip(".-") or "unnamed"
 

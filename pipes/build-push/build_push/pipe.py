@@ -303,7 +303,7 @@ def cache_sources(s: Settings, registry: Registry | None, plan: Strategy) -> lis
 def cache_refs(s: Settings) -> list[str]:
     """The registry cache tags to read, in order: the branch's, then the main branch's."""
     refs = [strategy.CACHE_PREFIX + b for b in (s.tag_plan.branch_tag, *strategy.MAIN_BRANCHES) if b]
-    return list(dict.fromkeys(tags.tag_safe(r) for r in refs))
+    return list(dict.fromkeys(imageref.tag_safe(r) for r in refs))
 
 
 def cache_export(s: Settings, plan: Strategy) -> str | None:

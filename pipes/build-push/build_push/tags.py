@@ -8,18 +8,12 @@ from datetime import UTC, datetime
 
 from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
-from pipes_common.imageref import is_tag
+from pipes_common.imageref import is_tag, tag_safe
 
 REVISION_LABEL = "org.opencontainers.image.revision"
 SEMVER_RE = re.compile(
     r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
     r"(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<build>[0-9A-Za-z.-]+))?$")
-
-
-def tag_safe(name: str) -> str:
-    """A branch or git tag name made into a valid Docker tag (``feature/x`` -> ``feature-x``)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).lstrip(".-")
-    return safe[:128].rstrip(".-") or "unnamed"
 
 
 def commit_tag(commit: str) -> str:

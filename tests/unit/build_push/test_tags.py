@@ -26,8 +26,8 @@ def ctx(**env: str) -> StepContext:
     ("///", "unnamed"),
 ])
 def test_tag_safe(branch: str, tag: str) -> None:
-    assert tags.tag_safe(branch) == tag
-    assert imageref.is_tag(tags.tag_safe(branch))
+    assert imageref.tag_safe(branch) == tag
+    assert imageref.is_tag(imageref.tag_safe(branch))
 
 
 @pytest.mark.parametrize(("git_tag", "expected"), [
