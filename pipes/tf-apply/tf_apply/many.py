@@ -33,7 +33,20 @@ from pipes_common.contracts import TfApplyOutputs
 from pipes_common.errors import PipeError
 from pipes_common.fsutil import atomic_write
 
-from . import PIPE, __version__, affected, backend, bbcomment, insights, oneroot, planstore, prcomment, reviewed, roots
+from . import (
+    PIPE,
+    __version__,
+    affected,
+    backend,
+    bbcomment,
+    insights,
+    oneroot,
+    planning,
+    planstore,
+    prcomment,
+    reviewed,
+    roots,
+)
 from .run import Result, Sink
 from .s3 import Spaces
 from .settings import Settings
@@ -282,20 +295,16 @@ def comment(s: Settings, ctx: StepContext, done: list[Outcome],
     log = plog.get_logger()
     if not s.pr_id or not s.comment:
         return
-    if not s.bb_token:
-        log.warning("Pull request comment skipped: BITBUCKET_ACCESS_TOKEN is not set (pass an "
-                    "access token with the pull request write scope, or set COMMENT: false).")
+    target = planning.comment_target(s, ctx)
+    if target is None:
         return
-    if not ctx.workspace or not ctx.repo_slug:
-        log.warning("Pull request comment skipped: BITBUCKET_WORKSPACE or BITBUCKET_REPO_SLUG "
-                    "is not set (not running in Bitbucket Pipelines).")
-        return
+    client, workspace, repo_slug = target
     sections = [sec for o in done for sec in o.sink.sections]
     failed = {o.rel: (o.error or "failed")[:200] for o in done if o.failed or not o.ran}
     text = prcomment.many_body(sections, skipped, failed, s.workspace, s.commit, ctx.build_url)
     try:
-        posted = bbcomment.CommentClient(s.bb_token, s.bb_api_url).upsert(
-            ctx.workspace, ctx.repo_slug, s.pr_id, prcomment.many_marker(s.workspace), text)
+        posted = client.upsert(workspace, repo_slug, s.pr_id, prcomment.many_marker(s.workspace),
+                               text)
     except bbcomment.TransientError as err:
         log.warning("Pull request comment not posted: %s; the plans themselves are fine.", err)
         return

@@ -6,10 +6,12 @@ from typing import Any
 
 from pipes_common import log as plog
 from pipes_common import secrets
+from pipes_common.bitbucket import StepContext
 from pipes_common.errors import PipeError
 
 from . import bbcomment, changes, insights, planstore, prcomment, redact, summary
 from .run import Result, Run, common_args, log_summary, publish, report
+from .settings import Settings
 
 
 def run_plan(run: Run) -> int:
@@ -88,6 +90,21 @@ def nothing_new(run: Run, sm: summary.Summary, done: dict[str, Any]) -> int:
     return 0
 
 
+def comment_target(s: Settings, ctx: StepContext) -> tuple[bbcomment.CommentClient, str, str] | None:
+    """The client, workspace and repository of the pull request comment; None, with one warning
+    line saying why, when it cannot be written."""
+    log = plog.get_logger()
+    if not s.bb_token:
+        log.warning("Pull request comment skipped: BITBUCKET_ACCESS_TOKEN is not set (pass an "
+                    "access token with the pull request write scope, or set COMMENT: false).")
+        return None
+    if not ctx.workspace or not ctx.repo_slug:
+        log.warning("Pull request comment skipped: BITBUCKET_WORKSPACE or BITBUCKET_REPO_SLUG "
+                    "is not set (not running in Bitbucket Pipelines).")
+        return None
+    return bbcomment.CommentClient(s.bb_token, s.bb_api_url), ctx.workspace, ctx.repo_slug
+
+
 def comment(run: Run, sm: summary.Summary, plan_doc: dict[str, Any], sensitive: set[str]) -> None:
     """In a pull-request pipeline: the plan as the pull request's one comment for this working
     directory and workspace (created, or updated on later pushes)."""
@@ -102,23 +119,18 @@ def comment(run: Run, sm: summary.Summary, plan_doc: dict[str, Any], sensitive: 
         run.sink.sections.append(prcomment.Section(where_of(run), sm,
                                                    prcomment.output_changes(plan_doc), text, drift))
         return
+    target = comment_target(s, ctx)
+    if target is None:
+        return
+    client, workspace, repo_slug = target
     log = plog.get_logger()
-    if not s.bb_token:
-        log.warning("Pull request comment skipped: BITBUCKET_ACCESS_TOKEN is not set (pass an "
-                    "access token with the pull request write scope, or set COMMENT: false).")
-        return
-    if not ctx.workspace or not ctx.repo_slug:
-        log.warning("Pull request comment skipped: BITBUCKET_WORKSPACE or BITBUCKET_REPO_SLUG "
-                    "is not set (not running in Bitbucket Pipelines).")
-        return
     for value in sensitive:
         secrets.register(value)
     where = where_of(run)
     text = redact.redact_text(run.tf.show_text(run.work / planstore.PLAN_FILE), sensitive)
     markdown = prcomment.body(sm, prcomment.output_changes(plan_doc), text, where)
-    client = bbcomment.CommentClient(s.bb_token, s.bb_api_url)
     try:
-        posted = client.upsert(ctx.workspace, ctx.repo_slug, s.pr_id,
+        posted = client.upsert(workspace, repo_slug, s.pr_id,
                                prcomment.marker(s.working_dir_rel, s.workspace), markdown)
     except bbcomment.TransientError as err:
         log.warning("Pull request comment not posted: %s; the plan itself is fine.", err)
