@@ -71,6 +71,7 @@ from testbed.docker_engine import DockerEngine
 from testbed.pipe_host import PipeHostAddress, agent_ssh_dir, docker_cli
 from testbed.pipes import PASS_THROUGH, REPO_ROOT, PipeHost, bitbucket_env, pipe_command
 from testbed.registry import LocalRegistry
+from testbed.wheelhouse import WheelHouse
 
 from bench import report
 
@@ -151,6 +152,7 @@ class Bed:
     lane: str = "classic"
     runner: docker.DockerClient | None = None  # the engine the pipe container runs on (modern lane)
     runner_base: str = ""                      # the base image there
+    wheels: str = ""  # the build argument that installs the sample app's wheels from loopback
 
     # -- fresh runner ------------------------------------------------------------------------
     def fresh_runner(self) -> None:
@@ -204,8 +206,9 @@ class Bed:
             "IMAGE": image,
             "REGISTRY_HOST": self.registry.host,
             "DIGITALOCEAN_API_URL": self.api.url,
-            "BUILD_ARGS_COUNT": "1",
+            "BUILD_ARGS_COUNT": "2",
             "BUILD_ARGS_0": f"BASE_IMAGE={self.base}",
+            "BUILD_ARGS_1": self.wheels,
         }
         env.update(variables)
         return env
@@ -293,7 +296,7 @@ class Bed:
             build += ["--platform", platforms] if platforms else []
         else:
             build = ["docker", "build", "--network", "host"]
-        build += ["--build-arg", f"BASE_IMAGE={self.base}"]
+        build += ["--build-arg", f"BASE_IMAGE={self.base}", "--build-arg", self.wheels]
         for tag in tags:
             build += ["-t", self.ref(repo, tag)]
         build.append(str(build_dir or self.build_dir))
@@ -391,7 +394,9 @@ CROSS_DOCKERFILE = """ARG BASE_IMAGE
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps
 ARG TARGETARCH
 COPY requirements.txt /requirements.txt
+ARG WHEELS=
 RUN python3 -m venv /venv && /venv/bin/pip install -q --no-cache-dir --target /deps \\
+    ${WHEELS:+--no-index --find-links "$WHEELS"} \\
     --only-binary=:all: --implementation cp --python-version 3.12 \\
     --platform "manylinux2014_$(case $TARGETARCH in arm64) echo aarch64;; *) echo x86_64;; esac)" \\
     -r /requirements.txt
@@ -701,7 +706,8 @@ Date: {started}. Machine: {machine.describe()}; 1-minute load average at start /
 Docker engine: {engine}. Base image: `{base}`.
 Medians of {runs} paired runs (pipe first in even pairs, baseline first in odd ones); the ratio is
 pipe median / baseline median, the spread shows the ratio of each pair; the size row is one
-measurement. Sample app: `tests/fixtures/sample-app` (pip installs three packages).
+measurement. Sample app: `tests/fixtures/sample-app` (pip installs three packages, from the test
+bed's wheels on loopback: `WHEELS` build argument, both sides).
 
 {table}
 
@@ -793,7 +799,8 @@ Docker engine: {engine} (Debian 13's `docker.io`, `containerd` 1.7.24, `docker-b
 the test bed's modern lane). Base image: `{base}`, `docker load`-ed into the engine.
 Medians of {runs} paired runs (pipe first in even pairs, baseline first in odd ones); the ratio is
 pipe median / baseline median, the spread shows the ratio of each pair; the size row is one
-measurement. Sample app: `tests/fixtures/sample-app` (pip installs three packages).
+measurement. Sample app: `tests/fixtures/sample-app` (pip installs three packages, from the test
+bed's wheels on loopback: `WHEELS` build argument, both sides).
 
 {table}
 
@@ -902,6 +909,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         push_user, push_password = f"shortlived-{pysecrets.token_hex(8)}", pysecrets.token_hex(24)
         registry = stack.enter_context(
             LocalRegistry(token, push_user, push_password, workdir=workdir))
+        wheels = stack.enter_context(WheelHouse())
         api = stack.enter_context(DOApiStub(StubState(
             registry_name=REGISTRY_NAME, registry_host=registry.host, tokens={token},
             push_user=push_user, push_password=push_password)))
@@ -912,7 +920,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ssh_dir=agent_ssh_dir(workdir / "agent-ssh"),
                         docker_cli=docker_cli() if args.lane == "classic" else None)
         bed = Bed(engine, client, registry, api, token, base, pipe_image, build_dir, workdir, host,
-                  lane=args.lane, runner=runner, runner_base=runner_base)
+                  lane=args.lane, runner=runner, runner_base=runner_base,
+                  wheels=wheels.build_arg)
         bed.remove_foreign_cache()
         try:
             measures = run_benchmark(bed, args.runs, only)

@@ -227,10 +227,16 @@ def cache_refs(s: Settings) -> list[str]:
 
 
 def cache_export(s: Settings, plan: Strategy) -> str | None:
-    """CACHE_TO, or by default (registry cache strategy, pushing a branch) the branch's cache tag."""
+    """CACHE_TO, or by default (registry cache strategy, pushing a branch) the branch's cache tag.
+
+    The default exports the cache records of the image's own layers (``mode=min``): buildx has
+    just pushed those layers, so the export uploads a manifest and a config only.  ``mode=max``
+    would also compress and upload every layer of the other stages (a builder stage's base
+    image: seconds per build) for no more hits on the next commit when those stages did not
+    change (measured in docs/BENCHMARKS.md (b), (f), (g))."""
     if s.cache_to or not plan.registry_cache or not s.push or not s.tag_plan.branch_tag:
         return s.cache_to
-    return f"type=registry,ref={s.image}:{cache_refs(s)[0]},mode=max"
+    return f"type=registry,ref={s.image}:{cache_refs(s)[0]},mode=min"
 
 
 def choose_builder(s: Settings, probe: Callable[[], buildkit.Probe]

@@ -137,7 +137,9 @@ VARIABLES = Variables((
              "`type=registry,ref=<image>:buildcache,mode=max`, every stage's layers) or a full export spec "
              '(`type=registry,ref=…,mode=min`), passed to `docker buildx build --cache-to`. Default, on an '
              'engine with the containerd image store: '
-             '`type=registry,ref=<image>:buildcache-<branch>,mode=max` for a branch build. Needs buildx and '
+             '`type=registry,ref=<image>:buildcache-<branch>,mode=min` for a branch build (the records '
+             "of the image's own layers; give `mode=max` to keep the other stages' layers too). Needs "
+             'buildx and '
              'an engine with the containerd image store; elsewhere the pipe stops with one line saying what '
              'to change. See [Cache](#cache).'),
         rule=validate.Pattern(max_len=1024, regex=r"[^\s]+", what="holds a space"),

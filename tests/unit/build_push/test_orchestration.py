@@ -241,7 +241,7 @@ def test_multi_platform_buildx_pushes_every_tag(bed: Bed, monkeypatch: pytest.Mo
     assert request is not None and request.platforms == ("linux/amd64", "linux/arm64")
     assert request.push_tags == [f"{HOST}/{REPO}:{SHA_TAG}", f"{HOST}/{REPO}:feature-x"]
     assert request.cache_from == [f"type=registry,ref={HOST}/{REPO}:buildcache-main"]
-    assert request.cache_to == f"type=registry,ref={HOST}/{REPO}:buildcache-feature-x,mode=max"
+    assert request.cache_to == f"type=registry,ref={HOST}/{REPO}:buildcache-feature-x,mode=min"
     assert request.provenance == "min"
     assert [e[0] for e in bed.engine.events] == ["build"]
     assert bed.outputs()["BUILD_PUSH_DIGEST"] == "sha256:image"  # what buildx pushed
