@@ -93,14 +93,14 @@ VARIABLES = Variables((
         example="['KEY=VALUE']",
         checks=(validate.assignments("LABELS", KEY, "KEY=VALUE: write it as NAME=value"),)),
     Var('CACHE_FROM',
-        doc=("List of images to use as build cache. Default: the image's branch tag and `latest`, when they "
-             "exist in the registry, and, on an engine with the containerd image store, the branch's "
-             'registry cache `buildcache-<branch>` (for a new branch, `buildcache-main` or '
-             '`buildcache-master`). An empty list (`[]`) disables it. Where the engine keeps images with a '
-             'graph driver (overlay2) they are pulled before the build; on the containerd store BuildKit '
-             'reads them from the registry (see [Cache](#cache)). The registry credentials go only to '
-             '`REGISTRY_HOST`: an image on another registry is read without credentials, so it must be '
-             'public there (else the build goes on without it, with one warning).'),
+        doc=("List of images to use as build cache. Default: the image's branch tag and `latest`, when "
+             "they exist in the registry; on an engine with the containerd image store, the branch's "
+             'registry cache `buildcache-<branch>` (for a new branch, `buildcache-main` or `buildcache-'
+             'master`) instead, when one exists. An empty list (`[]`) disables it. Where the engine keeps '
+             'images with a graph driver (overlay2) they are pulled before the build; on the containerd '
+             'store BuildKit reads them from the registry (see [Cache](#cache)). The registry credentials '
+             'go only to `REGISTRY_HOST`: an image on another registry is read without credentials, so it '
+             'must be public there (else the build goes on without it, with one warning).'),
         type='list',
         rule=validate.Pattern(max_len=512, max_items=20, regex=REF_RE,
                                    what="is not an image reference"),
