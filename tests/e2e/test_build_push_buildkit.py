@@ -297,6 +297,38 @@ def test_a_new_branch_starts_from_the_main_branch_cache(bed: Bed, build_dir: Pat
     assert {"buildcache-main", "buildcache-feature-login"} <= set(bed.registry.tags("acme/newbranch") or [])
 
 
+@MODERN
+def test_the_default_cache_export_uploads_no_layer_outside_the_image(bed: Bed, build_dir: Path) -> None:
+    """A builder stage's layers are in no pushed image: the default export (``mode=min``) leaves
+    them out, so it uploads nothing buildx did not push with the image (``mode=max`` compressed
+    and uploaded the builder's whole base layer on every fresh runner), and the next commit on a
+    fresh engine still reuses the unchanged builder stage."""
+    marker = pysecrets.token_hex(8)
+    (build_dir / "Dockerfile").write_text(
+        f"ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}} AS build\nRUN echo {marker} > /out\n"
+        "FROM scratch\nCOPY --from=build /out /out\nCOPY app.py /app.py\n")
+    first = bed.run(build_dir, "mincache")
+    assert first.code == 0, first.output
+    _, index = _index(bed, "mincache", "main")
+    pushed = set()
+    for entry in index["manifests"]:  # type: ignore[attr-defined]
+        manifest = bed.registry.get(f"/v2/acme/mincache/manifests/{entry['digest']}",
+                                    headers={"Accept": entry["mediaType"]}).json()
+        pushed |= {layer["digest"] for layer in manifest["layers"]}
+    _, cache = _index(bed, "mincache", "buildcache-main")
+    exported = {entry["digest"] for entry in cache["manifests"]  # type: ignore[attr-defined]
+                if "layer" in entry["mediaType"]}
+    assert exported and exported <= pushed, (exported, pushed)
+    assert ":buildcache-main,mode=min." in first.output, first.output
+
+    _fresh_engine(bed, "mincache")
+    (build_dir / "app.py").write_text("print('next commit')\n")
+    second = bed.run(build_dir, "mincache")
+    assert second.code == 0, second.output
+    assert re.search(rf"RUN echo {marker} > /out \(cached", second.output), second.output
+    assert "Cache: 2 of 3 Dockerfile steps reused." in second.output, second.output
+
+
 def _index(bed: Bed, repo: str, ref: str) -> tuple[str, dict[str, object]]:
     resp = bed.registry.get(f"/v2/acme/{repo}/manifests/{ref}", headers={"Accept": INDEX})
     assert resp.status_code == 200, resp.text

@@ -16,6 +16,7 @@ from testbed.do_stub import DOApiStub
 from testbed.fixtures import DOCR_REGISTRY_NAME
 from testbed.pipes import PipeHost, bitbucket_env, pipe_command, read_handoff, run_pipe
 from testbed.registry import LocalRegistry
+from testbed.wheelhouse import WheelHouse
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
@@ -39,15 +40,17 @@ def engine_work(client: docker.DockerClient, since: datetime, until: datetime) -
 
 def test_push_then_skip(build_dir: Path, pipe_image: Callable[[str], str], pipe_host: PipeHost,
                         docker_client: docker.DockerClient, registry: LocalRegistry, do_api: DOApiStub,
-                        do_token: str, base_image: str, push_credentials: tuple[str, str]) -> None:
+                        do_token: str, base_image: str, push_credentials: tuple[str, str],
+                        sample_wheels: WheelHouse) -> None:
     pipe = f"docker://{pipe_image('build-push')}"
     commit = pysecrets.token_hex(20)
     step = bitbucket_env(build_dir, commit=commit, branch="develop")
     variables = {
         "DIGITALOCEAN_ACCESS_TOKEN": do_token, "REGISTRY_NAME": DOCR_REGISTRY_NAME, "IMAGE": "e2e-web",
         "REGISTRY_HOST": registry.host, "DIGITALOCEAN_API_URL": do_api.url,
-        "BUILD_ARGS_COUNT": "2", "BUILD_ARGS_0": f"BASE_IMAGE={base_image}", "NETWORK": "host",
+        "BUILD_ARGS_COUNT": "3", "BUILD_ARGS_0": f"BASE_IMAGE={base_image}", "NETWORK": "host",
         "BUILD_ARGS_1": f"APP_VERSION={commit}",  # a fresh layer each run
+        "BUILD_ARGS_2": sample_wheels.build_arg,
     }
     command = pipe_command(pipe, build_dir, step, pipe_host, variables=variables)
     since = datetime.now(UTC)

@@ -42,6 +42,7 @@ from testbed.pipes import REPO_ROOT, PipeHost
 from testbed.registry import LocalRegistry
 from testbed.reports_stub import BitbucketReportsStub
 from testbed.s3 import MotoS3
+from testbed.wheelhouse import WheelHouse
 
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "bitbucket-pipelines.yml"
 GUIDE = REPO_ROOT / "docs" / "getting-started.md"
@@ -115,7 +116,8 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
                                    account: tuple[LocalRegistry, DOApiStub], do_token: str,
                                    moto_s3: MotoS3, git_http: GitHttpServer, git_token: str,
                                    bitbucket_api: BitbucketStub,
-                                   reports_proxy: BitbucketReportsStub) -> None:
+                                   reports_proxy: BitbucketReportsStub,
+                                   sample_wheels: WheelHouse) -> None:
     registry, do_api = account
     config: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
     images = {pipe: pipe_image(pipe) for pipe in ("build-push", "tf-apply", "flux-bump", "docr-retention")}
@@ -139,7 +141,8 @@ def test_the_example_pipeline_runs(tmp_path: Path, pipe_image: Callable[[str], s
     # build needs without the internet (a local base image, the host network for RUN)
     testbed: dict[str, dict[str, str | list[str]]] = {
         "build-push": {"REGISTRY_HOST": registry.host, "DIGITALOCEAN_API_URL": do_api.url,
-                       "BUILD_ARGS": [f"BASE_IMAGE={base_image}"], "NETWORK": "host"},
+                       "BUILD_ARGS": [f"BASE_IMAGE={base_image}", sample_wheels.build_arg],
+                       "NETWORK": "host"},
         "tf-apply": {"SPACES_ENDPOINT": moto_s3.url, "BITBUCKET_API_URL": bitbucket_api.url},
         "flux-bump": {"GITOPS_REPO": git_http.url(gitops_name), "BITBUCKET_API_URL": bitbucket_api.url,
                       "DIGITALOCEAN_API_URL": do_api.url, "REGISTRY_HOST": registry.host},

@@ -20,6 +20,7 @@ from testbed.git_http import GitHttpServer, create_repo, git
 from testbed.pipes import REPO_ROOT, PipeRun
 from testbed.registry import LocalRegistry
 from testbed.s3 import MotoS3
+from testbed.wheelhouse import WheelHouse
 
 SECTION = re.compile(r"^## Run it locally\n.*?^```bash\n(.*?)^```", re.S | re.M)
 ENV_FILE = "--env-file vars.env"
@@ -61,7 +62,7 @@ def run_shell(line: str, cwd: Path, engine: DockerEngine, **extra: str) -> PipeR
 
 def test_build_push_readme_line(pipe_image: Callable[[str], str], docker_engine: DockerEngine,
                                 registry: LocalRegistry, do_api: DOApiStub, do_token: str,
-                                base_image: str, tmp_path: Path) -> None:
+                                base_image: str, tmp_path: Path, sample_wheels: WheelHouse) -> None:
     if docker_engine.socket_path is None:
         pytest.skip("the engine has no socket here (DOCKER_HOST is tcp://): the line mounts one")
     build = tmp_path / "app"
@@ -70,7 +71,8 @@ def test_build_push_readme_line(pipe_image: Callable[[str], str], docker_engine:
     env_file = write_env_file(tmp_path / "vars.env", {
         "DIGITALOCEAN_ACCESS_TOKEN": do_token, "REGISTRY_NAME": DOCR_REGISTRY_NAME,
         "IMAGE": "readme-web", "REGISTRY_HOST": registry.host, "DIGITALOCEAN_API_URL": do_api.url,
-        "BUILD_ARGS_COUNT": "1", "BUILD_ARGS_0": f"BASE_IMAGE={base_image}", "NETWORK": "host"})
+        "BUILD_ARGS_COUNT": "2", "BUILD_ARGS_0": f"BASE_IMAGE={base_image}", "NETWORK": "host",
+        "BUILD_ARGS_1": sample_wheels.build_arg})
     line = readme_line("build-push", pipe_image("build-push"), env_file)
     run = run_shell(line, build, docker_engine, DOCKER_SOCKET=docker_engine.socket_path)
     assert run.code == 0, run.output

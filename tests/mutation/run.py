@@ -191,6 +191,16 @@ PATCHES = (
     Patch("build-push: the push credentials go to a CACHE_FROM on another registry", f"{BP}/pipe.py",
           "        elif engine.pull(ref, auth if own else None):", "        elif engine.pull(ref, auth):",
           (f"{IT_BP}/test_push.py::test_classic_cache_from_on_another_registry_gets_no_credentials",)),
+    # -- issue 22: the registry cache does less work ----------------------------------------------------
+    Patch("build-push: the default registry cache export uploads every stage", f"{BP}/pipe.py",
+          'return f"type=registry,ref={s.image}:{cache_refs(s)[0]},mode=min"',
+          'return f"type=registry,ref={s.image}:{cache_refs(s)[0]},mode=max"',
+          ("tests/e2e/test_build_push_buildkit.py::"
+           "test_the_default_cache_export_uploads_no_layer_outside_the_image",)),
+    Patch("build-push: a registry cache found, the branch image and latest read too", f"{BP}/pipe.py",
+          "                return [f\"type=registry,ref={s.image}:{ref}\"]\n",
+          "                return [f\"type=registry,ref={s.image}:{ref}\", f\"{s.image}:latest\"]\n",
+          ("tests/unit/build_push/test_orchestration.py::test_a_registry_cache_found_is_the_only_cache_source",)),
     Patch("flux-bump: a hand-off file git tracks is trusted", "shared/pipes_common/handoff.py",
           "    state = None if linked else tracked(root, resolved)\n    if state is False:\n        return\n",
           "    return\n",

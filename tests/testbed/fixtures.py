@@ -30,6 +30,7 @@ from .registry import LocalRegistry
 from .reports_stub import BitbucketReportsStub
 from .s3 import MotoS3
 from .token_registry import PULL, PULL_PUSH, Account, TokenRegistry
+from .wheelhouse import WheelHouse
 
 DOCR_REGISTRY_NAME = "acme"
 SESSION_REGISTRIES: list[str] = []  # hosts of the registries this session started
@@ -177,6 +178,14 @@ def modern_pipe_host(modern_pipe_host_address: str, modern_engine: DockerEngine,
 def modern_base_image(modern_client: docker.DockerClient) -> str:
     """The test bed's base image, ``docker load``-ed into the modern engine (never pulled)."""
     return base_image_mod.ensure(modern_client)
+
+
+@pytest.fixture(scope="session")
+def sample_wheels() -> Iterator[WheelHouse]:
+    """The sample app's wheels served on loopback: give ``sample_wheels.build_arg`` to a build
+    of the sample app and it installs from there, not from the package index."""
+    with WheelHouse() as house:
+        yield house
 
 
 @pytest.fixture(scope="session")

@@ -283,21 +283,20 @@ def sync_tags(registry: Registry, s: Settings, digest: str, source_tag: str) -> 
 
 def cache_sources(s: Settings, registry: Registry | None, plan: Strategy) -> list[str]:
     """CACHE_FROM, or by default what the registry has of: the branch's registry cache (else the
-    main branch's, for a new branch) where the strategy exports one, then the branch tag and
-    ``latest`` (their inline cache)."""
+    main branch's, for a new branch) where the strategy exports one; without one, the branch tag
+    and ``latest`` (their inline cache, e.g. of images built on an older engine)."""
     if s.cache_from is not None:
         return list(s.cache_from)
     if registry is None:
         return []
-    found = []
     if plan.registry_cache:
         for ref in cache_refs(s):
             if registry.head_manifest(s.repository, ref) is not None:
-                found.append(f"type=registry,ref={s.image}:{ref}")
-                break
+                # it holds the records of every layer of the branch's image: reading that
+                # image's inline cache too would only cost BuildKit more round trips
+                return [f"type=registry,ref={s.image}:{ref}"]
     wanted = [t for t in (s.tag_plan.branch_tag, "latest") if t]
-    return found + [f"{s.image}:{t}" for t in wanted
-                    if registry.head_manifest(s.repository, t) is not None]
+    return [f"{s.image}:{t}" for t in wanted if registry.head_manifest(s.repository, t) is not None]
 
 
 def cache_refs(s: Settings) -> list[str]:
@@ -307,10 +306,16 @@ def cache_refs(s: Settings) -> list[str]:
 
 
 def cache_export(s: Settings, plan: Strategy) -> str | None:
-    """CACHE_TO, or by default (registry cache strategy, pushing a branch) the branch's cache tag."""
+    """CACHE_TO, or by default (registry cache strategy, pushing a branch) the branch's cache tag.
+
+    The default exports the cache records of the image's own layers (``mode=min``): buildx has
+    just pushed those layers, so the export uploads a manifest and a config only.  ``mode=max``
+    would also compress and upload every layer of the other stages (a builder stage's base
+    image: seconds per build) for no more hits on the next commit when those stages did not
+    change (measured in docs/BENCHMARKS.md (b), (f), (g))."""
     if s.cache_to or not plan.registry_cache or not s.push or not s.tag_plan.branch_tag:
         return s.cache_to
-    return f"type=registry,ref={s.image}:{cache_refs(s)[0]},mode=max"
+    return f"type=registry,ref={s.image}:{cache_refs(s)[0]},mode=min"
 
 
 def choose_builder(s: Settings, probe: Callable[[], buildkit.Probe]
@@ -377,7 +382,7 @@ def build(s: Settings, engine: Engine, cli: buildkit.Cli | None, plan: Strategy,
         sbom=s.sbom if plan.registry_cache else None,
         secrets=dict(s.secrets), ssh_key=s.ssh.key if s.ssh is not None else None,
         registry_auth={s.host: (auth["username"], auth["password"])} if auth and cli else {},
-        platforms=s.platforms,
+        platforms=s.platforms, inline_cache=not plan.registry_cache,  # its export is the registry's
         push_tags=[f"{s.image}:{tag}" for tag in s.tag_plan.tags] if pushes_itself(s, plan) else [])
     if cli is None:
         log.info("Building %s from %s (classic builder)", s.image, s.dockerfile.name)

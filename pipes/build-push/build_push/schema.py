@@ -101,14 +101,14 @@ VARIABLES = Variables((
         example="['KEY=VALUE']",
         checks=(validate.assignments("LABELS", KEY, "KEY=VALUE: write it as NAME=value"),)),
     Var('CACHE_FROM',
-        doc=("List of images to use as build cache. Default: the image's branch tag and `latest`, when they "
-             "exist in the registry, and, on an engine with the containerd image store, the branch's "
-             'registry cache `buildcache-<branch>` (for a new branch, `buildcache-main` or '
-             '`buildcache-master`). An empty list (`[]`) disables it. Where the engine keeps images with a '
-             'graph driver (overlay2) they are pulled before the build; on the containerd store BuildKit '
-             'reads them from the registry (see [Cache](#cache)). The registry credentials go only to '
-             '`REGISTRY_HOST`: an image on another registry is read without credentials, so it must be '
-             'public there (else the build goes on without it, with one warning).'),
+        doc=("List of images to use as build cache. Default: the image's branch tag and `latest`, when "
+             "they exist in the registry; on an engine with the containerd image store, the branch's "
+             'registry cache `buildcache-<branch>` (for a new branch, `buildcache-main` or `buildcache-'
+             'master`) instead, when one exists. An empty list (`[]`) disables it. Where the engine keeps '
+             'images with a graph driver (overlay2) they are pulled before the build; on the containerd '
+             'store BuildKit reads them from the registry (see [Cache](#cache)). The registry credentials '
+             'go only to `REGISTRY_HOST`: an image on another registry is read without credentials, so it '
+             'must be public there (else the build goes on without it, with one warning).'),
         type='list',
         rule=validate.Pattern(max_len=512, max_items=20, regex=REF_RE,
                                    what="is not an image reference"),
@@ -145,7 +145,9 @@ VARIABLES = Variables((
              "`type=registry,ref=<image>:buildcache,mode=max`, every stage's layers) or a full export spec "
              '(`type=registry,ref=…,mode=min`), passed to `docker buildx build --cache-to`. Default, on an '
              'engine with the containerd image store: '
-             '`type=registry,ref=<image>:buildcache-<branch>,mode=max` for a branch build. Needs buildx and '
+             '`type=registry,ref=<image>:buildcache-<branch>,mode=min` for a branch build (the records '
+             "of the image's own layers; give `mode=max` to keep the other stages' layers too). Needs "
+             'buildx and '
              'an engine with the containerd image store; elsewhere the pipe stops with one line saying what '
              'to change. See [Cache](#cache).'),
         rule=validate.Pattern(max_len=1024, regex=r"[^\s]+", what="holds a space"),

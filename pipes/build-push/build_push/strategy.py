@@ -9,8 +9,9 @@
   docs/BENCHMARKS.md (f)).  No cache export, no multi-platform image (the engine's BuildKit
   refuses both: "not supported for the docker driver").
 - **BuildKit through buildx, registry cache per branch**: the containerd image store keeps every
-  cache record; the cache is exported to the registry (``mode=max``: every stage) under a tag per
-  branch, and a new branch starts from the main branch's cache.  Multi-platform images and
+  cache record; the cache of the image's own layers is exported to the registry (``mode=min``: the
+  layers buildx just pushed, so only a manifest and a config travel) under a tag per branch, and
+  a new branch starts from the main branch's cache.  Multi-platform images and
   attestations are possible.
 """
 from __future__ import annotations

@@ -11,6 +11,7 @@ from testbed.do_stub import DOApiStub
 from testbed.fixtures import DOCR_REGISTRY_NAME
 from testbed.pipes import REPO_ROOT, bitbucket_env
 from testbed.registry import LocalRegistry
+from testbed.wheelhouse import WheelHouse, with_build_arg
 
 SAMPLE_APP = REPO_ROOT / "tests" / "fixtures" / "sample-app"
 
@@ -26,7 +27,7 @@ def app_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def pipe_env(app_dir: Path, registry: LocalRegistry, do_api: DOApiStub, do_token: str,
-             base_image: str) -> Callable[..., dict[str, str]]:
+             base_image: str, sample_wheels: WheelHouse) -> Callable[..., dict[str, str]]:
     """``pipe_env(image="web", commit=..., **vars)``: the variables of one pipe run."""
 
     def make(image: str = "web", commit: str | None = None, branch: str | None = "main",
@@ -43,6 +44,6 @@ def pipe_env(app_dir: Path, registry: LocalRegistry, do_api: DOApiStub, do_token
             "NETWORK": "host",  # RUN steps never use a bridge network on the test bed
         })
         env.update(variables)
-        return env
+        return with_build_arg(env, sample_wheels.build_arg)  # the sample app's wheels, locally
 
     return make

@@ -324,7 +324,7 @@ def test_registry_cache_per_branch_falls_back_to_main() -> None:
     plan = strategy.choose(buildkit.Cli(Path("/usr/bin/docker"), "26.1.5", True, "0.13.1"), CONTAINERD)
     s = _settings(tag_plan=tags.TagPlan(["sha-0123456", "feature-x"], "sha-0123456", "feature-x"))
     assert pipe.cache_refs(s) == ["buildcache-feature-x", "buildcache-main", "buildcache-master"]
-    assert pipe.cache_export(s, plan) == "type=registry,ref=r.example/acme/web:buildcache-feature-x,mode=max"
+    assert pipe.cache_export(s, plan) == "type=registry,ref=r.example/acme/web:buildcache-feature-x,mode=min"
     assert pipe.cache_export(dataclasses.replace(s, cache_to="type=local,dest=/c"), plan) == "type=local,dest=/c"
     classic = strategy.choose(None, buildkit.EngineInfo())
     assert pipe.cache_export(s, classic) is None

@@ -277,10 +277,36 @@ def test_multi_platform_buildx_pushes_every_tag(bed: Bed, monkeypatch: pytest.Mo
     assert request is not None and request.platforms == ("linux/amd64", "linux/arm64")
     assert request.push_tags == [f"{HOST}/{REPO}:{SHA_TAG}", f"{HOST}/{REPO}:feature-x"]
     assert request.cache_from == [f"type=registry,ref={HOST}/{REPO}:buildcache-main"]
-    assert request.cache_to == f"type=registry,ref={HOST}/{REPO}:buildcache-feature-x,mode=max"
+    assert request.cache_to == f"type=registry,ref={HOST}/{REPO}:buildcache-feature-x,mode=min"
     assert request.provenance == "min"
     assert [e[0] for e in bed.engine.events] == ["build"]
     assert bed.outputs()["BUILD_PUSH_DIGEST"] == "sha256:image"  # what buildx pushed
+
+
+def test_a_registry_cache_found_is_the_only_cache_source(bed: Bed,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the registry cache strategy, a branch cache found is read alone: no HEAD of the branch
+    image or ``latest`` and no inline cache written into the image (the registry cache holds
+    every record; the inline one only cost round trips)."""
+    bed.buildx = bed.containerd = True
+    bed.registry.manifests = {"buildcache-main": OLD, "main": OLD, "latest": OLD}
+    assert bed.main() == 0
+    request = bed.built()
+    assert request is not None
+    assert request.cache_from == [f"type=registry,ref={HOST}/{REPO}:buildcache-main"]
+    heads = [c[1] for c in bed.registry.calls if c[0] == "head"]
+    assert "latest" not in heads and heads.count("main") <= 1, heads  # main: the tag sync only
+    assert request.inline_cache is False
+
+
+def test_without_a_registry_cache_the_branch_image_is_read(bed: Bed) -> None:
+    """A branch with no registry cache yet (e.g. its images were built on an older engine): the
+    branch image's inline cache is the cache source."""
+    bed.buildx = bed.containerd = True
+    bed.registry.manifests = {"main": OLD}
+    assert bed.main() == 0
+    request = bed.built()
+    assert request is not None and request.cache_from == [f"{HOST}/{REPO}:main"]
 
 
 def test_platforms_stop_the_pipe_before_any_registry_call(bed: Bed,
