@@ -58,13 +58,14 @@ def test_numbers_are_read_as_numbers() -> None:
 
 
 def test_a_pipes_sections_are_the_headings_naming_it() -> None:
-    assert SECTIONS["build-push"] == ["## build-push", "## build-push on the modern engine",
-                                      "## build-push signing",
-                                      "## build-push image growth from signing and SBOM"]
-    assert SECTIONS["flux-bump"] == ["## flux-bump", "## Several images in one flux-bump",
-                                     "## Signed images in flux-bump"]
-    assert SECTIONS["tf-apply"] == ["## tf-apply", "## tf-apply over many roots"]
+    assert {"## build-push", "## build-push on the modern engine", "## build-push signing"} <= \
+        set(SECTIONS["build-push"])
+    assert {"## flux-bump", "## Several images in one flux-bump"} <= set(SECTIONS["flux-bump"])
+    assert {"## tf-apply", "## tf-apply over many roots"} <= set(SECTIONS["tf-apply"])
     assert SECTIONS["docr-retention"] == ["## docr-retention"]
+    for pipe, headings in SECTIONS.items():  # a heading naming another pipe is not this pipe's
+        assert all(other not in h for h in headings for other in SECTIONS
+                   if other != pipe and other not in pipe), (pipe, headings)
 
 
 @pytest.mark.parametrize("pipe", PIPES)
