@@ -204,9 +204,6 @@ def command(cli: Cli, req: BuildRequest, folder: Path) -> list[str]:
     if req.cache_to and not cli.buildx:
         raise PipeError(f"CACHE_TO needs docker buildx, which the docker CLI {cli.path} "
                         f"({cli.version}) lacks: remove CACHE_TO, or run with a CLI that has buildx")
-    if req.platforms and not req.push_tags:
-        raise PipeError("PLATFORMS needs PUSH: a multi-platform image cannot be kept in the "
-                        "Docker engine; set PUSH to true or remove PLATFORMS")
     if not cli.buildx:
         args = [str(cli.path), "build"]
     elif req.push_tags:

@@ -344,9 +344,6 @@ def choose_builder(s: Settings, probe: Callable[[], buildkit.Probe]
     if s.platforms and missing:
         raise PipeError(f"PLATFORMS needs {missing}: {strategy.YAML_FIX}; or remove PLATFORMS "
                         "(the image is then built for the Docker engine's platform)")
-    if s.platforms and not s.push:
-        raise PipeError("PLATFORMS needs PUSH: a multi-platform image cannot be kept in the "
-                        "Docker engine; set PUSH to true or remove PLATFORMS")
     if s.cache_to and missing:
         raise PipeError(f"CACHE_TO needs {missing}: {strategy.YAML_FIX}; or remove CACHE_TO "
                         "(the pipe then pulls the cache sources before building)")

@@ -161,6 +161,9 @@ VARIABLES = Variables((
              'elsewhere the pipe stops with one line saying what to change in `bitbucket-pipelines.yml`. '
              "Default: the engine's platform."),
         rule=validate.Text(max_len=256),
+        only_if=(lambda v: v.get("PUSH") is not False,
+                 "needs PUSH: a multi-platform image cannot be kept in the Docker engine; set PUSH to "
+                 "true or remove PLATFORMS"),
         note='Optional (needs buildx and the containerd image store)'),
     Var('PROVENANCE',
         doc=("`min`, `max` or `off`: the build's provenance attestation (buildx `--provenance`), attached to "
