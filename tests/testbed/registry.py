@@ -90,6 +90,21 @@ class LocalRegistry:
         assert self.root is not None
         return self.root / "data" / "docker" / "registry" / "v2" / "repositories" / repo
 
+    def blobs(self, repo: str) -> list[Path]:
+        """The stored data of every blob and manifest ``repo`` links (its layers, configs and
+        manifests, whoever uploaded them), not the blobs of the registry's other repositories."""
+        assert self.root is not None
+        v2 = self.root / "data" / "docker" / "registry" / "v2"
+        links = [*(self.storage(repo) / "_layers").rglob("link"),
+                 *(self.storage(repo) / "_manifests" / "revisions").rglob("link")]
+        found = []
+        for link in links:
+            algorithm, _, hexdigest = link.read_text().strip().partition(":")
+            data = v2 / "blobs" / algorithm / hexdigest[:2] / hexdigest / "data"
+            if data.is_file():
+                found.append(data)
+        return sorted(set(found))
+
     @property
     def log_path(self) -> Path:
         assert self.root is not None
