@@ -13,6 +13,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 RELEASES: tuple[tuple[str, str], ...] = (  # (tf-apply version, bundled Terraform), newest first
+    ("0.3.0", "1.11.4"),
     ("0.2.1", "1.11.4"),
     ("0.2.0", "1.11.4"),
     ("0.1.0", "1.11.4"),
