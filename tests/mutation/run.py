@@ -211,7 +211,7 @@ PATCHES = (
     Patch("validate: grammars, URLs, paths, keys and cross-checks not checked",
           "shared/pipes_common/runner.py",
           "    declared.check(values, ctx.clone_dir)\n", "", ("tests/unit/hostile",)),
-    Patch("tf-apply: an unreachable store found only by terraform init", f"{TF}/pipe.py",
+    Patch("tf-apply: an unreachable store found only by terraform init", f"{TF}/oneroot.py",
           "    reach.check(s.endpoint, backend.endpoint_variable(s))\n", "",
           ("tests/unit/hostile/test_corpus.py::test_hostile_input[tf-endpoint-refused-plain]",)),
     # -- issue 28: flux-bump on real GitOps repositories --------------------------------------
