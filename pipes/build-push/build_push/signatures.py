@@ -183,43 +183,24 @@ def sign_each(store: Store, key: SigningKey, image: str, repo: str,
     return done, (errors[0] if errors else None)
 
 
-def pae(payload_type: str, body: bytes) -> bytes:
-    """DSSE's pre-authentication encoding: what a DSSE signature signs."""
-    kind = payload_type.encode()
-    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body)
-
-
-def _statement(blob: bytes) -> tuple[bytes, dict[str, Any], list[bytes]] | None:
-    """A DSSE envelope's in-toto payload: (its bytes, the statement, the signatures); None for
-    anything else."""
-    try:
-        envelope = json.loads(blob)
-        if envelope.get("payloadType") != cosign.INTOTO_PAYLOAD_TYPE:
-            return None
-        body = base64.b64decode(envelope["payload"], validate=True)
-        statement = json.loads(body)
-        sigs = [base64.b64decode(sig["sig"], validate=True) for sig in envelope["signatures"]]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-    return (body, statement, sigs) if isinstance(statement, dict) else None
-
-
 def _attested_by(store: Store, repo: str, key: SigningKey, digest: str,
                  predicate_type: str) -> Callable[[dict[str, Any]], bool]:
     """Whether a layer of ``.att`` is an in-toto statement of ``predicate_type`` about ``digest``
     signed by ``key``."""
     def mine(layer: dict[str, Any]) -> bool:
         blob = _blob(store, repo, layer) if layer.get("mediaType") == cosign.DSSE_ENVELOPE else None
-        found = _statement(blob) if blob is not None else None
-        if found is None:
+        if blob is None:
             return False
-        body, statement, sigs = found
-        subjects = statement.get("subject")
-        about = [(s.get("digest") or {}).get("sha256") for s in subjects
-                 if isinstance(s, dict)] if isinstance(subjects, list) else []
-        return (statement.get("predicateType") == predicate_type
-                and digest.removeprefix("sha256:") in about
-                and any(key.verifies(sig, pae(cosign.INTOTO_PAYLOAD_TYPE, body)) for sig in sigs))
+        try:
+            envelope = cosign.read_envelope(blob)
+            if envelope.payload_type != cosign.INTOTO_PAYLOAD_TYPE:
+                return False
+            statement = cosign.read_statement(envelope.payload)
+        except cosign.FormatError:
+            return False
+        signed = cosign.pae(envelope.payload_type, envelope.payload)
+        return (statement.predicate_type == predicate_type and digest in statement.subjects
+                and any(key.verifies(sig, signed) for sig in envelope.signatures))
     return mine
 
 
@@ -243,7 +224,7 @@ def attest(store: Store, key: SigningKey, image: str, repo: str, digest: str,
                             "subject": [{"name": image,
                                          "digest": {"sha256": digest.removeprefix("sha256:")}}],
                             "predicate": predicate}, separators=(",", ":")).encode()
-    signature = key.sign(pae(cosign.INTOTO_PAYLOAD_TYPE, statement))
+    signature = key.sign(cosign.pae(cosign.INTOTO_PAYLOAD_TYPE, statement))
     envelope = json.dumps({"payloadType": cosign.INTOTO_PAYLOAD_TYPE,
                            "payload": base64.b64encode(statement).decode(),
                            "signatures": [{"keyid": "", "sig": base64.b64encode(signature).decode()}]},
