@@ -73,14 +73,8 @@ def _names(files: list[str]) -> str:
 
 def last_apply(spaces: Spaces, prefix: str) -> str | None:
     """The commit of the root's last successful apply, as :func:`record_apply` wrote it."""
-    obj = spaces.get(f"{prefix}{LAST_APPLY}")
-    if obj is None:
-        return None
-    try:
-        doc = json.loads(obj.body)
-    except ValueError:
-        return None
-    commit = doc.get("commit") if isinstance(doc, dict) else None
+    doc = spaces.get_json(f"{prefix}{LAST_APPLY}")
+    commit = doc.get("commit") if doc is not None else None
     return str(commit) if isinstance(commit, str) and commit.isalnum() else None
 
 

@@ -241,7 +241,7 @@ class PlanStore:
 
     def review(self, pr_id: int) -> dict[str, Any] | None:
         """What :meth:`mark_reviewed` wrote for pull request ``pr_id``, or None."""
-        return self._json(f"{self.prefix}{REVIEWS}/pr-{pr_id}.json")
+        return self.spaces.get_json(f"{self.prefix}{REVIEWS}/pr-{pr_id}.json")
 
     def record(self, plan_id: str) -> PlanRecord | None:
         obj = self.spaces.get(self.key(plan_id, RECORD))
@@ -253,18 +253,7 @@ class PlanStore:
             return None
 
     def changes(self, plan_id: str) -> dict[str, Any] | None:
-        return self._json(self.key(plan_id, CHANGES))
-
-    def _json(self, key: str) -> dict[str, Any] | None:
-        """The JSON object stored at ``key``, or None when there is none or it does not parse."""
-        obj = self.spaces.get(key)
-        if obj is None:
-            return None
-        try:
-            doc = json.loads(obj.body)
-        except ValueError:
-            return None
-        return doc if isinstance(doc, dict) else None
+        return self.spaces.get_json(self.key(plan_id, CHANGES))
 
     def load(self, plan_id: str) -> tuple[PlanRecord, bytes]:
         """The record and the plan binary, checked: sha256 matching (whether it was applied is

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +120,18 @@ class Spaces:
                             f"({type(err).__name__}): check SPACES_REGION/SPACES_ENDPOINT and "
                             "the network") from None
         return S3Object(key, body, str(resp.get("ETag", "")))
+
+    def get_json(self, key: str) -> dict[str, Any] | None:
+        """The JSON object stored at ``key``; None when there is none or it is not a JSON
+        object."""
+        obj = self.get(key)
+        if obj is None:
+            return None
+        try:
+            doc = json.loads(obj.body)
+        except ValueError:
+            return None
+        return doc if isinstance(doc, dict) else None
 
     def put(self, key: str, body: bytes, *, if_none_match: bool = False,
             content_type: str = "application/octet-stream") -> str:
