@@ -15,6 +15,7 @@ Helm values).  Any ``sha256:`` digest anywhere counts too: keeping too much is s
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import tempfile
 from collections import defaultdict
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pipes_common import proc, secrets
+from pipes_common import gitblobs, proc, secrets
 from pipes_common.docr import DOCR_HOST
 from pipes_common.errors import PipeError
 from pipes_common.imageref import DIGEST, DOMAIN, PATH, TAG
@@ -118,10 +119,10 @@ class _Git:
         self.git("remote", "add", "origin", self.url)
 
     def git(self, *args: str, cwd: Path | None = None, input: str | None = None,
-            error: str | None = None) -> proc.Result:
+            error: str | None = None, check: bool = True) -> proc.Result:
         # lossless: file names and contents are repository content, any bytes
         return proc.run(["git", *args], cwd=cwd or self.dir, env=self.env, input=input, timeout=900,
-                        error=error, lossless=True)
+                        error=error, check=check, lossless=True)
 
     def yaml_texts(self, branch: str) -> Iterator[str]:
         ref = f"refs/remotes/origin/{branch}"
@@ -139,13 +140,9 @@ class _Git:
                 oids.append(parts[2])
         if not oids:
             return
-        have = set(self.git("cat-file", "--batch-all-objects", "--batch-check=%(objectname)").stdout.split())
-        missing = sorted(set(oids) - have)
-        if missing:
-            self.git("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet", "--no-tags",
-                     "--no-write-fetch-head", "--recurse-submodules=no", "--filter=blob:none", "--stdin",
-                     "origin", input="\n".join(missing) + "\n",
-                     error=f"GITOPS_REPO: fetching the YAML files of {branch} failed")
+        gitblobs.fetch_missing(
+            functools.partial(self.git, error=f"GITOPS_REPO: fetching the YAML files of {branch} failed"),
+            oids, check=True)
         out = self.git("cat-file", "--batch", input="\n".join(oids) + "\n").stdout
         yield from _batch(out)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipes_common import proc, secrets
+from pipes_common import gitblobs, proc, secrets
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
 
@@ -175,16 +175,9 @@ class Git:
     def _fetch_blobs(self, oids: Iterable[str], branch: str, new: bool = False) -> None:
         """Fetch those of ``oids`` not here yet, in one request (``new``: all of them, known to
         be new here, without listing the objects present)."""
-        present: set[str] = set() if new else set(
-            self.git("cat-file", "--batch-all-objects", "--batch-check=%(objectname)").stdout.split())
-        missing = sorted({oid for oid in oids if oid not in present})
-        if missing:
-            res = self.git("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet",
-                           "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
-                           "--filter=blob:none", "--stdin", "origin",
-                           input="\n".join(missing) + "\n", check=False)
-            if not res.ok:
-                raise self.explain(res.stderr, branch)
+        res = gitblobs.fetch_missing(self.git, oids, known_new=new)
+        if res is not None and not res.ok:
+            raise self.explain(res.stderr, branch)
 
     def _grep(self, needles: Sequence[str], tree: str, pathspecs: Sequence[str]) -> list[str]:
         """The paths under ``pathspecs`` in ``tree`` that contain one of ``needles``."""
