@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,23 +103,28 @@ def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:
 
 
 def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> Probe:
-    """The first candidate CLI that can build with BuildKit against the engine at DOCKER_HOST."""
+    """The first candidate CLI that can build with BuildKit against the engine at DOCKER_HOST.
+
+    Each candidate is asked twice at once: ``docker version`` (the CLI's own version, the
+    engine's OS and API) and ``docker info`` (the engine's image store, and the CLI's plugins:
+    buildx and its version), two processes side by side instead of one after the other."""
     reasons = []
     for path in candidates:
         if not (path.is_file() and os.access(path, os.X_OK)):
             continue
-        result = proc.run([str(path), "version", "--format",
-                           "{{.Client.Version}}|{{.Server.Os}}|{{.Server.APIVersion}}"],
-                          env=cli_env(env), check=False, timeout=60)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="docker-probe") as pool:
+            asked_info = pool.submit(ask_info, path, env)
+            result = proc.run([str(path), "version", "--format",
+                               "{{.Client.Version}}|{{.Server.Os}}|{{.Server.APIVersion}}"],
+                              env=cli_env(env), check=False, timeout=60)
+            engine, buildx_version = asked_info.result()
         fields = result.stdout.strip().split("|")
         if not result.ok or len(fields) != 3:
             reasons.append(f"{path} cannot reach the Docker engine")
             continue
         version, server_os, api = fields
-        engine = engine_info(path, env)
         if server_os != "linux" or not _api_at_least(api, (1, 39)):
             return Probe(None, f"the Docker engine (API {api}, {server_os}) has no BuildKit", engine)
-        buildx_version = buildx_of(path, env)
         buildx = buildx_version is not None
         if buildx or _major(version) < 23:
             return Probe(Cli(path, version, buildx, buildx_version or ""), "", engine)
@@ -128,27 +134,33 @@ def probe(env: Mapping[str, str], candidates: tuple[Path, ...] = CANDIDATES) -> 
     return Probe(None, "; ".join(reasons))
 
 
-def buildx_of(path: Path, env: Mapping[str, str]) -> str | None:
-    """The version of the buildx plugin of the docker CLI at ``path`` (``0.13.1``), '' when it
-    answers without one, None without buildx (``docker buildx version`` does not answer: no CLI
-    plugin in ``$DOCKER_CONFIG/cli-plugins`` nor in the system's plugin folders)."""
-    result = proc.run([str(path), "buildx", "version"], env=cli_env(env), check=False, timeout=60)
-    if not result.ok:
-        return None
-    match = re.search(r"\bv?(\d+\.\d+\.\d+)", result.stdout)
-    return match.group(1) if match else ""
-
-
-def engine_info(path: Path, env: Mapping[str, str]) -> EngineInfo:
-    """The engine's version and image store, from one ``docker info``."""
+def ask_info(path: Path, env: Mapping[str, str]) -> tuple[EngineInfo, str | None]:
+    """One ``docker info``: the engine's version and image store, and the version of the CLI's
+    buildx plugin (``0.13.1``; '' when it names none; None without buildx)."""
     result = proc.run([str(path), "info", "--format",
-                       "{{.ServerVersion}}|{{.Driver}}|{{json .DriverStatus}}"],
+                       "{{.ServerVersion}}|{{.Driver}}|{{json .DriverStatus}}|"
+                       "{{json .ClientInfo.Plugins}}"],
                       env=cli_env(env), check=False, timeout=60)
-    version, _, rest = result.stdout.strip().partition("|")
-    driver, _, status = rest.partition("|")
     if not result.ok:
-        return EngineInfo()
-    return EngineInfo(version, driver, "io.containerd.snapshotter" in status)
+        return EngineInfo(), None
+    version, _, rest = result.stdout.strip().partition("|")
+    driver, _, rest = rest.partition("|")
+    status, _, plugins = rest.partition("|")
+    return EngineInfo(version, driver, "io.containerd.snapshotter" in status), buildx_in(plugins)
+
+
+def buildx_in(plugins: str) -> str | None:
+    """The buildx version among the CLI plugins ``docker info`` lists (JSON), '' when it names
+    none, None when buildx is not there or is broken (a plugin the CLI could not run has ``Err``)."""
+    try:
+        listed = json.loads(plugins or "null")
+    except ValueError:
+        return None
+    for plugin in listed if isinstance(listed, list) else []:
+        if isinstance(plugin, dict) and plugin.get("Name") == "buildx" and not plugin.get("Err"):
+            match = re.search(r"\bv?(\d+\.\d+\.\d+)", str(plugin.get("Version") or ""))
+            return match.group(1) if match else ""
+    return None
 
 
 @contextmanager

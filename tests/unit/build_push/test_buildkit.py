@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -216,13 +217,36 @@ def _docker_config_with_fake_buildx(tmp_path: Path) -> Path:
 
 
 @pytest.mark.skipif(not Path("/usr/bin/docker").is_file(), reason="needs the docker CLI")
-def test_buildx_is_detected_as_a_cli_plugin(tmp_path: Path) -> None:
+def test_buildx_is_found_among_the_plugins_docker_info_lists(tmp_path: Path) -> None:
+    """The real CLI's plugin listing (it lists its plugins even when no engine answers), read the
+    way the probe reads it: no buildx in an empty config, the fake one in a config holding it."""
     docker = Path("/usr/bin/docker")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    assert buildkit.buildx_of(docker, {**env, "DOCKER_CONFIG": str(tmp_path / "empty")}) is None
-    config = _docker_config_with_fake_buildx(tmp_path)
-    assert buildkit.buildx_of(docker, {**env, "DOCKER_CONFIG": str(config)}) is not None
-    assert (config / "cli-plugins" / "argv").read_text() == "buildx version\n"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DOCKER_HOST": "tcp://127.0.0.1:9"}
+
+    def listed(config: Path) -> str | None:
+        out = subprocess.run([str(docker), "info", "--format", "{{json .ClientInfo.Plugins}}"],
+                             env={**env, "DOCKER_CONFIG": str(config)}, capture_output=True,
+                             text=True, timeout=60, check=False).stdout
+        return buildkit.buildx_in(out.strip())
+
+    assert listed(tmp_path / "empty") is None
+    assert listed(_docker_config_with_fake_buildx(tmp_path)) == "0.0.0"
+
+
+@pytest.mark.parametrize(("plugins", "found"), [
+    # Debian 13's CLI 26.1.5 with its docker-buildx package
+    ('[{"SchemaVersion":"0.1.0","Vendor":"Docker Inc.","Version":"0.13.1+ds1",'
+     '"ShortDescription":"Docker Buildx","Name":"buildx","Path":"/usr/libexec/docker/cli-plugins/'
+     'docker-buildx"}]', "0.13.1"),
+    ('[{"Name":"compose","Version":"v2.30.3"},{"Name":"buildx","Version":"v0.18.0-desktop.2"}]',
+     "0.18.0"),
+    ('[{"Name":"buildx","Version":"dev"}]', ""),
+    ('[{"Name":"buildx","Err":"failed to fetch metadata: fork/exec: exec format error"}]', None),
+    ('[{"Name":"compose","Version":"v2.30.3"}]', None),
+    ("[]", None), ("null", None), ("", None), ("<no value>", None),
+])
+def test_the_buildx_version_is_read_from_the_plugin_list(plugins: str, found: str | None) -> None:
+    assert buildkit.buildx_in(plugins) == found
 
 
 def test_buildx_builds_for_platforms_and_pushes_every_tag(tmp_path: Path) -> None:

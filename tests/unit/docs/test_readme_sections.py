@@ -45,14 +45,18 @@ def results(pipe: str | None = None) -> str:
     return "\n".join(line for line in text.splitlines() if not re.match(r"- [AB] .*: [\d./, ]+$", line))
 
 
-def measured(number: str, pipe: str | None = None) -> bool:
-    return re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", results(pipe)) is not None
+def measured(number: str, pipe: str | None = None, text: str | None = None) -> bool:
+    """Whether ``number`` is a whole number of ``text`` (default: the results of ``pipe``)."""
+    found = re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", results(pipe) if text is None else text)
+    return found is not None
 
 
 def test_numbers_are_read_as_numbers() -> None:
     assert numbers("0.38 s instead of 6.94 s (0.055x), 20 Mbit/s, 5000 manifests, sha-1") == [
         "0.38", "6.94", "0.055", "20", "5000"]
-    assert measured("0.091", "build-push") and not measured("0.09") and not measured("25.12")
+    row = "| (a) rerun | 4.20 s | 0.38 s | 0.091× | 0.084–0.110× |"
+    assert measured("0.091", text=row) and not measured("0.09", text=row)
+    assert not measured("25.12")
     assert not measured("0.091", "flux-bump")
     assert not measured("1.16", "tf-apply")  # only in a raw per-run list
 
