@@ -2,4 +2,4 @@
 from __future__ import annotations
 
 PIPE = "build-push"
-__version__ = "0.3.0"
+__version__ = "0.3.1"
