@@ -41,6 +41,8 @@ def main() -> int:
                                 time.monotonic() - started)
         if s.promoting:
             targets = _deployed(s, git, scope, searched)
+            if s.registry is not None:  # what is copied exists, signed when VERIFY_KEYS
+                registrycheck.verify_deployed(targets, s.registry, s.verify)
         plog.get_logger().info("%s %s in %s (%s, mode %s).",
                                "Promoting" if s.promoting else "Bumping", _listed(targets),
                                s.remote.display, s.branch, s.mode)

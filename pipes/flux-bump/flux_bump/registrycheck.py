@@ -76,6 +76,26 @@ def _head(client: RegistryClient, repo: str, ref: str, image: str) -> ManifestRe
                                     ref=ref) from None
 
 
+def _registry_of(t: Target, creds: RegistryAuth, clients: dict[str, RegistryClient]
+                 ) -> tuple[str, str, RegistryClient]:
+    """The registry host, repository and client of ``t`` (one client per host, logged in once);
+    PipeError when the credentials may not go to that registry."""
+    where = imageref.split_domain(t.image)
+    if where is None:
+        raise PipeError(f"IMAGE {t.image} names no registry host, so its tag cannot be checked: "
+                        "spell the image with its registry (e.g. "
+                        "registry.digitalocean.com/acme/web), or unset DIGITALOCEAN_ACCESS_TOKEN")
+    host, repo = where
+    if host != DOCR_HOST and host not in creds.hosts:
+        raise PipeError(f"IMAGE: {t.image} (from build-push's outputs) is not on DOCR "
+                        f"({DOCR_HOST}), and DIGITALOCEAN_ACCESS_TOKEN only goes to DOCR, to "
+                        "REGISTRY_HOST or to the registry of an IMAGE or IMAGES you set: set "
+                        f"REGISTRY_HOST: {host} (the registry build-push pushes to), or IMAGE "
+                        "and TAG, or unset DIGITALOCEAN_ACCESS_TOKEN to write without the check")
+    client = clients.get(host) or clients.setdefault(host, _client(host, repo, creds))
+    return host, repo, client
+
+
 def verify(targets: Sequence[Target], creds: RegistryAuth, gate: Gate | None = None) -> list[Target]:
     """``targets`` with every tag found in its registry (a ``v1.4.2`` not there but ``1.4.2``
     there becomes ``1.4.2``) and every digest checked against it; PipeError naming the first
@@ -85,19 +105,7 @@ def verify(targets: Sequence[Target], creds: RegistryAuth, gate: Gate | None = N
     clients: dict[str, RegistryClient] = {}
     out: list[Target] = []
     for t in targets:
-        where = imageref.split_domain(t.image)
-        if where is None:
-            raise PipeError(f"IMAGE {t.image} names no registry host, so its tag cannot be checked: "
-                            "spell the image with its registry (e.g. "
-                            "registry.digitalocean.com/acme/web), or unset DIGITALOCEAN_ACCESS_TOKEN")
-        host, repo = where
-        if host != DOCR_HOST and host not in creds.hosts:
-            raise PipeError(f"IMAGE: {t.image} (from build-push's outputs) is not on DOCR "
-                            f"({DOCR_HOST}), and DIGITALOCEAN_ACCESS_TOKEN only goes to DOCR, to "
-                            "REGISTRY_HOST or to the registry of an IMAGE or IMAGES you set: set "
-                            f"REGISTRY_HOST: {host} (the registry build-push pushes to), or IMAGE "
-                            "and TAG, or unset DIGITALOCEAN_ACCESS_TOKEN to write without the check")
-        client = clients.get(host) or clients.setdefault(host, _client(host, repo, creds))
+        host, repo, client = _registry_of(t, creds, clients)
         tag, found = t.tag, _head(client, repo, t.tag, t.image)
         if found is None and style(t.tag) == "v-semver":  # TAG: $BITBUCKET_TAG without a hand-off
             found = _head(client, repo, t.tag[1:], t.image)
@@ -121,3 +129,23 @@ def verify(targets: Sequence[Target], creds: RegistryAuth, gate: Gate | None = N
             require(client, repo, t.image, found.digest, gate)
         out.append(replace(t, tag=tag))
     return out
+
+
+def verify_deployed(targets: Sequence[Target], creds: RegistryAuth, gate: Gate | None = None) -> None:
+    """Promotion: each reference read under FROM_PATHS is in its registry, the digest it pins
+    (its tag may have moved since: the digest is what is copied) or else the digest its tag
+    resolves to now; with a ``gate`` (VERIFY_KEYS) that digest must be signed as it asks.
+    PipeError naming the first that is not."""
+    clients: dict[str, RegistryClient] = {}
+    for t in targets:
+        host, repo, client = _registry_of(t, creds, clients)
+        ref = t.digest or t.tag
+        shown = f"{t.image}@{t.digest}" if t.digest else f"{t.image}:{t.tag}"
+        found = _head(client, repo, ref, t.image)
+        if found is None:
+            raise PipeError(f"FROM_PATHS deploys {shown}, which is not in the registry {host}, so "
+                            "it is not promoted: push it again, or promote from an environment "
+                            "that runs an image of the registry")
+        get_logger().info("%s is in the registry (%s).", shown, found.digest)
+        if gate is not None:
+            require(client, repo, t.image, found.digest, gate)

@@ -224,8 +224,9 @@ VARIABLES = Variables((
              "`['clusters/staging/**']`. The reference of `IMAGE` (or of each name in `IMAGES`, names "
              'only) deployed there is read, tag and digest, and written into the files of `PATHS` '
              '(required then, and not overlapping `FROM_PATHS`); a source that pins a digest makes the '
-             'target pin it too. `TAG`, `DIGEST` and `POLICY` cannot be set. Nothing is asked of a '
-             'registry. With `MODE: pull-request` or `dry-run` the promotion is a pull request or a diff.'),
+             'target pin it too. `TAG`, `DIGEST` and `POLICY` cannot be set. A registry is asked only '
+             'with `DIGITALOCEAN_ACCESS_TOKEN` (the reference must be there) and `VERIFY_KEYS` (and '
+             'signed). With `MODE: pull-request` or `dry-run` the promotion is a pull request or a diff.'),
         type='list',
         rule=validate.RelativeGlob(max_items=50),
         hint="give at most 50 globs of the environment to copy from, e.g. "
@@ -356,14 +357,14 @@ VARIABLES = Variables((
              'registries take `REGISTRY_USERNAME` and the token as password. The token (or the credentials'
              ' it buys) goes only to `registry.digitalocean.com`, to `REGISTRY_HOST` or to the registry of'
              " an `IMAGE`/`IMAGES` you set, never to a registry that only build-push's outputs name: for "
-             'an image handed over on another registry, set `REGISTRY_HOST` (as for build-push). Not with '
-             'a promotion. Pass it as a secured variable. Default: no registry check.'),
+             'an image handed over on another registry, set `REGISTRY_HOST` (as for build-push). With a '
+             'promotion, the reference read under `FROM_PATHS` is looked up after the clone and before '
+             'anything is written: the digest it pins (else its tag) must be in the registry. Pass it as a '
+             'secured variable. Default: no registry check.'),
         secret=True,
         hint="pass a DigitalOcean API token with registry read scope "
              "as a secured variable",
-        rule=validate.Text(max_len=1024),
-        only_if=(lambda v: not _promoting(v), "is set but a promotion asks no registry (the reference "
-                 "deployed in FROM_PATHS is copied as it is): drop it")),
+        rule=validate.Text(max_len=1024)),
     Var('REGISTRY_HOST',
         doc=('With `DIGITALOCEAN_ACCESS_TOKEN`, a registry other than DOCR that may get the token '
              "(`host[:port]`, as build-push's `REGISTRY_HOST`): needed when the image comes from "
@@ -393,14 +394,16 @@ VARIABLES = Variables((
              'anything is cloned, the digest each tag resolves to in the registry (for a multi-platform '
              "image, the index's) must carry a valid cosign signature by one of the keys (the "
              '`sha256-<hex>.sig` tag or OCI 1.1 referrers; every signature is read), or nothing is '
-             'written (see Details, Signed images). Needs `DIGITALOCEAN_ACCESS_TOKEN` (the registry '
-             'is read with its credentials); not with a promotion. Default: no signature is required.'),
+             'written (see Details, Signed images). With a promotion, the digest read under `FROM_PATHS` '
+             '(else the one its tag resolves to) must be signed, checked after the clone and before '
+             'anything is written. Needs `DIGITALOCEAN_ACCESS_TOKEN` (the registry is read with its '
+             'credentials). Default: no signature is required.'),
         rule=signatures.PublicKeys(multiline=True, echo=False),
         hint="give the PEM public key(s) of the signing key(s) (cosign.pub), or their base64",
         note='Optional: cosign public key(s)',
-        only_if=(lambda v: bool(v.get("DIGITALOCEAN_ACCESS_TOKEN")) and not _promoting(v),
+        only_if=(lambda v: bool(v.get("DIGITALOCEAN_ACCESS_TOKEN")),
                  "needs DIGITALOCEAN_ACCESS_TOKEN (the signatures are read from the registry with "
-                 "it) and cannot be used when promoting: set the token, or drop VERIFY_KEYS")),
+                 "it): set the token, or drop VERIFY_KEYS")),
     Var('VERIFY_ATTESTATION',
         doc=('With `VERIFY_KEYS`, also require a signed SBOM: an in-toto attestation of predicate type '
              'SPDX JSON (`https://spdx.dev/Document`) about the same digest, signed by one of the keys '

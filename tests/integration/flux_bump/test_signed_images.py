@@ -2,7 +2,8 @@
 ``cosign sign --key … --tlog-upload=false`` is accepted; an unsigned image, another key, a
 signature of another digest, a changed payload, a changed manifest and a signature of only one
 platform of an index are refused with one ✖ line naming the image, before anything is cloned or
-written."""
+written.  A promotion is gated too, after the clone (the reference is read there) and before
+anything is written: on the digest deployed under FROM_PATHS, wherever its tag has moved since."""
 from __future__ import annotations
 
 import base64
@@ -334,4 +335,88 @@ def test_a_signature_made_in_another_repository_is_refused(
     run, _ = bump(copy, "1.0.0", ours.pem)
     assert run.code == 1, run.output
     assert (f"a signature of this digest in another repository, '{signer.host}/{repo_name}'"
+            in run.last_line())
+
+
+# -- promotion ------------------------------------------------------------------------------------
+@pytest.fixture()
+def promote(make_repo: Callable[..., GitopsRepo], flux_env: Callable[..., dict[str, str]],
+            build_dir: Path, registry: LocalRegistry, do_api: DOApiStub,
+            do_token: str) -> Callable[..., tuple[PipeRun, GitopsRepo]]:
+    """``promote(repo, staging, keys)``: a promotion of ``<registry>/<repo>`` from the staging
+    file, which runs ``staging`` (``1.0.0@sha256:…`` or a tag), to the production file (``0.9.0``),
+    with the registry check and VERIFY_KEYS; the run and the GitOps repository."""
+    def run(repo: str, staging: str, keys: str, **variables: str) -> tuple[PipeRun, GitopsRepo]:
+        image = f"{registry.host}/{repo}"
+        gitops = make_repo({"clusters/staging/web.yaml": f"image: {image}:{staging}\n",
+                            "clusters/production/web.yaml": f"image: {image}:0.9.0\n"})
+        env = flux_env(gitops.http_url, IMAGE=image, TAG="<unset>", MODE="promote",
+                       FROM_PATHS_COUNT="1", FROM_PATHS_0="clusters/staging/**", PATHS_COUNT="1",
+                       PATHS_0="clusters/production/**", DIGITALOCEAN_ACCESS_TOKEN=do_token,
+                       DIGITALOCEAN_API_URL=do_api.url, VERIFY_KEYS=keys, **variables)
+        result = run_local("flux-bump", env, build_dir)
+        if result.code != 0:  # refused after the clone (the reference is read there), nothing written
+            assert fail_lines(result.output) == [result.last_line()], result.output
+            assert "Traceback" not in result.output
+            assert gitops.updates() == []
+        return result, gitops
+    return run
+
+
+def _production(gitops: GitopsRepo) -> bytes:
+    return gitops.show("clusters/production/web.yaml")
+
+
+@pytest.mark.parametrize("pinned", [True, False])
+def test_a_promotion_of_a_signed_image_is_written(promote: Callable[..., tuple[PipeRun, GitopsRepo]],
+                                                  signer: Signer, ours: KeyPair, repo_name: str,
+                                                  pinned: bool) -> None:
+    image = oci.push_image(signer.session(), signer.base, repo_name, "1.0.0")
+    signer.sign(ours, repo_name, image.digest)
+    staging = f"1.0.0@{image.digest}" if pinned else "1.0.0"
+    run, gitops = promote(repo_name, staging, ours.pem)
+    assert run.code == 0, run.output
+    assert f"@{image.digest} is signed by a key of VERIFY_KEYS" in run.output
+    assert _production(gitops) == f"image: {signer.host}/{repo_name}:{staging}\n".encode()
+
+
+def test_a_promotion_of_an_unsigned_image_is_refused(
+        promote: Callable[..., tuple[PipeRun, GitopsRepo]], signer: Signer, ours: KeyPair,
+        repo_name: str) -> None:
+    image = oci.push_image(signer.session(), signer.base, repo_name, "1.0.0")
+    run, gitops = promote(repo_name, f"1.0.0@{image.digest}", ours.pem)
+    assert run.code == 1, run.output
+    assert (f"VERIFY_KEYS: {signer.host}/{repo_name}@{image.digest} is not signed"
+            in run.last_line())
+    assert _production(gitops) == f"image: {signer.host}/{repo_name}:0.9.0\n".encode()
+
+
+@pytest.mark.parametrize("signed", ["deployed", "moved"])
+def test_a_promotion_checks_the_digest_deployed_not_the_tag_now(
+        promote: Callable[..., tuple[PipeRun, GitopsRepo]], signer: Signer, ours: KeyPair,
+        repo_name: str, signed: str) -> None:
+    """Staging runs 1.0.0@A; the tag 1.0.0 has moved to B since. A is what is copied, so A's
+    signature is what counts: B signed and A not is refused, A signed and B not is promoted."""
+    deployed = oci.push_image(signer.session(), signer.base, repo_name, "1.0.0")
+    moved = oci.push_image(signer.session(), signer.base, repo_name, "1.0.0")
+    assert deployed.digest != moved.digest
+    signer.sign(ours, repo_name, (deployed if signed == "deployed" else moved).digest)
+    run, gitops = promote(repo_name, f"1.0.0@{deployed.digest}", ours.pem)
+    if signed == "deployed":
+        assert run.code == 0, run.output
+        assert _production(gitops) == (
+            f"image: {signer.host}/{repo_name}:1.0.0@{deployed.digest}\n").encode()
+    else:
+        assert run.code == 1, run.output
+        assert f"{signer.host}/{repo_name}@{deployed.digest} is not signed" in run.last_line()
+
+
+def test_a_promotion_of_a_digest_not_in_the_registry_is_refused(
+        promote: Callable[..., tuple[PipeRun, GitopsRepo]], signer: Signer, ours: KeyPair,
+        repo_name: str) -> None:
+    oci.push_image(signer.session(), signer.base, repo_name, "1.0.0")
+    gone = "sha256:" + "ab" * 32
+    run, _ = promote(repo_name, f"1.0.0@{gone}", ours.pem)
+    assert run.code == 1, run.output
+    assert (f"FROM_PATHS deploys {signer.host}/{repo_name}@{gone}, which is not in the registry"
             in run.last_line())
