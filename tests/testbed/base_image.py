@@ -10,7 +10,6 @@ import`` makes a new id each time, which breaks the build cache across fresh eng
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
@@ -18,13 +17,12 @@ import os
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from pathlib import Path
 
 import docker
 from docker.errors import ImageNotFound
 
-from . import debian, trixie
+from . import cachedir, debian, trixie
 from .docker_engine import CACHE
 
 SUITE = trixie.SUITE
@@ -77,28 +75,15 @@ def ensure(client: docker.DockerClient, cache: Path | None = None) -> str:
 
 def saved_archive(cache: Path) -> Path:
     """The ``docker save`` archive of the base image, made once (under a lock) and reused."""
-    target = cache / f"base-{recipe_hash()}.tar"
-    if target.is_file():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    fd = os.open(cache / "base.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if target.is_file():
-            return target
+    def make(work: Path) -> Path:
         debian.ensure({"debootstrap": "debootstrap"})
-        work = Path(tempfile.mkdtemp(prefix="dopipes-base-", dir=cache))
-        try:
-            layer = work / "layer.tar"
-            _rootfs_tar(work / "rootfs", layer)
-            partial = work / "image.tar"
-            _docker_save(layer, partial)
-            os.rename(partial, target)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        return target
-    finally:
-        os.close(fd)
+        layer = work / "layer.tar"
+        _rootfs_tar(work / "rootfs", layer)
+        _docker_save(layer, work / "image.tar")
+        return work / "image.tar"
+
+    return cachedir.made_once(cache / f"base-{recipe_hash()}.tar", "base.lock", make,
+                              ready=Path.is_file)
 
 
 def _rootfs_tar(rootfs: Path, layer: Path) -> None:

@@ -8,17 +8,14 @@ test bed cache keyed on the pinned versions, so a second run reuses it and makes
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import debian
+from . import cachedir, debian
 
 SUITE = "trixie"
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
@@ -57,33 +54,20 @@ def _key(packages: Mapping[str, str]) -> str:
 
 def unpacked(packages: Mapping[str, str], cache: Path) -> Path:
     """The folder holding ``packages`` (name -> exact version) unpacked with ``dpkg -x``: made once
-    (under a lock, atomically renamed into place), then reused."""
-    target = cache / f"trixie-{_key(packages)}"
-    if (target / ".complete").is_file():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    fd = os.open(cache / "trixie.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if (target / ".complete").is_file():
-            return target
+    (under a lock, renamed into place), then reused."""
+    def make(work: Path) -> Path:
         debian.ensure({"apt-get": "apt", "dpkg": "dpkg"})
-        work = Path(tempfile.mkdtemp(prefix="trixie-", dir=cache))
-        try:
-            debs = download(packages, work)
-            root = work / "root"
-            for deb in debs:
-                subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
-            for deb in debs:
-                deb.unlink()
-            (root / ".complete").write_text("\n".join(f"{n}={v}" for n, v in sorted(packages.items())))
-            shutil.rmtree(target, ignore_errors=True)
-            os.rename(root, target)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        return target
-    finally:
-        os.close(fd)
+        debs = download(packages, work)
+        root = work / "root"
+        for deb in debs:
+            subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
+        for deb in debs:
+            deb.unlink()
+        (root / ".complete").write_text("\n".join(f"{n}={v}" for n, v in sorted(packages.items())))
+        return root
+
+    return cachedir.made_once(cache / f"trixie-{_key(packages)}", "trixie.lock", make,
+                              ready=lambda target: (target / ".complete").is_file())
 
 
 def cosign(cache: Path) -> Path:

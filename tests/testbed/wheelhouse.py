@@ -12,18 +12,15 @@ reads to see where the wheels came from.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import html
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import ClassVar
 
+from . import cachedir
 from .docker_engine import CACHE
 from .httpserve import LoopbackHTTPServer, LoopbackService, QuietHandler
 
@@ -44,31 +41,19 @@ def recipe_hash(requirements: Path = REQUIREMENTS) -> str:
 
 def wheels(cache: Path = CACHE, requirements: Path = REQUIREMENTS) -> Path:
     """The folder of the wheels of ``requirements``, downloaded once (under a lock) and reused."""
-    target = cache / f"wheels-{recipe_hash(requirements)}"
-    if target.is_dir():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    fd = os.open(cache / "wheels.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if target.is_dir():
-            return target
-        work = Path(tempfile.mkdtemp(prefix="dopipes-wheels-", dir=cache))
-        try:
-            for version in PYTHONS:
-                for machine in MACHINES:
-                    subprocess.run(
-                        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                         "--only-binary=:all:", "--platform", f"manylinux2014_{machine}",
-                         "--implementation", "cp", "--python-version", version,
-                         "--dest", str(work), "-r", str(requirements)],
-                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            os.rename(work, target)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        return target
-    finally:
-        os.close(fd)
+    def make(work: Path) -> Path:
+        for version in PYTHONS:
+            for machine in MACHINES:
+                subprocess.run(
+                    [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                     "--only-binary=:all:", "--platform", f"manylinux2014_{machine}",
+                     "--implementation", "cp", "--python-version", version,
+                     "--dest", str(work), "-r", str(requirements)],
+                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return work
+
+    return cachedir.made_once(cache / f"wheels-{recipe_hash(requirements)}", "wheels.lock", make,
+                              ready=Path.is_dir)
 
 
 class _Handler(QuietHandler):
