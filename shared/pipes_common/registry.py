@@ -94,6 +94,11 @@ def next_link(header: str) -> str | None:
     return None
 
 
+def digest_of(data: bytes) -> str:
+    """The content digest of ``data`` as registries name blobs and manifests (``sha256:<hex>``)."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 def shown(text: str, limit: int = 80) -> str:
     """``text`` from a server, for a message: printable, at most ``limit`` characters."""
     clean = "".join(c if c.isprintable() else "?" for c in text[:limit])
@@ -260,7 +265,7 @@ class RegistryClient:
         if resp.status_code != 200:
             self._raise(resp, f"reading the manifest {repo}:{ref}")
         body = resp.content
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        digest = digest_of(body)
         return body, resp.headers.get("Content-Type", "").split(";")[0].strip(), digest
 
     def put_manifest(self, repo: str, ref: str, body: bytes, media_type: str) -> str:
@@ -269,8 +274,7 @@ class RegistryClient:
                             headers={"Content-Type": media_type}, data=body)
         if resp.status_code not in (200, 201, 202):
             self._raise(resp, f"writing the manifest {repo}:{ref}", write=True)
-        return resp.headers.get("Docker-Content-Digest") or (
-            "sha256:" + hashlib.sha256(body).hexdigest())
+        return resp.headers.get("Docker-Content-Digest") or digest_of(body)
 
     def add_tag(self, repo: str, source_ref: str, tag: str) -> str:
         """Point ``tag`` at the manifest of ``source_ref`` (no layer traffic); return its digest."""
@@ -375,7 +379,7 @@ class RegistryClient:
         PUT to its location sends the whole content (distribution 2.8 answers a POST that carries
         the content with a session too, so it is not tried).  The location must stay on this
         host: the credentials go with it."""
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = digest_of(data)
         scope = self._scope(repo, push=True)
         start = f"/v2/{repo}/blobs/uploads/"
         resp = self.request("POST", start, scope=scope, data=b"")
@@ -406,7 +410,7 @@ class RegistryClient:
         if resp.status_code != 200:
             self._raise(resp, f"reading the manifest {repo}:{ref}")
         body = resp.content
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        digest = digest_of(body)
         return body, resp.headers.get("Content-Type", "").split(";")[0].strip(), digest
 
     def put_oci_manifest(self, repo: str, ref: str, manifest: dict[str, Any]) -> str:

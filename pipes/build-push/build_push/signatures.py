@@ -9,7 +9,6 @@ the write is repeated while a concurrent signer's write took our layer away."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pipes_common import cosign, imageref
-from pipes_common.registry import RegistryError
+from pipes_common.registry import RegistryError, digest_of
 
 from .signkey import SigningKey
 
@@ -131,7 +130,7 @@ def _blob(store: Store, repo: str, layer: dict[str, Any]) -> bytes | None:
         if err.status == 404:
             return None
         raise
-    return blob if "sha256:" + hashlib.sha256(blob).hexdigest() == digest else None
+    return blob if digest_of(blob) == digest else None
 
 
 def _annotation(layer: dict[str, Any], name: str) -> str | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pipes_common import cosign, validate
 from pipes_common.errors import PipeError
 from pipes_common.log import get_logger
-from pipes_common.registry import RegistryClient, RegistryError
+from pipes_common.registry import RegistryClient, RegistryError, digest_of
 
 MAX_KEYS = 20
 MAX_LAYERS = 20          # signatures read per image (tag and referrers together)
@@ -243,7 +242,7 @@ def _blob(client: RegistryClient, repo: str, where: str, descriptor: dict[str, A
     except RegistryError as err:
         raise PipeError(f"VERIFY_KEYS: the registry {client.host} failed while reading the "
                         f"signature blob {digest} of {repo} ({err})") from None
-    if len(blob) != size or "sha256:" + hashlib.sha256(blob).hexdigest() != digest:
+    if len(blob) != size or digest_of(blob) != digest:
         return Layer(where, descriptor, None, f"the blob of a layer of {where} is not the one its "
                      "descriptor names (modified manifest)")
     return Layer(where, descriptor, blob)
