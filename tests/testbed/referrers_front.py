@@ -11,7 +11,6 @@ through it as to a registry of its own kind.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import requests
 
 from .httpserve import LoopbackHTTPServer, LoopbackService, QuietHandler
+from .oci import digest_of
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 _REFERRERS = re.compile(r"^/v2/(?P<repo>.+)/referrers/(?P<digest>sha256:[0-9a-f]{64})$")
@@ -102,7 +102,7 @@ class ReferrersFront(LoopbackService[_Server]):
             return None
         descriptor: dict[str, Any] = {
             "mediaType": doc.get("mediaType") or media_type.split(";")[0],
-            "digest": "sha256:" + hashlib.sha256(body).hexdigest(), "size": len(body)}
+            "digest": digest_of(body), "size": len(body)}
         artifact = doc.get("artifactType") or (doc.get("config") or {}).get("mediaType")
         if artifact:
             descriptor["artifactType"] = artifact

@@ -5,7 +5,6 @@ the order or the choices of ``build_push.pipe.main`` break (the fakes are handed
 ports, nothing is patched)."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pipes_common import cosign
 from pipes_common.docr import DOApiError, DockerCredentials
 from pipes_common.errors import PipeError
-from pipes_common.registry import ManifestRef, RegistryError
+from pipes_common.registry import ManifestRef, RegistryError, digest_of
 from testbed import dotenv
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -109,13 +108,13 @@ class FakeRegistry:
             body = json.dumps({"schemaVersion": 2, "layers": []}).encode()
         else:
             return None
-        return body, "application/vnd.oci.image.manifest.v1+json", "sha256:" + hashlib.sha256(body).hexdigest()
+        return body, "application/vnd.oci.image.manifest.v1+json", digest_of(body)
 
     def get_blob(self, repo: str, digest: str) -> bytes:
         return self.blobs[digest]
 
     def upload_blob(self, repo: str, data: bytes) -> str:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = digest_of(data)
         self.blobs[digest] = data
         return digest
 
@@ -125,7 +124,7 @@ class FakeRegistry:
             raise RegistryError(f"Registry {HOST} denied writing the manifest {repo}:{ref} (403)",
                                 "denied", 403, write=True)
         self.bodies[ref] = json.dumps(manifest).encode()
-        return "sha256:" + hashlib.sha256(self.bodies[ref]).hexdigest()
+        return digest_of(self.bodies[ref])
 
 
 @dataclass

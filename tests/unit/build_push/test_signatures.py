@@ -3,7 +3,6 @@ PUT that replaces the whole list (another signer writing at the same time), and 
 as "already signed" (the real registry and cosign are the integration tests' job)."""
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from build_push import signatures, signkey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pipes_common import cosign
-from pipes_common.registry import RegistryError
+from pipes_common.registry import RegistryError, digest_of
 
 REPO = "acme/web"
 IMAGE = f"registry.example/{REPO}"
@@ -31,7 +30,7 @@ class MemoryStore:
         body = self.manifests.get(ref)
         if body is None:
             return None
-        return body, "application/vnd.oci.image.manifest.v1+json", "sha256:" + hashlib.sha256(body).hexdigest()
+        return body, "application/vnd.oci.image.manifest.v1+json", digest_of(body)
 
     def get_blob(self, repo: str, digest: str) -> bytes:
         if digest not in self.blobs:
@@ -39,7 +38,7 @@ class MemoryStore:
         return self.blobs[digest]
 
     def upload_blob(self, repo: str, data: bytes) -> str:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = digest_of(data)
         self.blobs[digest] = data
         return digest
 
@@ -49,7 +48,7 @@ class MemoryStore:
         if self.after_put is not None:
             hook, self.after_put = self.after_put, None
             hook(self, ref)
-        return "sha256:" + hashlib.sha256(self.manifests[ref]).hexdigest()
+        return digest_of(self.manifests[ref])
 
 
 def _key() -> signkey.SigningKey:
